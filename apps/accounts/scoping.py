@@ -1,0 +1,120 @@
+"""The one place that decides what a user may see and change.
+
+Every model that holds enterprise data uses :class:`ScopedQuerySet` (directly or through a
+subclass) and is read through ``Model.objects.visible_to(user)`` or
+``Model.objects.editable_by(user)``. Pages, the admin and the API all call these, so the
+rule is applied inside the query and no view can forget it.
+
+Rules
+-----
+* system admin, ministry staff: everything;
+* regional authority: enterprises whose region lies in its jurisdiction — the region and
+  everything below it (one indexed equality on the denormalised province / prefecture /
+  county code), or, for 新疆生产建设兵团, the prefecture-level code it oversees;
+* enterprise user: its own enterprise only (may edit its own profile);
+* expert, anonymous: no enterprise data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import models
+from django.db.models import Q
+
+from apps.reference.models import RegionLevel
+
+from .models import Role
+
+_LEVEL_FIELD = {
+    RegionLevel.PROVINCE: "province_code",
+    RegionLevel.PREFECTURE: "prefecture_code",
+    RegionLevel.COUNTY: "county_code",
+}
+
+
+@dataclass(frozen=True)
+class Jurisdiction:
+    """What part of the enterprise population a user may see.
+
+    ``everything`` — all of it; ``region_field``/``region_code`` — enterprises whose
+    denormalised code ``region_field`` equals ``region_code``; ``enterprise_id`` — one
+    enterprise; none of them set — nothing.
+    """
+
+    everything: bool = False
+    region_field: str | None = None
+    region_code: str | None = None
+    enterprise_id: int | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.everything or self.region_code or self.enterprise_id)
+
+    def enterprise_q(self, prefix: str = "") -> Q:
+        """A Q over an enterprise reached through ``prefix`` ("" for Enterprise itself)."""
+        p = f"{prefix}__" if prefix else ""
+        if self.everything:
+            return Q()
+        if self.region_code:
+            return Q(**{f"{p}{self.region_field}": self.region_code})
+        if self.enterprise_id:
+            return Q(**{f"{p}pk": self.enterprise_id})
+        return Q(pk__in=[])
+
+    def covers_region(self, region) -> bool:
+        """Whether a region (county, prefecture or province) lies inside this jurisdiction."""
+        if self.everything:
+            return True
+        if not self.region_code or region is None:
+            return False
+        # A region row carries its own code among its denormalised codes.
+        codes = {
+            "province_code": region.province_code,
+            "prefecture_code": region.prefecture_code,
+            "county_code": region.county_code,
+        }
+        return codes.get(self.region_field) == self.region_code
+
+
+NOTHING = Jurisdiction()
+EVERYTHING = Jurisdiction(everything=True)
+
+
+def jurisdiction_of(user) -> Jurisdiction:
+    """Return the jurisdiction of ``user`` (anonymous users get nothing)."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return NOTHING
+    if user.is_superuser or user.role in (Role.ADMIN, Role.MINISTRY):
+        return EVERYTHING
+    if user.role == Role.AUTHORITY and user.region_id:
+        region = user.region
+        if region.oversees_prefecture_code:
+            return Jurisdiction(region_field="prefecture_code", region_code=region.oversees_prefecture_code)
+        return Jurisdiction(region_field=_LEVEL_FIELD[region.level], region_code=region.code)
+    if user.role == Role.ENTERPRISE and user.enterprise_id:
+        return Jurisdiction(enterprise_id=user.enterprise_id)
+    return NOTHING
+
+
+def can_edit_enterprises(user) -> bool:
+    """Roles that may change enterprise profiles (inside what they can see)."""
+    return jurisdiction_of(user).is_empty is False and getattr(user, "role", None) != Role.EXPERT
+
+
+class ScopedQuerySet(models.QuerySet):
+    """A queryset that knows how to reach the enterprise a row belongs to.
+
+    Subclasses set ``enterprise_path``: "" for Enterprise itself, "enterprise" for rows
+    with a foreign key to it, "submission__enterprise" and so on further away.
+    """
+
+    enterprise_path: str = ""
+
+    def visible_to(self, user):
+        return self.filter(jurisdiction_of(user).enterprise_q(self.enterprise_path))
+
+    def editable_by(self, user):
+        if not can_edit_enterprises(user):
+            return self.none()
+        return self.visible_to(user)

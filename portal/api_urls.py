@@ -1,0 +1,19 @@
+"""API v1: one router for every app's viewsets, mounted at /api/v1/."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from apps.accounts.api import ObtainTokenView
+from apps.enterprises.api import EnterpriseViewSet
+from apps.reference.api import IndustryViewSet, KeyIndustryViewSet, RegionViewSet
+
+router = DefaultRouter()
+router.register("enterprises", EnterpriseViewSet, basename="enterprise")
+router.register("regions", RegionViewSet, basename="region")
+router.register("industries", IndustryViewSet, basename="industry")
+router.register("key-industries", KeyIndustryViewSet, basename="key-industry")
+
+urlpatterns = [
+    path("auth/token/", ObtainTokenView.as_view(), name="api-token"),
+    path("", include(router.urls)),
+]
