@@ -3,10 +3,27 @@
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from apps.accounts.models import Role
+from apps.accounts.scoping import jurisdiction_of
+from apps.enterprises.models import Enterprise
+
+
+def _summary_for(user) -> dict | None:
+    if not user.is_authenticated or user.role == Role.ENTERPRISE or jurisdiction_of(user).is_empty:
+        return None
+    title = user.region.name if user.role == Role.AUTHORITY and user.region_id else _("全国")
+    return {
+        "title": title,
+        "enterprise_count": Enterprise.objects.visible_to(user).count(),
+        "list_url": reverse("enterprises:list"),
+    }
 
 
 def home(request):
-    return render(request, "core/home.html")
+    return render(request, "core/home.html", {"summary": _summary_for(request.user)})
 
 
 def healthz(request):
