@@ -2,13 +2,13 @@
 
 import copy
 
-import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from rest_framework import mixins, serializers, viewsets
 
 from apps.reference.models import Industry, KeyIndustry, Region
 
+from .filters import EnterpriseFilter
 from .models import Enterprise
 from .services import enterprise_check_region_in_scope
 
@@ -44,22 +44,8 @@ class EnterpriseSerializer(serializers.ModelSerializer):
             if "region" in attrs:
                 enterprise_check_region_in_scope(user=self.context["request"].user, region=attrs["region"])
         except DjangoValidationError as exc:
-            raise serializers.ValidationError(serializers.as_serializer_error(exc))
+            raise serializers.ValidationError(serializers.as_serializer_error(exc)) from exc
         return attrs
-
-
-class EnterpriseFilter(django_filters.FilterSet):
-    region = django_filters.CharFilter(field_name="county_code")
-    q = django_filters.CharFilter(method="search", label="名称或代码")
-
-    class Meta:
-        model = Enterprise
-        fields = ["province_code", "prefecture_code", "county_code", "division_code", "size_class", "region"]
-
-    def search(self, queryset, name, value):
-        from django.db.models import Q
-
-        return queryset.filter(Q(name__icontains=value) | Q(uscc__iexact=value.strip().upper()))
 
 
 class EnterpriseViewSet(

@@ -60,6 +60,16 @@ class Enterprise(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs):
+        self.uscc = normalise_uscc(self.uscc)
+        region = self.region
+        self.province_code = region.province_code
+        self.prefecture_code = region.prefecture_code
+        self.county_code = region.code
+        self.division_code = self.industry.division_code or self.industry.code[:2]
+        self.size_class = classify_size(employees=self.employees, revenue_10k_yuan=self.revenue)
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         super().clean()
         self.uscc = normalise_uscc(self.uscc)
@@ -74,13 +84,3 @@ class Enterprise(models.Model):
             errors["industry"] = _("请选择行业大类或中类。")
         if errors:
             raise ValidationError(errors)
-
-    def save(self, *args, **kwargs):
-        self.uscc = normalise_uscc(self.uscc)
-        region = self.region
-        self.province_code = region.province_code
-        self.prefecture_code = region.prefecture_code
-        self.county_code = region.code
-        self.division_code = self.industry.division_code or self.industry.code[:2]
-        self.size_class = classify_size(employees=self.employees, revenue_10k_yuan=self.revenue)
-        super().save(*args, **kwargs)
