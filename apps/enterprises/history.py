@@ -51,6 +51,23 @@ def _display(name: str, value) -> str:
     return str(value)
 
 
+def _changes_between(old, new) -> list[Change]:
+    """Field changes between two history rows. Compared by hand rather than with
+    diff_against, which skips derived (editable=False) fields such as size_class."""
+    changes = []
+    for f in new.tracked_fields:
+        if f.name in _HIDDEN:
+            continue
+        before, after = getattr(old, f.attname), getattr(new, f.attname)
+        if before != after:
+            label = str(Enterprise._meta.get_field(f.name).verbose_name)
+            changes.append(Change(label, _display(f.name, before), _display(f.name, after)))
+    for change in new.diff_against(old, included_fields={"key_industries"}).changes:
+        label = str(Enterprise._meta.get_field(change.field).verbose_name)
+        changes.append(Change(label, _display(change.field, change.old), _display(change.field, change.new)))
+    return changes
+
+
 def enterprise_change_log(*, enterprise: Enterprise) -> list[LogEntry]:
     """Newest first: each save of ``enterprise`` with the fields it changed."""
     records = list(enterprise.history.select_related("history_user").order_by("-history_date", "-history_id"))
@@ -63,11 +80,6 @@ def enterprise_change_log(*, enterprise: Enterprise) -> list[LogEntry]:
             reason=record.history_change_reason or "",
         )
         if previous is not None:
-            delta = record.diff_against(previous)
-            for change in delta.changes:
-                if change.field in _HIDDEN:
-                    continue
-                label = str(Enterprise._meta.get_field(change.field).verbose_name)
-                entry.changes.append(Change(label, _display(change.field, change.old), _display(change.field, change.new)))
+            entry.changes = _changes_between(previous, record)
         entries.append(entry)
     return entries

@@ -1,0 +1,46 @@
+# The two commands: `make run` serves the demo portal; `make test` passes the tests.
+# Both install into .venv first. DATABASE_URL / CELERY_BROKER_URL switch to PostgreSQL / Redis.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: run test install install-dev lint check bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install only when the pinned requirements change.
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py load_reference
+	$(BIN)/python manage.py load_demo
+	PORT=$(PORT) scripts/run_dev.sh
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run --settings=portal.settings.test
+
+test: install-dev
+	scripts/install_browser.sh
+	$(MAKE) --no-print-directory lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install-dev
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf var .pytest_cache

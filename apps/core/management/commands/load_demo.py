@@ -1,0 +1,143 @@
+"""Load the demo data set: one log-in per role and a few hundred enterprises.
+
+Needs the reference data (``load_reference``). Idempotent: running it again changes
+nothing that is already there. The demo password is for demonstrations only; the command
+refuses to run with production settings.
+"""
+
+import random
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import Group, Permission
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from simple_history.utils import bulk_create_with_history
+from stdnum.cn import uscc as uscc_mod
+
+from apps.accounts.models import Role, User
+from apps.enterprises.models import Enterprise
+from apps.reference.models import Industry, IndustryLevel, KeyIndustry, Region, RegionLevel
+from apps.reference.size import classify_size
+
+DEMO_PASSWORD = "Demo-Portal-2026"
+
+# username, role, region code (authorities), display name, staff?
+DEMO_USERS = [
+    ("admin", Role.ADMIN, None, "系统管理员", True),
+    ("ministry", Role.MINISTRY, None, "部委工作人员", True),
+    ("jiangsu", Role.AUTHORITY, "320000", "江苏省工业和信息化厅", False),
+    ("nanjing", Role.AUTHORITY, "320100", "南京市工业和信息化局", False),
+    ("xuanwu", Role.AUTHORITY, "320102", "玄武区工业和信息化局", False),
+    ("zhejiang", Role.AUTHORITY, "330000", "浙江省经济和信息化厅", False),
+    ("expert", Role.EXPERT, None, "评审专家", False),
+    ("enterprise", Role.ENTERPRISE, None, "企业填报员", False),
+]
+
+# Share of demo enterprises by province: skewed like the real manufacturing base.
+PROVINCE_WEIGHTS = {"320000": 30, "330000": 18, "440000": 16, "370000": 12, "420000": 8, "510000": 8, "610000": 4, "650000": 4}
+NAME_PARTS = ["华", "瑞", "恒", "信", "达", "盛", "博", "宏", "泰", "精", "创", "远", "新", "科", "德", "联", "海", "天"]
+NAME_SUFFIX = {
+    "13": "食品", "14": "食品", "17": "纺织", "18": "服饰", "22": "纸业", "26": "化工", "27": "药业",
+    "29": "橡塑", "30": "建材", "31": "钢铁", "32": "材料", "33": "金属制品", "34": "机械", "35": "装备",
+    "36": "汽车零部件", "37": "船舶", "38": "电气", "39": "电子", "40": "仪器",
+}
+
+
+class Command(BaseCommand):
+    help = "加载演示数据（每种角色一个账号和若干企业）。Load the demo data set."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--enterprises", type=int, default=400)
+        parser.add_argument("--seed", type=int, default=2026)
+
+    def handle(self, *args, enterprises: int, seed: int, **options):
+        if not settings.DEBUG and "production" in settings.SETTINGS_MODULE:
+            raise CommandError("演示数据不能加载到生产环境。Refusing to load demo data with production settings.")
+        if not Region.objects.filter(code="320102").exists() or not Industry.objects.filter(level=IndustryLevel.DIVISION).exists():
+            raise CommandError("请先运行 load_reference 加载行政区划和行业参考数据。Run load_reference first.")
+        with transaction.atomic():
+            created = self._enterprises(enterprises, random.Random(seed))
+            self._groups()
+            users = self._users()
+        self.stdout.write(self.style.SUCCESS(f"演示企业新增 {created} 家，共 {Enterprise.objects.count()} 家。"))
+        self.stdout.write(f"演示账号 / demo log-ins (password 密码: {DEMO_PASSWORD}):")
+        for username, role, region, label, _staff in DEMO_USERS:
+            where = f" {region}" if region else ""
+            extra = f" → {users[username].enterprise.name}" if role == Role.ENTERPRISE else ""
+            self.stdout.write(f"  {username:<11} {Role(role).label}{where} {label}{extra}")
+
+    def _enterprises(self, count: int, rng: random.Random) -> int:
+        existing = Enterprise.objects.count()
+        if existing >= count:
+            return 0
+        divisions = list(Industry.objects.filter(level=IndustryLevel.DIVISION).values_list("code", flat=True))
+        key_by_division = {}
+        for key in KeyIndustry.objects.prefetch_related("industries"):
+            for ind in key.industries.all():
+                key_by_division.setdefault(ind.division_code or ind.code, []).append(key)
+        counties_by_province = {}
+        for code, prov in Region.objects.filter(
+            level=RegionLevel.COUNTY, is_active=True, province_code__in=PROVINCE_WEIGHTS
+        ).values_list("code", "province_code"):
+            counties_by_province.setdefault(prov, []).append(code)
+        regions = {r.code: r for r in Region.objects.filter(level=RegionLevel.COUNTY, province_code__in=PROVINCE_WEIGHTS)}
+        industries = {i.code: i for i in Industry.objects.filter(code__in=divisions)}
+        provinces = list(PROVINCE_WEIGHTS)
+        weights = list(PROVINCE_WEIGHTS.values())
+        rows, keys = [], []
+        for i in range(existing, count):
+            # The first demo enterprise sits in 玄武区 so that the demo authority log-ins see it.
+            prov = "320000" if i == 0 else rng.choices(provinces, weights)[0]
+            region_code = "320102" if i == 0 else rng.choice(counties_by_province[prov])
+            division = rng.choice(divisions)
+            employees = int(rng.lognormvariate(5.3, 1.1)) + 5
+            revenue = Decimal(int(employees * rng.uniform(30, 160)))
+            body = f"91{region_code}{rng.randrange(10**9):09d}"
+            code = body + uscc_mod.calc_check_digit(body)
+            name = f"{regions[region_code].name.rstrip('区县市')}{''.join(rng.sample(NAME_PARTS, 2))}{NAME_SUFFIX.get(division, '制造')}有限公司"
+            region = regions[region_code]
+            rows.append(
+                Enterprise(
+                    uscc=code, name=name, region=region, province_code=region.province_code,
+                    prefecture_code=region.prefecture_code, county_code=region.code, industry=industries[division],
+                    division_code=division, employees=employees, revenue=revenue,
+                    size_class=classify_size(employees=employees, revenue_10k_yuan=revenue),
+                    contact_name=rng.choice(["王", "李", "张", "刘", "陈", "杨"]) + rng.choice(["伟", "芳", "静", "强", "磊", "洋"]),
+                    contact_phone=f"1{rng.randint(3, 9)}{rng.randrange(10**9):09d}",
+                    address=f"{region.full_name()}工业园区{rng.randint(1, 300)}号",
+                )
+            )
+            keys.append(key_by_division.get(division, []))
+        rows = bulk_create_with_history(rows, Enterprise, ignore_conflicts=True, default_change_reason="演示数据")
+        by_uscc = dict(Enterprise.objects.filter(uscc__in=[r.uscc for r in rows]).values_list("uscc", "pk"))
+        through = Enterprise.key_industries.through
+        through.objects.bulk_create(
+            [through(enterprise_id=by_uscc[r.uscc], keyindustry_id=k.pk) for r, ks in zip(rows, keys, strict=True) for k in ks if r.uscc in by_uscc],
+            ignore_conflicts=True,
+        )
+        return len(by_uscc)
+
+    def _groups(self) -> None:
+        ministry, _ = Group.objects.get_or_create(name="部委工作人员")
+        perms = Permission.objects.filter(
+            content_type__app_label__in=["reference", "enterprises", "django_celery_beat"]
+        )
+        ministry.permissions.set(perms)
+
+    def _users(self) -> dict[str, User]:
+        first = Enterprise.objects.filter(county_code="320102").order_by("pk").first()
+        users = {}
+        for username, role, region_code, label, staff in DEMO_USERS:
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user = User(username=username, role=role, first_name=label, is_staff=staff,
+                            is_superuser=(role == Role.ADMIN), organisation=label)
+                user.region_id = region_code
+                user.enterprise = first if role == Role.ENTERPRISE else None
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+                if role == Role.MINISTRY:
+                    user.groups.add(Group.objects.get(name="部委工作人员"))
+            users[username] = user
+        return users
