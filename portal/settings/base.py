@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.reference",
     "apps.accounts",
     "apps.enterprises",
+    "apps.frameworks",
 ]
 
 MIDDLEWARE = [
