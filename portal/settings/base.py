@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.enterprises",
     "apps.frameworks",
+    "apps.filings",
 ]
 
 MIDDLEWARE = [

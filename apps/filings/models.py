@@ -1,0 +1,215 @@
+"""Periods (assessment campaigns), submissions, answers, evidence and the review trail.
+
+A submission moves draft → submitted → (returned → submitted)* → accepted. Every
+transition is a :class:`SubmissionEvent` written in the same transaction as the change
+(see services.py). A submission keeps the framework version of its period for ever.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from apps.accounts.scoping import ScopedQuerySet
+
+
+class Period(models.Model):
+    """An assessment campaign, e.g. 2026年度, using exactly one published framework version."""
+
+    code = models.SlugField(_("代码"), max_length=20, unique=True, help_text=_("例如 2026"))
+    name = models.CharField(_("名称"), max_length=100)
+    framework = models.ForeignKey(
+        "frameworks.Framework", verbose_name=_("评估框架版本"), on_delete=models.PROTECT, related_name="periods"
+    )
+    opens_on = models.DateField(_("开始填报日期"))
+    closes_on = models.DateField(_("截止填报日期"))
+    closed_early = models.BooleanField(_("提前结束"), default=False)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("填报期次")
+        verbose_name_plural = _("填报期次")
+        ordering = ["-opens_on"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def is_open(self, today=None) -> bool:
+        today = today or timezone.localdate()
+        return not self.closed_early and self.opens_on <= today <= self.closes_on
+
+
+class SubmissionStatus(models.TextChoices):
+    DRAFT = "draft", _("草稿")
+    SUBMITTED = "submitted", _("待审核")
+    RETURNED = "returned", _("退回修改")
+    ACCEPTED = "accepted", _("审核通过")
+
+
+class SubmissionQuerySet(ScopedQuerySet):
+    enterprise_path = "enterprise"
+
+
+class Submission(models.Model):
+    """One enterprise's diagnosis for one period."""
+
+    enterprise = models.ForeignKey(
+        "enterprises.Enterprise", verbose_name=_("企业"), on_delete=models.PROTECT, related_name="submissions"
+    )
+    period = models.ForeignKey(Period, verbose_name=_("期次"), on_delete=models.PROTECT, related_name="submissions")
+    framework = models.ForeignKey(
+        "frameworks.Framework", verbose_name=_("框架版本"), on_delete=models.PROTECT, related_name="submissions"
+    )
+    status = models.CharField(
+        _("状态"), max_length=10, choices=SubmissionStatus.choices, default=SubmissionStatus.DRAFT, db_index=True
+    )
+    # Bumped by every save of answers: a save that carries an older revision is a conflict.
+    revision = models.PositiveIntegerField(_("修订号"), default=0)
+    # Where the enterprise was when it filed (for review filters and index runs).
+    province_code = models.CharField(max_length=6, db_index=True, blank=True)
+    prefecture_code = models.CharField(max_length=6, db_index=True, blank=True)
+    county_code = models.CharField(max_length=6, db_index=True, blank=True)
+    division_code = models.CharField(max_length=2, db_index=True, blank=True)
+    size_class = models.CharField(max_length=8, blank=True)
+    pledged_at = models.DateTimeField(_("真实性承诺时间"), null=True, blank=True)
+    pledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    submitted_at = models.DateTimeField(_("提交时间"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("审核时间"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Answers packed in the framework's compiled indicator order (float32, NaN = missing),
+    # written on submit: the index engine reads one row per submission, not one per answer.
+    answer_vector = models.BinaryField(null=True, blank=True, editable=False)
+    flags = models.JSONField(_("自动提示"), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SubmissionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("诊断填报")
+        verbose_name_plural = _("诊断填报")
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["enterprise", "period"], name="one_submission_per_enterprise_period")
+        ]
+        indexes = [models.Index(fields=["period", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.enterprise} · {self.period}"
+
+    @property
+    def is_editable_by_enterprise(self) -> bool:
+        return self.status in (SubmissionStatus.DRAFT, SubmissionStatus.RETURNED)
+
+
+class Answer(models.Model):
+    """The answer to one indicator, in its natural form (see frameworks.scoring.encode_answers):
+    rubric → level int, checklist → list of item codes, kpi → number, yesno → bool."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="answers")
+    indicator = models.ForeignKey("frameworks.Indicator", on_delete=models.PROTECT, related_name="+")
+    value = models.JSONField(_("答案"), null=True, blank=True)
+    not_measured = models.BooleanField(_("未统计"), default=False, help_text=_("量化指标：企业未统计该数据"))
+    note = models.TextField(_("说明"), blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        verbose_name = _("答案")
+        verbose_name_plural = _("答案")
+        constraints = [models.UniqueConstraint(fields=["submission", "indicator"], name="one_answer_per_indicator")]
+
+
+class EvidenceQuerySet(ScopedQuerySet):
+    enterprise_path = "submission__enterprise"
+
+
+def evidence_path(instance, filename: str) -> str:
+    # The stored name is random: the original name is kept in the row, never trusted on disk.
+    return f"evidence/{instance.submission_id}/{instance.sha256[:16]}-{timezone.now():%Y%m%d%H%M%S%f}"
+
+
+class Evidence(models.Model):
+    """An uploaded supporting document, stored outside the web root (MEDIA_ROOT is private)."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="evidence")
+    indicator = models.ForeignKey("frameworks.Indicator", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    file = models.FileField(upload_to=evidence_path, max_length=300)
+    original_name = models.CharField(_("文件名"), max_length=255)
+    content_type = models.CharField(_("文件类型"), max_length=100)
+    size = models.PositiveIntegerField(_("大小（字节）"))
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EvidenceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("证明材料")
+        verbose_name_plural = _("证明材料")
+        ordering = ["uploaded_at"]
+
+
+class EventAction(models.TextChoices):
+    CREATED = "created", _("创建草稿")
+    SUBMITTED = "submitted", _("提交")
+    RETURNED = "returned", _("退回修改")
+    ACCEPTED = "accepted", _("审核通过")
+    SCORED = "scored", _("完成评分")
+
+
+class SubmissionEventQuerySet(ScopedQuerySet):
+    enterprise_path = "submission__enterprise"
+
+
+class SubmissionEvent(models.Model):
+    """One transition of a submission: who, when, why."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(_("操作"), max_length=10, choices=EventAction.choices)
+    from_status = models.CharField(max_length=10, blank=True)
+    to_status = models.CharField(max_length=10, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(_("时间"), default=timezone.now)
+    note = models.TextField(_("说明"), blank=True)
+
+    objects = SubmissionEventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("填报记录")
+        verbose_name_plural = _("填报记录")
+        ordering = ["at", "pk"]
+
+
+class ReturnReason(models.Model):
+    """Why an indicator's answer was returned for correction."""
+
+    event = models.ForeignKey(SubmissionEvent, on_delete=models.CASCADE, related_name="reasons")
+    indicator = models.ForeignKey("frameworks.Indicator", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(_("退回原因"))
+
+    class Meta:
+        verbose_name = _("退回原因")
+        verbose_name_plural = _("退回原因")
+
+
+class SubmissionScore(models.Model):
+    """The score of an accepted submission, reproducible from its answers, its framework
+    version and the scoring code version recorded here."""
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="score")
+    framework = models.ForeignKey("frameworks.Framework", on_delete=models.PROTECT, related_name="+")
+    scoring_code_version = models.CharField(max_length=20)
+    composite = models.FloatField(_("综合得分"))
+    level = models.PositiveSmallIntegerField(_("等级"))
+    dimension_scores = models.JSONField(_("维度得分"))
+    indicator_scores = models.JSONField(_("指标得分"))
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("诊断得分")
+        verbose_name_plural = _("诊断得分")
