@@ -59,7 +59,6 @@ class EnterpriseProfileForm(RegionCascadeMixin, forms.ModelForm):
 
     region = forms.ModelChoiceField(
         label=_("所在区县"), queryset=Region.objects.none(), to_field_name="code",
-        help_text=_("依次选择省份、地市和区县（GB/T 2260 行政区划）。"),
         error_messages={"invalid_choice": _("未知的区县代码，请从列表中选择所在区县。"),
                         "required": _("请选择企业所在区县。")},
     )
