@@ -53,10 +53,16 @@ class RegionAdmin(SuperuserEditsMixin, ModelAdmin):
     list_filter_submit = True
     search_fields = ["code", "name"]
     list_select_related = ["parent", "last_edition"]
-    raw_id_fields = ["parent"]
-    readonly_fields = ["province_code", "prefecture_code", "last_edition"]
+    # The place in the tree and the denormalised codes come from the edition files (the
+    # loader keeps them consistent); by hand only a name or a flag may be corrected.
+    readonly_fields = [
+        "code", "level", "parent", "province_code", "prefecture_code", "oversees_prefecture_code", "last_edition",
+    ]
     ordering = ["code"]
     list_per_page = 100
+
+    def has_add_permission(self, request):
+        return False  # new codes arrive with an edition file (load_reference --regions)
 
 
 @admin.register(RegionEdition)

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from apps.accounts.models import Role, User
 from apps.reference.loaders import load_all
+from apps.reference.models import Region
 
 pytestmark = pytest.mark.django_db
 
@@ -35,8 +36,14 @@ def test_region_changelist_filters_by_province_and_level(superuser_client):
 def test_superuser_may_edit_but_not_delete(superuser_client):
     change = reverse("admin:reference_region_change", args=["320102"])
     assert superuser_client.get(change).status_code == 200
+    response = superuser_client.post(change, {"name": "玄武区（更正）", "is_active": "on"})
+    assert response.status_code == 302
+    xuanwu = Region.objects.get(code="320102")
+    assert (xuanwu.name, xuanwu.parent_id, xuanwu.prefecture_code) == ("玄武区（更正）", "320100", "320100")
+
     delete = reverse("admin:reference_region_delete", args=["320102"])
     assert superuser_client.get(delete).status_code == 403
+    assert superuser_client.get(reverse("admin:reference_region_add")).status_code == 403
     assert superuser_client.get(reverse("admin:reference_keyindustry_changelist")).status_code == 200
     assert superuser_client.get(reverse("admin:reference_industry_changelist")).status_code == 200
     editions = superuser_client.get(reverse("admin:reference_regionedition_changelist"))
