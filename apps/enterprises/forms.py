@@ -6,6 +6,7 @@ children); only the county code is stored. All messages are zh-hans first.
 
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from apps.reference.models import Industry, IndustryLevel, KeyIndustry, Region, RegionLevel
@@ -34,9 +35,11 @@ class RegionCascadeMixin(forms.Form):
         self.fields["prefecture"].choices = empty + [(r.code, r.name) for r in prefectures]
         region_field = self.fields["region"]
         counties = Region.objects.active().children_of(pref_code) if pref_code else Region.objects.none()
+        if pref_code and not counties.exists():  # 东莞, 中山, 儋州: the city is its own county
+            counties = Region.objects.active().filter(code=pref_code, is_county_equivalent=True)
         # The county queryset stays "all county rows" so that a code posted without the
         # cascade (no JavaScript) still validates; the choices shown are narrowed.
-        region_field.queryset = Region.objects.filter(level=RegionLevel.COUNTY)
+        region_field.queryset = Region.objects.filter(Q(level=RegionLevel.COUNTY) | Q(is_county_equivalent=True))
         region_field.choices = empty + [(r.code, r.name) for r in counties]
         self.initial.setdefault("province", prov_code)
         self.initial.setdefault("prefecture", pref_code)

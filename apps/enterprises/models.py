@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from apps.accounts.scoping import ScopedQuerySet
-from apps.reference.models import Industry, IndustryLevel, KeyIndustry, Region, RegionLevel
+from apps.reference.models import Industry, IndustryLevel, KeyIndustry, Region
 from apps.reference.size import SizeClass, classify_size
 
 from .validators import normalise_uscc, validate_uscc
@@ -76,7 +76,7 @@ class Enterprise(models.Model):
         errors = {}
         if self.region_id:
             region = self.region
-            if region.level != RegionLevel.COUNTY:
+            if not region.is_placeable:
                 errors["region"] = _("请选择到区县一级。")
             elif not region.is_active:
                 errors["region"] = _("该区划代码已撤销，请选择现行区县。")

@@ -161,6 +161,9 @@ class RubricLevel(models.Model):
         ordering = ["indicator", "level"]
         constraints = [models.UniqueConstraint(fields=["indicator", "level"], name="rubric_level_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.level}: {self.descriptor[:30]}"
+
 
 class ChecklistItem(models.Model):
     indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, related_name="checklist_items")
@@ -174,6 +177,9 @@ class ChecklistItem(models.Model):
         verbose_name_plural = _("清单项")
         ordering = ["indicator", "order", "code"]
         constraints = [models.UniqueConstraint(fields=["indicator", "code"], name="checklist_item_unique")]
+
+    def __str__(self) -> str:
+        return self.label
 
 
 class MaturityLevel(models.Model):

@@ -119,6 +119,7 @@ class RegionRow:
     is_placeholder: bool = False
     is_separately_planned: bool = False
     oversees_prefecture_code: str = ""
+    is_county_equivalent: bool = False
 
     def values(self) -> dict:
         """Field values for a Region, keyed by model attribute (``parent_id`` for the FK)."""
@@ -131,6 +132,7 @@ class RegionRow:
             "is_placeholder": self.is_placeholder,
             "is_separately_planned": self.is_separately_planned,
             "oversees_prefecture_code": self.oversees_prefecture_code,
+            "is_county_equivalent": self.is_county_equivalent,
         }
 
 
@@ -220,6 +222,7 @@ def _region_row(row: dict, by_code: dict[str, dict]) -> RegionRow:
         is_placeholder=bool(row.get("placeholder")),
         is_separately_planned=bool(row.get("separately_planned")),
         oversees_prefecture_code=oversees,
+        is_county_equivalent=bool(row.get("county_level_itself")),
     )
 
 

@@ -72,6 +72,9 @@ class Region(models.Model):
         default=False,
         help_text=_("直辖市的“市辖区/县”、“省直辖县级行政区划”等只用于归并的行，不是真正的地级行政区"),
     )
+    # 东莞, 中山, 儋州: prefecture-level cities with no county level below them; the city
+    # itself is where an enterprise is placed (its county_code is the city's code).
+    is_county_equivalent = models.BooleanField(_("不设区县的地级市"), default=False)
     # A separate authority (新疆生产建设兵团) that is not a GB/T 2260 division itself but
     # oversees the enterprises of one prefecture-level code (its cities under 6590).
     oversees_prefecture_code = models.CharField(_("主管的地级代码"), max_length=6, blank=True)
@@ -91,7 +94,12 @@ class Region(models.Model):
 
     @property
     def county_code(self) -> str:
-        return self.code if self.level == RegionLevel.COUNTY else ""
+        return self.code if self.is_placeable else ""
+
+    @property
+    def is_placeable(self) -> bool:
+        """Whether an enterprise can be placed here: a county, or a city without counties."""
+        return self.level == RegionLevel.COUNTY or self.is_county_equivalent
 
     @property
     def is_authority_only(self) -> bool:

@@ -13,7 +13,6 @@ from tests.factories import (
     GUSU,
     NANJING,
     SUZHOU,
-    TEST_PASSWORD,
     XUANWU,
     EnterpriseFactory,
     authority_user,
@@ -211,3 +210,18 @@ def test_api_update_validates_like_the_form(client):
     resp = client.patch(url, {"uscc": make_uscc()}, content_type="application/json")
     ent.refresh_from_db()
     assert resp.status_code == 200 and ent.uscc == original  # the USCC is read-only
+
+
+def test_enterprise_can_be_placed_in_a_city_without_counties(client):
+    """东莞 has no county level: the city itself is offered and stored as the county."""
+    from apps.reference.models import Region
+
+    dongguan = prefecture(("441900", "东莞市"), ("440000", "广东省"))
+    Region.objects.filter(pk=dongguan.pk).update(is_county_equivalent=True)
+    options = client.get("/reference/regions/options/", {"prefecture": "441900"})
+    assert "东莞市" in options.text
+    data = registration_data(province="440000", prefecture="441900", region="441900", uscc=make_uscc("441900"))
+    resp = client.post(reverse("enterprises:register"), data)
+    assert resp.status_code == 302
+    ent = Enterprise.objects.get(uscc=data["uscc"])
+    assert (ent.province_code, ent.prefecture_code, ent.county_code) == ("440000", "441900", "441900")
