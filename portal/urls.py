@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("apps.core.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("enterprises/", include("apps.enterprises.urls")),
+    path("filings/", include("apps.filings.urls")),
     path("reference/", include("apps.reference.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -13,8 +13,10 @@ def _nav_for(user) -> list[tuple[str, str]]:
         return items
     role = "admin" if user.is_superuser else user.role
     if role == Role.ENTERPRISE:
+        items.append((_("诊断填报"), reverse("filings:home")))
         items.append((_("本企业信息"), reverse("enterprises:detail", args=[user.enterprise_id])))
     if role in (Role.AUTHORITY, Role.MINISTRY, Role.ADMIN):
+        items.append((_("填报审核"), reverse("filings:queue")))
         items.append((_("企业名录"), reverse("enterprises:list")))
         items.append((_("批量导入"), reverse("enterprises:import")))
     if role in (Role.MINISTRY, Role.ADMIN) or user.is_staff:

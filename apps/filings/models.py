@@ -123,6 +123,9 @@ class Answer(models.Model):
         verbose_name_plural = _("答案")
         constraints = [models.UniqueConstraint(fields=["submission", "indicator"], name="one_answer_per_indicator")]
 
+    def __str__(self) -> str:
+        return f"{self.indicator.code}={self.value!r}"
+
 
 class EvidenceQuerySet(ScopedQuerySet):
     enterprise_path = "submission__enterprise"
@@ -152,6 +155,9 @@ class Evidence(models.Model):
         verbose_name = _("证明材料")
         verbose_name_plural = _("证明材料")
         ordering = ["uploaded_at"]
+
+    def __str__(self) -> str:
+        return self.original_name
 
 
 class EventAction(models.TextChoices):
@@ -184,6 +190,9 @@ class SubmissionEvent(models.Model):
         verbose_name_plural = _("填报记录")
         ordering = ["at", "pk"]
 
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.at:%Y-%m-%d %H:%M}"
+
 
 class ReturnReason(models.Model):
     """Why an indicator's answer was returned for correction."""
@@ -195,6 +204,9 @@ class ReturnReason(models.Model):
     class Meta:
         verbose_name = _("退回原因")
         verbose_name_plural = _("退回原因")
+
+    def __str__(self) -> str:
+        return self.reason[:50]
 
 
 class SubmissionScore(models.Model):
@@ -213,3 +225,6 @@ class SubmissionScore(models.Model):
     class Meta:
         verbose_name = _("诊断得分")
         verbose_name_plural = _("诊断得分")
+
+    def __str__(self) -> str:
+        return f"{self.composite:.1f} (L{self.level})"

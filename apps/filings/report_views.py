@@ -1,0 +1,57 @@
+"""The enterprise's diagnosis report: score, level, dimension radar, biggest gaps.
+
+Benchmarks against the industry and region (median, top decile) appear once an index run
+is published (apps.indices, issue 4); until then the report says so.
+"""
+
+import json
+
+import numpy as np
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, render
+
+from apps.frameworks import scoring
+
+from .models import Submission, SubmissionStatus
+from .packing import compiled_for
+
+
+@login_required
+def filing_report(request, pk: int):
+    sub = get_object_or_404(
+        Submission.objects.visible_to(request.user).select_related("period", "framework", "enterprise__region"), pk=pk
+    )
+    context = {"submission": sub, "score": None}
+    if sub.status != SubmissionStatus.ACCEPTED:
+        return render(request, "filings/report.html", context)
+    score = getattr(sub, "score", None)
+    if score is None:
+        # Accepted, scoring task not finished yet: the page polls (htmx) until it is.
+        return render(request, "filings/report.html", {**context, "pending": True})
+    compiled = compiled_for(score.framework)
+    dims = list(sub.framework.dimensions.order_by("order", "code"))
+    row = np.array([
+        np.nan if score.indicator_scores.get(code) is None else score.indicator_scores[code]
+        for code in compiled.indicator_codes
+    ])
+    indicators = {i.code: i for i in sub.framework.indicators.prefetch_related("rubric_levels")}
+    gaps = [
+        {"gap": g, "indicator": indicators[g.code]}
+        for g in scoring.biggest_gaps(compiled, row, k=3)
+    ]
+    levels = list(sub.framework.levels.order_by("rank"))
+    current = next((lv for lv in levels if lv.rank == score.level), None)
+    following = next((lv for lv in levels if lv.rank == score.level + 1), None)
+    radar = {
+        "indicators": [{"name": d.name, "max": 100} for d in dims],
+        "values": [round(score.dimension_scores.get(d.code, 0.0), 1) for d in dims],
+    }
+    return render(
+        request,
+        "filings/report.html",
+        {
+            **context, "score": score, "level": current, "next_level": following, "levels": levels,
+            "dimensions": [(d, score.dimension_scores.get(d.code, 0.0)) for d in dims],
+            "gaps": gaps, "radar_json": json.dumps(radar, ensure_ascii=False),
+        },
+    )

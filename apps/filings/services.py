@@ -1,0 +1,370 @@
+"""State changes of filings. Each public function is one action: atomic, takes the acting
+user, and records a SubmissionEvent in the same transaction (who, when, why).
+
+Concurrency: every change locks the submission row (select_for_update). Saving answers
+carries the revision the editor loaded; a different revision means someone else saved in
+between (another tab or device) and the save is refused with :class:`DraftConflict`, never
+silently overwriting. Submitting an already-submitted filing is a no-op (double click).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.accounts.models import Role
+from apps.accounts.scoping import jurisdiction_of
+from apps.frameworks.models import Framework, FrameworkStatus, Indicator, IndicatorKind, IndustryModule
+
+from .answers import CleanAnswer, clean_answer
+from .evidence import sniff_evidence
+from .models import (
+    Answer,
+    EventAction,
+    Evidence,
+    Period,
+    ReturnReason,
+    Submission,
+    SubmissionEvent,
+    SubmissionStatus,
+)
+
+
+class DraftConflict(Exception):
+    """The draft was saved elsewhere since the editor loaded it."""
+
+    def __init__(self, current_revision: int):
+        super().__init__(current_revision)
+        self.current_revision = current_revision
+
+
+# --- what applies to whom -------------------------------------------------------------------
+
+
+def modules_for(*, framework: Framework, enterprise) -> list[IndustryModule]:
+    """Industry modules of ``framework`` that apply to ``enterprise`` (by industry class,
+    its division, or one of its key-industry tags)."""
+    industry_codes = {enterprise.industry_id, enterprise.division_code}
+    keys = list(enterprise.key_industries.values_list("pk", flat=True))
+    return list(
+        framework.modules.filter(Q(industries__code__in=industry_codes) | Q(key_industries__in=keys)).distinct()
+    )
+
+
+def applicable_indicators(*, submission: Submission):
+    """Indicators the enterprise must answer: the core ones and those of its modules."""
+    modules = modules_for(framework=submission.framework, enterprise=submission.enterprise)
+    return (
+        submission.framework.indicators.filter(Q(module__isnull=True) | Q(module__in=modules))
+        .select_related("dimension", "module")
+        .prefetch_related("rubric_levels", "checklist_items")
+        .order_by("dimension__order", "order", "code")
+    )
+
+
+# --- drafting ----------------------------------------------------------------------------------
+
+
+def _record(submission, action, actor, note="", from_status="", to_status="") -> SubmissionEvent:
+    return SubmissionEvent.objects.create(
+        submission=submission, action=action, actor=actor, note=note,
+        from_status=from_status, to_status=to_status or submission.status,
+    )
+
+
+def _require_enterprise_user(user, submission: Submission | None = None, enterprise=None) -> None:
+    target = submission.enterprise_id if submission else enterprise.pk
+    if user.role != Role.ENTERPRISE or user.enterprise_id != target:
+        raise PermissionDenied(_("只有本企业的填报员可以编辑本企业的诊断填报。"))
+
+
+@transaction.atomic
+def submission_start(*, enterprise, period: Period, user) -> Submission:
+    """Open (or return the existing) submission of ``enterprise`` for ``period``."""
+    _require_enterprise_user(user, enterprise=enterprise)
+    existing = Submission.objects.filter(enterprise=enterprise, period=period).first()
+    if existing:
+        return existing
+    if not period.is_open():
+        raise ValidationError(_("该期次不在填报时间内（%(start)s 至 %(end)s）。") % {
+            "start": period.opens_on, "end": period.closes_on})
+    if period.framework.status != FrameworkStatus.PUBLISHED:
+        raise ValidationError(_("该期次的评估框架尚未发布，暂不能填报。"))
+    submission = Submission.objects.create(
+        enterprise=enterprise, period=period, framework=period.framework, **_where(enterprise)
+    )
+    _record(submission, EventAction.CREATED, user)
+    return submission
+
+
+def _where(enterprise) -> dict:
+    return {
+        "province_code": enterprise.province_code, "prefecture_code": enterprise.prefecture_code,
+        "county_code": enterprise.county_code, "division_code": enterprise.division_code,
+        "size_class": enterprise.size_class,
+    }
+
+
+def _locked(submission: Submission) -> Submission:
+    return Submission.objects.select_for_update().get(pk=submission.pk)
+
+
+@transaction.atomic
+def submission_save_answers(*, submission: Submission, user, answers: dict[str, object], revision: int) -> tuple[Submission, dict[str, str]]:
+    """Save some answers of a draft (one step or one field).
+
+    ``answers`` maps indicator codes to raw values (see answers.clean_answer). Valid answers
+    are saved, invalid ones are returned as ``{code: message}`` and leave the stored answer
+    as it was. Raises DraftConflict if ``revision`` is not the stored revision.
+    """
+    _require_enterprise_user(user, submission)
+    sub = _locked(submission)
+    if not sub.is_editable_by_enterprise:
+        raise ValidationError(_("该填报已提交，不能再修改。如需修改，请等待主管部门退回。"))
+    if revision != sub.revision:
+        raise DraftConflict(sub.revision)
+    indicators = {i.code: i for i in applicable_indicators(submission=sub).filter(code__in=list(answers))}
+    errors: dict[str, str] = {}
+    cleaned: dict[Indicator, CleanAnswer] = {}
+    for code, raw in answers.items():
+        indicator = indicators.get(code)
+        if indicator is None:
+            errors[code] = _("%(code)s：不是本次填报的指标。") % {"code": code}
+            continue
+        try:
+            cleaned[indicator] = clean_answer(indicator, raw, item_codes=[i.code for i in indicator.checklist_items.all()])
+        except ValidationError as exc:
+            errors[code] = exc.messages[0]
+    for indicator, answer in cleaned.items():
+        Answer.objects.update_or_create(
+            submission=sub, indicator=indicator,
+            defaults={"value": answer.value, "not_measured": answer.not_measured, "updated_by": user},
+        )
+    if cleaned:
+        sub.revision += 1
+        sub.save(update_fields=["revision", "updated_at"])
+    return sub, errors
+
+
+def answers_by_code(submission: Submission) -> dict[str, Answer]:
+    return {a.indicator.code: a for a in submission.answers.select_related("indicator")}
+
+
+def missing_answers(*, submission: Submission) -> list[Indicator]:
+    """Applicable indicators without an answer (a KPI marked 未统计 counts as answered)."""
+    answered = {a.indicator_id for a in submission.answers.all() if a.value is not None or a.not_measured}
+    return [i for i in applicable_indicators(submission=submission) if i.pk not in answered]
+
+
+def evidence_problems(*, submission: Submission) -> list[str]:
+    """Key yes/no items answered "yes" without evidence: these block submitting."""
+    with_evidence = set(submission.evidence.exclude(indicator=None).values_list("indicator_id", flat=True))
+    problems = []
+    for answer in submission.answers.select_related("indicator").filter(indicator__kind=IndicatorKind.YESNO):
+        if answer.value is True and answer.indicator.evidence_required and answer.indicator_id not in with_evidence:
+            problems.append(_("%(code)s：选择“是”须上传证明材料。") % {"code": answer.indicator.code})
+    return problems
+
+
+@transaction.atomic
+def evidence_add(*, submission: Submission, user, uploaded_file, indicator: Indicator | None) -> Evidence:
+    """Store an uploaded evidence file after checking its real type from its bytes."""
+    _require_enterprise_user(user, submission)
+    sub = _locked(submission)
+    if not sub.is_editable_by_enterprise:
+        raise ValidationError(_("该填报已提交，不能再上传材料。"))
+    content_type = sniff_evidence(uploaded_file)  # raises ValidationError
+    digest = hashlib.sha256()
+    for chunk in uploaded_file.chunks():
+        digest.update(chunk)
+    uploaded_file.seek(0)
+    evidence = Evidence(
+        submission=sub, indicator=indicator, original_name=uploaded_file.name[:255], content_type=content_type,
+        size=uploaded_file.size, sha256=digest.hexdigest(), uploaded_by=user,
+    )
+    evidence.file.save(uploaded_file.name, uploaded_file, save=False)
+    evidence.save()
+    return evidence
+
+
+@transaction.atomic
+def evidence_remove(*, evidence: Evidence, user) -> None:
+    _require_enterprise_user(user, evidence.submission)
+    if not _locked(evidence.submission).is_editable_by_enterprise:
+        raise ValidationError(_("该填报已提交，不能再删除材料。"))
+    stored = evidence.file
+    evidence.delete()
+    transaction.on_commit(lambda: stored.delete(save=False))
+
+
+# --- submitting and review ---------------------------------------------------------------------
+
+
+@dataclass
+class SubmitResult:
+    submission: Submission
+    already_submitted: bool = False
+
+
+@transaction.atomic
+def submission_submit(*, submission: Submission, user, pledge: bool) -> SubmitResult:
+    """Submit a draft (or a returned filing) for review, with the truthfulness pledge.
+
+    Refuses with every missing answer listed; a second submit of the same filing (double
+    click, two tabs) returns ``already_submitted=True`` and changes nothing.
+    """
+    _require_enterprise_user(user, submission)
+    sub = _locked(submission)
+    if sub.status in (SubmissionStatus.SUBMITTED, SubmissionStatus.ACCEPTED):
+        return SubmitResult(sub, already_submitted=True)
+    if not pledge:
+        raise ValidationError(_("提交前须确认真实性承诺。"))
+    if not sub.period.is_open() and sub.status == SubmissionStatus.DRAFT:
+        raise ValidationError(_("该期次已截止填报。"))
+    problems = [_("%(code)s 尚未填写") % {"code": i.code} for i in missing_answers(submission=sub)]
+    problems += evidence_problems(submission=sub)
+    if problems:
+        raise ValidationError(problems)
+    from .packing import pack_answers  # local: packing imports the scoring engine
+
+    previous = sub.status
+    now = timezone.now()
+    sub.status = SubmissionStatus.SUBMITTED
+    sub.pledged_at, sub.pledged_by, sub.submitted_at = now, user, now
+    sub.answer_vector = pack_answers(submission=sub)
+    sub.flags = submission_flags(submission=sub)
+    sub.__dict__.update(_where(sub.enterprise))
+    sub.save()
+    _record(sub, EventAction.SUBMITTED, user, from_status=previous,
+            note=_("重新提交") if previous == SubmissionStatus.RETURNED else "")
+    return SubmitResult(sub)
+
+
+def _require_reviewer(user, submission: Submission) -> None:
+    if user.role not in (Role.AUTHORITY, Role.MINISTRY, Role.ADMIN) and not user.is_superuser:
+        raise PermissionDenied(_("只有主管部门可以审核填报。"))
+    if not Submission.objects.visible_to(user).filter(pk=submission.pk).exists():
+        raise PermissionDenied(_("该填报不在您的管辖范围内。"))
+
+
+@transaction.atomic
+def submission_return(*, submission: Submission, user, reasons: dict[str, str], note: str = "") -> SubmissionEvent:
+    """Return a submitted filing for correction with a reason per indicator."""
+    _require_reviewer(user, submission)
+    sub = _locked(submission)
+    if sub.status != SubmissionStatus.SUBMITTED:
+        raise ValidationError(_("只有待审核的填报可以退回。"))
+    reasons = {code: text.strip() for code, text in reasons.items() if text and text.strip()}
+    if not reasons and not note.strip():
+        raise ValidationError(_("退回时请至少填写一条退回原因。"))
+    indicators = {i.code: i for i in sub.framework.indicators.filter(code__in=list(reasons))}
+    unknown = sorted(set(reasons) - set(indicators))
+    if unknown:
+        raise ValidationError(_("未知的指标代码：%(codes)s") % {"codes": "、".join(unknown)})
+    sub.status = SubmissionStatus.RETURNED
+    sub.decided_at, sub.decided_by = timezone.now(), user
+    sub.save(update_fields=["status", "decided_at", "decided_by", "updated_at"])
+    event = _record(sub, EventAction.RETURNED, user, note=note.strip(), from_status=SubmissionStatus.SUBMITTED)
+    ReturnReason.objects.bulk_create(
+        [ReturnReason(event=event, indicator=indicators[code], reason=text) for code, text in reasons.items()]
+    )
+    return event
+
+
+@transaction.atomic
+def submission_accept(*, submission: Submission, user, note: str = "") -> Submission:
+    """Accept a submitted filing; scoring is enqueued when the transaction commits."""
+    _require_reviewer(user, submission)
+    sub = _locked(submission)
+    if sub.status == SubmissionStatus.ACCEPTED:
+        return sub
+    if sub.status != SubmissionStatus.SUBMITTED:
+        raise ValidationError(_("只有待审核的填报可以审核通过。"))
+    sub.status = SubmissionStatus.ACCEPTED
+    sub.decided_at, sub.decided_by = timezone.now(), user
+    sub.save(update_fields=["status", "decided_at", "decided_by", "updated_at"])
+    _record(sub, EventAction.ACCEPTED, user, note=note.strip(), from_status=SubmissionStatus.SUBMITTED)
+    from .tasks import score_submission
+
+    transaction.on_commit(lambda: score_submission.delay(sub.pk))
+    return sub
+
+
+def submission_bulk_accept(*, submission_ids: list[int], user) -> tuple[int, int]:
+    """Accept the given submitted filings that carry no flag; returns (accepted, skipped)."""
+    accepted = skipped = 0
+    candidates = Submission.objects.visible_to(user).filter(pk__in=submission_ids, status=SubmissionStatus.SUBMITTED)
+    for sub in candidates:
+        if sub.flags:
+            skipped += 1
+            continue
+        submission_accept(submission=sub, user=user, note=_("批量审核通过"))
+        accepted += 1
+    skipped += len(set(submission_ids)) - accepted - skipped
+    return accepted, skipped
+
+
+# --- automatic flags ---------------------------------------------------------------------------
+
+
+def submission_flags(*, submission: Submission) -> list[dict]:
+    """Implausible answers a reviewer should look at (they do not block submitting):
+    rubric answers at or above the indicator's evidence level without evidence, and KPI
+    values far outside what accepted peers of the same industry report."""
+    flags = []
+    with_evidence = set(submission.evidence.exclude(indicator=None).values_list("indicator_id", flat=True))
+    answers = list(submission.answers.select_related("indicator"))
+    for a in answers:
+        ind = a.indicator
+        if ind.kind == IndicatorKind.RUBRIC and a.value is not None:
+            threshold = ind.evidence_from_level if ind.evidence_from_level is not None else 5
+            if a.value >= threshold and ind.pk not in with_evidence:
+                flags.append({"indicator": ind.code, "kind": "rubric_high_without_evidence",
+                              "message": _("%(code)s 选择了%(level)d级，但未上传证明材料。") % {"code": ind.code, "level": a.value}})
+    kpis = [a for a in answers if a.indicator.kind == IndicatorKind.KPI and a.value is not None]
+    if kpis:
+        flags += _kpi_outlier_flags(submission, kpis)
+    return flags
+
+
+def _kpi_outlier_flags(submission: Submission, kpis: list[Answer]) -> list[dict]:
+    """Robust z-score (median / MAD) against accepted filings of the same period and
+    industry division; needs at least 10 peers to say anything."""
+    peers = (
+        Answer.objects.filter(
+            submission__period_id=submission.period_id, submission__division_code=submission.enterprise.division_code,
+            submission__status=SubmissionStatus.ACCEPTED, indicator__in=[a.indicator_id for a in kpis],
+        )
+        .exclude(submission=submission)
+        .exclude(value=None)
+        .values_list("indicator_id", "value")
+    )
+    by_indicator: dict[int, list[float]] = {}
+    for indicator_id, value in peers:
+        by_indicator.setdefault(indicator_id, []).append(float(value))
+    flags = []
+    for a in kpis:
+        values = np.asarray(by_indicator.get(a.indicator_id, []), dtype=float)
+        if values.size < 10:
+            continue
+        median = float(np.median(values))
+        mad = float(np.median(np.abs(values - median))) * 1.4826
+        if mad == 0:
+            continue
+        z = (float(a.value) - median) / mad
+        if abs(z) > 3.5:
+            flags.append({"indicator": a.indicator.code, "kind": "kpi_outlier",
+                          "message": _("%(code)s 数值 %(value)s 与同行业中位数 %(median)s 差异异常，请核实。") % {
+                              "code": a.indicator.code, "value": f"{float(a.value):g}", "median": f"{median:g}"}})
+    return flags
+
+
+def reviewer_can_see(user, submission: Submission) -> bool:
+    return not jurisdiction_of(user).is_empty and Submission.objects.visible_to(user).filter(pk=submission.pk).exists()

@@ -1,0 +1,68 @@
+"""The filing form of one dimension (one step): reading what the browser posted and
+building what the template shows. Field names: ``a-<code>`` for the answer (a list for
+checklists), ``nm-<code>`` for a KPI's "未统计" box."""
+
+from dataclasses import dataclass, field
+
+from apps.frameworks.models import Indicator, IndicatorKind
+
+from .answers import NONE_OF_THESE, NOT_MEASURED
+from .models import Answer
+
+
+def read_step_post(indicators: list[Indicator], post) -> dict[str, object]:
+    """Raw answers of the indicators present in ``post`` (absent fields are left alone)."""
+    raw: dict[str, object] = {}
+    for ind in indicators:
+        name = f"a-{ind.code}"
+        if ind.kind == IndicatorKind.CHECKLIST:
+            values = post.getlist(name)
+            if values:
+                raw[ind.code] = values
+        elif ind.kind == IndicatorKind.KPI and post.get(f"nm-{ind.code}"):
+            raw[ind.code] = NOT_MEASURED
+        elif name in post:
+            raw[ind.code] = post.get(name, "").strip()
+    return raw
+
+
+@dataclass
+class IndicatorField:
+    indicator: Indicator
+    answer: Answer | None
+    error: str = ""
+    reasons: list[str] = field(default_factory=list)
+    evidence: list = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"a-{self.indicator.code}"
+
+    @property
+    def value(self):
+        return self.answer.value if self.answer else None
+
+    @property
+    def none_of_these(self) -> bool:
+        return self.value == []
+
+    @property
+    def checked(self) -> list[str]:
+        return self.value or []
+
+    @property
+    def not_measured(self) -> bool:
+        return bool(self.answer and self.answer.not_measured)
+
+    @property
+    def answered(self) -> bool:
+        return self.answer is not None and (self.answer.value is not None or self.answer.not_measured)
+
+    @property
+    def none_value(self) -> str:
+        return NONE_OF_THESE
+
+    @property
+    def kpi_text(self) -> str:
+        v = self.value
+        return f"{v:g}" if isinstance(v, int | float) and not isinstance(v, bool) else ""

@@ -1,0 +1,21 @@
+"""Celery tasks of filings: thin wrappers that take ids and call services."""
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from .packing import submission_score
+
+
+@shared_task(
+    bind=True,
+    # Only transient database trouble is retried; a bug raises at once.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=5,
+    acks_late=True,
+)
+def score_submission(self, submission_id: int) -> float | None:
+    """Score an accepted submission (idempotent; safe to run twice)."""
+    score = submission_score(submission_id=submission_id)
+    return score.composite if score else None

@@ -1,0 +1,338 @@
+"""Filing pages for enterprises (draft, steps, evidence, check and submit) and the review
+pages for authorities. Views are thin: state changes are in services.py, every lookup
+goes through ``visible_to`` (apps.accounts.scoping)."""
+
+from collections import defaultdict
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from apps.accounts.models import Role
+
+from . import services
+from .filters import SubmissionFilter
+from .models import Evidence, Period, ReturnReason, Submission, SubmissionStatus
+from .stepform import IndicatorField, read_step_post
+
+REVIEW_ROLES = (Role.AUTHORITY, Role.MINISTRY, Role.ADMIN)
+
+
+def _is_reviewer(user) -> bool:
+    return user.is_superuser or user.role in REVIEW_ROLES
+
+
+def _own_submission(request, pk: int) -> Submission:
+    sub = get_object_or_404(
+        Submission.objects.visible_to(request.user).select_related("period", "framework", "enterprise"), pk=pk
+    )
+    if request.user.role != Role.ENTERPRISE:
+        raise PermissionDenied(_("只有企业填报员可以编辑填报。"))
+    return sub
+
+
+# --- enterprise ----------------------------------------------------------------------------------
+
+
+@login_required
+def filing_home(request):
+    """The enterprise's periods and submissions; reviewers are sent to their queue."""
+    if _is_reviewer(request.user):
+        return redirect("filings:queue")
+    if request.user.role != Role.ENTERPRISE:
+        raise PermissionDenied(_("只有企业填报员可以填报诊断。"))
+    submissions = {s.period_id: s for s in Submission.objects.visible_to(request.user).select_related("period")}
+    periods = Period.objects.select_related("framework").order_by("-opens_on")
+    rows = [{"period": p, "submission": submissions.get(p.pk), "open": p.is_open()} for p in periods]
+    return render(request, "filings/home.html", {"rows": rows})
+
+
+@login_required
+@require_POST
+def filing_start(request, period_code: str):
+    period = get_object_or_404(Period, code=period_code)
+    if request.user.role != Role.ENTERPRISE:
+        raise PermissionDenied(_("只有企业填报员可以填报诊断。"))
+    try:
+        sub = services.submission_start(enterprise=request.user.enterprise, period=period, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("filings:home")
+    return redirect("filings:step", pk=sub.pk, dimension=_first_dimension(sub))
+
+
+def _first_dimension(sub: Submission) -> str:
+    return sub.framework.dimensions.order_by("order", "code").values_list("code", flat=True).first()
+
+
+def _steps(sub: Submission, indicators, answered_ids: set[int]):
+    counts = defaultdict(lambda: [0, 0])
+    for ind in indicators:
+        counts[ind.dimension_id][1] += 1
+        if ind.pk in answered_ids:
+            counts[ind.dimension_id][0] += 1
+    return [
+        {"dimension": d, "answered": counts[d.pk][0], "total": counts[d.pk][1]}
+        for d in sub.framework.dimensions.order_by("order", "code")
+    ]
+
+
+def _latest_reasons(sub: Submission) -> dict[int, list[str]]:
+    """Reasons of the latest return, by indicator id (None: general note)."""
+    event = sub.events.filter(action="returned").order_by("-at", "-pk").first()
+    reasons: dict[int, list[str]] = defaultdict(list)
+    if event:
+        for r in ReturnReason.objects.filter(event=event):
+            reasons[r.indicator_id].append(r.reason)
+    return reasons
+
+
+def _fields(sub: Submission, indicators, errors: dict[str, str] | None = None) -> list[IndicatorField]:
+    answers = {a.indicator_id: a for a in sub.answers.all()}
+    evidence = defaultdict(list)
+    for e in sub.evidence.all():
+        evidence[e.indicator_id].append(e)
+    reasons = _latest_reasons(sub) if sub.status == SubmissionStatus.RETURNED else {}
+    errors = errors or {}
+    return [
+        IndicatorField(ind, answers.get(ind.pk), errors.get(ind.code, ""), reasons.get(ind.pk, []), evidence[ind.pk])
+        for ind in indicators
+    ]
+
+
+@login_required
+def filing_step(request, pk: int, dimension: str):
+    """One step of the multi-step form. POST saves (and moves to the previous/next step)."""
+    sub = _own_submission(request, pk)
+    if not sub.is_editable_by_enterprise:
+        return redirect("filings:detail", pk=sub.pk)
+    all_indicators = list(services.applicable_indicators(submission=sub))
+    dims = list(sub.framework.dimensions.order_by("order", "code"))
+    current = next((d for d in dims if d.code == dimension), None)
+    if current is None:
+        raise Http404
+    indicators = [i for i in all_indicators if i.dimension_id == current.pk]
+    errors: dict[str, str] = {}
+    conflict = False
+    if request.method == "POST":
+        raw = read_step_post(indicators, request.POST)
+        try:
+            sub, errors = services.submission_save_answers(
+                submission=sub, user=request.user, answers=raw, revision=int(request.POST.get("revision", -1))
+            )
+        except services.DraftConflict:
+            conflict = True
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("filings:detail", pk=sub.pk)
+        if not errors and not conflict:
+            index = dims.index(current)
+            move = request.POST.get("move")
+            if move == "next" and index + 1 < len(dims):
+                return redirect("filings:step", pk=sub.pk, dimension=dims[index + 1].code)
+            if move == "prev" and index > 0:
+                return redirect("filings:step", pk=sub.pk, dimension=dims[index - 1].code)
+            if move == "check":
+                return redirect("filings:check", pk=sub.pk)
+            messages.success(request, _("已保存草稿。"))
+            return redirect("filings:step", pk=sub.pk, dimension=current.code)
+    answered = {a.indicator_id for a in sub.answers.all() if a.value is not None or a.not_measured}
+    index = dims.index(current)
+    return render(
+        request,
+        "filings/step.html",
+        {
+            "submission": sub, "dimension": current, "fields": _fields(sub, indicators, errors),
+            "steps": _steps(sub, all_indicators, answered), "conflict": conflict,
+            "prev": dims[index - 1] if index > 0 else None, "next": dims[index + 1] if index + 1 < len(dims) else None,
+            "answered_total": len(answered & {i.pk for i in all_indicators}), "total": len(all_indicators),
+            "general_reasons": _latest_reasons(sub).get(None, []) if sub.status == SubmissionStatus.RETURNED else [],
+        },
+        status=409 if conflict else (422 if errors else 200),
+    )
+
+
+@login_required
+@require_POST
+def filing_autosave(request, pk: int, dimension: str):
+    """htmx: save the step's fields as they change; answers with a status fragment."""
+    sub = _own_submission(request, pk)
+    indicators = [i for i in services.applicable_indicators(submission=sub) if i.dimension.code == dimension]
+    raw = read_step_post(indicators, request.POST)
+    context = {"submission": sub, "saved_at": None, "errors": {}, "conflict": False}
+    status = 200
+    try:
+        sub, errors = services.submission_save_answers(
+            submission=sub, user=request.user, answers=raw, revision=int(request.POST.get("revision", -1))
+        )
+        context.update(submission=sub, errors=errors, saved_at=timezone.localtime())
+        status = 422 if errors else 200
+    except services.DraftConflict:
+        context["conflict"] = True
+        status = 409
+    except ValidationError as exc:
+        context["errors"] = {"": " ".join(exc.messages)}
+        status = 422
+    return render(request, "filings/_save_status.html", context, status=status)
+
+
+@login_required
+@require_POST
+def evidence_upload(request, pk: int):
+    sub = _own_submission(request, pk)
+    code = request.POST.get("indicator", "")
+    indicator = sub.framework.indicators.filter(code=code).first() if code else None
+    upload = request.FILES.get("file")
+    back = request.POST.get("next") or reverse("filings:detail", args=[sub.pk])
+    if upload is None:
+        messages.error(request, _("请选择要上传的文件。"))
+        return redirect(back)
+    try:
+        services.evidence_add(submission=sub, user=request.user, uploaded_file=upload, indicator=indicator)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("已上传证明材料“%(name)s”。") % {"name": upload.name})
+    return redirect(back if back.startswith("/") else reverse("filings:detail", args=[sub.pk]))
+
+
+@login_required
+@require_POST
+def evidence_delete(request, pk: int, evidence_id: int):
+    sub = _own_submission(request, pk)
+    evidence = get_object_or_404(Evidence, pk=evidence_id, submission=sub)
+    try:
+        services.evidence_remove(evidence=evidence, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    back = request.POST.get("next", "")
+    return redirect(back if back.startswith("/") else reverse("filings:detail", args=[sub.pk]))
+
+
+@login_required
+def evidence_download(request, evidence_id: int):
+    """Serve an evidence file to those who may see its submission; others get 404."""
+    evidence = get_object_or_404(Evidence.objects.visible_to(request.user), pk=evidence_id)
+    response = FileResponse(evidence.file.open("rb"), as_attachment=True, filename=evidence.original_name,
+                            content_type=evidence.content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    return response
+
+
+@login_required
+def filing_check(request, pk: int):
+    """What is missing, the pledge, and the submit button."""
+    sub = _own_submission(request, pk)
+    if request.method == "POST":
+        try:
+            result = services.submission_submit(
+                submission=sub, user=request.user, pledge=request.POST.get("pledge") == "on"
+            )
+        except ValidationError as exc:
+            messages.error(request, _("未能提交：") + "；".join(exc.messages))
+        else:
+            if not result.already_submitted:
+                messages.success(request, _("已提交，等待主管部门审核。"))
+            return redirect("filings:detail", pk=sub.pk)
+    if not sub.is_editable_by_enterprise:
+        return redirect("filings:detail", pk=sub.pk)
+    missing = services.missing_answers(submission=sub)
+    return render(
+        request, "filings/check.html",
+        {"submission": sub, "missing": missing, "evidence_problems": services.evidence_problems(submission=sub)},
+    )
+
+
+@login_required
+def filing_detail(request, pk: int):
+    """Read-only view of a filing: answers, evidence, history; the review panel for reviewers."""
+    sub = get_object_or_404(
+        Submission.objects.visible_to(request.user).select_related("period", "framework", "enterprise__region"), pk=pk
+    )
+    indicators = list(services.applicable_indicators(submission=sub))
+    fields = _fields(sub, indicators)
+    by_dimension = defaultdict(list)
+    for f in fields:
+        by_dimension[f.indicator.dimension].append(f)
+    events = sub.events.select_related("actor").prefetch_related("reasons__indicator")
+    can_review = _is_reviewer(request.user) and sub.status == SubmissionStatus.SUBMITTED
+    return render(
+        request, "filings/detail.html",
+        {"submission": sub, "by_dimension": dict(by_dimension), "events": events, "can_review": can_review,
+         "is_owner": request.user.role == Role.ENTERPRISE},
+    )
+
+
+# --- review ------------------------------------------------------------------------------------------
+
+
+def _require_review_role(user):
+    if not _is_reviewer(user):
+        raise PermissionDenied(_("只有主管部门可以审核填报。"))
+
+
+@login_required
+def review_queue(request):
+    _require_review_role(request.user)
+    base = (
+        Submission.objects.visible_to(request.user)
+        .exclude(status=SubmissionStatus.DRAFT)
+        .select_related("enterprise", "period")
+    )
+    filterset = SubmissionFilter(request.GET or None, queryset=base)
+    qs = filterset.qs if filterset.is_bound and filterset.is_valid() else base.filter(status=SubmissionStatus.SUBMITTED)
+    page = Paginator(qs.order_by("submitted_at", "pk"), 50).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(request, "filings/queue.html", {"filter": filterset, "page": page, "query": params.urlencode()})
+
+
+@login_required
+@require_POST
+def review_return(request, pk: int):
+    _require_review_role(request.user)
+    sub = get_object_or_404(Submission.objects.visible_to(request.user), pk=pk)
+    reasons = {key[len("reason-"):]: value for key, value in request.POST.items() if key.startswith("reason-")}
+    try:
+        services.submission_return(submission=sub, user=request.user, reasons=reasons, note=request.POST.get("note", ""))
+    except ValidationError as exc:
+        messages.error(request, "；".join(exc.messages))
+    else:
+        messages.success(request, _("已退回企业修改。"))
+    return redirect("filings:detail", pk=sub.pk)
+
+
+@login_required
+@require_POST
+def review_accept(request, pk: int):
+    _require_review_role(request.user)
+    sub = get_object_or_404(Submission.objects.visible_to(request.user), pk=pk)
+    try:
+        services.submission_accept(submission=sub, user=request.user, note=request.POST.get("note", ""))
+    except ValidationError as exc:
+        messages.error(request, "；".join(exc.messages))
+    else:
+        messages.success(request, _("已审核通过，系统正在计算得分。"))
+    return redirect("filings:detail", pk=sub.pk)
+
+
+@login_required
+@require_POST
+def review_bulk_accept(request):
+    _require_review_role(request.user)
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    accepted, skipped = services.submission_bulk_accept(submission_ids=ids, user=request.user)
+    messages.success(
+        request, _("批量审核通过 %(a)d 份；%(s)d 份有自动提示或状态不符，未处理，请逐份审核。") % {"a": accepted, "s": skipped}
+    )
+    return redirect(request.POST.get("next") or reverse("filings:queue"))
+
+
