@@ -245,9 +245,15 @@ def filing_check(request, pk: int):
     if not sub.is_editable_by_enterprise:
         return redirect("filings:detail", pk=sub.pk)
     missing = services.missing_answers(submission=sub)
+    returned = []
+    if sub.status == SubmissionStatus.RETURNED:
+        reasons = _latest_reasons(sub)
+        indicators = {i.pk: i for i in sub.framework.indicators.select_related("dimension").filter(pk__in=[k for k in reasons if k])}
+        returned = [(indicators.get(k), texts) for k, texts in reasons.items()]
     return render(
         request, "filings/check.html",
-        {"submission": sub, "missing": missing, "evidence_problems": services.evidence_problems(submission=sub)},
+        {"submission": sub, "missing": missing, "evidence_problems": services.evidence_problems(submission=sub),
+         "returned": returned},
     )
 
 
