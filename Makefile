@@ -27,6 +27,7 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_reference
+	$(BIN)/python manage.py load_framework fixtures/frameworks/qmd-2026.1.json --publish
 	$(BIN)/python manage.py load_demo
 	PORT=$(PORT) scripts/run_dev.sh
 

@@ -5,9 +5,11 @@ nothing that is already there. The demo password is for demonstrations only; the
 refuses to run with production settings.
 """
 
+import datetime
 import random
 from decimal import Decimal
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
@@ -17,6 +19,19 @@ from stdnum.cn import uscc as uscc_mod
 
 from apps.accounts.models import Role, User
 from apps.enterprises.models import Enterprise
+from apps.filings.models import (
+    Answer,
+    EventAction,
+    Period,
+    Submission,
+    SubmissionEvent,
+    SubmissionScore,
+    SubmissionStatus,
+)
+from apps.filings.packing import compiled_for
+from apps.filings.synthetic import synthetic_answers
+from apps.frameworks import scoring
+from apps.frameworks.models import Framework, FrameworkStatus
 from apps.reference.models import Industry, IndustryLevel, KeyIndustry, Region, RegionLevel
 from apps.reference.size import classify_size
 
@@ -44,6 +59,10 @@ NAME_SUFFIX = {
 }
 
 
+# (code, name, opens, closes, share of enterprises that filed); the latest period is open.
+DEMO_PERIODS = [("2025", "2025年度"), ("2026", "2026年度")]
+
+
 class Command(BaseCommand):
     help = "加载演示数据（每种角色一个账号和若干企业）。Load the demo data set."
 
@@ -60,7 +79,10 @@ class Command(BaseCommand):
             created = self._enterprises(enterprises, random.Random(seed))
             self._groups()
             users = self._users()
+            filed = self._filings(np.random.default_rng(seed), exclude=users["enterprise"].enterprise_id)
         self.stdout.write(self.style.SUCCESS(f"演示企业新增 {created} 家，共 {Enterprise.objects.count()} 家。"))
+        if filed:
+            self.stdout.write(self.style.SUCCESS(f"演示填报新增 {filed} 份（期次 {', '.join(p for p, _ in DEMO_PERIODS)}）。"))
         self.stdout.write(f"演示账号 / demo log-ins (password 密码: {DEMO_PASSWORD}):")
         for username, role, region, label, _staff in DEMO_USERS:
             where = f" {region}" if region else ""
@@ -141,3 +163,84 @@ class Command(BaseCommand):
                     user.groups.add(Group.objects.get(name="部委工作人员"))
             users[username] = user
         return users
+
+    def _periods(self, framework) -> list[Period]:
+        today = datetime.date.today()
+        spans = {
+            "2025": (datetime.date(today.year - 1, 3, 1), datetime.date(today.year - 1, 12, 31)),
+            "2026": (today - datetime.timedelta(days=60), today + datetime.timedelta(days=90)),
+        }
+        periods = []
+        for code, name in DEMO_PERIODS:
+            opens, closes = spans[code]
+            period, _ = Period.objects.get_or_create(
+                code=code, defaults={"name": name, "framework": framework, "opens_on": opens, "closes_on": closes}
+            )
+            periods.append(period)
+        return periods
+
+    def _filings(self, rng: np.random.Generator, *, exclude: int | None) -> int:
+        """Accepted, scored filings for most demo enterprises in 2025 and 2026, some still
+        under review or in draft in 2026. The demo enterprise log-in keeps 2026 to itself."""
+        framework = Framework.objects.filter(code="qmd", status=FrameworkStatus.PUBLISHED).order_by("-published_at").first()
+        if framework is None:
+            self.stdout.write("未加载评估框架（load_framework），跳过演示填报。")
+            return 0
+        if Submission.objects.exists():
+            return 0
+        compiled = compiled_for(framework)
+        kpi_columns = np.array(sorted(compiled.kpi_thresholds), dtype=int)
+        indicators = dict(framework.indicators.values_list("code", "pk"))
+        reviewer = User.objects.filter(username="jiangsu").first()
+        enterprises = list(Enterprise.objects.order_by("pk"))
+        base = np.clip(rng.normal(2.4, 0.9, len(enterprises)), 0.2, 4.8)
+        made = 0
+        for p_index, period in enumerate(self._periods(framework)):
+            # about 80 % filed; the sample changes a little between periods, maturity trends up
+            filed = rng.random(len(enterprises)) < 0.8
+            maturity = base + 0.25 * p_index + rng.normal(0, 0.2, len(enterprises))
+            chosen = [i for i, e in enumerate(enterprises) if filed[i] and not (e.pk == exclude and p_index == 1)]
+            A = synthetic_answers(compiled, maturity[chosen], rng)
+            result = scoring.score_matrix(compiled, A, None)
+            now = datetime.datetime.now(datetime.UTC)
+            statuses = rng.choice(
+                [SubmissionStatus.ACCEPTED, SubmissionStatus.SUBMITTED, SubmissionStatus.DRAFT],
+                size=len(chosen), p=[0.85, 0.1, 0.05] if p_index else [1.0, 0.0, 0.0],
+            )
+            subs = []
+            for k, i in enumerate(chosen):
+                e = enterprises[i]
+                subs.append(Submission(
+                    enterprise=e, period=period, framework=framework, status=statuses[k], revision=1,
+                    province_code=e.province_code, prefecture_code=e.prefecture_code, county_code=e.county_code,
+                    division_code=e.division_code, size_class=e.size_class,
+                    answer_vector=scoring.pack_answers(A[k]) if statuses[k] != SubmissionStatus.DRAFT else None,
+                    submitted_at=now if statuses[k] != SubmissionStatus.DRAFT else None,
+                    pledged_at=now if statuses[k] != SubmissionStatus.DRAFT else None,
+                    decided_at=now if statuses[k] == SubmissionStatus.ACCEPTED else None,
+                ))
+            subs = Submission.objects.bulk_create(subs)
+            answers, events, scores = [], [], []
+            for k, sub in enumerate(subs):
+                for code, value in scoring.decode_answers(compiled, A[k]).items():
+                    answers.append(Answer(submission=sub, indicator_id=indicators[code], value=value))
+                for j in kpi_columns[np.isnan(A[k, kpi_columns])]:
+                    code = compiled.indicator_codes[j]
+                    answers.append(Answer(submission=sub, indicator_id=indicators[code], value=None, not_measured=True))
+                events.append(SubmissionEvent(submission=sub, action=EventAction.CREATED, to_status="draft", note="演示数据"))
+                if sub.status != SubmissionStatus.DRAFT:
+                    events.append(SubmissionEvent(submission=sub, action=EventAction.SUBMITTED, from_status="draft", to_status="submitted"))
+                if sub.status == SubmissionStatus.ACCEPTED:
+                    events.append(SubmissionEvent(submission=sub, action=EventAction.ACCEPTED, actor=reviewer,
+                                                  from_status="submitted", to_status="accepted"))
+                    row = result.row(compiled, k)
+                    scores.append(SubmissionScore(
+                        submission=sub, framework=framework, scoring_code_version=row["scoring_code_version"],
+                        composite=row["composite"], level=row["level"], dimension_scores=row["dimension_scores"],
+                        indicator_scores=row["indicator_scores"],
+                    ))
+            Answer.objects.bulk_create(answers, batch_size=5000)
+            SubmissionEvent.objects.bulk_create(events, batch_size=5000)
+            SubmissionScore.objects.bulk_create(scores, batch_size=2000)
+            made += len(subs)
+        return made
