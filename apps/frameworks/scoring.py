@@ -44,6 +44,9 @@ RUBRIC_POINTS_PER_LEVEL = 100 / RUBRIC_TOP_LEVEL  # 20
 # exactly up to 2**24, so a checklist bitmask may have at most 24 items.
 MAX_CHECKLIST_ITEMS = 24
 
+# Relative tolerance for KPI bounds of answers that went through float32 packing.
+FLOAT32_SLACK = 1e-6
+
 # Level thresholds are compared with this tolerance, so that a composite that is 60 by
 # hand but 59.999999999 in floating point still reaches a threshold of 60.
 LEVEL_TOLERANCE = 1e-9
@@ -342,8 +345,9 @@ def invalid_answers(compiled: CompiledFramework, A: np.ndarray) -> np.ndarray:
         col = A[:, j]
         bad[:, j] = present[:, j] & ((col != np.round(col)) | (col < 0) | (col >= 2 ** len(item_codes)))
     for j, (low, high) in compiled.kpi_bounds.items():
-        col = A[:, j]
-        bad[:, j] = present[:, j] & ((col < low) | (col > high))
+        # A value typed as exactly the bound may come back from float32 packing a hair outside.
+        col, slack = A[:, j], FLOAT32_SLACK * max(1.0, abs(low), abs(high))
+        bad[:, j] = present[:, j] & ((col < low - slack) | (col > high + slack))
     return bad
 
 

@@ -232,6 +232,15 @@ def test_encode_decode_round_trip_and_packing(compiled):
     assert math.isnan(encode_answers(compiled, {})[0])
 
 
+def test_a_kpi_bound_survives_float32_packing():
+    spec = small_spec()
+    spec["dimensions"][1]["indicators"][0]["max_value"] = 99.9  # not exact in float32
+    compiled = compile_spec(spec)
+    row = unpack_answers(pack_answers(encode_answers(compiled, {"D2.01": 99.9})), compiled)
+    assert row[compiled.columns["D2.01"]] > 99.9  # 99.90000152587891
+    assert score_matrix(compiled, row[None, :]).indicator_scores[0, compiled.columns["D2.01"]] == 100
+
+
 def test_module_membership_by_industry_prefix_and_key_industry(compiled):
     membership = module_membership(
         compiled,
