@@ -132,7 +132,7 @@ class IndustryModuleInline(DraftOnlyInlineMixin, StackedInline):
 
 
 class IndicatorListInline(TabularInline):
-    """The version's indicators at a glance; each is edited on its own page."""
+    """The version's indicators at a glance; each is edited on its own page (the row's link)."""
 
     model = Indicator
     fields = ["code", "dimension_name", "module", "kind", "weight", "order"]
@@ -140,7 +140,6 @@ class IndicatorListInline(TabularInline):
     show_change_link = True
     can_delete = False
     extra = 0
-    verbose_name_plural = _("指标（在“指标”页面添加和编辑）")
 
     @admin.display(description=_("维度"))
     def dimension_name(self, obj):
