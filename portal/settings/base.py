@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "apps.enterprises",
     "apps.frameworks",
     "apps.filings",
+    "apps.indices",
 ]
 
 MIDDLEWARE = [

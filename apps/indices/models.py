@@ -1,0 +1,141 @@
+"""Index runs and what they produce.
+
+An :class:`IndexRun` computes, for one period, every enterprise's score and every
+aggregate cell. It writes only its own rows; readers see a run's numbers only once staff
+publish it, so a crash or a re-run never shows half a result. Exactly one run per period
+may be queued or running, and at most one is published.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", _("排队中")
+    RUNNING = "running", _("计算中")
+    SUCCEEDED = "succeeded", _("已完成")
+    FAILED = "failed", _("失败")
+
+
+class IndexRun(models.Model):
+    period = models.ForeignKey("filings.Period", verbose_name=_("期次"), on_delete=models.PROTECT, related_name="index_runs")
+    framework = models.ForeignKey("frameworks.Framework", verbose_name=_("框架版本"), on_delete=models.PROTECT, related_name="+")
+    parameters = models.JSONField(_("参数"), default=dict)
+    code_version = models.CharField(_("程序版本"), max_length=40)
+    status = models.CharField(_("状态"), max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    progress = models.PositiveSmallIntegerField(_("进度（%）"), default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    submissions = models.PositiveIntegerField(_("参与计算的填报数"), default=0)
+    cells = models.PositiveIntegerField(_("单元数"), default=0)
+    suppressed_cells = models.PositiveIntegerField(_("隐藏单元数"), default=0)
+    timings = models.JSONField(_("耗时（秒）"), default=dict, blank=True)
+    error_log = models.TextField(_("错误信息"), blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+    is_published = models.BooleanField(_("已发布"), default=False)
+    published_at = models.DateTimeField(_("发布时间"), null=True, blank=True)
+    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    stale_since = models.DateTimeField(
+        _("数据过时时间"), null=True, blank=True, help_text=_("发布后又有填报审核通过：部分单元数据已过时，待重新计算")
+    )
+
+    class Meta:
+        verbose_name = _("指数计算批次")
+        verbose_name_plural = _("指数计算批次")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period"], condition=Q(status__in=["queued", "running"]), name="one_active_run_per_period"
+            ),
+            models.UniqueConstraint(fields=["period"], condition=Q(is_published=True), name="one_published_run_per_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.period} {self.get_status_display()}"
+
+
+class RunScore(models.Model):
+    """One enterprise's score in a run (written in bulk; read back for panels)."""
+
+    run = models.ForeignKey(IndexRun, on_delete=models.CASCADE, related_name="scores")
+    submission_id = models.BigIntegerField()
+    enterprise_id = models.BigIntegerField(db_index=True)
+    composite = models.FloatField()
+    level = models.PositiveSmallIntegerField()
+    dimension_scores = models.BinaryField()  # float32, framework dimension order
+
+    class Meta:
+        verbose_name = _("企业得分")
+        verbose_name_plural = _("企业得分")
+        constraints = [models.UniqueConstraint(fields=["run", "enterprise_id"], name="one_score_per_enterprise_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.enterprise_id}: {self.composite:.1f}"
+
+
+class CellKind(models.TextChoices):
+    NATION = "nation", _("全国")
+    PROVINCE = "province", _("省级")
+    PREFECTURE = "prefecture", _("地级")
+    COUNTY = "county", _("县级")
+    DIVISION = "division", _("行业大类")
+    KEY_INDUSTRY = "key_industry", _("重点行业")
+    SIZE = "size", _("企业规模")
+    PROVINCE_DIVISION = "province_division", _("省级×行业")
+    PREFECTURE_DIVISION = "prefecture_division", _("地级×行业")
+
+
+class IndexCell(models.Model):
+    """One aggregate cell of a run: the statistics of the composite score over the
+    accepted filings that fall in it. Values are stored unsuppressed; ``suppressed`` and
+    ``suppression_reason`` say what the public and other authorities must not see."""
+
+    run = models.ForeignKey(IndexRun, on_delete=models.CASCADE, related_name="cell_rows")
+    kind = models.CharField(max_length=20, choices=CellKind.choices)
+    code = models.CharField(max_length=20)
+    parent_code = models.CharField(max_length=20, blank=True)
+    n = models.PositiveIntegerField()
+    registered = models.PositiveIntegerField()
+    coverage = models.FloatField(null=True)
+    mean = models.FloatField(null=True)
+    weighted_mean = models.FloatField(null=True)
+    median = models.FloatField(null=True)
+    p10 = models.FloatField(null=True)
+    p25 = models.FloatField(null=True)
+    p75 = models.FloatField(null=True)
+    p90 = models.FloatField(null=True)
+    std = models.FloatField(null=True)
+    ci_low = models.FloatField(null=True)
+    ci_high = models.FloatField(null=True)
+    benchmark = models.FloatField(null=True)
+    level_shares = models.JSONField(default=list)
+    dimension_means = models.JSONField(default=dict)
+    rank = models.PositiveIntegerField(null=True)
+    siblings = models.PositiveIntegerField(null=True)
+    prev_mean = models.FloatField(null=True)
+    change = models.FloatField(null=True)
+    prev_rank = models.PositiveIntegerField(null=True)
+    rank_change = models.IntegerField(null=True)
+    panel_n = models.PositiveIntegerField(null=True)
+    panel_change = models.FloatField(null=True)
+    dev_index = models.FloatField(null=True)
+    performance_ratio = models.FloatField(null=True)
+    performance_group = models.CharField(max_length=10, blank=True)
+    suppressed = models.BooleanField(default=False)
+    suppression_reason = models.CharField(max_length=20, blank=True)
+    stale = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("指数单元")
+        verbose_name_plural = _("指数单元")
+        constraints = [models.UniqueConstraint(fields=["run", "kind", "code"], name="one_cell_per_key_per_run")]
+        indexes = [models.Index(fields=["run", "kind", "parent_code"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.code}"
