@@ -95,6 +95,22 @@ def test_a_published_version_is_read_only(admin_client, published):
     assert admin_client.post(url("framework_delete", published.pk), {"post": "yes"}).status_code == 403
 
 
+def test_no_bulk_deletion_reaches_a_published_version(admin_client, published, draft):
+    # delete_selected asks has_delete_permission(request, obj) for every object it would delete
+    def bulk_delete(model, pk):
+        admin_client.post(url(f"{model}_changelist"), {"action": "delete_selected", "_selected_action": [pk], "post": "yes"})
+
+    d101 = published.indicators.get(code="D1.01")
+    bulk_delete("framework", published.pk)
+    bulk_delete("indicator", d101.pk)
+    assert Framework.objects.filter(pk=published.pk).exists()
+    assert published.indicators.filter(pk=d101.pk).exists()
+    bulk_delete("indicator", draft.indicators.get(code="D1.01").pk)  # a draft's rows do go
+    assert not draft.indicators.filter(code="D1.01").exists()
+    bulk_delete("framework", draft.pk)
+    assert not Framework.objects.filter(pk=draft.pk).exists()
+
+
 def test_a_draft_is_editable(admin_client, draft):
     page = admin_client.get(url("framework_change", draft.pk)).content.decode()
     assert 'name="name"' in page
