@@ -40,6 +40,7 @@ from .scoring import MAX_CHECKLIST_ITEMS, RUBRIC_TOP_LEVEL
 FORMAT = "qmd-framework/1"
 LEVEL_COUNT = 5
 WEIGHT_TOLERANCE = Decimal("0.000001")
+THRESHOLD_SHAPE = "每个分段应为 [数值, 得分]"
 
 _TOP_KEYS = {"format", "code", "version", "name", "description", "levels", "modules", "dimensions"}
 _LEVEL_KEYS = {"rank", "name", "name_en", "description", "min_composite", "min_dimension"}
@@ -153,7 +154,7 @@ def _export_indicator(indicator: Indicator) -> dict[str, Any]:
         out.update(
             unit=indicator.unit, direction=indicator.direction,
             min_value=_num(indicator.min_value), max_value=_num(indicator.max_value),
-            thresholds=[[float(v), float(s)] for v, s in _pairs(indicator.thresholds)],
+            thresholds=_thresholds(indicator.thresholds),
             evidence_required=indicator.evidence_required,
         )
     else:
@@ -161,14 +162,17 @@ def _export_indicator(indicator: Indicator) -> dict[str, Any]:
     return out
 
 
-def _pairs(thresholds) -> list:
-    # Stored thresholds were checked on the way in; a hand-edited row that is not a list of
-    # pairs of numbers exports as what can be read, and check_spec reports the rest.
-    pairs = []
-    for pair in thresholds if isinstance(thresholds, list) else []:
-        if isinstance(pair, (list, tuple)) and len(pair) == 2 and all(_is_number(x) for x in pair):
-            pairs.append(pair)
-    return pairs
+def _is_pair(pair) -> bool:
+    return isinstance(pair, (list, tuple)) and len(pair) == 2 and all(_is_number(x) for x in pair)
+
+
+def _thresholds(stored):
+    # Stored thresholds were checked on the way in, but the admin edits them as raw JSON:
+    # anything that is not a list of [number, number] is exported as it is, for check_spec
+    # to report.
+    if not isinstance(stored, list):
+        return stored
+    return [[float(pair[0]), float(pair[1])] if _is_pair(pair) else pair for pair in stored]
 
 
 def dumps(spec: dict[str, Any]) -> str:
@@ -450,10 +454,10 @@ def _parse_indicator(r: _Reader, raw, path: str, module_codes: set[str]) -> dict
         out["max_value"] = r.number(obj, "max_value", path, subject, required=False)
         pairs = []
         for k, pair in enumerate(r.list(obj, "thresholds", path, subject)):
-            if isinstance(pair, list) and len(pair) == 2 and all(_is_number(x) for x in pair):
+            if _is_pair(pair):
                 pairs.append([float(pair[0]), float(pair[1])])
             else:
-                r.problem(f"{path}.thresholds[{k}]", subject, "每个分段应为 [数值, 得分]")
+                r.problem(f"{path}.thresholds[{k}]", subject, THRESHOLD_SHAPE)
         out["thresholds"] = pairs
         out["evidence_required"] = r.boolean(obj, "evidence_required", path, subject)
     elif kind == "yesno":
@@ -606,6 +610,9 @@ def _check_kpi(indicator: dict, path: str, subject: str, problem) -> None:
     elif not low < high:
         problem(f"{path}.min_value", subject, f"允许最小值须小于允许最大值（现为 {low:g} 与 {high:g}）")
     pairs = indicator["thresholds"]
+    if not isinstance(pairs, list) or not all(_is_pair(pair) for pair in pairs):
+        problem(f"{path}.thresholds", subject, f"评分分段须为列表，{THRESHOLD_SHAPE}")
+        return
     if len(pairs) < 2:
         problem(f"{path}.thresholds", subject, "量化指标至少须有 2 个评分分段点")
     for k, (value, score) in enumerate(pairs):

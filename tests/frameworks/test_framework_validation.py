@@ -215,9 +215,11 @@ def test_validate_a_database_row_names_indicators_by_code():
     RubricLevel.objects.filter(indicator__framework=framework, indicator__code="D1.01", level=5).delete()
     ChecklistItem.objects.filter(indicator__code="D1.03", code="c").update(weight=0)
     MaturityLevel.objects.filter(framework=framework, rank=5).delete()
+    Indicator.objects.filter(framework=framework, code="D2.01").update(thresholds=[[80, 0], [95, 70, 1]])
     assert framework_validate(framework=framework) == [
         "等级：须恰好有 5 个等级，等级序号为 1–5 各一个",
         "指标 D1.01：第 5 级的描述不能为空",
         "指标 D1.03：清单项 c 的权重须大于 0",
         "维度 D1：通用指标的权重之和须为 1（现为 0.9）",
+        "指标 D2.01：评分分段须为列表，每个分段应为 [数值, 得分]",
     ]
