@@ -16,13 +16,15 @@ from .models import EventAction, Submission, SubmissionEvent, SubmissionScore, S
 
 
 @lru_cache(maxsize=16)
-def _compiled_published(framework_id: int) -> scoring.CompiledFramework:
+def _compiled_published(framework_id: int, published_at) -> scoring.CompiledFramework:
+    # published_at is part of the key so that a reused id (a rolled-back test database)
+    # never returns another framework's compiled form.
     return compile_framework(Framework.objects.get(pk=framework_id))
 
 
 def compiled_for(framework: Framework) -> scoring.CompiledFramework:
     if framework.status == FrameworkStatus.PUBLISHED:
-        return _compiled_published(framework.pk)
+        return _compiled_published(framework.pk, framework.published_at)
     return compile_framework(framework)
 
 

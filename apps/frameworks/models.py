@@ -113,8 +113,8 @@ class Indicator(models.Model):
     * yesno — yes = 100, no = 0; a *key* item (``evidence_required``) needs evidence for yes.
     """
 
-    framework = models.ForeignKey(Framework, on_delete=models.CASCADE, related_name="indicators")
-    dimension = models.ForeignKey(Dimension, on_delete=models.CASCADE, related_name="indicators")
+    framework = models.ForeignKey(Framework, verbose_name=_("框架版本"), on_delete=models.CASCADE, related_name="indicators")
+    dimension = models.ForeignKey(Dimension, verbose_name=_("维度"), on_delete=models.CASCADE, related_name="indicators")
     module = models.ForeignKey(
         IndustryModule, verbose_name=_("行业模块"), null=True, blank=True, on_delete=models.CASCADE,
         related_name="indicators",
