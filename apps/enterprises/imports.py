@@ -126,8 +126,9 @@ class ImportReport:
     """What an import did.
 
     ``created``/``updated`` count rows written by this run; in a dry run, the rows that would
-    be; when an all-or-nothing import is refused, 0. ``skipped`` counts rows with errors.
-    ``applied`` says whether anything was committed.
+    be; when an all-or-nothing import is refused, 0. ``unchanged`` counts rows of existing
+    enterprises that already had exactly these values (nothing written, no history row).
+    ``skipped`` counts rows with errors. ``applied`` says whether anything was committed.
     """
 
     file_format: str
@@ -137,6 +138,7 @@ class ImportReport:
     total_rows: int
     created: int = 0
     updated: int = 0
+    unchanged: int = 0
     skipped: int = 0
     applied: bool = False
     errors: list[RowError] = field(default_factory=list)
@@ -148,9 +150,10 @@ class ImportReport:
 
     def summary(self) -> str:
         """One or two sentences for a clerk."""
-        counts = _("新增 %(created)d 家，更新 %(updated)d 家，跳过错误行 %(skipped)d 行。") % {
+        counts = _("新增 %(created)d 家，更新 %(updated)d 家，未变化 %(unchanged)d 家，跳过错误行 %(skipped)d 行。") % {
             "created": self.created,
             "updated": self.updated,
+            "unchanged": self.unchanged,
             "skipped": self.skipped,
         }
         if self.dry_run:
@@ -524,6 +527,7 @@ def import_enterprises(
     rolled_back = crashed or (refused and not dry_run)
     created = result.totals["new"]
     updated = result.totals["update"]
+    unchanged = result.totals["skip"]
     report = ImportReport(
         file_format=table.file_format,
         encoding=table.encoding,
@@ -532,15 +536,17 @@ def import_enterprises(
         total_rows=len(table.rows) + len(table.read_errors),
         created=0 if rolled_back else created,
         updated=0 if rolled_back else updated,
+        unchanged=0 if rolled_back else unchanged,
         skipped=len({e.line for e in errors}),
-        applied=not dry_run and not rolled_back and (created + updated) > 0,
+        # A file that changes nothing (every row unchanged) has been applied, too.
+        applied=not dry_run and not rolled_back and (created + updated + unchanged) > 0,
         errors=errors,
         ignored_columns=table.ignored_columns,
     )
     logger.info(
-        "enterprise import by %s (%s, %s): %d rows, %d created, %d updated, %d bad lines, applied=%s",
+        "enterprise import by %s (%s, %s): %d rows, %d created, %d updated, %d unchanged, %d bad lines, applied=%s",
         getattr(user, "username", "system"), mode, "dry run" if dry_run else "real",
-        report.total_rows, report.created, report.updated, report.skipped, report.applied,
+        report.total_rows, report.created, report.updated, report.unchanged, report.skipped, report.applied,
     )  # fmt: skip
     return report
 
@@ -732,6 +738,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
                     locked.total_rows = report.total_rows
                     locked.created_count = report.created
                     locked.updated_count = report.updated
+                    locked.unchanged_count = report.unchanged
                     locked.skipped_count = report.skipped
                     locked.errors = [e.as_dict() for e in report.errors]
                     locked.message = report.summary()

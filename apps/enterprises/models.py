@@ -152,6 +152,7 @@ class ImportJob(models.Model):
     total_rows = models.PositiveIntegerField(_("数据行数"), default=0)
     created_count = models.PositiveIntegerField(_("新增"), default=0)
     updated_count = models.PositiveIntegerField(_("更新"), default=0)
+    unchanged_count = models.PositiveIntegerField(_("未变化"), default=0)
     skipped_count = models.PositiveIntegerField(_("跳过（错误行）"), default=0)
     message = models.TextField(_("结果说明"), blank=True)
     errors = models.JSONField(_("错误报告"), default=list, blank=True)

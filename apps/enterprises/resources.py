@@ -68,6 +68,14 @@ HEADER_ALIASES = {
 # Fields that Enterprise.save() derives from region, industry, employees and revenue: they
 # are empty on a new instance and must not be reported as "required" by full_clean().
 _DERIVED_FIELDS = ("province_code", "prefecture_code", "county_code", "division_code", "size_class")
+# What a row can change; an existing enterprise whose values all equal the row's is left alone.
+_COMPARED_ATTRIBUTES = (
+    "name", "region_id", "industry_id", "employees", "revenue", "address", "contact_name", "contact_phone",
+    "contact_email",
+)  # fmt: skip
+# Foreign keys the widgets have already looked up (and checked) in the database: full_clean()
+# would query each of them again for every row.
+_LOOKED_UP_FIELDS = ("region", "industry")
 
 _QUERY_CHUNK = 500  # SQLite limits the number of query parameters; stay far below it
 
@@ -313,7 +321,11 @@ class UsccInstanceLoader(BaseInstanceLoader):
         codes.discard("")
         self.instances: dict[str, Enterprise] = {}
         for chunk in _chunks(codes):
-            qs = Enterprise.objects.filter(uscc__in=chunk).select_related("region", "industry")
+            qs = (
+                Enterprise.objects.filter(uscc__in=chunk)
+                .select_related("region", "industry")
+                .prefetch_related("key_industries")
+            )
             self.instances.update({e.uscc: e for e in qs})
 
     def get_instance(self, row):
@@ -384,6 +396,7 @@ class EnterpriseResource(resources.ModelResource):
         self._row: dict = {}
         self._line = 0
         self._new = True
+        self._before: tuple = ()
 
     # Column name of a model attribute, for the report.
     def column_of(self, attribute: str) -> str:
@@ -426,6 +439,32 @@ class EnterpriseResource(resources.ModelResource):
 
     def after_init_instance(self, instance, new, row, **kwargs):
         self._new = new
+        self._before = () if new else tuple(getattr(instance, a) for a in _COMPARED_ATTRIBUTES)
+
+    def skip_row(self, instance, original, row, import_validation_errors=None):
+        """Leave an existing enterprise alone when the row would not change it.
+
+        Re-importing a corrected file then writes (and records in the history) only the
+        enterprises that really changed. Rows with any doubt — errors, duplicates, an
+        enterprise outside the user's scope — are not skipped, so that they are reported.
+        """
+        if self._new or import_validation_errors:
+            return False
+        if instance.uscc in self.duplicates:
+            return False
+        if self.editable_usccs is not None and instance.uscc not in self.editable_usccs:
+            return False
+        if tuple(getattr(instance, a) for a in _COMPARED_ATTRIBUTES) != self._before:
+            return False
+        if KEY_INDUSTRIES in row:
+            try:
+                wanted = {ki.pk for ki in self.fields["key_industries"].clean(row)}
+            except ValueError:
+                return False
+            # prefetched by UsccInstanceLoader
+            if wanted != {ki.pk for ki in instance.key_industries.all()}:
+                return False
+        return True
 
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
         """Combine the widgets' errors with the portal's own rules and the model's validation.
@@ -471,7 +510,9 @@ class EnterpriseResource(resources.ModelResource):
                 # Uniqueness of the USCC is the instance loader's business (an existing code
                 # updates) plus the duplicate check above; asking the database again per
                 # row would only cost a query.
-                instance.full_clean(exclude=set(errors) | set(_DERIVED_FIELDS), validate_unique=False)
+                instance.full_clean(
+                    exclude=set(errors) | set(_DERIVED_FIELDS) | set(_LOOKED_UP_FIELDS), validate_unique=False
+                )
             except ValidationError as exc:
                 errors = exc.update_error_dict(errors)
 
@@ -483,6 +524,20 @@ class EnterpriseResource(resources.ModelResource):
                     for key, values in errors.items()
                 }
             raise ValidationError(errors)
+
+    def save_m2m(self, instance, row, **kwargs):
+        """Set the key industries when the file has the column (an absent column changes nothing)."""
+        if KEY_INDUSTRIES not in row or (self._is_dry_run(kwargs) and not self._is_using_transactions(kwargs)):
+            return
+        wanted = self.fields["key_industries"].clean(row)
+        if self._new:
+            # A new enterprise has none yet: add() saves set()'s query for the current ones,
+            # and writes no extra history row when the cell is empty.
+            if wanted:
+                instance.key_industries.add(*wanted)
+        else:
+            # set() only adds/removes the difference, so an unchanged cell writes no history.
+            instance.key_industries.set(wanted)
 
     def before_save_instance(self, instance, row, **kwargs):
         # simple_history reads these when it writes the history row of this save (and of the

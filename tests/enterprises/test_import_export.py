@@ -296,6 +296,24 @@ def test_reimport_updates_instead_of_duplicating_and_records_the_user(ref):
     assert history[-1].history_change_reason == "批量导入：2.csv"
 
 
+def test_unchanged_rows_are_not_written_again(ref):
+    a, b = make_uscc(), make_uscc()
+    data = csv_bytes([row(a), row(b, key="")])
+    import_enterprises(data=data, filename="1.csv", user=None)
+    history = {e.uscc: e.history.count() for e in Enterprise.objects.all()}
+    assert history == {a: 2, b: 1}  # creation, plus setting the key industry of a
+
+    # the same file again, with b's phone corrected
+    report = import_enterprises(data=csv_bytes([row(a), row(b, key="", phone="025-99")]), filename="2.csv", user=None)
+    assert (report.created, report.updated, report.unchanged, report.applied) == (0, 1, 1, True)
+    assert {e.uscc: e.history.count() for e in Enterprise.objects.all()} == {a: 2, b: 2}
+    assert "未变化 1 家" in report.summary()
+
+    # a key industry only: not unchanged
+    report = import_enterprises(data=csv_bytes([row(a, key="电子制造、装备制造")]), filename="3.csv", user=None)
+    assert (report.updated, report.unchanged) == (1, 0)
+
+
 def test_missing_columns_are_updated_only_when_present(ref):
     a = make_uscc()
     import_enterprises(data=csv_bytes([row(a)]), filename="1.csv", user=None)
@@ -446,7 +464,8 @@ def test_export_round_trips_through_import(ref):
     for fmt, name in (("csv", "e.csv"), ("xlsx", "e.xlsx")):
         data = export_enterprises(user=None, file_format=fmt)
         report = import_enterprises(data=data, filename=name, user=None)
-        assert report.errors == [] and report.updated == 1, fmt
+        # the export reads back exactly: nothing to change (the neutralised "'=" included)
+        assert report.errors == [] and (report.updated, report.unchanged) == (0, 1), fmt
         ent.refresh_from_db()
         assert ent.name == "=1+1 测试"
         assert list(ent.key_industries.values_list("code", flat=True)) == ["electronics"]

@@ -70,7 +70,8 @@ class Command(BaseCommand):
             column = f"[{error.column}] " if error.column else ""
             self.stdout.write(f"第 {error.line} 行 {column}{error.message}")
         self.stdout.write(
-            f"数据行 {report.total_rows}，新增 {report.created}，更新 {report.updated}，错误行 {report.skipped}"
+            f"数据行 {report.total_rows}，新增 {report.created}，更新 {report.updated}，未变化 {report.unchanged}，"
+            f"错误行 {report.skipped}"
         )
         style = self.style.SUCCESS if not report.errors else self.style.WARNING
         self.stdout.write(style(report.summary()))
