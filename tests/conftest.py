@@ -319,6 +319,32 @@ class CeleryWorker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def kill(self) -> None:
+        """SIGKILL, as the kernel's OOM killer or a crashed machine would: no warm shutdown."""
+        self.process.kill()
+        self.process.wait(10)
+
+    def restart(self) -> None:
+        """Start a fresh worker process with the same command and environment."""
+        self.stop()
+        since = self.log_size()
+        with open(self.log_path, "ab") as log_file:
+            self.process = subprocess.Popen(
+                self.command, cwd=REPO_ROOT, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self.wait_ready(since=since)
+
+    def wait_ready(self, since: int = 0) -> None:
+        deadline = time.monotonic() + WORKER_READY_TIMEOUT
+        while " ready." not in self.log(since):
+            if not self.alive():
+                pytest.fail(f"celery worker exited with code {self.process.returncode} before it was ready:\n{self.log()}",
+                            pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"celery worker not ready after {WORKER_READY_TIMEOUT} s:\n{self.log()}", pytrace=False)
+            time.sleep(0.1)
+
     def stop(self) -> None:
         if self.alive():
             self.process.send_signal(signal.SIGTERM)  # warm shutdown: finish the current task
@@ -360,17 +386,9 @@ def _celery_worker_process(django_db_setup, tmp_path_factory):
             command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     worker = CeleryWorker(process, log_path, queue, broker, database_url)
+    worker.command, worker.env = command, env
     try:
-        deadline = started + WORKER_READY_TIMEOUT
-        while " ready." not in worker.log():
-            if not worker.alive():
-                pytest.fail(
-                    f"celery worker exited with code {process.returncode} before it was ready:\n{worker.log()}",
-                    pytrace=False,
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(f"celery worker not ready after {WORKER_READY_TIMEOUT} s:\n{worker.log()}", pytrace=False)
-            time.sleep(0.1)
+        worker.wait_ready()
         worker.startup_seconds = time.monotonic() - started
         print(f"celery worker ready in {worker.startup_seconds:.1f} s (queue {queue}, broker {broker.split('://')[0]})")
         yield worker

@@ -12,6 +12,7 @@ from .models import Period, Submission, SubmissionEvent
 
 @admin.register(Period)
 class PeriodAdmin(ModelAdmin):
+    actions = ["compute_indices"]
     list_display = ["code", "name", "framework", "opens_on", "closes_on", "closed_early"]
     search_fields = ["code", "name"]
 
@@ -25,6 +26,12 @@ class PeriodAdmin(ModelAdmin):
         if obj.closes_on < obj.opens_on:
             raise ValidationError(_("截止日期不能早于开始日期。"))
         super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("计算所选期次的指数"))
+    def compute_indices(self, request, queryset):
+        from apps.indices.admin import start_runs_action
+
+        start_runs_action(self, request, queryset)
 
     def get_readonly_fields(self, request, obj=None):
         # Once anyone has filed, the framework version of the period is fixed.

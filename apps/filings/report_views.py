@@ -11,9 +11,43 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
 
 from apps.frameworks import scoring
+from apps.reference.models import Industry, Region
 
 from .models import Submission, SubmissionStatus
 from .packing import compiled_for
+
+
+def _benchmarks(sub: Submission, composite: float) -> dict | None:
+    """The enterprise against the median and the top decile of its industry and regions,
+    from the period's published index run (disclosure-safe values only)."""
+    from apps.indices.models import CellKind, IndexCell
+    from apps.indices.services import published_run
+
+    run = published_run(sub.period)
+    if run is None:
+        return None
+    wanted = [
+        (CellKind.DIVISION, sub.division_code, Industry.objects.filter(code=sub.division_code).values_list("name", flat=True).first() or ""),
+        (CellKind.PROVINCE, sub.province_code, ""),
+        (CellKind.PREFECTURE, sub.prefecture_code, ""),
+        (CellKind.NATION, "CN", ""),
+    ]
+    cells = {(c.kind, c.code): c for c in IndexCell.objects.filter(run=run, kind__in=[w[0] for w in wanted],
+                                                                     code__in=[w[1] for w in wanted])}
+    names = dict(Region.objects.filter(code__in=[sub.province_code, sub.prefecture_code]).values_list("code", "name"))
+    rows = []
+    for kind, code, label in wanted:
+        cell = cells.get((kind, code))
+        if cell is None:
+            continue
+        rows.append({
+            "kind": CellKind(kind).label, "name": label or names.get(code, "") or "全国",
+            "suppressed": cell.suppressed, "reason": cell.suppression_reason,
+            "median": None if cell.suppressed else cell.median, "benchmark": None if cell.suppressed else cell.benchmark,
+            "above_median": None if cell.suppressed or cell.median is None else composite >= cell.median,
+            "stale": cell.stale,
+        })
+    return {"run": run, "rows": rows}
 
 
 @login_required
@@ -42,6 +76,7 @@ def filing_report(request, pk: int):
     levels = list(sub.framework.levels.order_by("rank"))
     current = next((lv for lv in levels if lv.rank == score.level), None)
     following = next((lv for lv in levels if lv.rank == score.level + 1), None)
+    benchmarks = _benchmarks(sub, score.composite)
     radar = {
         "indicators": [{"name": d.name, "max": 100} for d in dims],
         "values": [round(score.dimension_scores.get(d.code, 0.0), 1) for d in dims],
@@ -52,6 +87,6 @@ def filing_report(request, pk: int):
         {
             **context, "score": score, "level": current, "next_level": following, "levels": levels,
             "dimensions": [(d, score.dimension_scores.get(d.code, 0.0)) for d in dims],
-            "gaps": gaps, "radar_json": json.dumps(radar, ensure_ascii=False),
+            "gaps": gaps, "radar_json": json.dumps(radar, ensure_ascii=False), "benchmarks": benchmarks,
         },
     )

@@ -16,6 +16,12 @@ from .packing import submission_score
     acks_late=True,
 )
 def score_submission(self, submission_id: int) -> float | None:
-    """Score an accepted submission (idempotent; safe to run twice)."""
+    """Score an accepted submission (idempotent; safe to run twice), then flag the cells
+    of the published index it belongs to as stale (the incremental refresh)."""
+    from apps.indices.services import index_mark_stale
+
     score = submission_score(submission_id=submission_id)
-    return score.composite if score else None
+    if score is None:
+        return None
+    index_mark_stale(submission=score.submission)
+    return score.composite

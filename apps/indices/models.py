@@ -64,6 +64,7 @@ class RunScore(models.Model):
     """One enterprise's score in a run (written in bulk; read back for panels)."""
 
     run = models.ForeignKey(IndexRun, on_delete=models.CASCADE, related_name="scores")
+    chunk = models.PositiveIntegerField()
     submission_id = models.BigIntegerField()
     enterprise_id = models.BigIntegerField(db_index=True)
     composite = models.FloatField()
@@ -139,3 +140,27 @@ class IndexCell(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.code}"
+
+
+class RunChunk(models.Model):
+    """A slice of a run's filings (a group of provinces) scored by one task. Finishing is
+    recorded here, so a chunk delivered twice (a retry, a redelivered message after a
+    worker died) is detected and the join happens exactly once."""
+
+    run = models.ForeignKey(IndexRun, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    province_codes = models.JSONField(default=list)
+    expected_rows = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    done = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("计算分块")
+        verbose_name_plural = _("计算分块")
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="one_chunk_per_index")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.index}"

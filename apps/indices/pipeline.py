@@ -1,0 +1,295 @@
+"""The steps of an index run: plan, score chunks, join and aggregate.
+
+Each step is a plain function over ids (called by the Celery tasks in tasks.py, or in
+one process by ``compute_indices --inline`` and the benchmark). Scoring and aggregation
+are the pure functions of apps.frameworks.scoring and apps.indices.aggregation; this
+module only loads and saves, in bulk.
+
+Idempotence: a chunk deletes its own rows before writing them, and its completion is
+recorded on its RunChunk row under a lock, so a redelivered chunk never double-counts and
+the join runs once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from apps.core.bulk import copy_rows, fetch_rows
+from apps.enterprises.models import Enterprise
+from apps.filings.models import Submission, SubmissionStatus
+from apps.filings.packing import compiled_for
+from apps.frameworks import scoring
+
+from . import aggregation
+from .models import IndexCell, IndexRun, RunChunk, RunScore, RunStatus
+
+log = logging.getLogger(__name__)
+
+
+def _chunk_count() -> int:
+    return getattr(settings, "INDEX_RUN_CHUNKS", 8)
+
+
+def _touch(run_id: int, **fields) -> None:
+    IndexRun.objects.filter(pk=run_id).update(heartbeat_at=timezone.now(), **fields)
+
+
+def _time(run: IndexRun, step: str, seconds: float) -> None:
+    # timings accumulate across chunks (seconds of work, not wall time)
+    with transaction.atomic():
+        locked = IndexRun.objects.select_for_update().get(pk=run.pk)
+        locked.timings[step] = round(locked.timings.get(step, 0) + seconds, 3)
+        locked.save(update_fields=["timings"])
+
+
+def run_fail(*, run_id: int, reason: str) -> None:
+    """Mark a run failed with the reason (never left running)."""
+    IndexRun.objects.filter(pk=run_id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
+        status=RunStatus.FAILED, error_log=reason[-20000:], finished_at=timezone.now()
+    )
+
+
+def plan_run(*, run_id: int) -> list[int]:
+    """Start a run: split the period's accepted filings into chunks of whole provinces
+    of about equal size. Returns the chunk ids to score (none left: already planned)."""
+    with transaction.atomic():
+        run = IndexRun.objects.select_for_update().get(pk=run_id)
+        if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+            return []
+        if run.chunks.exists():  # planned before (a redelivered message): resume
+            return list(run.chunks.filter(done=False).values_list("pk", flat=True))
+        counts = (
+            Submission.objects.filter(period_id=run.period_id, status=SubmissionStatus.ACCEPTED)
+            .values_list("province_code")
+            .annotate(n=Count("id"))
+            .order_by("-n")
+        )
+        k = max(1, min(_chunk_count(), len(counts)))
+        bins: list[list[str]] = [[] for _ in range(k)]
+        sizes = [0] * k
+        for province, n in counts:  # largest first into the lightest bin
+            i = sizes.index(min(sizes))
+            bins[i].append(province)
+            sizes[i] += n
+        chunks = RunChunk.objects.bulk_create(
+            [RunChunk(run=run, index=i, province_codes=b, expected_rows=s) for i, (b, s) in enumerate(zip(bins, sizes, strict=True))]
+        )
+        run.status = RunStatus.RUNNING
+        run.started_at = run.started_at or timezone.now()
+        run.chunks_total = len(chunks)
+        run.submissions = sum(sizes)
+        run.heartbeat_at = timezone.now()
+        run.progress = 1
+        run.save()
+        return [c.pk for c in chunks]
+
+
+def _load_vectors(run: IndexRun, provinces: list[str]):
+    """Accepted filings of the run's period in ``provinces``: ids and the answer matrix."""
+    table = Submission._meta.db_table
+    sql = (
+        f"SELECT id, enterprise_id, answer_vector FROM {table} "
+        f"WHERE period_id = %s AND status = %s AND province_code IN ({', '.join(['%s'] * len(provinces))}) ORDER BY id"
+    )
+    ids, enterprises, blobs = [], [], []
+    for rows in fetch_rows(sql, [run.period_id, SubmissionStatus.ACCEPTED, *provinces]):
+        for sub_id, ent_id, blob in rows:
+            ids.append(sub_id)
+            enterprises.append(ent_id)
+            blobs.append(bytes(blob) if blob is not None else b"")
+    return np.asarray(ids, dtype=np.int64), np.asarray(enterprises, dtype=np.int64), blobs
+
+
+def _module_membership(compiled, enterprise_ids: np.ndarray) -> np.ndarray | None:
+    if not compiled.n_modules:
+        return None
+    rows = Enterprise.objects.filter(pk__in=enterprise_ids.tolist()).values_list("pk", "industry_id")
+    industry = dict(rows)
+    tags: dict[int, list[str]] = {}
+    through = Enterprise.key_industries.through
+    for ent, key in through.objects.filter(enterprise_id__in=enterprise_ids.tolist()).values_list("enterprise_id", "keyindustry_id"):
+        tags.setdefault(ent, []).append(key)
+    return scoring.module_membership(
+        compiled, [industry[e] for e in enterprise_ids.tolist()], [tags.get(e, ()) for e in enterprise_ids.tolist()]
+    )
+
+
+def chunk_attempt_started(*, chunk_id: int) -> None:
+    """Count an attempt at a chunk (the reaper gives up after a few)."""
+    RunChunk.objects.filter(pk=chunk_id, done=False).update(attempts=F("attempts") + 1, started_at=timezone.now())
+
+
+def score_chunk(*, chunk_id: int) -> bool:
+    """Score one chunk and record it; returns True when this call completed the last chunk
+    (the caller then enqueues the join)."""
+    chunk = RunChunk.objects.select_related("run__framework").get(pk=chunk_id)
+    run = chunk.run
+    if chunk.done or run.status != RunStatus.RUNNING:
+        return False
+    started = time.perf_counter()
+    compiled = compiled_for(run.framework)
+    with transaction.atomic():
+        sub_ids, ent_ids, blobs = _load_vectors(run, chunk.province_codes)
+        loaded = time.perf_counter()
+        width = compiled.n_indicators * 4
+        missing = [i for i, b in enumerate(blobs) if len(b) != width]
+        if missing:
+            raise ValueError(f"{len(missing)} accepted filings have no packed answers of this framework (first id {sub_ids[missing[0]]})")
+        A = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), compiled.n_indicators).astype(float) if blobs else np.empty((0, compiled.n_indicators))
+        result = scoring.score_matrix(compiled, A, _module_membership(compiled, ent_ids))
+        scored = time.perf_counter()
+        RunScore.objects.filter(run=run, chunk=chunk.index).delete()  # an earlier, unfinished attempt
+        dims = result.dimension_scores.astype("<f4")
+        copy_rows(
+            RunScore._meta.db_table,
+            ["run_id", "chunk", "submission_id", "enterprise_id", "composite", "level", "dimension_scores"],
+            (
+                (run.pk, chunk.index, int(s), int(e), float(c), int(lv), dims[i].tobytes())
+                for i, (s, e, c, lv) in enumerate(zip(sub_ids, ent_ids, result.composite, result.level, strict=True))
+            ),
+        )
+        written = time.perf_counter()
+        locked = RunChunk.objects.select_for_update().get(pk=chunk_id)
+        if locked.done:  # another delivery finished it meanwhile: roll this one back
+            transaction.set_rollback(True)
+            return False
+        locked.done, locked.finished_at = True, timezone.now()
+        locked.save(update_fields=["done", "finished_at"])
+        run_locked = IndexRun.objects.select_for_update().get(pk=run.pk)
+        run_locked.chunks_done = run_locked.chunks.filter(done=True).count()
+        run_locked.progress = 5 + int(80 * run_locked.chunks_done / max(run_locked.chunks_total, 1))
+        run_locked.heartbeat_at = timezone.now()
+        for step, seconds in (("load", loaded - started), ("score", scored - loaded), ("write_scores", written - scored)):
+            run_locked.timings[step] = round(run_locked.timings.get(step, 0) + seconds, 3)
+        run_locked.save(update_fields=["chunks_done", "progress", "heartbeat_at", "timings"])
+        return run_locked.chunks_done == run_locked.chunks_total
+
+
+# --- join -----------------------------------------------------------------------------------------
+
+
+def _score_frame(run: IndexRun, dimension_codes: list[str]) -> pd.DataFrame:
+    rows = RunScore.objects.filter(run=run).values_list("enterprise_id", "composite", "level", "dimension_scores")
+    ent, comp, lvl, dims = [], [], [], []
+    for e, c, lv, d in rows.iterator(chunk_size=20000):
+        ent.append(e)
+        comp.append(c)
+        lvl.append(lv)
+        dims.append(bytes(d))
+    frame = pd.DataFrame({"enterprise_id": np.asarray(ent, dtype=np.int64), "composite": comp, "level": lvl})
+    matrix = np.frombuffer(b"".join(dims), dtype="<f4").reshape(len(dims), len(dimension_codes)) if dims else np.empty((0, len(dimension_codes)))
+    for k, code in enumerate(dimension_codes):
+        frame[code] = matrix[:, k].astype(float)
+    return frame
+
+
+def _registry_frame() -> pd.DataFrame:
+    rows = Enterprise.objects.filter(region__is_active=True).values_list(
+        "pk", "province_code", "prefecture_code", "county_code", "division_code", "size_class", "revenue"
+    )
+    frame = pd.DataFrame(
+        list(rows), columns=["enterprise_id", "province", "prefecture", "county", "division", "size_class", "revenue"]
+    )
+    frame["revenue"] = frame["revenue"].astype(float)
+    tags: dict[int, list[str]] = {}
+    through = Enterprise.key_industries.through
+    for ent, key in through.objects.values_list("enterprise_id", "keyindustry_id").iterator(chunk_size=50000):
+        tags.setdefault(ent, []).append(key)
+    frame["key_industries"] = [tuple(tags.get(e, ())) for e in frame["enterprise_id"].tolist()]
+    return frame
+
+
+def previous_published_run(run: IndexRun) -> IndexRun | None:
+    """The published run of the period before this run's period, if any."""
+    from apps.filings.models import Period
+
+    earlier = Period.objects.filter(opens_on__lt=run.period.opens_on).order_by("-opens_on").first()
+    if earlier is None:
+        return None
+    return IndexRun.objects.filter(period=earlier, is_published=True).first()
+
+
+def finalize_run(*, run_id: int) -> IndexRun:
+    """Join: aggregate every cell from the run's scores, apply disclosure control, write
+    the cells and mark the run succeeded. Safe to call twice."""
+    run = IndexRun.objects.select_related("period", "framework").get(pk=run_id)
+    if run.status != RunStatus.RUNNING:
+        return run
+    started = time.perf_counter()
+    dimension_codes = list(run.framework.dimensions.order_by("order", "code").values_list("code", flat=True))
+    scores = _score_frame(run, dimension_codes)
+    registry = _registry_frame()
+    frame = scores.merge(registry, on="enterprise_id", how="left")
+    previous = previous_published_run(run)
+    previous_scores = previous_cells = None
+    if previous is not None:
+        previous_scores = pd.DataFrame(list(RunScore.objects.filter(run=previous).values_list("enterprise_id", "composite")),
+                                       columns=["enterprise_id", "composite"])
+        previous_cells = pd.DataFrame(list(IndexCell.objects.filter(run=previous).values("kind", "code", "mean", "rank", "suppressed")))
+    from .services import index_parameters
+
+    params = index_parameters(run)
+    if params.base_national_mean is None:
+        base = _base_national_mean(run)
+        if base is not None:
+            params = aggregation.IndexParameters.from_dict({**params.to_dict(), "base_national_mean": base})
+    loaded = time.perf_counter()
+    cells = aggregation.compute_cells(frame, registry, params, dimension_codes, previous_scores, previous_cells)
+    aggregated = time.perf_counter()
+    columns = [f.name for f in IndexCell._meta.concrete_fields if f.name not in ("id", "run")]
+    with transaction.atomic():
+        locked = IndexRun.objects.select_for_update().get(pk=run_id)
+        if locked.status != RunStatus.RUNNING:
+            return locked
+        IndexCell.objects.filter(run=locked).delete()
+        fields = [c for c in columns if c in cells.columns]
+        records = cells[fields].astype(object).where(cells[fields].notna(), None).to_dict("records")
+        IndexCell.objects.bulk_create(
+            [IndexCell(run=locked, **{**row, "level_shares": row.get("level_shares") or [],
+                                      "dimension_means": row.get("dimension_means") or {}}) for row in records],
+            batch_size=5000,
+        )
+        written = time.perf_counter()
+        locked.cells = len(cells)
+        locked.suppressed_cells = int(cells["suppressed"].sum()) if len(cells) else 0
+        locked.parameters = {**locked.parameters, **params.to_dict()}
+        locked.timings.update(
+            {"load_join": round(loaded - started, 3), "aggregate": round(aggregated - loaded, 3), "write_cells": round(written - aggregated, 3)}
+        )
+        locked.status, locked.progress, locked.finished_at = RunStatus.SUCCEEDED, 100, timezone.now()
+        locked.timings["wall"] = round((locked.finished_at - locked.started_at).total_seconds(), 3)
+        locked.save()
+    return locked
+
+
+def _base_national_mean(run: IndexRun) -> float | None:
+    """National mean of the earliest published period: the base period (index 100)."""
+    base = (
+        IndexCell.objects.filter(run__is_published=True, kind="nation")
+        .exclude(run__period=run.period)
+        .order_by("run__period__opens_on")
+        .values_list("mean", flat=True)
+        .first()
+    )
+    return base
+
+
+def run_inline(*, run_id: int) -> IndexRun:
+    """The whole run in this process (the command's --inline, the benchmark's baseline)."""
+    try:
+        for chunk_id in plan_run(run_id=run_id):
+            chunk_attempt_started(chunk_id=chunk_id)
+            score_chunk(chunk_id=chunk_id)
+        return finalize_run(run_id=run_id)
+    except Exception:
+        run_fail(run_id=run_id, reason=traceback.format_exc())
+        raise

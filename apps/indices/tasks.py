@@ -1,0 +1,128 @@
+"""Celery tasks of an index run: plan → score chunks (fan-out over workers) → join.
+
+Tasks take ids, re-read rows and are idempotent (see pipeline.py). A failure in any step
+marks the run failed with the reason; a worker killed mid-chunk is caught by
+``reap_stalled_runs`` (beat, every minute), which re-enqueues unfinished chunks or, after
+repeated attempts, fails the run — a run is never left "running" for ever.
+"""
+
+import logging
+import time
+import traceback
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
+from django.utils import timezone
+
+from . import pipeline
+from .models import IndexRun, RunChunk, RunStatus
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = (OperationalError, InterfaceError)
+MAX_CHUNK_ATTEMPTS = 3
+
+
+def _fail_on_error(run_id: int, exc: BaseException) -> None:
+    pipeline.run_fail(run_id=run_id, reason="".join(traceback.format_exception(exc)))
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=TRANSIENT, retry_backoff=2, max_retries=3)
+def start_index_run(self, run_id: int) -> None:
+    """Plan the run and fan its chunks out to the workers."""
+    try:
+        chunk_ids = pipeline.plan_run(run_id=run_id)
+    except TRANSIENT:
+        raise
+    except Exception as exc:
+        _fail_on_error(run_id, exc)
+        raise
+    if not chunk_ids and IndexRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, chunks_total=0).exists():
+        finish_index_run.delay(run_id)  # nothing to score: join straight away
+    for chunk_id in chunk_ids:
+        score_run_chunk.delay(chunk_id)
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=TRANSIENT, retry_backoff=2, max_retries=3)
+def score_run_chunk(self, chunk_id: int) -> None:
+    """Score one chunk; the delivery that completes the last chunk enqueues the join."""
+    found = RunChunk.objects.filter(pk=chunk_id).values_list("run_id", "run__parameters").first()
+    if found is None:
+        return
+    chunk, parameters = found
+    try:
+        pipeline.chunk_attempt_started(chunk_id=chunk_id)
+        delay = float(parameters.get("drill_chunk_delay_seconds", 0))
+        if delay:  # failure drill: widens the window in which a worker can be killed mid-chunk
+            time.sleep(delay)
+        last = pipeline.score_chunk(chunk_id=chunk_id)
+    except TRANSIENT:
+        raise
+    except Exception as exc:
+        _fail_on_error(chunk, exc)
+        raise
+    if last:
+        finish_index_run.delay(chunk)
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=TRANSIENT, retry_backoff=2, max_retries=3)
+def finish_index_run(self, run_id: int) -> None:
+    try:
+        pipeline.finalize_run(run_id=run_id)
+    except TRANSIENT:
+        raise
+    except Exception as exc:
+        _fail_on_error(run_id, exc)
+        raise
+
+
+@shared_task
+def reap_stalled_runs() -> int:
+    """Find runs whose heartbeat stopped (a worker died) and resume or fail them."""
+    limit = timedelta(seconds=getattr(settings, "INDEX_RUN_STALL_SECONDS", 120))
+    cutoff = timezone.now() - limit
+    handled = 0
+    for run in IndexRun.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING], heartbeat_at__lt=cutoff):
+        handled += 1
+        with transaction.atomic():
+            run = IndexRun.objects.select_for_update().get(pk=run.pk)
+            if run.status == RunStatus.QUEUED or not run.chunks.exists():
+                run.heartbeat_at = timezone.now()
+                run.save(update_fields=["heartbeat_at"])
+                transaction.on_commit(lambda rid=run.pk: start_index_run.delay(rid))
+                continue
+            pending = list(run.chunks.filter(done=False))
+            if not pending:
+                transaction.on_commit(lambda rid=run.pk: finish_index_run.delay(rid))
+                continue
+            worn = [c for c in pending if c.attempts >= MAX_CHUNK_ATTEMPTS]
+            if worn:
+                run.status, run.finished_at = RunStatus.FAILED, timezone.now()
+                run.error_log = (
+                    f"计算中断：分块 {', '.join(str(c.index) for c in worn)} 已尝试 {MAX_CHUNK_ATTEMPTS} 次仍未完成"
+                    f"（工作进程可能被终止或内存不足）。"
+                )
+                run.save(update_fields=["status", "finished_at", "error_log"])
+                continue
+            run.heartbeat_at = timezone.now()
+            run.save(update_fields=["heartbeat_at"])
+            log.warning("index run %s stalled; re-enqueueing %d chunk(s)", run.pk, len(pending))
+            for c in pending:
+                transaction.on_commit(lambda cid=c.pk: score_run_chunk.delay(cid))
+    return handled
+
+
+@shared_task
+def compute_open_periods() -> list[int]:
+    """Nightly: start a run for every period that has accepted filings and no active run."""
+    from apps.filings.models import Period
+
+    from .services import index_run_start
+
+    started = []
+    for period in Period.objects.filter(submissions__status="accepted").distinct():
+        if not IndexRun.objects.filter(period=period, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).exists():
+            started.append(index_run_start(period=period, user=None).pk)
+    return started
