@@ -77,6 +77,21 @@ class Jurisdiction:
         return codes.get(self.region_field) == self.region_code
 
 
+    def covers_region_code(self, code: str) -> bool:
+        """Whether the region with GB/T 2260 ``code`` (province, prefecture or county) lies in
+        this jurisdiction, from the code alone (used for aggregate cells, which carry codes)."""
+        if self.everything:
+            return True
+        if not self.region_code or not code or len(code) != 6:
+            return False
+        field, own = self.region_field, self.region_code
+        if field == "province_code":
+            return code[:2] == own[:2]
+        if field == "prefecture_code":
+            return code[:4] == own[:4] and not code.endswith("0000")
+        return code == own
+
+
 NOTHING = Jurisdiction()
 EVERYTHING = Jurisdiction(everything=True)
 

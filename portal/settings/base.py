@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "apps.frameworks",
     "apps.filings",
     "apps.indices",
+    "apps.insights",
 ]
 
 MIDDLEWARE = [

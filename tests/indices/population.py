@@ -24,7 +24,9 @@ COUNTIES = [
 ]
 
 
-def build(n: int = 60, seed: int = 3, periods=("2025", "2026")):
+def build(n: int = 60, seed: int = 3, periods=("2025", "2026"), small_county: bool = False):
+    """``n`` enterprises over five counties; with ``small_county`` three more in 建邺区,
+    a county too small to publish."""
     framework = published_framework()
     rng = np.random.default_rng(seed)
     regions = [county(c, p) for c, p in COUNTIES]
@@ -33,6 +35,9 @@ def build(n: int = 60, seed: int = 3, periods=("2025", "2026")):
         EnterpriseFactory(region=regions[i % len(regions)], industry=divisions[(i // 2) % 2], name=f"指数测试企业{i:03d}")
         for i in range(n)
     ]
+    if small_county:
+        jianye = county(("320105", "建邺区"), ("320100", "南京市"))
+        enterprises = [EnterpriseFactory(region=jianye, industry=divisions[0], name=f"建邺企业{i}") for i in (1, 2, 3)] + enterprises
     compiled = compiled_for(framework)
     made = []
     for p, code in enumerate(periods):
