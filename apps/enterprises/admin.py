@@ -21,7 +21,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
 from unfold.contrib.import_export.forms import ExportForm, ImportForm
 
-from .imports import EnterpriseCSV, EnterpriseXLSX, ImportFileError, can_import_enterprises, export_enterprises
+from .imports import EnterpriseCSV, EnterpriseXLSX, ImportFileError, can_import_enterprises, enterprises_export
 from .models import Enterprise, ImportJob
 from .resources import EnterpriseResource
 from .services import enterprise_check_region_in_scope
@@ -128,7 +128,7 @@ class EnterpriseAdmin(SimpleHistoryAdmin, ModelAdmin, ImportExportModelAdmin):
         if not self.has_export_permission(request):
             raise PermissionDenied
         # The one export writer (scope, UTF-8 BOM, formula neutralisation) for every surface.
-        return export_enterprises(user=request.user, file_format=file_format.file_format, queryset=queryset)
+        return enterprises_export(user=request.user, file_format=file_format.file_format, queryset=queryset)
 
 
 @admin.register(ImportJob)

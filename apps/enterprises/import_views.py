@@ -24,8 +24,8 @@ from .imports import (
     ImportFileError,
     can_import_enterprises,
     check_upload,
+    enterprises_export,
     errors_csv,
-    export_enterprises,
     import_job_create,
     max_upload_bytes,
     render_export,
@@ -104,8 +104,8 @@ class ImportUploadForm(forms.Form):
 def enterprise_import(request):
     """GET: the upload form and the user's recent jobs. POST: create a job and go to its page."""
     _require_importer(request.user)
-    form = ImportUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    form = ImportUploadForm(request.POST, request.FILES) if request.method == "POST" else ImportUploadForm()
+    if form.is_bound and form.is_valid():
         job = import_job_create(
             uploaded_file=form.cleaned_data["file"],
             user=request.user,
@@ -161,7 +161,7 @@ def enterprise_export(request, fmt: str):
     _require_importer(request.user)
     if fmt not in _CONTENT_TYPES:
         raise Http404
-    data = export_enterprises(user=request.user, file_format=fmt)
+    data = enterprises_export(user=request.user, file_format=fmt)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = HttpResponse(data, content_type=_CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="enterprises-{stamp}.{fmt}"'

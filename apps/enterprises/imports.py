@@ -2,9 +2,9 @@
 
 This module is the single place that runs an import: the portal's background job, the
 ``import_enterprises`` management command and the admin all end up in
-:func:`import_enterprises` (the admin through :class:`EnterpriseCSV` / :class:`EnterpriseXLSX`
+:func:`enterprises_import` (the admin through :class:`EnterpriseCSV` / :class:`EnterpriseXLSX`
 and :class:`~apps.enterprises.resources.EnterpriseResource`). Exports go through
-:func:`export_enterprises` / :func:`render_export`, the single place where cells that Excel
+:func:`enterprises_export` / :func:`render_export`, the single place where cells that Excel
 would run as formulas are neutralised.
 
 Reading a file
@@ -481,7 +481,7 @@ def _row_errors(*, resource: EnterpriseResource, result, lines: list[int]) -> li
     return errors
 
 
-def import_enterprises(
+def enterprises_import(
     *,
     data: bytes,
     filename: str,
@@ -594,7 +594,7 @@ def render_export(*, dataset: tablib.Dataset, file_format: str) -> bytes:
     raise ValueError(f"unknown export format {file_format!r}")
 
 
-def export_enterprises(*, user, file_format: str = "csv", queryset=None) -> bytes:
+def enterprises_export(*, user, file_format: str = "csv", queryset=None) -> bytes:
     """Export the enterprises ``user`` may see (``None``: all) as CSV or XLSX bytes.
 
     ``queryset`` narrows the export (the admin passes its filtered change list); the user's
@@ -724,7 +724,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
                     if locked.is_finished:
                         done = True
                         return locked
-                    report = import_enterprises(
+                    report = enterprises_import(
                         data=data,
                         filename=job.original_name,
                         user=job.uploaded_by,

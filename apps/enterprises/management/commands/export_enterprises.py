@@ -6,7 +6,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.enterprises.imports import export_enterprises
+from apps.enterprises.imports import enterprises_export
 
 
 class Command(BaseCommand):
@@ -30,7 +30,7 @@ class Command(BaseCommand):
                 user = get_user_model().objects.get(username=options["as_user"])
             except get_user_model().DoesNotExist as exc:
                 raise CommandError(f"用户“{options['as_user']}”不存在。") from exc
-        data = export_enterprises(user=user, file_format=file_format)
+        data = enterprises_export(user=user, file_format=file_format)
         if out == "-":
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.enterprises.imports import ImportFileError, import_enterprises
+from apps.enterprises.imports import ImportFileError, enterprises_import
 from apps.enterprises.models import ImportEncoding, ImportMode
 
 
@@ -48,7 +48,7 @@ class Command(BaseCommand):
             self.stderr.write("未指定 --as-user：以系统身份导入，不受管辖范围限制，变更记录中没有操作人。")
 
         try:
-            report = import_enterprises(
+            report = enterprises_import(
                 data=data,
                 filename=path.name,
                 user=user,
