@@ -1,13 +1,22 @@
 """Template context shared by every page: the navigation for the user's role."""
 
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import Role
 
 
+def _optional(label, name: str) -> list[tuple[str, str]]:
+    """A navigation item for a page that may not be installed yet."""
+    try:
+        return [(label, reverse(name))]
+    except NoReverseMatch:
+        return []
+
+
 def _nav_for(user) -> list[tuple[str, str]]:
     items = [(_("首页"), reverse("core:home"))]
+    items += _optional(_("公开数据"), "open:home")
     if not user.is_authenticated:
         items.append((_("企业注册"), reverse("enterprises:register")))
         return items
@@ -16,6 +25,7 @@ def _nav_for(user) -> list[tuple[str, str]]:
         items.append((_("诊断填报"), reverse("filings:home")))
         items.append((_("本企业信息"), reverse("enterprises:detail", args=[user.enterprise_id])))
     if role in (Role.AUTHORITY, Role.MINISTRY, Role.ADMIN):
+        items += _optional(_("数据分析"), "insights:dashboard")
         items.append((_("填报审核"), reverse("filings:queue")))
         items.append((_("企业名录"), reverse("enterprises:list")))
         items.append((_("批量导入"), reverse("enterprises:import")))
