@@ -1,12 +1,13 @@
-from django.urls import path
+from django.urls import include, path
 
-from . import views
+from . import import_views, views
 
 app_name = "enterprises"
 urlpatterns = [
     path("register/", views.register, name="register"),
     path("", views.enterprise_list, name="list"),
-    path("import/", views.enterprise_import, name="import"),
+    path("import/", import_views.enterprise_import, name="import"),
+    path("import/", include(import_views.urlpatterns)),
     path("<int:pk>/", views.enterprise_detail, name="detail"),
     path("<int:pk>/edit/", views.enterprise_edit, name="edit"),
     path("<int:pk>/history/", views.enterprise_history, name="history"),

@@ -106,9 +106,3 @@ def enterprise_history(request, pk: int):
         "enterprises/history.html",
         {"enterprise": enterprise, "entries": enterprise_change_log(enterprise=enterprise)},
     )
-
-
-def enterprise_import(request):
-    from .import_views import enterprise_import as view
-
-    return view(request)

@@ -12,6 +12,7 @@ the join runs once.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
@@ -109,18 +110,18 @@ def _load_vectors(run: IndexRun, provinces: list[str]):
     return np.asarray(ids, dtype=np.int64), np.asarray(enterprises, dtype=np.int64), blobs
 
 
-def _module_membership(compiled, enterprise_ids: np.ndarray) -> np.ndarray | None:
+def _module_membership(compiled, enterprise_ids: np.ndarray, provinces: list[str]) -> np.ndarray | None:
+    """Which industry modules apply to each filing's enterprise. Reads the enterprises of
+    the chunk's provinces by an indexed filter, not by a list of 20,000 ids."""
     if not compiled.n_modules:
         return None
-    rows = Enterprise.objects.filter(pk__in=enterprise_ids.tolist()).values_list("pk", "industry_id")
-    industry = dict(rows)
+    industry = dict(Enterprise.objects.filter(province_code__in=provinces).values_list("pk", "industry_id"))
     tags: dict[int, list[str]] = {}
     through = Enterprise.key_industries.through
-    for ent, key in through.objects.filter(enterprise_id__in=enterprise_ids.tolist()).values_list("enterprise_id", "keyindustry_id"):
+    for ent, key in through.objects.filter(enterprise__province_code__in=provinces).values_list("enterprise_id", "keyindustry_id"):
         tags.setdefault(ent, []).append(key)
-    return scoring.module_membership(
-        compiled, [industry[e] for e in enterprise_ids.tolist()], [tags.get(e, ()) for e in enterprise_ids.tolist()]
-    )
+    ids = enterprise_ids.tolist()
+    return scoring.module_membership(compiled, [industry[e] for e in ids], [tags.get(e, ()) for e in ids])
 
 
 def chunk_attempt_started(*, chunk_id: int) -> None:
@@ -145,7 +146,7 @@ def score_chunk(*, chunk_id: int) -> bool:
         if missing:
             raise ValueError(f"{len(missing)} accepted filings have no packed answers of this framework (first id {sub_ids[missing[0]]})")
         A = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), compiled.n_indicators).astype(float) if blobs else np.empty((0, compiled.n_indicators))
-        result = scoring.score_matrix(compiled, A, _module_membership(compiled, ent_ids))
+        result = scoring.score_matrix(compiled, A, _module_membership(compiled, ent_ids, chunk.province_codes))
         scored = time.perf_counter()
         RunScore.objects.filter(run=run, chunk=chunk.index).delete()  # an earlier, unfinished attempt
         dims = result.dimension_scores.astype("<f4")
@@ -252,12 +253,13 @@ def finalize_run(*, run_id: int) -> IndexRun:
             return locked
         IndexCell.objects.filter(run=locked).delete()
         fields = [c for c in columns if c in cells.columns]
-        records = cells[fields].astype(object).where(cells[fields].notna(), None).to_dict("records")
-        IndexCell.objects.bulk_create(
-            [IndexCell(run=locked, **{**row, "level_shares": row.get("level_shares") or [],
-                                      "dimension_means": row.get("dimension_means") or {}}) for row in records],
-            batch_size=5000,
-        )
+        records = cells[fields].astype(object).where(cells[fields].notna(), None)
+        for name, empty in (("level_shares", []), ("dimension_means", {})):
+            if name in records:
+                records[name] = [json.dumps(v if v is not None else empty, ensure_ascii=False) for v in records[name]]
+        # COPY bypasses model defaults: a new cell is not stale.
+        copy_rows(IndexCell._meta.db_table, ["run_id", "stale", *fields],
+                  ((locked.pk, False, *row) for row in records.itertuples(index=False, name=None)))
         written = time.perf_counter()
         locked.cells = len(cells)
         locked.suppressed_cells = int(cells["suppressed"].sum()) if len(cells) else 0
