@@ -87,10 +87,13 @@ class Command(BaseCommand):
         revenue = np.round(employees * rng.uniform(25, 180, n), 2)
         start = Enterprise.objects.count()
         now = timezone.now()
-        key_map = {}
+        # Tag an enterprise with a key industry only where the key industry covers its whole
+        # division (a group-level mapping such as 358 would over-tag division 35).
+        key_map: dict[str, list[str]] = {}
         for key in KeyIndustry.objects.prefetch_related("industries"):
             for ind in key.industries.all():
-                key_map.setdefault(ind.division_code or ind.code, []).append(key.pk)
+                if ind.level == IndustryLevel.DIVISION and key.pk not in key_map.get(ind.code, []):
+                    key_map.setdefault(ind.code, []).append(key.pk)
 
         def rows():
             for i in range(n):
