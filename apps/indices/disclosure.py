@@ -1,0 +1,598 @@
+"""Statistical disclosure control of aggregate cells: pure pandas/numpy/scipy, no database.
+
+统计法 第二十五条: no published material may identify a single respondent or let anyone
+infer one, aggregates included. The cells of an index run (see
+:mod:`apps.indices.aggregation`) are protected in four steps; the method, its reasons
+and its limits are written up in docs/METHOD.md ("指数与发布规则 / Indices and
+disclosure control").
+
+1. **Primary suppression.** A cell with 0 < n < ``min_cell_size`` filings is suppressed
+   (``small_n``, 样本不足). With weighting "size" or "revenue", a cell whose
+   ``dominance_n`` largest weights exceed ``dominance_k`` of its total weight is
+   suppressed (``dominance``, 集中度过高). A cell with n = 0 has nothing to hide: it is
+   published (``suppressed`` False) with reason ``no_data`` (无填报) — its count 0 and its
+   number of registered enterprises show coverage gaps; it has no other values.
+2. **Stability across periods.** A cell suppressed in the previous published run stays
+   suppressed (``stability``, 保持与上期一致) while n < ``stability_factor`` ×
+   ``min_cell_size``, so that comparing two periods does not reveal it.
+3. **Secondary suppression** (``secondary``, 互补隐藏). Totals add up along partitions
+   (parent → children that add up to it, see :data:`PARTITIONS`): counts, sums of the
+   composite and of each dimension score, level counts, numbers of registered
+   enterprises. A suppressed cell must not be the difference of published ones. Rule,
+   repeated until nothing changes: in any partition where exactly one member (the parent
+   or one child) with n > 0 is suppressed, also suppress the published child with the
+   smallest n > 0 (ties: the smallest code; if there is none, the parent). Then
+   :func:`determined_unknowns` solves the
+   whole system of partition equations at once (what an attacker with a linear-algebra
+   package would do); each suppressed cell that the system still determines gets one
+   more complementary suppression in a partition it belongs to, and the rule runs again.
+4. **Panel comparisons.** The balanced-panel change of a cell is the mean change of the
+   enterprises that filed in both periods. It is hidden (panel_change None) when the panel
+   has fewer than ``min_cell_size`` enterprises, when the enterprises that entered or
+   left the cell are fewer than ``min_cell_size`` but not none (current sum − previous
+   sum − panel sum would then be the score of those few), and, like cells, with
+   complementary hiding along the partitions.
+
+:func:`public_view` is what the public (and other authorities) may see; it also hides
+order statistics (percentiles, benchmark) of published cells where they would be the
+score of one of fewer than ``min_cell_size`` enterprises. :func:`derivable_cells` is the
+attacker's subtraction (parent − published children) repeated until nothing new follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.sparse import csgraph
+
+if TYPE_CHECKING:  # pragma: no cover
+    from apps.indices.aggregation import IndexParameters
+
+SMALL_N = "small_n"
+DOMINANCE = "dominance"
+SECONDARY = "secondary"
+STABILITY = "stability"
+NO_DATA = "no_data"
+
+REASON_LABELS = {
+    SMALL_N: "样本不足",
+    DOMINANCE: "集中度过高",
+    SECONDARY: "互补隐藏",
+    STABILITY: "保持与上期一致",
+    NO_DATA: "无填报",
+}
+
+SEPARATOR = "|"
+
+# Partitions: (name, parent kind, child kind, how the parent's code follows from the child).
+# "parent_code" = the child's parent_code column; "left"/"right" = the part of the child's
+# code before/after "|"; a literal = that code.
+PARTITIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("nation>province", "nation", "province", "parent_code"),
+    ("province>prefecture", "province", "prefecture", "parent_code"),
+    ("prefecture>county", "prefecture", "county", "parent_code"),
+    ("nation>division", "nation", "division", "CN"),
+    ("nation>size", "nation", "size", "CN"),
+    ("province>province_division", "province", "province_division", "parent_code"),
+    ("division>province_division", "division", "province_division", "right"),
+    ("prefecture>prefecture_division", "prefecture", "prefecture_division", "left"),
+    ("province_division>prefecture_division", "province_division", "prefecture_division", "parent_code"),
+)
+
+# Value columns of a cell (everything but its identity and its suppression flags).
+IDENTITY_COLUMNS = ("kind", "code", "parent_code", "suppressed", "suppression_reason")
+ORDER_STATISTICS = {"p10": 0.10, "p25": 0.25, "median": 0.50, "p75": 0.75, "p90": 0.90}
+BENCHMARK_QUANTILE = 0.90
+
+# Numerical tolerance of the linear audit (entries of the constraint matrix are 0/±1).
+_RANK_TOLERANCE = 1e-8
+_LEVERAGE_TOLERANCE = 1e-7
+# Safety net: the repair loop adds at least one suppression per round, so it ends; this
+# bounds it anyway.
+_MAX_ROUNDS = 10_000
+
+
+# --- dominance -------------------------------------------------------------------------------
+
+
+def top_contributor_share(
+    group_ids: np.ndarray, weights: np.ndarray, n_top: int, n_groups: int, order: np.ndarray | None = None
+) -> np.ndarray:
+    """Share of the ``n_top`` largest weights in each group's total weight (vectorised:
+    sort by group and descending weight, keep the first ``n_top`` of each group). NaN for
+    a group with no weight. ``order`` may give that sort when the caller has it."""
+    group_ids = np.asarray(group_ids, dtype=np.int64)
+    weights = np.asarray(weights, dtype=float)
+    total = np.bincount(group_ids, weights, minlength=n_groups)
+    if order is None:
+        order = np.lexsort((-weights, group_ids))
+    g = group_ids[order]
+    counts = np.bincount(group_ids, minlength=n_groups)
+    starts = np.zeros(n_groups, dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    position = np.arange(len(g)) - starts[g]
+    top = position < n_top
+    top_weight = np.bincount(g[top], weights[order][top], minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, top_weight / np.where(total > 0, total, 1), np.nan)
+
+
+# --- partitions --------------------------------------------------------------------------------
+
+
+def _codes(cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    kind = cells["kind"].astype(str).to_numpy(object)
+    code = cells["code"].astype(str).to_numpy(object)
+    parent = cells["parent_code"].fillna("").astype(str).to_numpy(object)
+    return kind, code, parent
+
+
+def partition_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """The partitions among ``cells`` as edges: one row per (partition, child) with the
+    row positions of the parent and the child and the partition's name. Key industries
+    overlap (an enterprise may carry several tags) and form no partition."""
+    kind, code, parent = _codes(cells)
+    lookup = pd.Index(pd.Series(kind) + "\x00" + pd.Series(code))
+    frames = []
+    for name, parent_kind, child_kind, how in PARTITIONS:
+        child = np.flatnonzero(kind == child_kind)
+        if not len(child):
+            continue
+        if how == "parent_code":
+            parent_codes = parent[child]
+        elif how == "left":
+            parent_codes = pd.Series(code[child]).str.split(SEPARATOR, n=1).str[0].to_numpy(object)
+        elif how == "right":
+            parent_codes = pd.Series(code[child]).str.split(SEPARATOR, n=1).str[1].to_numpy(object)
+        else:
+            parent_codes = np.full(len(child), how, dtype=object)
+        parent_pos = lookup.get_indexer(pd.Series(parent_kind + "\x00" + pd.Series(parent_codes, dtype=object)))
+        found = parent_pos >= 0
+        frames.append(pd.DataFrame({"name": name, "parent": parent_pos[found], "child": child[found]}))
+    if not frames:
+        return pd.DataFrame({"partition": [], "name": [], "parent": [], "child": []}).astype(
+            {"partition": np.int64, "parent": np.int64, "child": np.int64}
+        )
+    edges = pd.concat(frames, ignore_index=True)
+    edges["partition"] = pd.factorize(pd.MultiIndex.from_arrays([edges["name"], edges["parent"]]))[0]
+    return edges[["partition", "name", "parent", "child"]]
+
+
+def _partition_parents(edges: pd.DataFrame) -> np.ndarray:
+    first = edges.drop_duplicates("partition").sort_values("partition")
+    return first["parent"].to_numpy(np.int64)
+
+
+# --- primary and secondary suppression -------------------------------------------------------
+
+
+def primary_suppression(
+    cells: pd.DataFrame, params: IndexParameters, previous_cells: pd.DataFrame | None = None
+) -> np.ndarray:
+    """The reason of primary (and stability) suppression of each cell, "" for none.
+
+    Needs ``n`` and, for weighted indices, ``_dominance_share`` (see
+    :func:`top_contributor_share`)."""
+    n = cells["n"].to_numpy(np.int64)
+    m = params.min_cell_size
+    reason = np.full(len(cells), "", dtype=object)
+    reason[n == 0] = NO_DATA
+    reason[(n > 0) & (n < m)] = SMALL_N
+    if params.weighting != "none" and "_dominance_share" in cells.columns:
+        share = cells["_dominance_share"].to_numpy(float)
+        dominated = (n >= m) & (np.nan_to_num(share, nan=0.0) > params.dominance_k)
+        reason[dominated] = DOMINANCE
+    if previous_cells is not None and len(previous_cells):
+        prev = previous_cells.loc[previous_cells["suppressed"].fillna(False).astype(bool)]
+        before = pd.MultiIndex.from_arrays([prev["kind"].astype(str), prev["code"].astype(str)])
+        now = pd.MultiIndex.from_arrays([cells["kind"].astype(str), cells["code"].astype(str)])
+        was_suppressed = now.isin(before)
+        keep = was_suppressed & (reason == "") & (n < params.stability_factor * m)
+        reason[keep] = STABILITY
+    return reason
+
+
+def complete_suppression(hidden: np.ndarray, n: np.ndarray, order: np.ndarray, edges: pd.DataFrame) -> np.ndarray:
+    """Complementary suppression along partitions, repeated until stable.
+
+    ``hidden``: bool per cell; ``n``: the count of each cell (cells with n = 0 are known to
+    be empty and are never "unknown"); ``order``: tie-break (smaller first) among equal n.
+    In a partition with exactly one unknown member (parent or child with n > 0 that is
+    hidden), the published child with the smallest n > 0 is hidden too; if there is none
+    (the lone unknown child is its parent's only non-empty child), the parent is hidden.
+    Returns the cells hidden by this function (a bool mask).
+    """
+    hidden = hidden.copy()
+    added = np.zeros(len(hidden), dtype=bool)
+    if edges.empty:
+        return added
+    part = edges["partition"].to_numpy(np.int64)
+    child = edges["child"].to_numpy(np.int64)
+    parents = _partition_parents(edges)
+    n_parts = len(parents)
+    nonempty = n > 0
+    for _ in range(_MAX_ROUNDS):
+        unknown = hidden & nonempty
+        count = np.bincount(part, unknown[child].astype(np.int64), minlength=n_parts) + unknown[parents]
+        needy = count == 1
+        if not needy.any():
+            return added
+        cand = needy[part] & ~hidden[child] & nonempty[child]
+        pick = pd.DataFrame({"p": part[cand], "n": n[child[cand]], "o": order[child[cand]], "c": child[cand]})
+        pick = pick.sort_values(["p", "n", "o"]).drop_duplicates("p")
+        chosen = pick["c"].to_numpy(np.int64)
+        # A needy partition without a published non-empty child: hide its parent.
+        served = np.zeros(n_parts, dtype=bool)
+        served[pick["p"].to_numpy(np.int64)] = True
+        orphan_parents = parents[needy & ~served]
+        orphan_parents = orphan_parents[~hidden[orphan_parents] & nonempty[orphan_parents]]
+        new = np.union1d(chosen, orphan_parents)
+        if not len(new):
+            raise RuntimeError("disclosure control cannot protect a partition")  # pragma: no cover
+        hidden[new] = True
+        added[new] = True
+    raise RuntimeError("secondary suppression did not converge")  # pragma: no cover
+
+
+def _code_order(cells: pd.DataFrame) -> np.ndarray:
+    code = cells["code"].astype(str).to_numpy(object)
+    order = np.empty(len(code), dtype=np.int64)
+    order[np.argsort(code, kind="stable")] = np.arange(len(code))
+    return order
+
+
+def _linear_system(hidden: np.ndarray, n: np.ndarray, edges: pd.DataFrame):
+    """Partition equations restricted to the unknown cells: a sparse matrix with one row
+    per equation that has an unknown and one column per unknown cell (+1 for a child,
+    −1 for the parent), and the cell position of each column."""
+    unknown = hidden & (n > 0)
+    variables = np.flatnonzero(unknown)
+    column = np.full(len(hidden), -1, dtype=np.int64)
+    column[variables] = np.arange(len(variables))
+    part = edges["partition"].to_numpy(np.int64)
+    child = edges["child"].to_numpy(np.int64)
+    parents = _partition_parents(edges) if not edges.empty else np.zeros(0, np.int64)
+    rows = [part[unknown[child]]]
+    cols = [column[child[unknown[child]]]]
+    vals = [np.ones(int(unknown[child].sum()))]
+    p_unknown = np.flatnonzero(unknown[parents]) if len(parents) else np.zeros(0, np.int64)
+    rows.append(p_unknown)
+    cols.append(column[parents[p_unknown]])
+    vals.append(-np.ones(len(p_unknown)))
+    r = np.concatenate(rows)
+    c = np.concatenate(cols)
+    v = np.concatenate(vals)
+    used, r = np.unique(r, return_inverse=True)
+    matrix = sparse.csr_matrix((v, (r, c)), shape=(len(used), len(variables)))
+    return matrix, variables
+
+
+def _drop_absorbing_equations(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    """Drop, repeatedly, the equations that hold two or more unknowns found in no other
+    equation. Such an equation says nothing about the other unknowns (one of those two
+    absorbs any value) and its own lone unknowns are undetermined; dropping it changes
+    nothing about which cells are determined, and keeps the SVD small (most suppressed
+    counties and prefecture × division cells go this way)."""
+    keep = np.ones(matrix.shape[0], dtype=bool)
+    incidence = (matrix != 0).astype(np.int64).tocsr()
+    while True:
+        active = incidence[np.flatnonzero(keep)]
+        degree = np.asarray(active.sum(axis=0)).ravel()
+        lonely = np.zeros(len(keep), dtype=np.int64)
+        lonely[np.flatnonzero(keep)] = active @ (degree == 1).astype(np.int64)
+        drop = keep & (lonely >= 2)
+        if not drop.any():
+            break
+        keep &= ~drop
+    return matrix[np.flatnonzero(keep)]
+
+
+def _leverage(sub: sparse.csr_matrix) -> np.ndarray:
+    """For each column j of ``sub`` (m × k), the squared norm of the projection of e_j on
+    the row space of ``sub``: 1 iff e_j is a combination of the rows. From the
+    eigendecomposition of the smaller Gram matrix (A Aᵀ or Aᵀ A), which for these 0/±1
+    matrices is accurate and much faster than an SVD of A."""
+    m, k = sub.shape
+    if m <= k:
+        gram = (sub @ sub.T).toarray()
+        values, vectors = np.linalg.eigh(gram)
+        keep = values > _RANK_TOLERANCE * max(values[-1], 1.0)
+        # Row space basis: Aᵀ u_i / sqrt(λ_i) for λ_i > 0.
+        basis = (sub.T @ vectors[:, keep]) / np.sqrt(values[keep])
+        return (np.asarray(basis) ** 2).sum(axis=1)
+    gram = (sub.T @ sub).toarray()
+    values, vectors = np.linalg.eigh(gram)
+    keep = values > _RANK_TOLERANCE * max(values[-1], 1.0)
+    return (vectors[:, keep] ** 2).sum(axis=1)
+
+
+def determined_unknowns(hidden: np.ndarray, n: np.ndarray, edges: pd.DataFrame) -> np.ndarray:
+    """Cells (positions) among the hidden non-empty ones that the partition equations
+    determine uniquely, whatever the published values: cell j is determined iff the unit
+    vector e_j lies in the row space of the equation matrix (every vector of its null
+    space is 0 at j). Solved per connected block of equations (see :func:`_leverage`)."""
+    matrix, variables = _linear_system(hidden, n, edges)
+    matrix = _drop_absorbing_equations(matrix)
+    if matrix.shape[1] == 0 or matrix.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    # Blocks: variables connected through shared equations.
+    incidence = (matrix != 0).astype(np.int8)
+    adjacency = (incidence.T @ incidence).tocsr()
+    n_blocks, block = csgraph.connected_components(adjacency, directed=False)
+    determined = []
+    equation_block = np.full(matrix.shape[0], -1)
+    coo = matrix.tocoo()
+    equation_block[coo.row] = block[coo.col]
+    csc = matrix.tocsc()
+    eq_order = np.argsort(equation_block, kind="stable")
+    eq_counts = np.bincount(equation_block, minlength=n_blocks)
+    eq_starts = np.concatenate([[0], np.cumsum(eq_counts)])
+    var_order = np.argsort(block, kind="stable")
+    var_counts = np.bincount(block, minlength=n_blocks)
+    var_starts = np.concatenate([[0], np.cumsum(var_counts)])
+    for b in range(n_blocks):
+        vars_b = var_order[var_starts[b] : var_starts[b + 1]]
+        eqs_b = eq_order[eq_starts[b] : eq_starts[b + 1]]
+        if not len(eqs_b):
+            continue
+        sub = csc[:, vars_b].tocsr()[eqs_b, :]
+        if len(vars_b) == 1:
+            determined.append(vars_b)  # an equation with one unknown
+            continue
+        determined.append(vars_b[_leverage(sub) > 1 - _LEVERAGE_TOLERANCE])
+    if not determined:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(variables[np.concatenate(determined)])
+
+
+def _repair_linear(
+    hidden: np.ndarray, n: np.ndarray, order: np.ndarray, edges: pd.DataFrame, targets: np.ndarray
+) -> np.ndarray:
+    """For each determined cell, one more cell to hide: the published non-empty member
+    with the smallest n (children before parents, then code order) of a partition the
+    cell belongs to; if all those members are hidden already, of the partitions one step
+    further along hidden cells, and so on. Loops over the (few) determined cells only."""
+    parents = _partition_parents(edges)
+    members = pd.concat(
+        [
+            pd.DataFrame(
+                {"p": edges["partition"].to_numpy(np.int64), "c": edges["child"].to_numpy(np.int64), "is_parent": 0}
+            ),
+            pd.DataFrame({"p": np.arange(len(parents)), "c": parents, "is_parent": 1}),
+        ],
+        ignore_index=True,
+    )
+    m_part = members["p"].to_numpy(np.int64)
+    m_cell = members["c"].to_numpy(np.int64)
+    m_parent = members["is_parent"].to_numpy(np.int64)
+    open_cell = ~hidden & (n > 0)
+    chosen = set()
+    for target in targets:
+        seen_parts = np.zeros(len(parents), dtype=bool)
+        seen_cells = np.zeros(len(hidden), dtype=bool)
+        seen_cells[target] = True
+        frontier = seen_cells.copy()
+        while frontier.any():
+            parts = np.unique(m_part[frontier[m_cell]])
+            parts = parts[~seen_parts[parts]]
+            if not len(parts):
+                break
+            seen_parts[parts] = True
+            in_parts = seen_parts[m_part]
+            cand = np.flatnonzero(in_parts & open_cell[m_cell])
+            if len(cand):
+                key = np.lexsort((order[m_cell[cand]], n[m_cell[cand]], m_parent[cand]))
+                chosen.add(int(m_cell[cand[key[0]]]))
+                break
+            step = np.zeros(len(hidden), dtype=bool)
+            step[m_cell[in_parts]] = True
+            frontier = step & ~seen_cells & (n > 0)
+            seen_cells |= step
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
+def protect(
+    hidden: np.ndarray, n: np.ndarray, order: np.ndarray, edges: pd.DataFrame, linear: bool = True
+) -> np.ndarray:
+    """Complementary suppression for ``hidden`` (bool per cell): the line rule of
+    :func:`complete_suppression`, then, with ``linear``, repairs of cells the whole
+    system of equations determines, until none is left. Returns the added cells (mask)."""
+    current = hidden.copy()
+    for _ in range(_MAX_ROUNDS):
+        current |= complete_suppression(current, n, order, edges)
+        if not linear:
+            break
+        targets = determined_unknowns(current, n, edges)
+        if not len(targets):
+            break
+        extra = _repair_linear(current, n, order, edges, targets)
+        if not len(extra):
+            raise RuntimeError("cannot protect cells the partition equations determine")  # pragma: no cover
+        current[extra] = True
+    return current & ~hidden
+
+
+def _previous_n(cells: pd.DataFrame, previous_cells: pd.DataFrame | None) -> np.ndarray:
+    out = np.full(len(cells), np.nan)
+    if previous_cells is None or not len(previous_cells) or "n" not in previous_cells.columns:
+        return out
+    prev = previous_cells.set_index(["kind", "code"])
+    pos = prev.index.get_indexer(pd.MultiIndex.from_arrays([cells["kind"].astype(str), cells["code"].astype(str)]))
+    found = pos >= 0
+    out[found] = pd.to_numeric(prev["n"], errors="coerce").to_numpy(float)[pos[found]]
+    return out
+
+
+def apply_disclosure_control(
+    cells: pd.DataFrame,
+    params: IndexParameters,
+    previous_cells: pd.DataFrame | None = None,
+    *,
+    linear_audit: bool = True,
+) -> pd.DataFrame:
+    """Set ``suppressed`` and ``suppression_reason`` of every cell (steps 1–3 of the module
+    docstring) and hide unsafe panel changes (step 4). Returns a new frame.
+
+    ``cells`` needs kind, code, parent_code, n, and for weighted indices
+    ``_dominance_share``; panel_n/panel_change are handled when present.
+    ``previous_cells`` needs kind, code, suppressed (and n, for the panel rule about
+    enterprises that left a cell). ``linear_audit`` = False keeps only the line rule.
+    """
+    cells = cells.reset_index(drop=True).copy()
+    n = cells["n"].to_numpy(np.int64)
+    reason = primary_suppression(cells, params, previous_cells)
+    hidden = (reason != "") & (reason != NO_DATA)
+    edges = partition_table(cells)
+    order = _code_order(cells)
+    added = protect(hidden, n, order, edges, linear=linear_audit)
+    reason[added] = SECONDARY
+    hidden |= added
+    cells["suppressed"] = hidden
+    cells["suppression_reason"] = reason
+
+    if "panel_n" in cells.columns and "panel_change" in cells.columns:
+        m = params.min_cell_size
+        panel_n = pd.to_numeric(cells["panel_n"], errors="coerce").fillna(0).to_numpy(np.int64)
+        prev_n = _previous_n(cells, previous_cells)
+        moved = (n - panel_n) + np.where(np.isnan(prev_n), 0, np.nan_to_num(prev_n) - panel_n)
+        unsafe = hidden | ((panel_n > 0) & (panel_n < m)) | ((moved > 0) & (moved < m))
+        unsafe |= protect(unsafe, panel_n, order, edges, linear=linear_audit)
+        cells.loc[unsafe, "panel_change"] = np.nan
+    return cells
+
+
+# --- what may be published ---------------------------------------------------------------------
+
+
+def order_statistic_mask(n: np.ndarray, min_cell_size: int) -> dict[str, np.ndarray]:
+    """Which order statistics of a cell may be published, from n alone.
+
+    A linear-interpolation quantile at position h = q (n − 1) is shown only if at least
+    ``min_cell_size`` filings lie at or below it (⌊h⌋ + 1) and at or above it
+    (n − ⌈h⌉); otherwise it is, or is interpolated from, the score of one of a few
+    enterprises (for n = 5 the quartiles ARE the 2nd, 3rd and 4th scores). The benchmark
+    (mean of the filings at or above p90) needs at least ``min_cell_size`` such filings
+    without ties (n − ⌈0.9 (n − 1)⌉; ties only add filings). With min_cell_size 5:
+    median from n = 9, p25/p75 from n = 17, p10/p90/benchmark from n = 41.
+    """
+    n = np.asarray(n, dtype=float)
+    out = {}
+    with np.errstate(invalid="ignore"):
+        for column, q in ORDER_STATISTICS.items():
+            h = q * (n - 1)
+            out[column] = (np.floor(h) + 1 >= min_cell_size) & (n - np.ceil(h) >= min_cell_size)
+        out["benchmark"] = n - np.ceil(BENCHMARK_QUANTILE * (n - 1)) >= min_cell_size
+    return out
+
+
+def public_view(cells: pd.DataFrame, params: IndexParameters | None = None) -> pd.DataFrame:
+    """The cells as the public may see them.
+
+    Same rows; for suppressed cells every value column (n included) is None, only kind,
+    code, parent_code, suppressed and suppression_reason remain. For published cells the
+    order statistics that :func:`order_statistic_mask` rejects are None. Cells without
+    filings (reason no_data) show n = 0, their registered count and coverage.
+    """
+    from apps.indices.aggregation import IndexParameters
+
+    params = params or IndexParameters()
+    out = cells.copy().astype(object)
+    suppressed = cells["suppressed"].astype(bool).to_numpy()
+    value_columns = [c for c in out.columns if c not in IDENTITY_COLUMNS]
+    for column in value_columns:
+        out.loc[suppressed, column] = None
+    n = pd.to_numeric(cells["n"], errors="coerce").to_numpy(float)
+    for column, ok in order_statistic_mask(n, params.min_cell_size).items():
+        if column in out.columns:
+            out.loc[~ok, column] = None
+    out = out.where(out.notna(), None)
+    return out
+
+
+def derivable_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """The attacker's subtraction: which suppressed cells follow from published ones.
+
+    A suppressed cell with n > 0 is unknown; everything else is known (a published cell,
+    or a cell known to be empty). In a partition with exactly one unknown member, that
+    member is parent − Σ children (or Σ children): it becomes known, and the attack is
+    repeated until nothing new follows. Works on the output of :func:`public_view` too
+    (where only the suppressed flag and reason of hidden cells remain). Returns the
+    derived cells (kind, code, the partition that gave them away).
+    """
+    cells = cells.reset_index(drop=True)
+    unknown = cells["suppressed"].astype(bool).to_numpy() & (
+        cells["suppression_reason"].astype(str).to_numpy() != NO_DATA
+    )
+    edges = partition_table(cells)
+    found_kind, found_code, found_how = [], [], []
+    if not edges.empty:
+        part = edges["partition"].to_numpy(np.int64)
+        child = edges["child"].to_numpy(np.int64)
+        names = edges.drop_duplicates("partition").sort_values("partition")["name"].to_numpy(object)
+        parents = _partition_parents(edges)
+        kind, code, _ = _codes(cells)
+        unknown = unknown.copy()
+        while True:
+            count = np.bincount(part, unknown[child].astype(np.int64), minlength=len(parents)) + unknown[parents]
+            solvable = np.flatnonzero(count == 1)
+            if not len(solvable):
+                break
+            newly = set()
+            for p in solvable:  # one per solvable partition (a handful), not per enterprise
+                members = child[part == p]
+                lone = members[unknown[members]]
+                cell = int(lone[0]) if len(lone) else int(parents[p])
+                if cell not in newly:
+                    newly.add(cell)
+                    found_kind.append(kind[cell])
+                    found_code.append(code[cell])
+                    found_how.append(names[p])
+            unknown[list(newly)] = False
+    return pd.DataFrame({"kind": found_kind, "code": found_code, "partition": found_how}, dtype=object)
+
+
+def linearly_derivable_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """Suppressed cells that the partition equations determine taken all together (the
+    attack of :func:`derivable_cells` generalised to any linear combination of equations,
+    e.g. rows and columns of the province × division table). Returns kind, code."""
+    cells = cells.reset_index(drop=True)
+    hidden = cells["suppressed"].astype(bool).to_numpy() & (
+        cells["suppression_reason"].astype(str).to_numpy() != NO_DATA
+    )
+    # The audit needs only which cells are empty; public views hide n of suppressed cells,
+    # which are never empty.
+    n = np.where(hidden, 1, pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(float)).astype(np.int64)
+    edges = partition_table(cells)
+    if edges.empty:
+        return pd.DataFrame({"kind": [], "code": []}, dtype=object)
+    found = determined_unknowns(hidden, n, edges)
+    kind, code, _ = _codes(cells)
+    return pd.DataFrame({"kind": kind[found], "code": code[found]}, dtype=object)
+
+
+def suppression_summary(cells: pd.DataFrame) -> dict[str, int]:
+    """Number of cells per suppression reason (for IndexRun.suppressed_cells and logs)."""
+    reasons = cells["suppression_reason"].fillna("").astype(str)
+    return {r: int((reasons == r).sum()) for r in REASON_LABELS if (reasons == r).any()}
+
+
+__all__: Sequence[str] = (
+    "REASON_LABELS",
+    "PARTITIONS",
+    "top_contributor_share",
+    "partition_table",
+    "primary_suppression",
+    "complete_suppression",
+    "determined_unknowns",
+    "protect",
+    "apply_disclosure_control",
+    "order_statistic_mask",
+    "public_view",
+    "derivable_cells",
+    "linearly_derivable_cells",
+    "suppression_summary",
+)
