@@ -90,6 +90,10 @@ def test_whole_diagnosis_from_empty_draft_to_report(page, live_server, celery_wo
     expect(page.get_by_test_id("gaps").locator("li")).to_have_count(3)
     expect(page.locator("#radar svg")).to_be_visible()
     screenshot(page, "filing-report")
+    # the report prints (print CSS): the PDF a user gets from "打印 / 另存为 PDF"
+    page.emulate_media(media="print")
+    pdf = page.pdf(path=str(screenshot(page, "filing-report-print").with_suffix(".pdf")), format="A4", print_background=True)
+    assert pdf.startswith(b"%PDF") and len(pdf) > 20_000
 
 
 def test_review_with_return_and_resubmit(page, live_server, screenshot, transactional_db):
