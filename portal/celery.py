@@ -10,6 +10,9 @@ import os
 from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
+# Index runs fan out over worker processes; BLAS threads inside each would only compete
+# for the same cores (the disclosure audit slowed 3–5× with default threads on 2 cores).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")

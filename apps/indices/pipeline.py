@@ -194,7 +194,9 @@ def _score_frame(run: IndexRun, dimension_codes: list[str]) -> pd.DataFrame:
 
 
 def _registry_frame() -> pd.DataFrame:
-    rows = Enterprise.objects.filter(region__is_active=True).values_list(
+    # Every registered enterprise, also those in a since-abolished region code: the
+    # denominators of coverage, and the codes of every filer.
+    rows = Enterprise.objects.values_list(
         "pk", "province_code", "prefecture_code", "county_code", "division_code", "size_class", "revenue"
     )
     frame = pd.DataFrame(
@@ -235,7 +237,7 @@ def finalize_run(*, run_id: int) -> IndexRun:
     if previous is not None:
         previous_scores = pd.DataFrame(list(RunScore.objects.filter(run=previous).values_list("enterprise_id", "composite")),
                                        columns=["enterprise_id", "composite"])
-        previous_cells = pd.DataFrame(list(IndexCell.objects.filter(run=previous).values("kind", "code", "mean", "rank", "suppressed")))
+        previous_cells = pd.DataFrame(list(IndexCell.objects.filter(run=previous).values("kind", "code", "n", "mean", "rank", "suppressed")))
     from .services import index_parameters
 
     params = index_parameters(run)
