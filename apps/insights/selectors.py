@@ -106,3 +106,152 @@ def cells_for(
 def cell_for(reader: Reader, run: IndexRun, kind: str, code: str) -> dict | None:
     found = cells_for(reader, run, kind, codes=(code,))
     return found[0] if found else None
+
+
+# --- the public: pages under /open/ and the open-data API under /api/v1/public/ ----------------
+# Everything below reads PUBLIC views of PUBLISHED runs only (apps/insights/public_views.py,
+# apps/insights/public_api.py). What is cached is keyed by the run id (and the time the run
+# went stale), so publishing another run switches readers at once and nothing is purged.
+
+PUBLIC_CACHE_SECONDS = 24 * 3600
+# Order of the cells of kinds that are not ranked.
+SIZE_ORDER = ("large", "medium", "small", "micro")
+# A name for the "|"-joined codes of region × industry cells.
+NAME_JOINER = " · "
+# Integer fields come out of the pandas frames as floats (NaN for missing): given back as int.
+INT_FIELDS = [f.name for f in IndexCell._meta.concrete_fields if f.get_internal_type().endswith("IntegerField")]
+
+
+def published_runs() -> list[IndexRun]:
+    """Every published run (at most one per period), newest period first. One query."""
+    return list(
+        IndexRun.objects.filter(is_published=True).select_related("period", "framework")
+        .order_by("-period__opens_on", "-period__code")
+    )
+
+
+def published_run_of(period_code: str) -> IndexRun | None:
+    """The published run of the period with this code, or None. One query."""
+    return (
+        IndexRun.objects.filter(period__code=period_code, is_published=True).select_related("period", "framework")
+        .first()
+    )
+
+
+def run_version(run: IndexRun) -> str:
+    """What identifies the values readers see from ``run``: its id, when it was published and
+    when it went stale (cells flagged after late acceptances). Part of every cache key and ETag."""
+    published = int(run.published_at.timestamp()) if run.published_at else 0
+    stale = int(run.stale_since.timestamp()) if run.stale_since else 0
+    return f"{run.pk}.{published}.{stale}"
+
+
+def _names(kind: str, codes: list[str]) -> dict[str, str]:
+    """Display names of cell codes in the active language (one query at most)."""
+    from django.utils.translation import get_language
+
+    from apps.reference.models import Industry, KeyIndustry, Region
+    from apps.reference.size import SizeClass
+
+    if kind == CellKind.NATION:
+        return {code: str(_("全国")) for code in codes}
+    if kind == CellKind.SIZE:
+        labels = dict(SizeClass.choices)
+        return {code: str(labels.get(code, code)) for code in codes}
+    if kind == CellKind.KEY_INDUSTRY:
+        english = (get_language() or "").startswith("en")
+        rows = KeyIndustry.objects.filter(code__in=codes).values_list("code", "name", "name_en")
+        return {code: (en if english and en else name) for code, name, en in rows}
+    if kind == CellKind.DIVISION:
+        return dict(Industry.objects.filter(code__in=codes).values_list("code", "name"))
+    if kind in (CellKind.PROVINCE_DIVISION, CellKind.PREFECTURE_DIVISION):
+        regions = sorted({c.split("|", 1)[0] for c in codes})
+        divisions = sorted({c.split("|", 1)[1] for c in codes if "|" in c})
+        names = dict(Region.objects.filter(code__in=regions).values_list("code", "name"))
+        names.update(Industry.objects.filter(code__in=divisions).values_list("code", "name"))
+        out = {}
+        for code in codes:
+            region, _sep, division = code.partition("|")
+            out[code] = NAME_JOINER.join([names.get(region, region), names.get(division, division)])
+        return out
+    return dict(Region.objects.filter(code__in=codes).values_list("code", "name"))
+
+
+def _public_order(kind: str, cells: list[dict]) -> list[dict]:
+    if kind == CellKind.SIZE:
+        position = {code: i for i, code in enumerate(SIZE_ORDER)}
+        return sorted(cells, key=lambda c: (position.get(c["code"], len(position)), c["code"]))
+    # Ranked first (by rank), then published but unranked cells, then suppressed ones.
+    return sorted(cells, key=lambda c: (c["rank"] is None, c["rank"] or 0, bool(c["suppressed"]), c["code"]))
+
+
+def public_cells(run: IndexRun, kind: str, parent_code: str | None = None) -> list[dict]:
+    """The cells of ``kind`` (children of ``parent_code``) of a *published* run as the public
+    sees them (:func:`cells_for` with PUBLIC), each with its display ``name``, in ranking
+    order (rank, then unranked, then suppressed cells). Cached per run version and language.
+
+    Suppressed cells keep only kind, code, parent_code, suppressed, suppression_reason,
+    reason_label, name and run_id; every value is None."""
+    from django.utils.translation import get_language
+
+    if not run.is_published:
+        raise ValueError("public_cells reads published runs only")
+    key = f"public-cells:{run_version(run)}:{get_language()}:{kind}:{parent_code}"
+    found = cache.get(key)
+    if found is not None:
+        return found
+    cells = cells_for(PUBLIC, run, kind, parent_code=parent_code)
+    names = _names(kind, [c["code"] for c in cells]) if cells else {}
+    out = []
+    for cell in cells:
+        cell = {k: v for k, v in cell.items() if k not in ("confidential", "hidden")}
+        for field in INT_FIELDS:
+            if cell.get(field) is not None:
+                cell[field] = int(cell[field])
+        cell["reason_label"] = str(cell["reason_label"])
+        cell["name"] = names.get(cell["code"], cell["code"])
+        out.append(cell)
+    out = _public_order(kind, out)
+    cache.set(key, out, PUBLIC_CACHE_SECONDS)
+    return out
+
+
+def public_trend(runs: list[IndexRun], kind: str, code: str) -> list[tuple[IndexRun, dict | None]]:
+    """One cell (kind, code) in each of ``runs`` (published runs), oldest period first, as
+    the public sees it; None where the run has no such cell."""
+    out = []
+    for run in sorted(runs, key=lambda r: (r.period.opens_on, r.period.code)):
+        match = next((c for c in public_cells(run, kind) if c["code"] == code), None)
+        out.append((run, match))
+    return out
+
+
+# --- authorities and ministry staff: pages under /insights/ (apps/insights/views.py) ----------
+# The same rule as everywhere in this module: cells_for decides what the reader sees; the
+# functions below only say which cells to read.
+
+
+def cells_with_code_prefix(reader: Reader, run: IndexRun, kind: str, prefix: str) -> list[dict]:
+    """The cells of ``kind`` whose code starts with ``prefix``, as ``reader`` may see them:
+    e.g. the prefecture × division cells "320100|…" of one prefecture (their parent_code is
+    the province × division cell, not the prefecture). Two queries when not cached."""
+    key = f"cell-codes:{run.pk}:{kind}:{prefix}"
+    codes = cache.get(key)
+    if codes is None:
+        codes = tuple(
+            IndexCell.objects.filter(run=run, kind=kind, code__startswith=prefix)
+            .order_by("code").values_list("code", flat=True)
+        )
+        cache.set(key, codes, 3600)
+    return cells_for(reader, run, kind, codes=codes) if codes else []
+
+
+def cells_over_runs(reader: Reader, runs: list[IndexRun], kind: str, codes: tuple[str, ...]) -> list[tuple[IndexRun, dict]]:
+    """The cells ``codes`` of ``kind`` in each of ``runs`` (published runs, one per period),
+    oldest period first, as ``reader`` may see them: a list of (run, {code: cell}). One
+    cells_for per run."""
+    out = []
+    for run in sorted(runs, key=lambda r: (r.period.opens_on, r.period.code)):
+        found = cells_for(reader, run, kind, codes=codes) if codes else []
+        out.append((run, {c["code"]: c for c in found}))
+    return out

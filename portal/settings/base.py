@@ -222,3 +222,15 @@ LOGGING = {
 
 # Version of the portal's own code, recorded in scores and index runs (issue 3/4).
 PORTAL_CODE_VERSION = env.str("PORTAL_CODE_VERSION", default="dev")
+
+# --- Open-data API throttling (apps/insights/public_api.py) -----------------------------------
+# /api/v1/public/ needs no log-in; each client address may make PUBLIC_API_THROTTLE_RATE
+# requests ("120/min"; DRF syntax N/sec|min|hour|day) before it gets a 429. Behind a reverse
+# proxy set NUM_PROXIES to the number of proxies (1 for nginx in front), so the client address
+# is read from X-Forwarded-For as the proxy wrote it; with 0 it is the connection's address.
+PUBLIC_API_THROTTLE_RATE = env.str("PUBLIC_API_THROTTLE_RATE", default="120/min")
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    **REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}),
+    "public": PUBLIC_API_THROTTLE_RATE,
+}
+REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=0)
