@@ -1,0 +1,264 @@
+"""Public pages (no log-in): published, disclosure-safe indices, rankings, trends, method.
+
+Every number comes from :func:`apps.insights.selectors.public_cells`: the PUBLIC view of a
+*published* run. A suppressed cell is shown with its reason (样本不足 …), never a value.
+A page costs one query once the run's cells are cached (which runs are published); the
+cells and their names are cached per run version by the selector.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from pathlib import Path
+
+import markdown
+from django.conf import settings
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from markdown.extensions import Extension
+from markdown.extensions.toc import slugify_unicode
+from markdown.treeprocessors import Treeprocessor
+
+from apps.indices.models import CellKind, IndexRun
+from apps.insights.selectors import public_cells, public_trend, published_runs
+
+METHOD_FILE = Path(settings.BASE_DIR) / "docs" / "METHOD.md"
+
+# The ranking pages: URL name → (cell kind, page title, name column heading).
+RANKINGS = {
+    "provinces": (CellKind.PROVINCE, gettext_lazy("地区排名"), gettext_lazy("省份")),
+    "industries": (CellKind.DIVISION, gettext_lazy("行业排名"), gettext_lazy("行业大类")),
+    "key_industries": (CellKind.KEY_INDUSTRY, gettext_lazy("重点行业"), gettext_lazy("重点行业")),
+    "sizes": (CellKind.SIZE, gettext_lazy("企业规模"), gettext_lazy("企业规模")),
+}
+TABS = [
+    ("home", gettext_lazy("全国指数")),
+    ("provinces", gettext_lazy("地区排名")),
+    ("industries", gettext_lazy("行业排名")),
+    ("key_industries", gettext_lazy("重点行业")),
+    ("sizes", gettext_lazy("企业规模")),
+    ("trends", gettext_lazy("历年趋势")),
+    ("method", gettext_lazy("方法说明")),
+]
+PERFORMANCE_GROUPS = {
+    "leader": gettext_lazy("领先"),
+    "strong": gettext_lazy("较强"),
+    "moderate": gettext_lazy("中等"),
+    "emerging": gettext_lazy("起步"),
+}
+
+
+# --- the methodology document ---------------------------------------------------------------
+
+
+_CJK = "\u2e80-\u2fff\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_CJK_BREAK = re.compile(f"([{_CJK}])[ \t]*\n[ \t]*([{_CJK}])")
+
+
+class _SafeLinks(Treeprocessor):
+    """Drop link and image targets other than http(s), mailto, relative paths and anchors;
+    join lines broken between two Chinese characters (a soft break would show as a space)."""
+
+    ALLOWED = re.compile(r"^(https?:|mailto:|#|/|\./|\.\./|[\w.-]+(/|$|#|\.))", re.IGNORECASE)
+
+    def run(self, root):
+        for element in root.iter():
+            for attribute in ("href", "src"):
+                value = element.get(attribute)
+                if value is not None and not self.ALLOWED.match(value.strip()):
+                    del element.attrib[attribute]
+            if element.tag not in ("code", "pre"):
+                if element.text:
+                    element.text = _CJK_BREAK.sub(r"\1\2", element.text)
+            if element.tail:
+                element.tail = _CJK_BREAK.sub(r"\1\2", element.tail)
+
+
+class _NoRawHtml(Extension):
+    """Raw HTML in the document is shown as text (escaped), never passed through: Markdown 3
+    has no safe_mode, so the block and inline HTML processors are removed."""
+
+    def extendMarkdown(self, md):
+        md.preprocessors.deregister("html_block")
+        md.inlinePatterns.deregister("html")
+        md.treeprocessors.register(_SafeLinks(md), "safe_links", 0)
+
+
+def render_markdown(text: str) -> tuple[str, list[dict]]:
+    """Markdown → (HTML, table of contents tokens), tables enabled, raw HTML escaped."""
+    md = markdown.Markdown(
+        extensions=["tables", "toc", _NoRawHtml()],
+        extension_configs={"toc": {"slugify": slugify_unicode, "toc_depth": "2-3"}},
+        output_format="html",
+    )
+    html = md.convert(text)
+    return html, md.toc_tokens
+
+
+_method_cache: dict = {}
+
+
+def method_document() -> dict:
+    """docs/METHOD.md rendered (cached until the file changes): html, toc, and the anchor of
+    the section on publication and disclosure rules (empty when there is none)."""
+    mtime = METHOD_FILE.stat().st_mtime_ns
+    if _method_cache.get("mtime") != mtime:
+        html, toc = render_markdown(METHOD_FILE.read_text(encoding="utf-8"))
+        flat = []
+
+        def walk(tokens):
+            for t in tokens:
+                t["name"] = html_lib.unescape(t["name"])  # plain text: the template escapes it
+                flat.append(t)
+                walk(t.get("children", []))
+
+        walk(toc)
+        # The section on publication rules: the most specific heading that names them.
+        rules = [t for t in flat if re.search(r"发布规则|披露规则|disclosure", t["name"], re.I)]
+        disclosure = min(rules, key=lambda t: -t["level"])["id"] if rules else ""
+        _method_cache.update(mtime=mtime, html=html, toc=toc, disclosure=disclosure)
+    return _method_cache
+
+
+# --- shared context ---------------------------------------------------------------------------
+
+
+def _pick_run(request, runs: list[IndexRun]) -> IndexRun | None:
+    wanted = request.GET.get("period")
+    if not wanted:
+        return runs[0] if runs else None
+    for run in runs:
+        if run.period.code == wanted:
+            return run
+    raise Http404(_("该期次没有已发布的指数。"))
+
+
+def _context(request, tab: str, runs: list[IndexRun], run: IndexRun | None, **extra) -> dict:
+    query = f"?period={run.period.code}" if run is not None and run is not (runs[0] if runs else None) else ""
+    tabs = [(name, label, reverse(f"open:{name}") + (query if name != "method" else ""), name == tab) for name, label in TABS]
+    disclosure = method_document()["disclosure"]
+    return {
+        "runs": runs,
+        "run": run,
+        "tab": tab,
+        "tabs": tabs,
+        "period_query": query,
+        "disclosure_url": reverse("open:method") + (f"#{disclosure}" if disclosure else ""),
+        **extra,
+    }
+
+
+def _decorate(cell: dict) -> dict:
+    """A cell for a template: percentages and labels computed once."""
+    row = dict(cell)
+    row["coverage_pct"] = None if cell.get("coverage") is None else 100 * cell["coverage"]
+    row["group_label"] = PERFORMANCE_GROUPS.get(cell.get("performance_group") or "", "")
+    row["change_str"] = "" if cell.get("change") is None else f"{cell['change']:+.1f}"
+    rank_change = cell.get("rank_change")
+    row["rank_change_str"] = "" if rank_change is None else ("0" if rank_change == 0 else f"{rank_change:+d}")
+    return row
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+def home(request):
+    """The national index of a published period (the latest by default)."""
+    runs = published_runs()
+    run = _pick_run(request, runs)
+    extra: dict = {}
+    if run is not None:
+        nation = next(iter(public_cells(run, CellKind.NATION)), None)
+        extra["nation"] = _decorate(nation) if nation else None
+        if nation and not nation["suppressed"]:
+            levels = {lv.rank: lv for lv in run.framework.levels.all()}
+            shares = nation.get("level_shares") or []
+            extra["levels"] = [(rank, levels.get(rank), 100 * share) for rank, share in enumerate(shares, start=1)]
+            dims = {d.code: d for d in run.framework.dimensions.all()}
+            extra["dimensions"] = [(code, dims.get(code), value) for code, value in (nation.get("dimension_means") or {}).items()]
+        extra["api"] = {
+            "periods": reverse("public-api-periods"),
+            "csv": reverse("public-api-cells-csv", args=[run.period.code]),
+            "json": reverse("public-api-cells-json", args=[run.period.code]),
+        }
+    return render(request, "insights/public/home.html", _context(request, "home", runs, run, **extra))
+
+
+def ranking(request, page: str):
+    """Ranked table and horizontal bar chart of one kind of cell (provinces, industries …)."""
+    kind, title, name_heading = RANKINGS[page]
+    runs = published_runs()
+    run = _pick_run(request, runs)
+    rows, chart = [], {"names": [], "values": []}
+    if run is not None:
+        rows = [_decorate(c) for c in public_cells(run, kind)]
+        shown = [r for r in rows if not r["suppressed"] and r["mean"] is not None]
+        if kind != CellKind.SIZE:
+            shown = [r for r in shown if r["rank"] is not None]
+        chart = {"names": [r["name"] for r in shown], "values": [round(r["mean"], 1) for r in shown],
+                 "label": str(_("综合指数（均值）"))}
+    context = _context(
+        request, page, runs, run, rows=rows, chart=chart, title=title, name_heading=name_heading,
+        ranked=kind != CellKind.SIZE, chart_height=max(160, 26 * len(chart["names"]) + 60),
+        suppressed_count=sum(1 for r in rows if r["suppressed"]),
+    )
+    return render(request, "insights/public/ranking.html", context)
+
+
+def provinces(request):
+    return ranking(request, "provinces")
+
+
+def industries(request):
+    return ranking(request, "industries")
+
+
+def key_industries(request):
+    return ranking(request, "key_industries")
+
+
+def sizes(request):
+    return ranking(request, "sizes")
+
+
+def trends(request):
+    """The national index over every published period, and one chosen province's."""
+    runs = published_runs()
+    run = runs[0] if runs else None
+    provinces_ = public_cells(run, CellKind.PROVINCE) if run else []
+    chosen = request.GET.get("province") or ""
+    province = next((p for p in provinces_ if p["code"] == chosen), None)
+    if chosen and province is None:
+        raise Http404(_("没有这个省份。"))
+    national = public_trend(runs, CellKind.NATION, "CN")
+    regional = public_trend(runs, CellKind.PROVINCE, chosen) if province else []
+    rows = []
+    for i, (r, cell) in enumerate(national):
+        rows.append({"run": r, "nation": _decorate(cell) if cell else None,
+                     "province": _decorate(regional[i][1]) if regional and regional[i][1] else None})
+    series = [{"name": str(_("全国")), "values": [_value(c) for _, c in national]}]
+    if province:
+        series.append({"name": province["name"], "values": [_value(c) for _, c in regional]})
+    chart = {"periods": [r.period.name for r, _c in national], "series": series}
+    context = _context(request, "trends", runs, run, rows=rows, chart=chart, provinces=provinces_,
+                       province=province, chosen=chosen)
+    return render(request, "insights/public/trends.html", context)
+
+
+def _value(cell: dict | None):
+    if not cell or cell["suppressed"] or cell.get("mean") is None:
+        return None
+    return round(cell["mean"], 1)
+
+
+def method(request):
+    """docs/METHOD.md, rendered (raw HTML escaped)."""
+    runs = published_runs()
+    run = runs[0] if runs else None
+    doc = method_document()
+    return render(request, "insights/public/method.html",
+                  _context(request, "method", runs, run, document=doc["html"], toc=doc["toc"]))
