@@ -1,0 +1,340 @@
+"""Public pages (/open/) and the open-data API (/api/v1/public/): only published runs, only
+disclosure-safe values, cacheable, throttled, and a fixed number of queries."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.test import override_settings
+from django.urls import reverse
+
+from apps.filings.models import Submission, SubmissionStatus
+from apps.filings.packing import compiled_for
+from apps.filings.synthetic import synthetic_answers
+from apps.frameworks import scoring
+from apps.indices.models import IndexCell
+from apps.indices.services import index_run_publish
+from apps.insights.public_api import CELL_FIELDS, VALUES, PublicCellSerializer
+from apps.insights.public_views import render_markdown
+from tests.factories import EnterpriseFactory, county, industry, key_industry
+from tests.indices.population import build
+from tests.indices.test_index_runs import inline_run
+
+pytestmark = pytest.mark.django_db
+
+API = "/api/v1/public"
+KINDS = ["nation", "province", "prefecture", "county", "division", "key_industry", "size", "province_division",
+         "prefecture_division"]
+SMALL_PROVINCES = [
+    ((("110101", "东城区"), ("110100", "北京市辖区"), ("110000", "北京市")), 3),
+    ((("120101", "和平区"), ("120100", "天津市辖区"), ("120000", "天津市")), 4),
+]
+
+
+def add_small_provinces(periods):
+    """Two provinces with too few filings to publish (3 and 4 enterprises)."""
+    framework = periods[0].framework
+    compiled = compiled_for(framework)
+    rng = np.random.default_rng(11)
+    electronics = industry("39")
+    for (county_, prefecture_, province_), count in SMALL_PROVINCES:
+        region = county(county_, prefecture_, province_)
+        enterprises = [EnterpriseFactory(region=region, industry=electronics, name=f"{province_[1]}企业{i}") for i in range(count)]
+        for p, period in enumerate(periods):
+            A = synthetic_answers(compiled, rng.uniform(0.5, 4.5, count) + 0.3 * p, rng)
+            A[:, compiled.module_index >= 0] = np.nan
+            for e, row in zip(enterprises, A, strict=True):
+                Submission.objects.create(
+                    enterprise=e, period=period, framework=framework, status=SubmissionStatus.ACCEPTED,
+                    province_code=e.province_code, prefecture_code=e.prefecture_code, county_code=e.county_code,
+                    division_code=e.division_code, size_class=e.size_class, answer_vector=scoring.pack_answers(row),
+                )  # fmt: skip
+
+
+def populate():
+    periods = build(small_county=True)
+    add_small_provinces(periods)
+    tag = key_industry("electronics", "电子信息")
+    from apps.enterprises.models import Enterprise
+
+    for e in Enterprise.objects.filter(industry__code="39"):
+        e.key_industries.add(tag)
+    return periods
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()  # run ids repeat between tests on SQLite (rolled-back sequences)
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def periods():
+    return populate()
+
+
+@pytest.fixture
+def published(periods):
+    """Both periods published (2025 first, so 2026 has changes)."""
+    p2025, p2026 = periods
+    r2025 = index_run_publish(run=inline_run(p2025), user=None)
+    r2026 = index_run_publish(run=inline_run(p2026), user=None)
+    return r2025, r2026
+
+
+def api_cells(client, period, kind, **params):
+    response = client.get(f"{API}/periods/{period}/cells/", {"kind": kind, "page_size": 1000, **params})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["next"] is None
+    return body["results"]
+
+
+# --- the API never gives a suppressed value, nor an unpublished run ---------------------------
+
+
+def test_api_never_returns_a_suppressed_value(client, published):
+    _, run = published
+    rows = {(c.kind, c.code): c for c in IndexCell.objects.filter(run=run)}
+    assert any(c.suppressed for c in rows.values()), "the population should have suppressed cells"
+    assert rows[("province", "110000")].suppressed and rows[("province", "120000")].suppressed
+    seen = {}
+    for kind in KINDS:
+        for record in api_cells(client, "2026", kind):
+            seen[(record["kind"], record["code"])] = record
+    bulk = {(r["kind"], r["code"]): r for r in client.get(f"{API}/periods/2026/cells.json").json()["cells"]}
+    assert seen.keys() == rows.keys() == bulk.keys()
+    for key, row in rows.items():
+        for record in (seen[key], bulk[key]):
+            assert record["run_id"] == run.pk
+            assert record["suppressed"] == row.suppressed
+            if row.suppressed:
+                assert record["reason_label"]
+                assert all(record[f] is None for f in VALUES), (key, {f: record[f] for f in VALUES if record[f] is not None})
+            else:
+                assert record["n"] == row.n
+                assert record["mean"] == (pytest.approx(row.mean) if row.mean is not None else None)
+    one = client.get(f"{API}/periods/2026/cells/province/110000/").json()
+    assert one["suppressed"] and one["reason_label"] == "样本不足" and one["mean"] is None and one["n"] is None
+
+
+def test_records_have_the_documented_fields(client, published):
+    record = api_cells(client, "2026", "nation")[0]
+    assert list(record) == list(CELL_FIELDS) == list(PublicCellSerializer().fields)
+
+
+def test_unpublished_runs_never_leak_and_publishing_switches(client, periods):
+    p2025, p2026 = periods
+    inline_run(p2025)  # succeeded, never published
+    assert client.get(f"{API}/periods/2025/cells/").status_code == 404
+    first = index_run_publish(run=inline_run(p2026), user=None)
+    newer = inline_run(p2026)  # succeeded but not published
+    assert newer.pk > first.pk
+
+    listing = client.get(f"{API}/periods/").json()
+    assert [(p["code"], p["run"]["id"]) for p in listing] == [("2026", first.pk)]
+    cells = client.get(f"{API}/periods/2026/cells/?kind=province")
+    etag = cells["ETag"]
+    assert {c["run_id"] for c in cells.json()["results"]} == {first.pk}
+    assert client.get(f"{API}/periods/2026/cells/nation/CN/").json()["run_id"] == first.pk
+    body = client.get(f"{API}/periods/2026/cells.csv").content.decode("utf-8-sig")
+    assert {row["run_id"] for row in csv.DictReader(io.StringIO(body))} == {str(first.pk)}
+    page = client.get(reverse("open:provinces")).content.decode()
+    assert f"#{first.pk}" in page and f"#{newer.pk}" not in page
+
+    index_run_publish(run=newer, user=None)
+    switched = client.get(f"{API}/periods/2026/cells/?kind=province", HTTP_IF_NONE_MATCH=etag)
+    assert switched.status_code == 200 and switched["ETag"] != etag
+    assert {c["run_id"] for c in switched.json()["results"]} == {newer.pk}
+    assert client.get(f"{API}/periods/").json()[0]["run"]["id"] == newer.pk
+    body = client.get(f"{API}/periods/2026/cells.csv").content.decode("utf-8-sig")
+    assert {row["run_id"] for row in csv.DictReader(io.StringIO(body))} == {str(newer.pk)}
+    page = client.get(reverse("open:provinces")).content.decode()
+    assert f"#{newer.pk}" in page and f"#{first.pk}" not in page
+
+
+def test_unknown_period_kind_or_cell(client, published):
+    assert client.get(f"{API}/periods/2031/cells/").status_code == 404
+    assert client.get(f"{API}/periods/2026/cells/?kind=enterprise").status_code == 400
+    assert client.get(f"{API}/periods/2026/cells/county/999999/").status_code == 404
+    assert client.get(f"{API}/periods/2026/cells/?kind=county&page=99").status_code == 404
+    assert client.get(reverse("open:provinces") + "?period=2031").status_code == 404
+
+
+def test_cells_filtered_by_parent_and_paginated(client, published):
+    counties = api_cells(client, "2026", "county", parent="320100")
+    assert {c["code"] for c in counties} == {"320102", "320104", "320105"}
+    page = client.get(f"{API}/periods/2026/cells/", {"kind": "county", "page_size": 2}).json()
+    assert page["count"] == IndexCell.objects.filter(run=published[1], kind="county").count()
+    assert len(page["results"]) == 2 and page["next"].startswith("http://testserver/api/v1/public/")
+    ranked = [c["rank"] for c in api_cells(client, "2026", "province") if c["rank"] is not None]
+    assert ranked == sorted(ranked) == [1, 2] and all(isinstance(r, int) for r in ranked)
+
+
+# --- caching -----------------------------------------------------------------------------------
+
+
+def test_conditional_requests_get_304(client, published):
+    url = f"{API}/periods/2026/cells/?kind=province"
+    first = client.get(url)
+    assert first.status_code == 200
+    assert "public" in first["Cache-Control"] and "max-age=300" in first["Cache-Control"]
+    assert first["Last-Modified"] and first["ETag"]
+    assert "Cookie" not in first.get("Vary", "")
+    again = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304 and not again.content and again["ETag"] == first["ETag"]
+    since = client.get(url, HTTP_IF_MODIFIED_SINCE=first["Last-Modified"])
+    assert since.status_code == 304
+    for path in ("/periods/", "/periods/2026/cells.csv", "/periods/2026/cells.json", "/periods/2026/cells/nation/CN/"):
+        r = client.get(API + path)
+        assert r.status_code == 200 and client.get(API + path, HTTP_IF_NONE_MATCH=r["ETag"]).status_code == 304
+    # another language is another representation
+    english = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
+    assert english["ETag"] != first["ETag"]
+
+
+def test_responses_are_cached_by_run(client, published, django_assert_num_queries):
+    url = f"{API}/periods/2026/cells/?kind=province"
+    with django_assert_num_queries(3):  # the published run, its province cells, their names
+        cold = client.get(url)
+    with django_assert_num_queries(1):  # the published run only
+        warm = client.get(url)
+    assert cold.content == warm.content
+
+
+def test_ranking_page_queries(client, published, django_assert_num_queries):
+    with django_assert_num_queries(3):  # published runs, province cells, region names
+        assert client.get(reverse("open:provinces")).status_code == 200
+    with django_assert_num_queries(1):  # published runs only
+        assert client.get(reverse("open:provinces")).status_code == 200
+    # every ranking page costs the same, whatever the number of rows (no query per row)
+    for name in ("industries", "key_industries", "sizes"):
+        with django_assert_num_queries(3 if name != "sizes" else 2):  # size names need no query
+            assert client.get(reverse(f"open:{name}")).status_code == 200
+
+
+# --- throttling --------------------------------------------------------------------------------
+
+
+def test_throttling_answers_429_in_chinese(client, published):
+    rates = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"public": "3/min"}}
+    with override_settings(REST_FRAMEWORK=rates):
+        cache.clear()
+        for _ in range(3):
+            assert client.get(f"{API}/periods/").status_code == 200
+        refused = client.get(f"{API}/periods/2026/cells/")
+        assert refused.status_code == 429
+        assert "请求过于频繁" in refused.json()["detail"]
+        assert int(refused["Retry-After"]) > 0
+    cache.clear()
+    assert client.get(f"{API}/periods/").status_code == 200
+
+
+# --- bulk downloads ----------------------------------------------------------------------------
+
+
+def test_csv_has_bom_run_id_and_the_api_numbers(client, published):
+    _, run = published
+    response = client.get(f"{API}/periods/2026/cells.csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert f"run{run.pk}.csv" in response["Content-Disposition"]
+    raw = response.content
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert {"run_id", "suppression_reason", "reason_label", "mean"} <= set(rows[0])
+    assert len(rows) == IndexCell.objects.filter(run=run).count()
+    api = {}
+    for kind in KINDS:
+        api.update({(c["kind"], c["code"]): c for c in api_cells(client, "2026", kind)})
+    for row in rows:
+        record = api[(row["kind"], row["code"])]
+        assert row["run_id"] == str(run.pk) and row["period"] == "2026"
+        for field in ("mean", "median", "coverage", "change"):
+            assert row[field] == ("" if record[field] is None else repr(record[field]))
+        assert row["n"] == ("" if record["n"] is None else str(record["n"]))
+        if record["suppressed"]:
+            assert row["suppression_reason"] and all(row[f] == "" for f in VALUES)
+    beijing = next(r for r in rows if r["kind"] == "province" and r["code"] == "110000")
+    assert beijing["reason_label"] == "样本不足" and beijing["name"] == "北京市"
+    document = client.get(f"{API}/periods/2026/cells.json").json()
+    assert document["run"]["id"] == run.pk and len(document["cells"]) == len(rows)
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["home", "provinces", "industries", "key_industries", "sizes", "trends", "method"])
+def test_pages_render_for_anonymous_visitors(client, published, name):
+    _, run = published
+    response = client.get(reverse(f"open:{name}"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-testid="public-note"' in html and f"#{run.pk}" in html
+    assert "已发布的指数批次" in html and reverse("open:method") in html
+
+
+def test_province_ranking_marks_suppressed_cells_with_the_reason(client, published):
+    _, run = published
+    html = client.get(reverse("open:provinces")).content.decode()
+    assert 'data-testid="ranking-chart"' in html and 'data-testid="ranking-table"' in html
+    assert html.count('data-suppressed="true"') == IndexCell.objects.filter(run=run, kind="province", suppressed=True).count()
+    beijing = html.split('data-code="110000"', 1)[1].split("</tr>", 1)[0]
+    assert "样本不足" in beijing and "不公布数值" in beijing
+    raw = IndexCell.objects.get(run=run, kind="province", code="110000")
+    assert f"{raw.mean:.1f}" not in beijing
+    chart = json.loads(html.split('id="ranking-data" type="application/json">', 1)[1].split("</script>", 1)[0])
+    assert "北京市" not in chart["names"] and "天津市" not in chart["names"]
+
+
+def test_period_selector_and_trends(client, published):
+    r2025, r2026 = published
+    html = client.get(reverse("open:home") + "?period=2025").content.decode()
+    assert f"#{r2025.pk}" in html and "2025年度" in html
+    trends = client.get(reverse("open:trends") + "?province=320000").content.decode()
+    assert "2025年度" in trends and "2026年度" in trends and "江苏省" in trends
+    assert f"#{r2025.pk}" in trends and f"#{r2026.pk}" in trends
+    small = client.get(reverse("open:trends") + "?province=110000").content.decode()
+    assert "样本不足" in small
+    assert client.get(reverse("open:trends") + "?province=999999").status_code == 404
+
+
+def test_pages_without_any_published_run(client, periods):
+    inline_run(periods[1])  # not published
+    for name in ("home", "provinces", "trends", "method"):
+        html = client.get(reverse(f"open:{name}")).content.decode()
+        assert "尚无已发布的指数数据" in html
+    assert client.get(f"{API}/periods/").json() == []
+
+
+def test_english_pages(client, published):
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    html = client.get(reverse("open:provinces")).content.decode()
+    assert '<html lang="en">' in html
+
+
+# --- the methodology page ----------------------------------------------------------------------
+
+
+def test_methodology_page_renders_tables_from_method_md(client):
+    html = client.get(reverse("open:method")).content.decode()
+    assert "<table>" in html and "<th>类型</th>" in html and "分级描述 rubric" in html
+    assert 'id="一框架"' in html or "一、框架" in html
+
+
+def test_markdown_is_rendered_with_raw_html_escaped():
+    text = (
+        "# 标题\n\n<script>alert(1)</script>\n\n<div onclick=\"x()\">块</div>\n\n"
+        "| a | b |\n|---|---|\n| <b>粗</b> | [链接](javascript:alert(1)) |\n\n"
+        "[ok](https://example.org) and <img src=x onerror=alert(1)>\n"
+    )
+    html, _toc = render_markdown(text)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<div" not in html and "<b>" not in html and "<img" not in html
+    assert "javascript:" not in html
+    assert '<a href="https://example.org">ok</a>' in html
+    assert "<table>" in html and "<td>&lt;b&gt;粗&lt;/b&gt;</td>" in html
