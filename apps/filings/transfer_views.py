@@ -74,9 +74,9 @@ def _xlsx_response(data: bytes, filename: str) -> HttpResponse:
 def transfer_page(request):
     """GET: downloads per period and the upload form. POST: import, then show the result."""
     _require_transfer(request.user)
-    form = TransferUploadForm(request.POST or None, request.FILES or None)
+    form = TransferUploadForm(request.POST, request.FILES) if request.method == "POST" else TransferUploadForm()
     report = None
-    if request.method == "POST" and form.is_valid():
+    if form.is_bound and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
             report = submissions_import(

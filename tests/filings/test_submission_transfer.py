@@ -469,6 +469,21 @@ def test_only_authorities_and_ministry_may_import(period):
     assert run(xlsx([row(a), row(ent(GUSU, SUZHOU))]), period, ministry).created == 2
 
 
+def test_a_gbk_csv_with_the_same_header_is_read_too(period, nanjing):
+    a = ent()
+    lines = [",".join(HEAD), ",".join(str(v) if v is not None else "" for v in row(a, C1="a、c"))]
+    data = ("\r\n".join(lines) + "\r\n").encode("gb18030")
+    report = submissions_import(data=data, filename="纸质.csv", period=period, user=nanjing)
+    assert report.errors == [] and report.file_format == "csv" and report.encoding.startswith("GBK")
+    assert answers_of(Submission.objects.get(enterprise=a))["C1"] == (["a", "c"], False)
+
+
+def test_empty_post_shows_the_form_errors(client, period, nanjing):
+    client.force_login(nanjing)
+    resp = client.post(reverse("filings:transfer"), {})
+    assert resp.status_code == 200 and resp.context["form"].errors and resp.context["report"] is None
+
+
 def test_unknown_headers_are_ignored_and_listed(period, nanjing):
     report = run(xlsx([[*row(ent()), "纸质表已归档"]], header=[*HEAD, "备注"]), period, nanjing)
     assert report.errors == [] and report.ignored_columns == ["备注"]
