@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from . import report_views, views
+from . import report_views, transfer_views, views
 
 app_name = "filings"
 urlpatterns = [
@@ -8,6 +8,7 @@ urlpatterns = [
     path("start/<slug:period_code>/", views.filing_start, name="start"),
     path("review/", views.review_queue, name="queue"),
     path("review/bulk-accept/", views.review_bulk_accept, name="bulk-accept"),
+    path("transfer/", include(transfer_views.urlpatterns)),
     path("evidence/<int:evidence_id>/", views.evidence_download, name="evidence"),
     path("<int:pk>/", views.filing_detail, name="detail"),
     path("<int:pk>/step/<str:dimension>/", views.filing_step, name="step"),
