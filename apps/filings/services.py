@@ -98,13 +98,14 @@ def submission_start(*, enterprise, period: Period, user) -> Submission:
     if period.framework.status != FrameworkStatus.PUBLISHED:
         raise ValidationError(_("该期次的评估框架尚未发布，暂不能填报。"))
     submission = Submission.objects.create(
-        enterprise=enterprise, period=period, framework=period.framework, **_where(enterprise)
+        enterprise=enterprise, period=period, framework=period.framework, **enterprise_location(enterprise)
     )
     _record(submission, EventAction.CREATED, user)
     return submission
 
 
-def _where(enterprise) -> dict:
+def enterprise_location(enterprise) -> dict:
+    """The denormalised codes a submission carries: where its enterprise is when it files."""
     return {
         "province_code": enterprise.province_code, "prefecture_code": enterprise.prefecture_code,
         "county_code": enterprise.county_code, "division_code": enterprise.division_code,
@@ -240,7 +241,7 @@ def submission_submit(*, submission: Submission, user, pledge: bool) -> SubmitRe
     sub.pledged_at, sub.pledged_by, sub.submitted_at = now, user, now
     sub.answer_vector = pack_answers(submission=sub)
     sub.flags = submission_flags(submission=sub)
-    sub.__dict__.update(_where(sub.enterprise))
+    sub.__dict__.update(enterprise_location(sub.enterprise))
     sub.save()
     _record(sub, EventAction.SUBMITTED, user, from_status=previous,
             note=_("重新提交") if previous == SubmissionStatus.RETURNED else "")

@@ -511,7 +511,7 @@ def submissions_import_paper(
     changed_answers: list[Answer] = []
     to_finish: list[tuple[Submission, str]] = []
     new_subs = Submission.objects.bulk_create(
-        [Submission(enterprise=ent, period=period, framework=period.framework, **services._where(ent))
+        [Submission(enterprise=ent, period=period, framework=period.framework, **services.enterprise_location(ent))
          for ent, sub, _cleaned, _same in plans if sub is None],
         batch_size=500,
     )
@@ -551,7 +551,7 @@ def submissions_import_paper(
         # The pledge was signed on paper; an earlier online pledge does not cover these answers.
         sub.pledged_at = sub.pledged_by = None
         sub.submitted_at = now
-        sub.__dict__.update(services._where(sub.enterprise))
+        sub.__dict__.update(services.enterprise_location(sub.enterprise))
         sub.answer_vector = pack_answers(submission=sub)
         sub.flags = services.submission_flags(submission=sub) + evidence_flags.get(sub.pk, [])
         sub.save(update_fields=SUBMIT_FIELDS)
