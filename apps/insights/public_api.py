@@ -42,7 +42,15 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.utils.encoders import JSONEncoder
 
 from apps.indices.models import CellKind, IndexRun
-from apps.insights.selectors import PUBLIC_CACHE_SECONDS, public_cells, published_run_of, published_runs, run_version
+from apps.insights.selectors import (
+    PUBLIC_CACHE_SECONDS,
+    RunStamp,
+    public_cells,
+    published_run_of,
+    published_runs_brief,
+    published_stamp_of,
+    run_version,
+)
 
 MAX_AGE = 300  # seconds browsers and proxies may reuse a response
 TAG = "public"
@@ -192,7 +200,18 @@ class PublicView(GenericAPIView):
     def throttled(self, request, wait):
         raise PublicThrottled(wait)
 
-    def published(self, period: str) -> IndexRun:
+    def published(self, period: str) -> RunStamp:
+        """Which run of ``period`` is published (one small query); 404 when none is."""
+        stamp = published_stamp_of(period)
+        if stamp is None:
+            raise NotFound(_("该期次没有已发布的指数。"))
+        return stamp
+
+    def published_run(self, period: str, stamp: RunStamp) -> IndexRun:
+        """The published run, loaded only to build a response that is not cached yet. Should
+        another run have been published since ``stamp`` was read, this one response shows the
+        newer run under the older ETag; the next request reads the new stamp (new ETag, new
+        cache key), and the older key is never read again."""
         run = published_run_of(period)
         if run is None:
             raise NotFound(_("该期次没有已发布的指数。"))
@@ -241,7 +260,7 @@ class PeriodList(PublicView):
         responses={200: PublicPeriodSerializer(many=True), 304: NOT_MODIFIED, 429: THROTTLED},
     )  # fmt: skip
     def get(self, request):
-        runs = published_runs()
+        runs = published_runs_brief()
         version = ",".join(run_version(r) for r in runs) or "none"
         modified = max((r.published_at for r in runs if r.published_at), default=None)
         host = request.get_host()
@@ -287,7 +306,7 @@ class CellList(PublicView):
         parent = request.query_params.get("parent") or None
         if parent is not None and (len(parent) > 20 or not parent.replace("|", "").isalnum()):
             raise ValidationError({"parent": _("上级代码格式不正确。")})
-        run = self.published(period)
+        stamp = self.published(period)
         paginator = self.paginator
         try:
             page_size = paginator.get_page_size(request)
@@ -297,11 +316,12 @@ class CellList(PublicView):
         key = f"cells:{request.get_host()}:{period}:{kind}:{parent}:{page}:{page_size}"
 
         def build():
+            run = self.published_run(period, stamp)
             records = [cell_record(c) for c in public_cells(run, kind, parent_code=parent)]
             rows = paginator.paginate_queryset(records, request, view=self)
             return _json(paginator.get_paginated_response(rows).data)
 
-        return self.respond(key=key, version=run_version(run), modified=run.published_at, build=build,
+        return self.respond(key=key, version=run_version(stamp), modified=stamp.published_at, build=build,
                             content_type="application/json")
 
 
@@ -321,12 +341,17 @@ class CellDetail(PublicView):
     def get(self, request, period: str, kind: str, code: str):
         if kind not in KINDS:
             raise NotFound(_("未知的单元类型：%(kind)s") % {"kind": kind})
-        run = self.published(period)
-        found = next((c for c in public_cells(run, kind) if c["code"] == code), None)
-        if found is None:
-            raise NotFound(_("没有这个单元。"))
-        return self.respond(key=f"cell:{period}:{kind}:{code}", version=run_version(run), modified=run.published_at,
-                            build=lambda: _json(cell_record(found)), content_type="application/json")
+        stamp = self.published(period)
+
+        def build():
+            run = self.published_run(period, stamp)
+            found = next((c for c in public_cells(run, kind) if c["code"] == code), None)
+            if found is None:
+                raise NotFound(_("没有这个单元。"))
+            return _json(cell_record(found))
+
+        return self.respond(key=f"cell:{period}:{kind}:{code}", version=run_version(stamp),
+                            modified=stamp.published_at, build=build, content_type="application/json")
 
 
 def all_public_records(run: IndexRun) -> list[dict]:
@@ -374,10 +399,10 @@ class BulkCSV(PublicView):
         responses={(200, "text/csv"): OpenApiTypes.STR, 304: NOT_MODIFIED, 404: NOT_FOUND, 429: THROTTLED},
     )  # fmt: skip
     def get(self, request, period: str):
-        run = self.published(period)
-        return self.respond(key=f"bulk-csv:{period}", version=run_version(run), modified=run.published_at,
-                            build=lambda: bulk_csv(run), content_type="text/csv; charset=utf-8",
-                            filename=f"qmd-index-{period}-run{run.pk}.csv")
+        stamp = self.published(period)
+        return self.respond(key=f"bulk-csv:{period}", version=run_version(stamp), modified=stamp.published_at,
+                            build=lambda: bulk_csv(self.published_run(period, stamp)),
+                            content_type="text/csv; charset=utf-8", filename=f"qmd-index-{period}-run{stamp.pk}.csv")
 
 
 class BulkJSON(PublicView):
@@ -390,10 +415,10 @@ class BulkJSON(PublicView):
         responses={200: PublicBulkSerializer, 304: NOT_MODIFIED, 404: NOT_FOUND, 429: THROTTLED},
     )  # fmt: skip
     def get(self, request, period: str):
-        run = self.published(period)
-        return self.respond(key=f"bulk-json:{period}", version=run_version(run), modified=run.published_at,
-                            build=lambda: bulk_json(run), content_type="application/json",
-                            filename=f"qmd-index-{period}-run{run.pk}.json")
+        stamp = self.published(period)
+        return self.respond(key=f"bulk-json:{period}", version=run_version(stamp), modified=stamp.published_at,
+                            build=lambda: bulk_json(self.published_run(period, stamp)), content_type="application/json",
+                            filename=f"qmd-index-{period}-run{stamp.pk}.json")
 
 
 urlpatterns = [

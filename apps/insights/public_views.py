@@ -14,17 +14,21 @@ from pathlib import Path
 
 import markdown
 from django.conf import settings
+from django.core.cache import cache
 from django.http import Http404
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from markdown.extensions import Extension
 from markdown.extensions.toc import slugify_unicode
 from markdown.treeprocessors import Treeprocessor
 
+from apps.frameworks.models import Dimension, MaturityLevel
 from apps.indices.models import CellKind, IndexRun
-from apps.insights.selectors import public_cells, public_trend, published_runs
+from apps.insights.selectors import PUBLIC_CACHE_SECONDS, public_cells, public_trend, published_runs_brief, run_version
 
 METHOD_FILE = Path(settings.BASE_DIR) / "docs" / "METHOD.md"
 
@@ -164,49 +168,74 @@ def _decorate(cell: dict) -> dict:
 
 
 # --- pages ------------------------------------------------------------------------------------
+# The data part of a page (everything below the heading) depends only on the run version, the
+# language and the page's own parameters: it is rendered once and kept in the cache. What
+# stays per request is the frame (header, language form with its CSRF token, tabs, footer).
+
+
+def _fragment(name: str, version: str, template: str, build) -> str:
+    """The HTML of ``template`` with the context ``build()``, cached per run version and language."""
+    key = f"public-page:{version}:{get_language()}:{name}"
+    html = cache.get(key)
+    if html is None:
+        html = render_to_string(template, build())
+        cache.set(key, html, PUBLIC_CACHE_SECONDS)
+    return mark_safe(html)  # rendered by our own template, autoescaped
+
+
+def _home_context(run: IndexRun) -> dict:
+    nation = next(iter(public_cells(run, CellKind.NATION)), None)
+    context: dict = {"run": run, "nation": _decorate(nation) if nation else None}
+    if nation and not nation["suppressed"]:
+        levels = {lv.rank: lv for lv in MaturityLevel.objects.filter(framework_id=run.framework_id)}
+        shares = nation.get("level_shares") or []
+        context["levels"] = [(rank, levels.get(rank), 100 * share) for rank, share in enumerate(shares, start=1)]
+        dims = {d.code: d for d in Dimension.objects.filter(framework_id=run.framework_id)}
+        means = nation.get("dimension_means") or {}
+        context["dimensions"] = [(code, dims.get(code), value) for code, value in means.items()]
+    context["api"] = {
+        "csv": reverse("public-api-cells-csv", args=[run.period.code]),
+        "json": reverse("public-api-cells-json", args=[run.period.code]),
+        "docs": reverse("api-docs"),
+    }
+    return context
 
 
 def home(request):
     """The national index of a published period (the latest by default)."""
-    runs = published_runs()
+    runs = published_runs_brief()
     run = _pick_run(request, runs)
-    extra: dict = {}
+    body = ""
     if run is not None:
-        nation = next(iter(public_cells(run, CellKind.NATION)), None)
-        extra["nation"] = _decorate(nation) if nation else None
-        if nation and not nation["suppressed"]:
-            levels = {lv.rank: lv for lv in run.framework.levels.all()}
-            shares = nation.get("level_shares") or []
-            extra["levels"] = [(rank, levels.get(rank), 100 * share) for rank, share in enumerate(shares, start=1)]
-            dims = {d.code: d for d in run.framework.dimensions.all()}
-            extra["dimensions"] = [(code, dims.get(code), value) for code, value in (nation.get("dimension_means") or {}).items()]
-        extra["api"] = {
-            "periods": reverse("public-api-periods"),
-            "csv": reverse("public-api-cells-csv", args=[run.period.code]),
-            "json": reverse("public-api-cells-json", args=[run.period.code]),
-        }
-    return render(request, "insights/public/home.html", _context(request, "home", runs, run, **extra))
+        body = _fragment("home", run_version(run), "insights/public/_home_body.html", lambda: _home_context(run))
+    return render(request, "insights/public/home.html", _context(request, "home", runs, run, body=body))
+
+
+def _ranking_context(run: IndexRun, page: str) -> dict:
+    kind, title, name_heading = RANKINGS[page]
+    rows = [_decorate(c) for c in public_cells(run, kind)]
+    shown = [r for r in rows if not r["suppressed"] and r["mean"] is not None]
+    if kind != CellKind.SIZE:
+        shown = [r for r in shown if r["rank"] is not None]
+    chart = {"names": [r["name"] for r in shown], "values": [round(r["mean"], 1) for r in shown],
+             "label": str(_("综合指数（均值）"))}
+    return {
+        "run": run, "rows": rows, "chart": chart, "title": title, "name_heading": name_heading,
+        "ranked": kind != CellKind.SIZE, "chart_height": max(160, 26 * len(shown) + 60),
+        "suppressed_count": sum(1 for r in rows if r["suppressed"]),
+    }  # fmt: skip
 
 
 def ranking(request, page: str):
     """Ranked table and horizontal bar chart of one kind of cell (provinces, industries …)."""
-    kind, title, name_heading = RANKINGS[page]
-    runs = published_runs()
+    runs = published_runs_brief()
     run = _pick_run(request, runs)
-    rows, chart = [], {"names": [], "values": []}
+    body = ""
     if run is not None:
-        rows = [_decorate(c) for c in public_cells(run, kind)]
-        shown = [r for r in rows if not r["suppressed"] and r["mean"] is not None]
-        if kind != CellKind.SIZE:
-            shown = [r for r in shown if r["rank"] is not None]
-        chart = {"names": [r["name"] for r in shown], "values": [round(r["mean"], 1) for r in shown],
-                 "label": str(_("综合指数（均值）"))}
-    context = _context(
-        request, page, runs, run, rows=rows, chart=chart, title=title, name_heading=name_heading,
-        ranked=kind != CellKind.SIZE, chart_height=max(160, 26 * len(chart["names"]) + 60),
-        suppressed_count=sum(1 for r in rows if r["suppressed"]),
-    )
-    return render(request, "insights/public/ranking.html", context)
+        body = _fragment(f"ranking:{page}", run_version(run), "insights/public/_ranking_body.html",
+                         lambda: _ranking_context(run, page))
+    return render(request, "insights/public/ranking.html",
+                  _context(request, page, runs, run, body=body, title=RANKINGS[page][1]))
 
 
 def provinces(request):
@@ -225,17 +254,9 @@ def sizes(request):
     return ranking(request, "sizes")
 
 
-def trends(request):
-    """The national index over every published period, and one chosen province's."""
-    runs = published_runs()
-    run = runs[0] if runs else None
-    provinces_ = public_cells(run, CellKind.PROVINCE) if run else []
-    chosen = request.GET.get("province") or ""
-    province = next((p for p in provinces_ if p["code"] == chosen), None)
-    if chosen and province is None:
-        raise Http404(_("没有这个省份。"))
+def _trends_context(runs: list[IndexRun], province: dict | None) -> dict:
     national = public_trend(runs, CellKind.NATION, "CN")
-    regional = public_trend(runs, CellKind.PROVINCE, chosen) if province else []
+    regional = public_trend(runs, CellKind.PROVINCE, province["code"]) if province else []
     rows = []
     for i, (r, cell) in enumerate(national):
         rows.append({"run": r, "nation": _decorate(cell) if cell else None,
@@ -244,8 +265,24 @@ def trends(request):
     if province:
         series.append({"name": province["name"], "values": [_value(c) for _, c in regional]})
     chart = {"periods": [r.period.name for r, _c in national], "series": series}
-    context = _context(request, "trends", runs, run, rows=rows, chart=chart, provinces=provinces_,
-                       province=province, chosen=chosen)
+    return {"rows": rows, "chart": chart, "province": province}
+
+
+def trends(request):
+    """The national index over every published period, and one chosen province's."""
+    runs = published_runs_brief()
+    run = runs[0] if runs else None
+    provinces_ = public_cells(run, CellKind.PROVINCE) if run else []
+    chosen = request.GET.get("province") or ""
+    province = next((p for p in provinces_ if p["code"] == chosen), None)
+    if chosen and province is None:
+        raise Http404(_("没有这个省份。"))
+    body = ""
+    if run is not None:
+        version = ",".join(run_version(r) for r in runs)
+        body = _fragment(f"trends:{chosen}", version, "insights/public/_trends_body.html",
+                         lambda: _trends_context(runs, province))
+    context = _context(request, "trends", runs, run, body=body, provinces=provinces_, chosen=chosen)
     return render(request, "insights/public/trends.html", context)
 
 
@@ -257,7 +294,7 @@ def _value(cell: dict | None):
 
 def method(request):
     """docs/METHOD.md, rendered (raw HTML escaped)."""
-    runs = published_runs()
+    runs = published_runs_brief()
     run = runs[0] if runs else None
     doc = method_document()
     return render(request, "insights/public/method.html",

@@ -122,27 +122,63 @@ NAME_JOINER = " · "
 INT_FIELDS = [f.name for f in IndexCell._meta.concrete_fields if f.get_internal_type().endswith("IntegerField")]
 
 
+# The columns public readers need of a run and its period/framework (fewer columns: a
+# cheaper query on every public request).
+_PUBLIC_RUN_FIELDS = (
+    "id", "is_published", "published_at", "stale_since", "submissions", "cells", "suppressed_cells",
+    "parameters", "period__code", "period__name", "period__opens_on", "period__closes_on",
+    "framework__code", "framework__version",
+)  # fmt: skip
+
+
+def _public_runs():
+    return IndexRun.objects.filter(is_published=True).select_related("period", "framework").only(*_PUBLIC_RUN_FIELDS)
+
+
 def published_runs() -> list[IndexRun]:
-    """Every published run (at most one per period), newest period first. One query."""
+    """Every published run (at most one per period), newest period first, with all their
+    fields, period and framework. One query."""
     return list(
         IndexRun.objects.filter(is_published=True).select_related("period", "framework")
         .order_by("-period__opens_on", "-period__code")
     )
 
 
+def published_runs_brief() -> list[IndexRun]:
+    """:func:`published_runs` with only the fields the public pages and API read
+    (_PUBLIC_RUN_FIELDS; other fields are loaded on access). One cheaper query."""
+    return list(_public_runs().order_by("-period__opens_on", "-period__code"))
+
+
 def published_run_of(period_code: str) -> IndexRun | None:
-    """The published run of the period with this code, or None. One query."""
-    return (
-        IndexRun.objects.filter(period__code=period_code, is_published=True).select_related("period", "framework")
-        .first()
+    """The published run of the period with this code (public fields), or None. One query."""
+    return _public_runs().filter(period__code=period_code).order_by().first()
+
+
+@dataclass(frozen=True)
+class RunStamp:
+    """What identifies a published run's public values, without loading the run."""
+
+    pk: int
+    published_at: object
+    stale_since: object
+
+
+def published_stamp_of(period_code: str) -> RunStamp | None:
+    """(id, published_at, stale_since) of the published run of a period, or None: the one
+    query of a request answered from the cache. One small query."""
+    row = (
+        IndexRun.objects.filter(period__code=period_code, is_published=True).order_by()
+        .values_list("pk", "published_at", "stale_since").first()
     )
+    return RunStamp(*row) if row else None
 
 
-def run_version(run: IndexRun) -> str:
+def run_version(run: IndexRun | RunStamp) -> str:
     """What identifies the values readers see from ``run``: its id, when it was published and
     when it went stale (cells flagged after late acceptances). Part of every cache key and ETag."""
-    published = int(run.published_at.timestamp()) if run.published_at else 0
-    stale = int(run.stale_since.timestamp()) if run.stale_since else 0
+    published = f"{run.published_at.timestamp():.6f}" if run.published_at else "0"
+    stale = f"{run.stale_since.timestamp():.6f}" if run.stale_since else "0"
     return f"{run.pk}.{published}.{stale}"
 
 

@@ -200,9 +200,9 @@ def test_conditional_requests_get_304(client, published):
 
 def test_responses_are_cached_by_run(client, published, django_assert_num_queries):
     url = f"{API}/periods/2026/cells/?kind=province"
-    with django_assert_num_queries(3):  # the published run, its province cells, their names
+    with django_assert_num_queries(4):  # which run is published, the run, its province cells, their names
         cold = client.get(url)
-    with django_assert_num_queries(1):  # the published run only
+    with django_assert_num_queries(1):  # which run is published, only
         warm = client.get(url)
     assert cold.content == warm.content
 
