@@ -22,7 +22,6 @@ import io
 import json
 import math
 
-from django.core.cache import cache
 from django.http import HttpResponse
 from django.urls import path
 from django.utils.cache import get_conditional_response, patch_cache_control
@@ -43,9 +42,9 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from apps.indices.models import CellKind, IndexRun
 from apps.insights.selectors import (
-    PUBLIC_CACHE_SECONDS,
     RunStamp,
     public_cells,
+    public_memo,
     published_run_of,
     published_runs_brief,
     published_stamp_of,
@@ -225,11 +224,7 @@ class PublicView(GenericAPIView):
         last_modified = int(modified.timestamp()) if modified else None
         response = get_conditional_response(self.request, etag=etag, last_modified=last_modified)
         if response is None:
-            full_key = f"public-api:{version}:{lang}:{key}"
-            body = cache.get(full_key)
-            if body is None:
-                body = build()
-                cache.set(full_key, body, PUBLIC_CACHE_SECONDS)
+            body = public_memo.get(f"public-api:{version}:{lang}:{key}", build)
             response = HttpResponse(body, content_type=content_type)
             if filename:
                 response["Content-Disposition"] = f'attachment; filename="{filename}"'

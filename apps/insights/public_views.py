@@ -14,7 +14,6 @@ from pathlib import Path
 
 import markdown
 from django.conf import settings
-from django.core.cache import cache
 from django.http import Http404
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -28,7 +27,7 @@ from markdown.treeprocessors import Treeprocessor
 
 from apps.frameworks.models import Dimension, MaturityLevel
 from apps.indices.models import CellKind, IndexRun
-from apps.insights.selectors import PUBLIC_CACHE_SECONDS, public_cells, public_trend, published_runs_brief, run_version
+from apps.insights.selectors import public_cells, public_memo, public_trend, published_runs_brief, run_version
 
 METHOD_FILE = Path(settings.BASE_DIR) / "docs" / "METHOD.md"
 
@@ -176,10 +175,7 @@ def _decorate(cell: dict) -> dict:
 def _fragment(name: str, version: str, template: str, build) -> str:
     """The HTML of ``template`` with the context ``build()``, cached per run version and language."""
     key = f"public-page:{version}:{get_language()}:{name}"
-    html = cache.get(key)
-    if html is None:
-        html = render_to_string(template, build())
-        cache.set(key, html, PUBLIC_CACHE_SECONDS)
+    html = public_memo.get(key, lambda: render_to_string(template, build()))
     return mark_safe(html)  # rendered by our own template, autoescaped
 
 

@@ -144,10 +144,73 @@ def published_runs() -> list[IndexRun]:
     )
 
 
+class VersionedMemo:
+    """A small per-process memory in front of the django cache, for values whose key holds
+    the run version (:func:`run_version`): such a value never changes under its key, so a
+    process may keep it without asking Redis again. Least recently used entries go first;
+    large strings (bulk downloads) are left to the django cache alone."""
+
+    def __init__(self, entries: int = 256, max_len: int = 512 * 1024):
+        import threading
+        from collections import OrderedDict
+
+        self.entries, self.max_len = entries, max_len
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def peek(self, key: str):
+        """The value kept in this process under ``key``, or None."""
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        return None
+
+    def get(self, key: str, build, timeout: int | None = None):
+        """The value under ``key``: from this process, else the django cache, else ``build()``
+        (then stored in both)."""
+        value = self.peek(key)
+        if value is not None:
+            return value
+        value = cache.get(key)
+        if value is None:
+            value = build()
+            cache.set(key, value, timeout or PUBLIC_CACHE_SECONDS)
+        self.keep(key, value)
+        return value
+
+    def keep(self, key: str, value) -> None:
+        if isinstance(value, (bytes, str)) and len(value) > self.max_len:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.entries:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+public_memo = VersionedMemo()
+
+
 def published_runs_brief() -> list[IndexRun]:
     """:func:`published_runs` with only the fields the public pages and API read
-    (_PUBLIC_RUN_FIELDS; other fields are loaded on access). One cheaper query."""
-    return list(_public_runs().order_by("-period__opens_on", "-period__code"))
+    (_PUBLIC_RUN_FIELDS; others load on access). Every call asks the database which runs are
+    published (one small query); the run objects themselves are kept per process under
+    those runs' versions (a second query when they change)."""
+    stamps = [RunStamp(*row) for row in IndexRun.objects.filter(is_published=True).order_by()
+              .values_list("pk", "published_at", "stale_since")]  # fmt: skip
+    versions = sorted(run_version(stamp) for stamp in stamps)
+    key = "public-runs:" + ",".join(versions)
+    runs = public_memo.peek(key)
+    if runs is None:
+        runs = list(_public_runs().order_by("-period__opens_on", "-period__code"))
+        if sorted(run_version(r) for r in runs) == versions:  # nothing was published in between
+            public_memo.keep(key, runs)
+    return runs
 
 
 def published_run_of(period_code: str) -> IndexRun | None:

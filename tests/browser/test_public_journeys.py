@@ -6,6 +6,7 @@ from django.core.cache import cache
 from playwright.sync_api import expect
 
 from apps.indices.services import index_run_publish
+from apps.insights.selectors import public_memo
 from tests.indices.test_index_runs import inline_run
 from tests.insights.test_public import populate
 
@@ -15,11 +16,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def published():
     cache.clear()
+    public_memo.clear()
     p2025, p2026 = populate()
     index_run_publish(run=inline_run(p2025), user=None)
     run = index_run_publish(run=inline_run(p2026), user=None)
     yield run
     cache.clear()
+    public_memo.clear()
 
 
 def test_visitor_reads_rankings_then_industries(page, live_server, screenshot, published):

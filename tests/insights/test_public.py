@@ -20,6 +20,7 @@ from apps.indices.models import IndexCell
 from apps.indices.services import index_run_publish
 from apps.insights.public_api import CELL_FIELDS, VALUES, PublicCellSerializer
 from apps.insights.public_views import render_markdown
+from apps.insights.selectors import public_memo
 from tests.factories import EnterpriseFactory, county, industry, key_industry
 from tests.indices.population import build
 from tests.indices.test_index_runs import inline_run
@@ -69,8 +70,10 @@ def populate():
 @pytest.fixture(autouse=True)
 def _clear_cache():
     cache.clear()  # run ids repeat between tests on SQLite (rolled-back sequences)
+    public_memo.clear()
     yield
     cache.clear()
+    public_memo.clear()
 
 
 @pytest.fixture
@@ -205,17 +208,24 @@ def test_responses_are_cached_by_run(client, published, django_assert_num_querie
     with django_assert_num_queries(1):  # which run is published, only
         warm = client.get(url)
     assert cold.content == warm.content
+    public_memo.clear()  # another worker process: the body comes from the shared cache
+    with django_assert_num_queries(1):
+        assert client.get(url).content == cold.content
 
 
 def test_ranking_page_queries(client, published, django_assert_num_queries):
-    with django_assert_num_queries(3):  # published runs, province cells, region names
+    with django_assert_num_queries(4):  # which runs are published, the runs, province cells, region names
         assert client.get(reverse("open:provinces")).status_code == 200
-    with django_assert_num_queries(1):  # published runs only
+    with django_assert_num_queries(1):  # which runs are published, only
         assert client.get(reverse("open:provinces")).status_code == 200
     # every ranking page costs the same, whatever the number of rows (no query per row)
     for name in ("industries", "key_industries", "sizes"):
         with django_assert_num_queries(3 if name != "sizes" else 2):  # size names need no query
             assert client.get(reverse(f"open:{name}")).status_code == 200
+    # another worker process (empty memory) reads the page body this one cached
+    public_memo.clear()
+    with django_assert_num_queries(2):  # which runs are published, the runs
+        assert client.get(reverse("open:provinces")).status_code == 200
 
 
 # --- throttling --------------------------------------------------------------------------------
