@@ -45,3 +45,9 @@ bench: install-dev
 
 clean:
 	rm -rf var .pytest_cache
+
+.PHONY: load-bench
+# Public pages and open-data API under load (bench/load.py): gunicorn on the portal_bench
+# database of `make bench` (run that first), Redis cache, wrk (apt-get install -y wrk).
+load-bench: install-dev
+	$(BIN)/python bench/load.py
