@@ -19,4 +19,5 @@ urlpatterns = [
     path("export/<slug:table>.<str:fmt>", views.export_table, name="export"),
     path("exports/<int:pk>/", views.export_job, name="export-job"),
     path("exports/<int:pk>/download/", views.export_download, name="export-download"),
+    path("run-status/", views.run_status, name="run-status"),
 ]

@@ -33,7 +33,7 @@ from django.views.decorators.http import require_GET
 from apps.accounts.models import Role
 from apps.accounts.scoping import jurisdiction_of
 from apps.enterprises.imports import render_export
-from apps.indices.models import CellKind
+from apps.indices.models import CellKind, IndexRun, RunStatus
 from apps.reference.models import Industry, KeyIndustry, Region, RegionLevel
 
 from .exports import (
@@ -759,3 +759,14 @@ def export_download(request, pk: int):
     except OSError:
         raise Http404 from None
     return FileResponse(handle, as_attachment=True, filename=job.filename, content_type=CONTENT_TYPES[job.file_format])
+
+
+@login_required
+def run_status(request):
+    """htmx fragment: progress of index runs being computed (polled while one is active).
+    Loaded after the page, so the pages' own queries stay fixed."""
+    _require_reader(request.user)
+    active = list(
+        IndexRun.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).select_related("period").order_by("created_at")
+    )
+    return render(request, "insights/_run_status.html", {"active": active})

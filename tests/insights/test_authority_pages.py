@@ -453,3 +453,23 @@ def test_key_industries_for_the_ministry_only(client, django_assert_num_queries)
     client.force_login(authority_user(province()))
     html = text(client.get(url("rankings", tab="key")))
     assert 'data-testid="key-note"' in html and 'data-testid="ranking-table"' not in html
+
+
+def test_run_status_shows_progress_of_an_active_run(client):
+    """The dashboard's progress banner (loaded by htmx after the page)."""
+    from apps.indices.models import IndexRun, RunStatus
+    from apps.indices.services import index_run_start
+    from tests.factories import UserFactory, enterprise_user
+    from tests.indices.population import build
+
+    _, p2026 = build(n=10)
+    run = index_run_start(period=p2026, user=None, enqueue=False)
+    IndexRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, progress=45)
+    client.force_login(UserFactory(role="ministry"))
+    resp = client.get("/insights/run-status/")
+    assert resp.status_code == 200 and "45%" in resp.text and f"#{run.pk}" in resp.text and "hx-trigger" in resp.text
+    IndexRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED, progress=100)
+    resp = client.get("/insights/run-status/")
+    assert "45%" not in resp.text and "hx-trigger" not in resp.text  # polling stops
+    client.force_login(enterprise_user())
+    assert client.get("/insights/run-status/").status_code == 403
