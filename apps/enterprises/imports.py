@@ -150,18 +150,19 @@ class ImportReport:
 
     def summary(self) -> str:
         """One or two sentences for a clerk."""
-        counts = _("新增 %(created)d 家，更新 %(updated)d 家，未变化 %(unchanged)d 家，跳过错误行 %(skipped)d 行。") % {
+        numbers = {
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
             "skipped": self.skipped,
         }
         if self.dry_run:
-            head = _("试导入（未写入数据库）：共 %(total)d 行数据，%(bad)d 行有错误。") % {
-                "total": self.total_rows,
-                "bad": self.error_lines,
-            }
-            return f"{head}{_('正式导入将')}{counts}"
+            # One message, not pieces joined in code: the English word order differs.
+            return _(
+                "试导入（未写入数据库）：共 %(total)d 行数据，%(bad)d 行有错误。"
+                "正式导入将新增 %(created)d 家，更新 %(updated)d 家，未变化 %(unchanged)d 家，跳过错误行 %(skipped)d 行。"
+            ) % {"total": self.total_rows, "bad": self.error_lines, **numbers}
+        counts = _("新增 %(created)d 家，更新 %(updated)d 家，未变化 %(unchanged)d 家，跳过错误行 %(skipped)d 行。") % numbers
         if not self.errors:
             return _("导入完成：共 %(total)d 行数据。") % {"total": self.total_rows} + counts
         if self.applied:

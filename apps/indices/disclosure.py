@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from django.utils.translation import gettext_noop
 from scipy import sparse
 from scipy.sparse import csgraph
 
@@ -58,12 +59,14 @@ SECONDARY = "secondary"
 STABILITY = "stability"
 NO_DATA = "no_data"
 
+# Chinese labels, marked for extraction only (gettext_noop returns them unchanged); the
+# readers translate them: apps.insights.selectors.REASONS.
 REASON_LABELS = {
-    SMALL_N: "样本不足",
-    DOMINANCE: "集中度过高",
-    SECONDARY: "互补隐藏",
-    STABILITY: "保持与上期一致",
-    NO_DATA: "无填报",
+    SMALL_N: gettext_noop("样本不足"),
+    DOMINANCE: gettext_noop("集中度过高"),
+    SECONDARY: gettext_noop("互补隐藏"),
+    STABILITY: gettext_noop("保持与上期一致"),
+    NO_DATA: gettext_noop("无填报"),
 }
 
 SEPARATOR = "|"
