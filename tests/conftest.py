@@ -147,6 +147,7 @@ def _isolate_test_process() -> None:
     var_dir = _choose_var_dir()
     if Path(settings.VAR_DIR) != var_dir or _XDIST_WORKER:
         _point_settings_at(var_dir)
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing one
 
 
 _isolate_test_process()
