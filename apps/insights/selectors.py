@@ -66,18 +66,26 @@ def _region_part(code: str) -> str:
     return code.split("|", 1)[0]
 
 
-def _raw_cells(run: IndexRun, kind: str, parent_code: str | None, codes: tuple[str, ...] | None) -> pd.DataFrame:
-    key = f"cells:{run.pk}:{kind}:{parent_code}:{','.join(codes) if codes else ''}"
-    frame = cache.get(key)
-    if frame is None:
+def _cell_records(run: IndexRun, kind: str, parent_code: str | None, codes: tuple[str, ...] | None):
+    """(full records, public records) of the selected cells of ``run``. A run's cells never
+    change except for their stale flags, which move its version; so the pair is built once
+    per run version and kept in this process (and in the django cache for the others)."""
+
+    def build():
         qs = IndexCell.objects.filter(run=run, kind=kind)
         if parent_code is not None:
             qs = qs.filter(parent_code=parent_code)
         if codes:
             qs = qs.filter(code__in=codes)
-        frame = pd.DataFrame(list(qs.values(*VALUE_FIELDS)), columns=VALUE_FIELDS)
-        cache.set(key, frame, 3600)  # a run's cells never change (except the stale flag)
-    return frame
+        raw = pd.DataFrame(list(qs.values(*VALUE_FIELDS)), columns=VALUE_FIELDS)
+        if raw.empty:
+            return [], []
+        safe = public_view(raw, index_parameters(run)).to_dict("records")
+        full = raw.astype(object).where(raw.notna(), None).to_dict("records")
+        return full, safe
+
+    key = f"cellpair:{run_version(run)}:{kind}:{parent_code}:{','.join(codes) if codes else ''}"
+    return public_memo.get(key, build, 3600)
 
 
 def cells_for(
@@ -86,11 +94,7 @@ def cells_for(
     """The cells of ``kind`` (children of ``parent_code``, or the given ``codes``) as
     ``reader`` may see them, each a dict of IndexCell fields plus ``confidential``
     (values shown only inside the jurisdiction) and ``reason_label``."""
-    raw = _raw_cells(run, kind, parent_code, codes)
-    if raw.empty:
-        return []
-    safe = public_view(raw, index_parameters(run)).to_dict("records")
-    full = raw.astype(object).where(raw.notna(), None).to_dict("records")
+    full, safe = _cell_records(run, kind, parent_code, codes)
     out = []
     for pub, row in zip(safe, full, strict=True):
         inside = reader.everything or (kind in REGION_KINDS and reader.covers(_region_part(row["code"])))

@@ -418,6 +418,8 @@ def test_ranking_query_count(client, users, django_assert_num_queries, who, para
 
 def test_ranking_queries_do_not_grow_with_the_rows(client, users, world, django_assert_max_num_queries):
     """The same page with more child regions costs the same number of queries."""
+    from apps.insights.selectors import public_memo
+
     client.force_login(users["ministry"])
     cache.clear()
     from django.db import connection
@@ -428,7 +430,9 @@ def test_ranking_queries_do_not_grow_with_the_rows(client, users, world, django_
     for code, name in (("320106", "鼓楼区"), ("320111", "浦口区"), ("320113", "栖霞区")):
         county((code, name))
         IndexCell.objects.create(run=world["run"], kind="county", code=code, parent_code="320100", n=0, registered=0)
+    # a run's cells never change in real life; this test changes them, so forget them
     cache.clear()
+    public_memo.clear()
     with django_assert_max_num_queries(len(few.captured_queries)):
         html = text(client.get(url("rankings", region="320100")))
     assert len(table_rows(html, "ranking-table")) == 6
@@ -473,3 +477,56 @@ def test_run_status_shows_progress_of_an_active_run(client):
     assert "45%" not in resp.text and "hx-trigger" not in resp.text  # polling stops
     client.force_login(enterprise_user())
     assert client.get("/insights/run-status/").status_code == 403
+
+
+# --- weakest indicators ----------------------------------------------------------------------------
+
+
+def test_dashboard_and_report_show_the_weakest_indicators_with_their_questions(client, users, world):
+    from decimal import Decimal
+
+    from apps.frameworks.models import Indicator
+
+    run = world["run"]
+    cell = IndexCell.objects.get(run=run, kind="province", code="320000")
+    nation = IndexCell.objects.get(run=run, kind="nation", code="CN")
+    computed = {code: v for code, v in cell.indicator_means.items() if v is not None}
+    assert computed  # the run computed them
+    # three more indicators in the framework (the test framework has only four applicable)
+    dimension = run.framework.dimensions.order_by("order").first()
+    extra = {"X1": 1.5, "X2": 99.0, "X3": 2.5}
+    for i, code in enumerate(extra):
+        Indicator.objects.create(framework=run.framework, dimension=dimension, code=code, order=90 + i, kind="yesno",
+                                 question=f"是否已建立质量问题{code}的闭环处理机制？", weight=Decimal("0.1"))
+    means = {**cell.indicator_means, **extra, "XN": None}  # XN: applies to no filing here
+    IndexCell.objects.filter(pk=cell.pk).update(indicator_means=means)
+    cache.clear()
+    applicable = sorted(((v, c) for c, v in means.items() if v is not None))
+    expected = [c for _v, c in applicable[:5]]
+    questions = dict(Indicator.objects.filter(framework=run.framework).values_list("code", "question"))
+
+    client.force_login(users["jiangsu"])
+    for page in ("dashboard", "report"):
+        html = text(client.get(url(page)))
+        assert "最需提升的指标" in html, page
+        rows = table_rows(html, "weakest-indicators")
+        assert [r["code"] for r in rows] == expected, page
+        for r in rows:
+            assert r["question"] == questions[r["code"]] and r["question"], page
+            assert r["mean"] == f"{means[r['code']]:.1f}", page
+            national = nation.indicator_means.get(r["code"])
+            assert r["national"] == (f"{national:.1f}" if national is not None else "—"), page
+        assert "XN" not in {r["code"] for r in rows} and "X2" not in {r["code"] for r in rows}
+    assert "已发布的指数批次只包含维度均值" not in html
+
+
+def test_weakest_indicators_of_a_suppressed_county_are_shown_to_its_authority_only(client, users, world):
+    run = world["run"]
+    small = IndexCell.objects.get(run=run, kind="county", code="320105")
+    assert small.suppressed and small.indicator_means
+    client.force_login(users["nanjing"])  # its authority (prefecture): internal values, marked
+    html = text(client.get(url("dashboard", region="320105")))
+    rows = table_rows(html, "weakest-indicators")
+    applicable = sorted((v, c) for c, v in small.indicator_means.items() if v is not None)
+    assert [r["code"] for r in rows] == [c for _v, c in applicable[:5]]
+    assert 'data-testid="confidential-banner"' in html
