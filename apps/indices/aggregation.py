@@ -122,6 +122,7 @@ CELL_COLUMNS = (
     "benchmark",
     "level_shares",
     "dimension_means",
+    "indicator_means",
     "rank",
     "siblings",
     "prev_mean",
@@ -443,6 +444,9 @@ def _statistics(
     out["dimension_means"] = [
         dict(zip(codes, map(float, r), strict=True)) if c else {} for r, c in zip(dim_means, has, strict=True)
     ]
+    # Indicator means are filled in by the index run from the chunks' partial sums
+    # (apps.indices.pipeline.indicator_means): the filings' indicator scores are not here.
+    out["indicator_means"] = [{} for _ in range(G)]
     return out
 
 
@@ -595,7 +599,7 @@ def to_records_frame(cells: pd.DataFrame) -> pd.DataFrame:
             columns[column] = [str(v) for v in series.fillna("").to_numpy(object)]
         elif column == "suppressed":
             columns[column] = [bool(v) for v in series.to_numpy(bool)]
-        elif column in ("level_shares", "dimension_means"):
+        elif column in ("level_shares", "dimension_means", "indicator_means"):
             columns[column] = list(series.to_numpy(object))
         else:
             values = pd.to_numeric(series, errors="coerce").to_numpy(float)

@@ -117,6 +117,10 @@ class IndexCell(models.Model):
     benchmark = models.FloatField(null=True)
     level_shares = models.JSONField(default=list)
     dimension_means = models.JSONField(default=dict)
+    # {indicator code: mean over the cell's filings where it applies, 2 decimals; None
+    # where it applies to none}; cells of kinds nation, province, prefecture, county and
+    # division only ({} for the others and for cells without filings)
+    indicator_means = models.JSONField(default=dict)
     rank = models.PositiveIntegerField(null=True)
     siblings = models.PositiveIntegerField(null=True)
     prev_mean = models.FloatField(null=True)
@@ -155,6 +159,9 @@ class RunChunk(models.Model):
     done = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The chunk's per-county and per-division sums and counts of indicator scores
+    # (np.savez_compressed, see apps.indices.pipeline); the join adds them up.
+    indicator_sums = models.BinaryField(null=True)
 
     class Meta:
         verbose_name = _("计算分块")

@@ -12,6 +12,7 @@ the join runs once.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -95,19 +96,125 @@ def plan_run(*, run_id: int) -> list[int]:
 
 
 def _load_vectors(run: IndexRun, provinces: list[str]):
-    """Accepted filings of the run's period in ``provinces``: ids and the answer matrix."""
+    """Accepted filings of the run's period in ``provinces``: ids, the answer matrix, and
+    the county and division code of each filing's enterprise (the codes the cells are
+    built from, see :func:`_registry_frame`). One query."""
     table = Submission._meta.db_table
+    enterprises_table = Enterprise._meta.db_table
     sql = (
-        f"SELECT id, enterprise_id, answer_vector FROM {table} "
-        f"WHERE period_id = %s AND status = %s AND province_code IN ({', '.join(['%s'] * len(provinces))}) ORDER BY id"
+        f"SELECT s.id, s.enterprise_id, s.answer_vector, e.county_code, e.division_code FROM {table} s "
+        f"JOIN {enterprises_table} e ON e.id = s.enterprise_id "
+        f"WHERE s.period_id = %s AND s.status = %s AND s.province_code IN ({', '.join(['%s'] * len(provinces))}) ORDER BY s.id"
     )
-    ids, enterprises, blobs = [], [], []
+    ids, enterprises, blobs, counties, divisions = [], [], [], [], []
     for rows in fetch_rows(sql, [run.period_id, SubmissionStatus.ACCEPTED, *provinces]):
-        for sub_id, ent_id, blob in rows:
+        for sub_id, ent_id, blob, county, division in rows:
             ids.append(sub_id)
             enterprises.append(ent_id)
             blobs.append(bytes(blob) if blob is not None else b"")
-    return np.asarray(ids, dtype=np.int64), np.asarray(enterprises, dtype=np.int64), blobs
+            counties.append(county)
+            divisions.append(division)
+    return np.asarray(ids, dtype=np.int64), np.asarray(enterprises, dtype=np.int64), blobs, counties, divisions
+
+
+# --- indicator means: partial sums per chunk, added up in the join ---------------------------------
+# A chunk stores, per county and per division of its filings, the sum and the number of
+# the applicable indicator scores (NaN = not applicable counts as absent). The join adds
+# the chunks up, rolls counties up to prefectures, provinces and the nation, and divides:
+# the filings are read and scored once.
+
+INDICATOR_MEAN_KINDS = ("nation", "province", "prefecture", "county", "division")
+INDICATOR_DECIMALS = 2
+
+
+def _group_sums(keys, S: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes (sorted), sums (k × m float64) and counts (k × m int32) of the non-NaN
+    entries of ``S`` (n × m) per value of ``keys`` (n codes). Vectorised: a sort by code
+    and np.add.reduceat over the runs of equal codes."""
+    m = S.shape[1]
+    if not len(keys):
+        return np.array([], dtype="U1"), np.zeros((0, m)), np.zeros((0, m), dtype=np.int32)
+    ids, uniques = pd.factorize(pd.Series(keys, dtype=object).fillna("").astype(str), sort=True)
+    order = np.argsort(ids, kind="stable")
+    present = ~np.isnan(S)
+    starts = np.flatnonzero(np.r_[True, np.diff(ids[order]) != 0])
+    sums = np.add.reduceat(np.where(present, S, 0.0)[order], starts, axis=0) if m else np.zeros((len(uniques), 0))
+    counts = np.add.reduceat(present[order].astype(np.int32), starts, axis=0) if m else np.zeros((len(uniques), 0), np.int32)
+    return np.asarray(uniques, dtype=str), sums.astype(np.float64), counts.astype(np.int32)
+
+
+def pack_indicator_sums(indicator_codes, S: np.ndarray, counties, divisions) -> bytes:
+    """The chunk's partial sums as one compressed .npz (see RunChunk.indicator_sums)."""
+    c_codes, c_sums, c_counts = _group_sums(counties, S)
+    d_codes, d_sums, d_counts = _group_sums(divisions, S)
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer, indicators=np.asarray(list(indicator_codes), dtype=str),
+        county_codes=c_codes, county_sums=c_sums, county_counts=c_counts,
+        division_codes=d_codes, division_sums=d_sums, division_counts=d_counts,
+    )
+    return buffer.getvalue()
+
+
+def _add_up(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], m: int) -> pd.DataFrame:
+    """Partial (codes, sums, counts) added up per code: a frame indexed by code with
+    columns ("s", j) and ("n", j)."""
+    codes = np.concatenate([p[0].astype(object) for p in parts]) if parts else np.array([], dtype=object)
+    sums = np.vstack([p[1] for p in parts]) if parts else np.zeros((0, m))
+    counts = np.vstack([p[2] for p in parts]).astype(np.int64) if parts else np.zeros((0, m), np.int64)
+    frame = pd.DataFrame(np.hstack([sums, counts.astype(float)]), index=pd.Index(codes, name="code"))
+    return frame.groupby(level=0, sort=True).sum()
+
+
+def _means(frame: pd.DataFrame, indicator_codes: list[str], min_count: int) -> dict[str, dict[str, float | None]]:
+    """{code: {indicator: mean rounded}} of summed rows; None where fewer than ``min_count``
+    filings answered the indicator — a module indicator answered by one firm in a large
+    cell would otherwise be that firm's score (the cell's own n does not protect it)."""
+    m = len(indicator_codes)
+    values = frame.to_numpy(float)
+    sums, counts = values[:, :m], values[:, m:]
+    enough = counts >= max(min_count, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.round(np.where(enough, sums / np.where(enough, counts, 1), np.nan), INDICATOR_DECIMALS)
+    out = {}
+    for code, row in zip(frame.index.tolist(), means.tolist(), strict=True):
+        out[str(code)] = {ind: (None if np.isnan(v) else float(v)) for ind, v in zip(indicator_codes, row, strict=True)}
+    return out
+
+
+def indicator_means(
+    run: IndexRun, registry: pd.DataFrame, indicator_codes: list[str], min_count: int = 1
+) -> dict[tuple[str, str], dict]:
+    """{(kind, code): {indicator: mean}} for the nation, provinces, prefectures, counties
+    and divisions, from the chunks' partial sums. Counties are rolled up along the
+    registry's region codes (those of the cells); the nation is the sum of its counties."""
+    m = len(indicator_codes)
+    counties, divisions = [], []
+    for (blob,) in RunChunk.objects.filter(run=run).order_by("index").values_list("indicator_sums"):
+        if blob is None:
+            continue
+        with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as data:
+            if list(data["indicators"]) != list(indicator_codes):
+                raise ValueError("a chunk's indicator sums do not match the framework's indicators")
+            counties.append((data["county_codes"], data["county_sums"], data["county_counts"]))
+            divisions.append((data["division_codes"], data["division_sums"], data["division_counts"]))
+    by_county = _add_up(counties, m)
+    by_division = _add_up(divisions, m)
+    regions = registry[["county", "prefecture", "province"]].astype(str).drop_duplicates("county").set_index("county")
+    known = by_county.index.isin(regions.index)
+    if not known.all():
+        raise ValueError(f"filings in counties without registered enterprises: {list(by_county.index[~known][:5])}")
+    out: dict[tuple[str, str], dict] = {}
+    for kind, frame in (
+        ("county", by_county),
+        ("prefecture", by_county.groupby(regions["prefecture"].reindex(by_county.index).to_numpy(), sort=True).sum()),
+        ("province", by_county.groupby(regions["province"].reindex(by_county.index).to_numpy(), sort=True).sum()),
+        ("nation", by_county.groupby(np.full(len(by_county), aggregation.NATION_CODE), sort=True).sum()),
+        ("division", by_division),
+    ):
+        for code, means in _means(frame, indicator_codes, min_count).items():
+            out[(kind, code)] = means
+    return out
 
 
 def _module_membership(compiled, enterprise_ids: np.ndarray, provinces: list[str]) -> np.ndarray | None:
@@ -139,7 +246,7 @@ def score_chunk(*, chunk_id: int) -> bool:
     started = time.perf_counter()
     compiled = compiled_for(run.framework)
     with transaction.atomic():
-        sub_ids, ent_ids, blobs = _load_vectors(run, chunk.province_codes)
+        sub_ids, ent_ids, blobs, counties, divisions = _load_vectors(run, chunk.province_codes)
         loaded = time.perf_counter()
         width = compiled.n_indicators * 4
         missing = [i for i, b in enumerate(blobs) if len(b) != width]
@@ -147,6 +254,7 @@ def score_chunk(*, chunk_id: int) -> bool:
             raise ValueError(f"{len(missing)} accepted filings have no packed answers of this framework (first id {sub_ids[missing[0]]})")
         A = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), compiled.n_indicators).astype(float) if blobs else np.empty((0, compiled.n_indicators))
         result = scoring.score_matrix(compiled, A, _module_membership(compiled, ent_ids, chunk.province_codes))
+        partial_sums = pack_indicator_sums(compiled.indicator_codes, result.indicator_scores, counties, divisions)
         scored = time.perf_counter()
         RunScore.objects.filter(run=run, chunk=chunk.index).delete()  # an earlier, unfinished attempt
         dims = result.dimension_scores.astype("<f4")
@@ -163,8 +271,8 @@ def score_chunk(*, chunk_id: int) -> bool:
         if locked.done:  # another delivery finished it meanwhile: roll this one back
             transaction.set_rollback(True)
             return False
-        locked.done, locked.finished_at = True, timezone.now()
-        locked.save(update_fields=["done", "finished_at"])
+        locked.done, locked.finished_at, locked.indicator_sums = True, timezone.now(), partial_sums
+        locked.save(update_fields=["done", "finished_at", "indicator_sums"])
         run_locked = IndexRun.objects.select_for_update().get(pk=run.pk)
         run_locked.chunks_done = run_locked.chunks.filter(done=True).count()
         run_locked.progress = 5 + int(80 * run_locked.chunks_done / max(run_locked.chunks_total, 1))
@@ -179,7 +287,9 @@ def score_chunk(*, chunk_id: int) -> bool:
 
 
 def _score_frame(run: IndexRun, dimension_codes: list[str]) -> pd.DataFrame:
-    rows = RunScore.objects.filter(run=run).values_list("enterprise_id", "composite", "level", "dimension_scores")
+    # In a fixed order (the unique index on run, enterprise_id): the rows are inserted in the
+    # order the chunks finish, and sums in another order differ in the last bits.
+    rows = RunScore.objects.filter(run=run).order_by("enterprise_id").values_list("enterprise_id", "composite", "level", "dimension_scores")
     ent, comp, lvl, dims = [], [], [], []
     for e, c, lv, d in rows.iterator(chunk_size=20000):
         ent.append(e)
@@ -248,6 +358,14 @@ def finalize_run(*, run_id: int) -> IndexRun:
     loaded = time.perf_counter()
     cells = aggregation.compute_cells(frame, registry, params, dimension_codes, previous_scores, previous_cells)
     aggregated = time.perf_counter()
+    indicator_codes = list(compiled_for(run.framework).indicator_codes)
+    # an indicator mean resting on fewer filings than a publishable cell is not kept
+    means = indicator_means(run, registry, indicator_codes, min_count=params.min_cell_size)
+    cells["indicator_means"] = [
+        means.get((kind, code), {}) if kind in INDICATOR_MEAN_KINDS else {}
+        for kind, code in zip(cells["kind"].tolist(), cells["code"].tolist(), strict=True)
+    ]
+    indicators_done = time.perf_counter()
     columns = [f.name for f in IndexCell._meta.concrete_fields if f.name not in ("id", "run")]
     with transaction.atomic():
         locked = IndexRun.objects.select_for_update().get(pk=run_id)
@@ -256,7 +374,7 @@ def finalize_run(*, run_id: int) -> IndexRun:
         IndexCell.objects.filter(run=locked).delete()
         fields = [c for c in columns if c in cells.columns]
         records = cells[fields].astype(object).where(cells[fields].notna(), None)
-        for name, empty in (("level_shares", []), ("dimension_means", {})):
+        for name, empty in (("level_shares", []), ("dimension_means", {}), ("indicator_means", {})):
             if name in records:
                 records[name] = [json.dumps(v if v is not None else empty, ensure_ascii=False) for v in records[name]]
         # COPY bypasses model defaults: a new cell is not stale.
@@ -267,7 +385,8 @@ def finalize_run(*, run_id: int) -> IndexRun:
         locked.suppressed_cells = int(cells["suppressed"].sum()) if len(cells) else 0
         locked.parameters = {**locked.parameters, **params.to_dict()}
         locked.timings.update(
-            {"load_join": round(loaded - started, 3), "aggregate": round(aggregated - loaded, 3), "write_cells": round(written - aggregated, 3)}
+            {"load_join": round(loaded - started, 3), "aggregate": round(aggregated - loaded, 3),
+             "indicator_means": round(indicators_done - aggregated, 3), "write_cells": round(written - indicators_done, 3)}
         )
         locked.status, locked.progress, locked.finished_at = RunStatus.SUCCEEDED, 100, timezone.now()
         locked.timings["wall"] = round((locked.finished_at - locked.started_at).total_seconds(), 3)

@@ -67,6 +67,7 @@ CHILD_KIND = {
 MAX_PEERS = 5
 PAGE_SIZE = 50
 WEAKEST = 3
+WEAKEST_INDICATORS = 5
 
 # --- access, period, scope -----------------------------------------------------------------------
 
@@ -203,10 +204,20 @@ def _english() -> bool:
     return (get_language() or "").startswith("en")
 
 
-def _dimensions(run) -> list[tuple[str, str]]:
+def _dimensions(run) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """The framework's dimensions [(code, name)] and its indicators' questions {code:
+    question}, in the active language. One query (dimensions LEFT JOIN indicators)."""
     english = _english()
-    rows = run.framework.dimensions.order_by("order", "code").values_list("code", "name", "name_en")
-    return [(code, (en if english and en else name)) for code, name, en in rows]
+    rows = run.framework.dimensions.order_by("order", "code", "indicators__order", "indicators__code").values_list(
+        "code", "name", "name_en", "indicators__code", "indicators__question", "indicators__question_en"
+    )
+    dims: dict[str, str] = {}
+    questions: dict[str, str] = {}
+    for code, name, en, indicator, question, question_en in rows:
+        dims.setdefault(code, en if english and en else name)
+        if indicator is not None:
+            questions[indicator] = question_en if english and question_en else question
+    return list(dims.items()), questions
 
 
 def _levels(run) -> list[tuple[int, str]]:
@@ -371,6 +382,21 @@ class Dashboard:
     radar: dict
     levels: dict
     cards: dict = field(default_factory=dict)
+    weakest_indicators: list[dict] = field(default_factory=list)
+
+
+def weakest_indicators(cell: dict | None, nation: dict | None, questions: dict[str, str]) -> list[dict]:
+    """The applicable indicators with the lowest mean in ``cell`` (at most
+    WEAKEST_INDICATORS; ties in code order), each with its question and the national mean."""
+    means = (cell or {}).get("indicator_means") or {}
+    national = (nation or {}).get("indicator_means") or {}
+    applicable = sorted(((v, code) for code, v in means.items() if v is not None), key=lambda t: (t[0], t[1]))
+    return [
+        {"code": code, "question": questions.get(code, ""), "mean": value, "national": national.get(code),
+         "value": Column("v", "", "num").display({"v": value}),
+         "national_value": Column("v", "", "num").display({"v": national.get(code)})}
+        for value, code in applicable[:WEAKEST_INDICATORS]
+    ]
 
 
 def dashboard_data(reader: Reader, run, scope: Scope) -> Dashboard:
@@ -388,7 +414,7 @@ def dashboard_data(reader: Reader, run, scope: Scope) -> Dashboard:
     summary = Table(name="summary", title=_("主要指标"), columns=SUMMARY_COLUMNS, rows=summary_rows, run=run,
                     period=run.period, scope_name=scope.name, extra={"scope_code": scope.code})
 
-    dims = _dimensions(run)
+    dims, questions = _dimensions(run)
     dim_columns = [Column("name", gettext_lazy("维度"))]
     for i, (label, _c) in enumerate(series):
         dim_columns.append(Column(f"v{i}", label, "num"))
@@ -436,7 +462,7 @@ def dashboard_data(reader: Reader, run, scope: Scope) -> Dashboard:
             cards[key] = column.display(cell)
     return Dashboard(cell=cell, parent=parent, nation=nation, summary=summary, dimensions=dimensions, weakest=weakest,
                      radar=radar, levels=level_chart,
-                     cards=cards)
+                     cards=cards, weakest_indicators=weakest_indicators(cell, nation, questions))
 
 
 @login_required

@@ -173,3 +173,102 @@ def test_worker_killed_mid_run_ends_succeeded_never_stuck(celery_worker, setting
     run = _wait(run, {RunStatus.SUCCEEDED, RunStatus.FAILED})
     assert run.status == RunStatus.SUCCEEDED, run.error_log
     assert RunChunk.objects.filter(run=run, attempts__gte=2).exists()
+
+
+# --- indicator means -------------------------------------------------------------------------------
+
+
+def _expected_indicator_scores(period, **filters):
+    """Indicator scores of the accepted filings matching ``filters``, scored afresh from
+    their packed answers (independently of the run): {indicator code: list of scores}."""
+    import numpy as np
+
+    from apps.enterprises.models import Enterprise
+    from apps.filings.packing import compiled_for
+    from apps.frameworks import scoring
+
+    compiled = compiled_for(period.framework)
+    subs = list(Submission.objects.filter(period=period, status=SubmissionStatus.ACCEPTED, **filters).order_by("pk"))
+    A = np.vstack([scoring.unpack_answers(s.answer_vector, compiled) for s in subs]).astype(float)
+    industries = dict(Enterprise.objects.filter(pk__in=[s.enterprise_id for s in subs]).values_list("pk", "industry_id"))
+    membership = scoring.module_membership(compiled, [industries[s.enterprise_id] for s in subs])
+    S = scoring.score_matrix(compiled, A, membership).indicator_scores
+    return {code: [v for v in S[:, j].tolist() if v == v] for j, code in enumerate(compiled.indicator_codes)}
+
+
+def test_indicator_means_of_a_county_and_of_the_nation():
+    _, p2026 = build()
+    run = inline_run(p2026)
+    cells = cells_of(run)
+    county = cells[("county", "320102")]
+    expected = _expected_indicator_scores(p2026, enterprise__county_code="320102")
+    assert set(county["indicator_means"]) == set(expected)
+    for code, values in expected.items():
+        if values:
+            assert county["indicator_means"][code] == pytest.approx(sum(values) / len(values), abs=0.005), code
+        else:
+            assert county["indicator_means"][code] is None, code
+    # the nation: the filing-weighted mean of its counties (weights = filings the indicator applies to)
+    nation = cells[("nation", "CN")]
+    counties = ["320102", "320104", "320508", "330106", "330108"]
+    per_county = {c: _expected_indicator_scores(p2026, enterprise__county_code=c) for c in counties}
+    for code, mean in nation["indicator_means"].items():
+        weights = [len(per_county[c][code]) for c in counties]
+        if not sum(weights):
+            assert mean is None
+            continue
+        weighted = sum(w * cells[("county", c)]["indicator_means"][code] for w, c in zip(weights, counties, strict=True) if w) / sum(weights)
+        assert mean == pytest.approx(weighted, abs=0.01), code
+    # prefectures, provinces and divisions have them; other kinds do not
+    assert cells[("prefecture", "320100")]["indicator_means"] and cells[("province", "330000")]["indicator_means"]
+    assert cells[("division", "39")]["indicator_means"]
+    assert all(not c["indicator_means"] for (kind, _), c in cells.items() if kind not in pipeline.INDICATOR_MEAN_KINDS)
+    assert run.timings["indicator_means"] >= 0
+
+
+def test_indicator_means_are_the_same_in_a_second_run_and_on_a_redelivered_chunk():
+    _, p2026 = build()
+    first = {k: c["indicator_means"] for k, c in cells_of(inline_run(p2026)).items()}
+    run = index_run_start(period=p2026, user=None, enqueue=False)
+    chunk_ids = pipeline.plan_run(run_id=run.pk)
+    for chunk_id in chunk_ids:
+        pipeline.score_chunk(chunk_id=chunk_id)
+    RunChunk.objects.filter(pk=chunk_ids[0]).update(done=False)  # a redelivered chunk: scored again
+    IndexRun.objects.filter(pk=run.pk).update(chunks_done=len(chunk_ids) - 1)
+    pipeline.score_chunk(chunk_id=chunk_ids[0])
+    second = {k: c["indicator_means"] for k, c in cells_of(pipeline.finalize_run(run_id=run.pk)).items()}
+    assert first == second
+    assert first[("nation", "CN")] and all(v is None or 0 <= v <= 100 for v in first[("nation", "CN")].values())
+
+
+def test_public_view_of_a_suppressed_cell_has_no_indicator_means():
+    import pandas as pd
+
+    from apps.indices.disclosure import public_view
+    from apps.indices.services import index_parameters
+    from apps.insights.selectors import PUBLIC, Reader, cells_for, public_memo
+
+    _, p2026 = build(small_county=True)
+    run = inline_run(p2026)
+    frame = pd.DataFrame(list(IndexCell.objects.filter(run=run).values(*CELL_FIELDS)))
+    params = index_parameters(run)
+    public = public_view(frame, params)
+    small = frame.index[(frame["kind"] == "county") & (frame["code"] == "320105")][0]
+    assert frame.at[small, "suppressed"] and frame.at[small, "indicator_means"]  # stored unsuppressed
+    assert public.at[small, "indicator_means"] is None
+    assert public.loc[frame["suppressed"].to_numpy(bool), "indicator_means"].isna().all()
+    published = ~frame["suppressed"].to_numpy(bool) & (frame["n"].to_numpy() > 0) & frame["kind"].isin(pipeline.INDICATOR_MEAN_KINDS).to_numpy()
+    assert published.any() and all(public.loc[published, "indicator_means"])
+    # the new column changes nothing else the public sees (order statistics included)
+    without = public_view(frame.drop(columns=["indicator_means"]), params)
+    pd.testing.assert_frame_equal(public.drop(columns=["indicator_means"]), without)
+    # readers: the public sees none, insiders (here ministry-wide) see them
+    from django.core.cache import cache
+
+    cache.clear()
+    public_memo.clear()  # run ids repeat between tests on SQLite
+    assert cells_for(PUBLIC, run, "county", codes=("320105",))[0]["indicator_means"] is None
+    insider = Reader(everything=True, covers=lambda code: True)
+    assert cells_for(insider, run, "county", codes=("320105",))[0]["indicator_means"]
+    cache.clear()
+    public_memo.clear()
