@@ -83,6 +83,8 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"演示企业新增 {created} 家，共 {Enterprise.objects.count()} 家。"))
         if filed:
             self.stdout.write(self.style.SUCCESS(f"演示填报新增 {filed} 份（期次 {', '.join(p for p, _ in DEMO_PERIODS)}）。"))
+        for line in self._indices():
+            self.stdout.write(self.style.SUCCESS(line))
         self.stdout.write(f"演示账号 / demo log-ins (password 密码: {DEMO_PASSWORD}):")
         for username, role, region, label, _staff in DEMO_USERS:
             where = f" {region}" if region else ""
@@ -244,3 +246,21 @@ class Command(BaseCommand):
             SubmissionScore.objects.bulk_create(scores, batch_size=2000)
             made += len(subs)
         return made
+
+    def _indices(self) -> list[str]:
+        """Compute and publish the demo periods' indices in this process (a few hundred
+        filings: seconds), so that dashboards and open data have numbers at once. In real
+        use staff start runs in the admin and publish them after a look."""
+        from apps.indices import pipeline
+        from apps.indices.models import IndexRun
+        from apps.indices.services import index_run_publish, index_run_start
+
+        done = []
+        for period in Period.objects.filter(code__in=[code for code, _ in DEMO_PERIODS]).order_by("opens_on"):
+            if IndexRun.objects.filter(period=period, is_published=True).exists():
+                continue
+            run = index_run_start(period=period, user=None, enqueue=False)
+            run = pipeline.run_inline(run_id=run.pk)
+            index_run_publish(run=run, user=None)
+            done.append(f"演示指数：期次 {period.code} 批次 #{run.pk} 已计算并发布（{run.cells} 个单元）。")
+        return done
