@@ -315,10 +315,13 @@ def submission_bulk_accept(*, submission_ids: list[int], user) -> tuple[int, int
 # --- automatic flags ---------------------------------------------------------------------------
 
 
-def submission_flags(*, submission: Submission) -> list[dict]:
+def submission_flags(*, submission: Submission, peer_cache: dict | None = None) -> list[dict]:
     """Implausible answers a reviewer should look at (they do not block submitting):
     rubric answers at or above the indicator's evidence level without evidence, and KPI
-    values far outside what accepted peers of the same industry report."""
+    values far outside what accepted peers of the same industry report.
+
+    ``peer_cache`` (a dict the caller keeps) lets a batch of filings of one period — a paper
+    import — read each industry's accepted KPI values once instead of once per filing."""
     flags = []
     with_evidence = set(submission.evidence.exclude(indicator=None).values_list("indicator_id", flat=True))
     answers = list(submission.answers.select_related("indicator"))
@@ -331,25 +334,40 @@ def submission_flags(*, submission: Submission) -> list[dict]:
                               "message": _("%(code)s 选择了%(level)d级，但未上传证明材料。") % {"code": ind.code, "level": a.value}})
     kpis = [a for a in answers if a.indicator.kind == IndicatorKind.KPI and a.value is not None]
     if kpis:
-        flags += _kpi_outlier_flags(submission, kpis)
+        flags += _kpi_outlier_flags(submission, kpis, peer_cache)
     return flags
 
 
-def _kpi_outlier_flags(submission: Submission, kpis: list[Answer]) -> list[dict]:
-    """Robust z-score (median / MAD) against accepted filings of the same period and
-    industry division; needs at least 10 peers to say anything."""
+def _accepted_kpi_values(period_id: int, division_code: str, exclude_submission_id: int | None) -> dict[int, list[float]]:
+    """{indicator id: values} of the KPI answers of accepted filings of a period and division."""
     peers = (
         Answer.objects.filter(
-            submission__period_id=submission.period_id, submission__division_code=submission.enterprise.division_code,
-            submission__status=SubmissionStatus.ACCEPTED, indicator__in=[a.indicator_id for a in kpis],
+            submission__period_id=period_id, submission__division_code=division_code,
+            submission__status=SubmissionStatus.ACCEPTED, indicator__kind=IndicatorKind.KPI,
         )
-        .exclude(submission=submission)
+        .exclude(submission_id=exclude_submission_id)
         .exclude(value=None)
         .values_list("indicator_id", "value")
     )
     by_indicator: dict[int, list[float]] = {}
     for indicator_id, value in peers:
         by_indicator.setdefault(indicator_id, []).append(float(value))
+    return by_indicator
+
+
+def _kpi_outlier_flags(submission: Submission, kpis: list[Answer], peer_cache: dict | None = None) -> list[dict]:
+    """Robust z-score (median / MAD) against accepted filings of the same period and
+    industry division; needs at least 10 peers to say anything."""
+    division = submission.enterprise.division_code
+    if peer_cache is None:
+        by_indicator = _accepted_kpi_values(submission.period_id, division, submission.pk)
+    else:
+        # Flags are raised on submit, before the filing can be accepted, so the cached
+        # accepted values never contain the filing itself.
+        key = (submission.period_id, division)
+        if key not in peer_cache:
+            peer_cache[key] = _accepted_kpi_values(submission.period_id, division, None)
+        by_indicator = peer_cache[key]
     flags = []
     for a in kpis:
         values = np.asarray(by_indicator.get(a.indicator_id, []), dtype=float)

@@ -545,6 +545,7 @@ def submissions_import_paper(
     Answer.objects.bulk_update(changed_answers, ["value", "not_measured", "updated_by", "updated_at"], batch_size=1000)
 
     evidence_flags = _paper_evidence_flags([sub for sub, _previous in to_finish], indicators)
+    peer_cache: dict = {}  # accepted KPI values per industry, read once for the whole file
     for sub, previous in to_finish:
         sub.status = SubmissionStatus.SUBMITTED
         sub.revision += 1  # an editor open on the old draft now gets a conflict
@@ -553,7 +554,7 @@ def submissions_import_paper(
         sub.submitted_at = now
         sub.__dict__.update(services.enterprise_location(sub.enterprise))
         sub.answer_vector = pack_answers(submission=sub)
-        sub.flags = services.submission_flags(submission=sub) + evidence_flags.get(sub.pk, [])
+        sub.flags = services.submission_flags(submission=sub, peer_cache=peer_cache) + evidence_flags.get(sub.pk, [])
         sub.save(update_fields=SUBMIT_FIELDS)
         events.append(SubmissionEvent(submission=sub, action=EventAction.SUBMITTED, actor=user, at=now,
                                       from_status=previous, to_status=SubmissionStatus.SUBMITTED, note=note))

@@ -273,6 +273,10 @@ def test_kpi_outlier_is_flagged_against_accepted_peers(period):
     s, _ = services.submission_save_answers(submission=s, user=odd, revision=0, answers={**COMPLETE, "K1": "20"})
     s = services.submission_submit(submission=s, user=odd, pledge=True).submission
     assert [f["indicator"] for f in s.flags if f["kind"] == "kpi_outlier"] == ["K1"]
+    # a batch (paper import) reads the peers once through a cache: same flags
+    cache = {}
+    assert services.submission_flags(submission=s, peer_cache=cache) == s.flags
+    assert list(cache) == [(period.pk, "39")]
 
 
 # --- evidence -----------------------------------------------------------------------------------
