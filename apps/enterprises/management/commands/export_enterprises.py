@@ -1,11 +1,9 @@
 """Export enterprises as CSV (UTF-8 with BOM, opens in Excel) or XLSX."""
 
-import sys
-from pathlib import Path
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
+from apps.core.commands import acting_user, write_output
 from apps.enterprises.imports import enterprises_export
 
 
@@ -24,19 +22,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         out = options["out"]
         file_format = options["file_format"] or ("xlsx" if out.lower().endswith(".xlsx") else "csv")
-        user = None
-        if options["as_user"]:
-            try:
-                user = get_user_model().objects.get(username=options["as_user"])
-            except get_user_model().DoesNotExist as exc:
-                raise CommandError(f"用户“{options['as_user']}”不存在。") from exc
-        data = enterprises_export(user=user, file_format=file_format)
-        if out == "-":
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-            return
-        try:
-            Path(out).write_bytes(data)
-        except OSError as exc:
-            raise CommandError(f"无法写入 {out}：{exc.strerror or exc}") from exc
-        self.stderr.write(f"已导出到 {out}（{file_format.upper()}，{len(data)} 字节）")
+        data = enterprises_export(user=acting_user(options["as_user"]), file_format=file_format)
+        if write_output(out, data):
+            self.stderr.write(f"已导出到 {out}（{file_format.upper()}，{len(data)} 字节）")

@@ -7,10 +7,10 @@ only the good rows in valid_rows_only mode).
 
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core.commands import acting_user, read_input
 from apps.enterprises.imports import ImportFileError, enterprises_import
 from apps.enterprises.models import ImportEncoding, ImportMode
 
@@ -33,18 +33,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         path = Path(options["file"])
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CommandError(f"无法读取文件 {path}：{exc.strerror or exc}") from exc
-
-        user = None
-        if options["as_user"]:
-            try:
-                user = get_user_model().objects.get(username=options["as_user"])
-            except get_user_model().DoesNotExist as exc:
-                raise CommandError(f"用户“{options['as_user']}”不存在。") from exc
-        else:
+        data = read_input(options["file"])
+        user = acting_user(options["as_user"])
+        if user is None:
             self.stderr.write("未指定 --as-user：以系统身份导入，不受管辖范围限制，变更记录中没有操作人。")
 
         try:

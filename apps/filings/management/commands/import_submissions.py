@@ -9,10 +9,10 @@ valid_rows_only mode).
 
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core.commands import acting_user, read_input
 from apps.enterprises.imports import ImportFileError
 from apps.enterprises.models import ImportMode
 from apps.filings.models import Period
@@ -35,14 +35,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         path = Path(options["file"])
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CommandError(f"无法读取文件 {path}：{exc.strerror or exc}", returncode=1) from exc
-        try:
-            user = get_user_model().objects.get(username=options["as_user"])
-        except get_user_model().DoesNotExist as exc:
-            raise CommandError(f"用户“{options['as_user']}”不存在。", returncode=1) from exc
+        data = read_input(options["file"])
+        user = acting_user(options["as_user"])
         period = Period.objects.select_related("framework").filter(code=options["period"]).first()
         if period is None:
             raise CommandError(f"期次“{options['period']}”不存在。", returncode=1)
