@@ -9,6 +9,7 @@ repeated attempts, fails the run — a run is never left "running" for ever.
 import logging
 import time
 import traceback
+from contextlib import contextmanager
 from datetime import timedelta
 
 from celery import shared_task
@@ -25,20 +26,24 @@ TRANSIENT = (OperationalError, InterfaceError)
 MAX_CHUNK_ATTEMPTS = 3
 
 
-def _fail_on_error(run_id: int, exc: BaseException) -> None:
-    pipeline.run_fail(run_id=run_id, reason="".join(traceback.format_exception(exc)))
+@contextmanager
+def _run_fails_on_error(run_id: int):
+    """Mark the run failed with the traceback when a step raises, then re-raise. Transient
+    database errors pass through untouched: the task retries them (autoretry_for)."""
+    try:
+        yield
+    except TRANSIENT:
+        raise
+    except Exception as exc:
+        pipeline.run_fail(run_id=run_id, reason="".join(traceback.format_exception(exc)))
+        raise
 
 
 @shared_task(bind=True, acks_late=True, autoretry_for=TRANSIENT, retry_backoff=2, max_retries=3)
 def start_index_run(self, run_id: int) -> None:
     """Plan the run and fan its chunks out to the workers."""
-    try:
+    with _run_fails_on_error(run_id):
         chunk_ids = pipeline.plan_run(run_id=run_id)
-    except TRANSIENT:
-        raise
-    except Exception as exc:
-        _fail_on_error(run_id, exc)
-        raise
     if not chunk_ids and IndexRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, chunks_total=0).exists():
         finish_index_run.delay(run_id)  # nothing to score: join straight away
     for chunk_id in chunk_ids:
@@ -51,31 +56,22 @@ def score_run_chunk(self, chunk_id: int) -> None:
     found = RunChunk.objects.filter(pk=chunk_id).values_list("run_id", "run__parameters").first()
     if found is None:
         return
-    chunk, parameters = found
-    try:
+    run_id, parameters = found
+    with _run_fails_on_error(run_id):
         pipeline.chunk_attempt_started(chunk_id=chunk_id)
         delay = float(parameters.get("drill_chunk_delay_seconds", 0))
         if delay:  # failure drill: widens the window in which a worker can be killed mid-chunk
             time.sleep(delay)
         last = pipeline.score_chunk(chunk_id=chunk_id)
-    except TRANSIENT:
-        raise
-    except Exception as exc:
-        _fail_on_error(chunk, exc)
-        raise
     if last:
-        finish_index_run.delay(chunk)
+        finish_index_run.delay(run_id)
 
 
 @shared_task(bind=True, acks_late=True, autoretry_for=TRANSIENT, retry_backoff=2, max_retries=3)
 def finish_index_run(self, run_id: int) -> None:
-    try:
+    """Join: aggregate the cells and mark the run succeeded."""
+    with _run_fails_on_error(run_id):
         pipeline.finalize_run(run_id=run_id)
-    except TRANSIENT:
-        raise
-    except Exception as exc:
-        _fail_on_error(run_id, exc)
-        raise
 
 
 @shared_task
