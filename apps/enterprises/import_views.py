@@ -20,15 +20,13 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .imports import (
-    HEAD_BYTES,
-    ImportFileError,
     can_import_enterprises,
-    check_upload,
     enterprises_export,
     errors_csv,
     import_job_create,
     max_upload_bytes,
     render_export,
+    validate_uploaded_file,
 )
 from .models import ImportEncoding, ImportJob, ImportMode
 from .resources import (
@@ -89,14 +87,7 @@ class ImportUploadForm(forms.Form):
     )
 
     def clean_file(self):
-        upload = self.cleaned_data["file"]
-        head = upload.read(HEAD_BYTES)
-        upload.seek(0)
-        try:
-            check_upload(head=head, filename=upload.name, size=upload.size)
-        except ImportFileError as exc:
-            raise forms.ValidationError(exc.message) from exc
-        return upload
+        return validate_uploaded_file(self.cleaned_data["file"])
 
 
 @login_required

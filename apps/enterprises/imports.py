@@ -193,6 +193,20 @@ def _size_text(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
 
 
+def validate_uploaded_file(upload):
+    """Form-field check of an uploaded import file (enterprise and submission imports):
+    raises a django ValidationError with the clerk-facing message, returns the file."""
+    from django import forms
+
+    head = upload.read(HEAD_BYTES)
+    upload.seek(0)
+    try:
+        check_upload(head=head, filename=upload.name, size=upload.size)
+    except ImportFileError as exc:
+        raise forms.ValidationError(exc.message) from exc
+    return upload
+
+
 def check_upload(*, head: bytes, filename: str, size: int) -> str:
     """Check what can be checked from the first bytes, the name and the size of a file.
 

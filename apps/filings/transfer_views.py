@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from apps.enterprises.imports import HEAD_BYTES, ImportFileError, check_upload, errors_csv, max_upload_bytes
+from apps.enterprises.imports import ImportFileError, errors_csv, max_upload_bytes, validate_uploaded_file
 from apps.enterprises.models import ImportMode
 
 from .models import Period
@@ -53,14 +53,7 @@ class TransferUploadForm(forms.Form):
     )
 
     def clean_file(self):
-        upload = self.cleaned_data["file"]
-        head = upload.read(HEAD_BYTES)
-        upload.seek(0)
-        try:
-            check_upload(head=head, filename=upload.name, size=upload.size)
-        except ImportFileError as exc:
-            raise forms.ValidationError(exc.message) from exc
-        return upload
+        return validate_uploaded_file(self.cleaned_data["file"])
 
 
 def _xlsx_response(data: bytes, filename: str) -> HttpResponse:
