@@ -64,18 +64,7 @@ class Jurisdiction:
 
     def covers_region(self, region) -> bool:
         """Whether a region (county, prefecture or province) lies inside this jurisdiction."""
-        if self.everything:
-            return True
-        if not self.region_code or region is None:
-            return False
-        # A region row carries its own code among its denormalised codes.
-        codes = {
-            "province_code": region.province_code,
-            "prefecture_code": region.prefecture_code,
-            "county_code": region.county_code,
-        }
-        return codes.get(self.region_field) == self.region_code
-
+        return region is not None and self.covers_region_code(region.code)
 
     def covers_region_code(self, code: str) -> bool:
         """Whether the region with GB/T 2260 ``code`` (province, prefecture or county) lies in
