@@ -6,7 +6,6 @@ above a county when they are missing.
 """
 
 import itertools
-import random
 from decimal import Decimal
 
 import factory
@@ -150,7 +149,3 @@ def enterprise_user(enterprise=None, **kw) -> User:
 
 def authority_user(region: Region, **kw) -> User:
     return UserFactory(role=Role.AUTHORITY, region=region, **kw)
-
-
-def random_revenue(rng: random.Random) -> Decimal:
-    return Decimal(rng.randint(100, 100000))

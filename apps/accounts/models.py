@@ -58,11 +58,3 @@ class User(AbstractUser):
             raise ValidationError({"enterprise": _("企业填报员必须关联一家企业。")})
         if self.role == Role.AUTHORITY and not self.region_id:
             raise ValidationError({"region": _("地方主管部门用户必须指定管辖地区。")})
-
-    @property
-    def is_authority(self) -> bool:
-        return self.role == Role.AUTHORITY
-
-    @property
-    def is_ministry(self) -> bool:
-        return self.role in (Role.MINISTRY, Role.ADMIN) or self.is_superuser

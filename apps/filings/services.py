@@ -20,7 +20,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import Role
-from apps.accounts.scoping import jurisdiction_of
 from apps.frameworks.models import Framework, FrameworkStatus, Indicator, IndicatorKind, IndustryModule
 
 from .answers import CleanAnswer, clean_answer
@@ -152,10 +151,6 @@ def submission_save_answers(*, submission: Submission, user, answers: dict[str, 
         sub.revision += 1
         sub.save(update_fields=["revision", "updated_at"])
     return sub, errors
-
-
-def answers_by_code(submission: Submission) -> dict[str, Answer]:
-    return {a.indicator.code: a for a in submission.answers.select_related("indicator")}
 
 
 def missing_answers(*, submission: Submission) -> list[Indicator]:
@@ -385,5 +380,3 @@ def _kpi_outlier_flags(submission: Submission, kpis: list[Answer], peer_cache: d
     return flags
 
 
-def reviewer_can_see(user, submission: Submission) -> bool:
-    return not jurisdiction_of(user).is_empty and Submission.objects.visible_to(user).filter(pk=submission.pk).exists()

@@ -59,7 +59,8 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
 
 
 def published_run(period: Period) -> IndexRun | None:
-    return IndexRun.objects.filter(period=period, is_published=True).first()
+    """The run readers see for ``period`` (None before anything is published)."""
+    return IndexRun.objects.filter(period=period, is_published=True).select_related("period", "framework").first()
 
 
 def cell_keys_of(submission: Submission) -> list[tuple[str, str]]:

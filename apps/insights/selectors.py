@@ -22,10 +22,9 @@ from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.scoping import jurisdiction_of
-from apps.filings.models import Period
 from apps.indices.disclosure import REASON_LABELS, public_view
 from apps.indices.models import CellKind, IndexCell, IndexRun
-from apps.indices.services import index_parameters
+from apps.indices.services import index_parameters, published_run  # noqa: F401  (re-exported for readers)
 
 REGION_KINDS = {CellKind.PROVINCE, CellKind.PREFECTURE, CellKind.COUNTY, CellKind.PROVINCE_DIVISION,
                 CellKind.PREFECTURE_DIVISION}
@@ -49,17 +48,6 @@ class Reader:
 
 
 PUBLIC = Reader(everything=False, covers=lambda code: False)
-
-
-def published_run(period: Period) -> IndexRun | None:
-    return IndexRun.objects.filter(period=period, is_published=True).select_related("period", "framework").first()
-
-
-def latest_published_run() -> IndexRun | None:
-    return (
-        IndexRun.objects.filter(is_published=True).select_related("period", "framework")
-        .order_by("-period__opens_on").first()
-    )
 
 
 def _region_part(code: str) -> str:

@@ -101,10 +101,6 @@ class Region(models.Model):
         """Whether an enterprise can be placed here: a county, or a city without counties."""
         return self.level == RegionLevel.COUNTY or self.is_county_equivalent
 
-    @property
-    def is_authority_only(self) -> bool:
-        return bool(self.oversees_prefecture_code)
-
     def full_name(self) -> str:
         """Province / prefecture / county names joined, skipping placeholder rows."""
         names = []
