@@ -348,3 +348,43 @@ def test_evidence_is_served_only_to_those_allowed(client, filer, period):
     client.logout()
     assert client.get(url).status_code == 302
     assert not str(ev.file.path).startswith(str(__import__("django.conf").conf.settings.STATIC_ROOT))
+
+
+def test_evidence_can_be_removed_from_a_draft_only(client, filer, period, django_capture_on_commit_callbacks):
+    sub = start(filer, period)
+    ev = services.evidence_add(submission=sub, user=filer, indicator=None, uploaded_file=SimpleUploadedFile("a.pdf", PDF))
+    path = ev.file.path
+    other = enterprise_user(EnterpriseFactory(region=county(XUANWU)))
+    client.force_login(other)
+    assert client.post(reverse("filings:evidence-delete", args=[sub.pk, ev.pk])).status_code == 404
+    client.force_login(filer)
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = client.post(reverse("filings:evidence-delete", args=[sub.pk, ev.pk]))
+    assert resp.status_code == 302 and not sub.evidence.exists()
+    import os
+
+    assert not os.path.exists(path)  # the stored file goes once the row is gone
+    ev = services.evidence_add(submission=sub, user=filer, indicator=None, uploaded_file=SimpleUploadedFile("b.pdf", PDF))
+    fill(sub, filer)
+    services.submission_submit(submission=sub, user=filer, pledge=True)
+    with pytest.raises(ValidationError, match="不能再删除材料"):
+        services.evidence_remove(evidence=ev, user=filer)
+
+
+def test_filing_cannot_start_outside_the_period_or_on_an_unpublished_framework(client, filer, period):
+    import datetime
+
+    from apps.filings.models import Period
+    from apps.frameworks.models import FrameworkStatus
+
+    closed = Period.objects.create(code="2020", name="2020年度", framework=period.framework,
+                                   opens_on=datetime.date(2020, 1, 1), closes_on=datetime.date(2020, 12, 31))
+    with pytest.raises(ValidationError, match="不在填报时间内"):
+        services.submission_start(enterprise=filer.enterprise, period=closed, user=filer)
+    client.force_login(filer)
+    resp = client.post(reverse("filings:start", args=["2020"]), follow=True)
+    assert "不在填报时间内" in resp.text and not Submission.objects.exists()
+    period.framework.status = FrameworkStatus.DRAFT
+    period.framework.save()
+    with pytest.raises(ValidationError, match="尚未发布"):
+        services.submission_start(enterprise=filer.enterprise, period=period, user=filer)
