@@ -258,7 +258,7 @@ def _canonical_header(text: str) -> str:
     return ""
 
 
-def _cell_text(value) -> str:
+def cell_text(value) -> str:
     """A cell as the stripped string the resource's widgets expect."""
     if value is None:
         return ""
@@ -326,7 +326,7 @@ def _decode_csv(data: bytes, encoding: str) -> tuple[str, str]:
         ) from exc
 
 
-def _csv_records(data: bytes, encoding: str) -> tuple[list[tuple[int, list]], str]:
+def csv_records(data: bytes, encoding: str) -> tuple[list[tuple[int, list]], str]:
     text, label = _decode_csv(data, encoding)
     if "\x00" in text:
         raise ImportFileError(_("文件中含有二进制内容，不是 CSV 文本文件。"))
@@ -347,7 +347,7 @@ def _csv_records(data: bytes, encoding: str) -> tuple[list[tuple[int, list]], st
     return records, label
 
 
-def _xlsx_records(data: bytes) -> list[tuple[int, list]]:
+def xlsx_records(data: bytes) -> list[tuple[int, list]]:
     import openpyxl  # imported here: only XLSX uploads need it
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -385,11 +385,11 @@ def read_enterprise_table(*, data: bytes, filename: str, encoding: str = ImportE
     """
     file_format = check_upload(head=data[:HEAD_BYTES], filename=filename, size=len(data))
     if file_format == "xlsx":
-        records, label = _xlsx_records(data), ""
+        records, label = xlsx_records(data), ""
     else:
-        records, label = _csv_records(data, encoding)
+        records, label = csv_records(data, encoding)
 
-    cleaned = [(line, [_cell_text(v) for v in values]) for line, values in records]
+    cleaned = [(line, [cell_text(v) for v in values]) for line, values in records]
     cleaned = [(line, values) for line, values in cleaned if any(values)]
     if not cleaned:
         raise ImportFileError(_("文件是空的，没有表头也没有数据。"))
@@ -582,7 +582,7 @@ def neutralise_formula(value):
     return value
 
 
-def _neutralised(dataset: tablib.Dataset) -> tablib.Dataset:
+def neutralised(dataset: tablib.Dataset) -> tablib.Dataset:
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     def clean(value):
@@ -600,7 +600,7 @@ def _neutralised(dataset: tablib.Dataset) -> tablib.Dataset:
 
 def render_export(*, dataset: tablib.Dataset, file_format: str) -> bytes:
     """Serialise an export dataset: CSV as UTF-8 with BOM (Excel opens Chinese correctly), or XLSX."""
-    safe = _neutralised(dataset)
+    safe = neutralised(dataset)
     if file_format == "csv":
         return codecs.BOM_UTF8 + safe.export("csv").encode("utf-8")
     if file_format == "xlsx":

@@ -50,12 +50,12 @@ from apps.enterprises.imports import (
     ImportFileError,
     ImportReport,
     RowError,
-    _cell_text,
-    _csv_records,
-    _neutralised,
-    _xlsx_records,
+    cell_text,
     check_upload,
+    csv_records,
     max_rows,
+    neutralised,
+    xlsx_records,
 )
 from apps.enterprises.models import Enterprise, ImportEncoding, ImportMode
 from apps.frameworks.models import FrameworkStatus, Indicator, IndicatorKind
@@ -263,7 +263,7 @@ def _workbook(*, period: Period, indicators: list[Indicator], rows: list[list]) 
     book = Workbook()
     book.remove(book.active)
     for dataset in (data, _help_dataset(indicators, period)):
-        XLSXFormat.dset_sheet(_neutralised(dataset), book.create_sheet(title=dataset.title))
+        XLSXFormat.dset_sheet(neutralised(dataset), book.create_sheet(title=dataset.title))
     _dress(book, indicators=indicators, n_rows=len(rows))
     out = io.BytesIO()
     book.save(out)
@@ -639,10 +639,10 @@ def read_sheet(*, data: bytes, filename: str, indicators: list[Indicator]) -> _S
     header cells to fixed columns and indicators; raise ImportFileError when unusable."""
     file_format = check_upload(head=data[:HEAD_BYTES], filename=filename, size=len(data))
     if file_format == "xlsx":
-        records, encoding = _xlsx_records(data), ""
+        records, encoding = xlsx_records(data), ""
     else:
-        records, encoding = _csv_records(data, ImportEncoding.AUTO)
-    cleaned = [(line, [_cell_text(v) for v in values]) for line, values in records]
+        records, encoding = csv_records(data, ImportEncoding.AUTO)
+    cleaned = [(line, [cell_text(v) for v in values]) for line, values in records]
     cleaned = [(line, values) for line, values in cleaned if any(values)]
     if not cleaned:
         raise ImportFileError(_("文件是空的，没有表头也没有数据。"))
