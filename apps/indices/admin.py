@@ -56,11 +56,29 @@ class IndexRunAdmin(ModelAdmin):
         return redirect("admin:indices_indexrun_change", object_id)
 
 
+def sees_every_cell(user) -> bool:
+    """The insider view of every cell (what apps.indices.readers.cells_for gives readers
+    whose jurisdiction is everything): the only readers the cell admin serves. Staff of a
+    region would otherwise read other regions' suppressed values here."""
+    from .readers import Reader
+
+    return bool(user.is_active and Reader.of(user).everything)
+
+
 @admin.register(IndexCell)
 class IndexCellAdmin(ModelAdmin):
+    """Read-only, and only for readers who see every cell unsuppressed (ministry staff,
+    administrators): for them the stored values are cells_for's answer."""
+
     list_display = ["run", "kind", "code", "n", "mean", "median", "rank", "suppressed", "suppression_reason", "stale"]
     list_filter = ["kind", "suppressed", "run"]
     search_fields = ["code"]
+
+    def has_module_permission(self, request):
+        return request.user.is_staff and sees_every_cell(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff and sees_every_cell(request.user)
 
     def has_add_permission(self, request):
         return False

@@ -58,6 +58,10 @@ DOMINANCE = "dominance"
 SECONDARY = "secondary"
 STABILITY = "stability"
 NO_DATA = "no_data"
+# The one reason the public (and readers outside a cell's jurisdiction) see for any
+# suppressed cell: the detailed reasons tell n ranges apart (small_n ⇒ 1–4, stability ⇒
+# 5–9 …), which an integer-programming attack can use to pin hidden counts.
+NOT_PUBLISHED = "not_published"
 
 # Chinese labels, marked for extraction only (gettext_noop returns them unchanged); the
 # readers translate them: apps.insights.selectors.REASONS.
@@ -67,6 +71,7 @@ REASON_LABELS = {
     SECONDARY: gettext_noop("互补隐藏"),
     STABILITY: gettext_noop("保持与上期一致"),
     NO_DATA: gettext_noop("无填报"),
+    NOT_PUBLISHED: gettext_noop("不公开"),
 }
 
 SEPARATOR = "|"
@@ -496,9 +501,12 @@ def public_view(cells: pd.DataFrame, params: IndexParameters | None = None) -> p
     """The cells as the public may see them.
 
     Same rows; for suppressed cells every value column (n included) is None, only kind,
-    code, parent_code, suppressed and suppression_reason remain. For published cells the
-    order statistics that :func:`order_statistic_mask` rejects are None. Cells without
-    filings (reason no_data) show n = 0, their registered count and coverage.
+    code, parent_code, suppressed and suppression_reason remain, and the reason is the one
+    public reason ``not_published`` (不公开) whatever the detailed one. For published cells
+    the order statistics that :func:`order_statistic_mask` rejects are None. Cells without
+    filings (reason no_data) show n = 0, their registered count and coverage. ``stale``
+    (when present) is False: marking the cells a late filing touches would point at the
+    filer; the public learns only that the period is being updated (IndexRun.stale_since).
     """
     from apps.indices.aggregation import IndexParameters
 
@@ -508,6 +516,10 @@ def public_view(cells: pd.DataFrame, params: IndexParameters | None = None) -> p
     value_columns = [c for c in out.columns if c not in IDENTITY_COLUMNS]
     for column in value_columns:
         out.loc[suppressed, column] = None
+    if "suppression_reason" in out.columns:
+        out.loc[suppressed, "suppression_reason"] = NOT_PUBLISHED
+    if "stale" in out.columns:
+        out["stale"] = False
     n = pd.to_numeric(cells["n"], errors="coerce").to_numpy(float)
     for column, ok in order_statistic_mask(n, params.min_cell_size).items():
         if column in out.columns:
