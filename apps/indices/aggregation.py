@@ -632,7 +632,7 @@ def compute_cells(
     cell was published.
     """
     cells = compute_statistics(scores, registry, params, dimension_codes, previous_scores)
-    cells = disclosure.apply_disclosure_control(cells, params, previous_cells)
+    cells = disclosure.apply_disclosure_control(cells, params, previous_cells, scores=scores)
     _add_ranks(cells, params)
     _add_previous(cells, previous_cells)
     _add_performance(cells, params)

@@ -121,6 +121,7 @@ def test_reason_labels():
         "secondary": "互补隐藏",
         "stability": "保持与上期一致",
         "no_data": "无填报",
+        "overlap": "重叠分组差值过小",
         "not_published": "不公开",
     }
 
