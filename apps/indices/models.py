@@ -54,6 +54,9 @@ class IndexRun(models.Model):
     base_run = models.ForeignKey(
         "self", verbose_name=_("基期批次"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Checks of what publishing the run would disclose (revision differencing, …), recorded
+    # at the join and again when staff publish.
+    audit = models.JSONField(_("发布审核"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("指数计算批次")
