@@ -104,11 +104,12 @@ def submission_start(*, enterprise, period: Period, user) -> Submission:
 
 
 def enterprise_location(enterprise) -> dict:
-    """The denormalised codes a submission carries: where its enterprise is when it files."""
+    """The denormalised codes a submission carries: where its enterprise is when it files,
+    its size class and revenue (index runs build a period's cells from these)."""
     return {
         "province_code": enterprise.province_code, "prefecture_code": enterprise.prefecture_code,
         "county_code": enterprise.county_code, "division_code": enterprise.division_code,
-        "size_class": enterprise.size_class,
+        "size_class": enterprise.size_class, "revenue": enterprise.revenue,
     }
 
 
