@@ -163,6 +163,9 @@ class IndexParameters:
                          −159.5–311.8)
     rank_draws/_seed     rank intervals: simulated draws of every ranked cell's mean and
                          the seed of the generator (see :func:`_add_rank_intervals`)
+    protection_p         the protection interval the audit asks of each primarily
+                         suppressed cell: ± this share of its sum (apps.indices.audit)
+    audit_max_cells      how many of those cells the audit checks (smallest n first)
     """
 
     min_cell_size: int = 5
@@ -177,6 +180,8 @@ class IndexParameters:
     interval_min_n: int = 10
     rank_draws: int = 200
     rank_seed: int = 20261129
+    protection_p: float = 0.10
+    audit_max_cells: int = 100
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:
