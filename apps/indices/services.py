@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.scoping import recorded_user
 from apps.filings.models import Period, Submission
 
 from .aggregation import IndexParameters
@@ -38,7 +39,7 @@ def index_run_start(*, period: Period, user, parameters: dict | None = None, enq
         with transaction.atomic():
             run = IndexRun.objects.create(
                 period=period, framework=period.framework, parameters={**params.to_dict(), **drills},
-                code_version=code_version(), created_by=user, heartbeat_at=timezone.now(),
+                code_version=code_version(), created_by=recorded_user(user), heartbeat_at=timezone.now(),
             )
     except IntegrityError:
         raise ValidationError(_("该期次已有指数计算正在排队或进行中，请等待其完成。")) from None
@@ -75,10 +76,10 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
                "more": _("等") if more > 0 else ""}
         )
     IndexRun.objects.filter(period=run.period, is_published=True).update(is_published=False)
-    run.is_published, run.published_at, run.published_by = True, timezone.now(), user
+    run.is_published, run.published_at, run.published_by = True, timezone.now(), recorded_user(user)
     run.save(update_fields=["is_published", "published_at", "published_by"])
     if base is None:  # the first publication fixes the base, recorded with who published
-        IndexBase.objects.create(period=run.period, chosen_by=user, note=_("首次发布时确定"))
+        IndexBase.objects.create(period=run.period, chosen_by=recorded_user(user), note=_("首次发布时确定"))
     return run
 
 
@@ -129,7 +130,7 @@ def index_base_choose(*, period: Period, user, note: str = "") -> IndexBase:
     if current is not None and current.period_id == period.pk:
         return current
     IndexBase.objects.filter(active=True).update(active=False)
-    return IndexBase.objects.create(period=period, chosen_by=user, note=note)
+    return IndexBase.objects.create(period=period, chosen_by=recorded_user(user), note=note)
 
 
 def base_of_run(run: IndexRun) -> tuple[str | None, IndexRun | None, float | None]:
