@@ -181,7 +181,7 @@ class IndexParameters:
     rank_draws: int = 200
     rank_seed: int = 20261129
     protection_p: float = 0.10
-    audit_max_cells: int = 100
+    audit_max_cells: int = 25
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:
