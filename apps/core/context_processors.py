@@ -41,6 +41,7 @@ def _nav_for(user) -> list[tuple[str, str]]:
     if can_use_admin(user):
         items.append((_("管理后台"), reverse("admin:index")))
     items.append((_("接口文档"), reverse("api-docs")))
+    items.append((_("API 令牌"), reverse("accounts:api-tokens")))
     return items
 
 
