@@ -1,4 +1,5 @@
-"""Log-in pages and the user's API tokens. Lock-out after repeated failures is django-axes' (see settings AXES_*)."""
+"""Log-in pages and the user's API tokens. Lock-out after repeated failures: django-axes per
+user name and client, :mod:`apps.accounts.lockout` per user name (see its docstring)."""
 
 from django.conf import settings
 from django.contrib import messages
@@ -8,12 +9,30 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from .lockout import remember_device, retry_after_seconds, username_held_back
 from .models import ApiToken
+
+
+def held_back_response(request):
+    """The answer to a log-in attempt held back by the per-user-name limit (429)."""
+    response = render(request, "accounts/held_back.html", {"minutes": retry_after_seconds() // 60}, status=429)
+    response["Retry-After"] = str(retry_after_seconds())
+    return response
 
 
 class PortalLoginView(LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        if username_held_back(request, request.POST.get("username", "")):
+            return held_back_response(request)
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        remember_device(response, form.get_user().get_username())
+        return response
 
 
 @login_required
