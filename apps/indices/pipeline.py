@@ -104,7 +104,7 @@ def _load_vectors(run: IndexRun, provinces: list[str]):
     sql = (
         f"SELECT s.id, s.enterprise_id, s.answer_vector, e.county_code, e.division_code FROM {table} s "
         f"JOIN {enterprises_table} e ON e.id = s.enterprise_id "
-        f"WHERE s.period_id = %s AND s.status = %s AND s.province_code IN ({', '.join(['%s'] * len(provinces))}) ORDER BY s.id"
+        f"WHERE s.period_id = %s AND s.status = %s AND NOT e.awaiting_confirmation AND s.province_code IN ({', '.join(['%s'] * len(provinces))}) ORDER BY s.id"
     )
     ids, enterprises, blobs, counties, divisions = [], [], [], [], []
     for rows in fetch_rows(sql, [run.period_id, SubmissionStatus.ACCEPTED, *provinces]):
@@ -306,7 +306,7 @@ def _score_frame(run: IndexRun, dimension_codes: list[str]) -> pd.DataFrame:
 def _registry_frame() -> pd.DataFrame:
     # Every registered enterprise, also those in a since-abolished region code: the
     # denominators of coverage, and the codes of every filer.
-    rows = Enterprise.objects.values_list(
+    rows = Enterprise.objects.filter(awaiting_confirmation=False).values_list(  # confirmed only (issue 9)
         "pk", "province_code", "prefecture_code", "county_code", "division_code", "size_class", "revenue"
     )
     frame = pd.DataFrame(

@@ -270,3 +270,6 @@ CONTENT_SECURITY_POLICY = {
 
 # API tokens (apps.accounts.models.ApiToken): days until a new token expires.
 API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
+
+# Self-registration: POSTs per client address and hour (apps.enterprises.views.register).
+REGISTRATION_ATTEMPTS_PER_HOUR = env.int("REGISTRATION_ATTEMPTS_PER_HOUR", default=10)

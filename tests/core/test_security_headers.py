@@ -33,7 +33,8 @@ class Scripts(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
-        self.handlers += [f"<{tag} {k}=…>" for k in a if k.startswith("on")]
+        # on*= handlers, and htmx's hx-on (evaluated like one)
+        self.handlers += [f"<{tag} {k}=…>" for k in a if k.startswith(("on", "hx-on", "data-hx-on"))]
         if tag == "script":
             # a json_script block is data (type application/json), never run
             self._in_script = None if a.get("src") or a.get("type") == "application/json" else ""

@@ -5,7 +5,8 @@
    data-disable-on-submit a form whose submit buttons are disabled once it is sent;
    data-focus             an element focused when the page loads (the error summary);
    data-disables-text     a checkbox that disables the text field of its .kpi block;
-   data-evidence-for      a button that chooses the indicator of the evidence upload form.
+   data-evidence-for      a button that chooses the indicator of the evidence upload form;
+   data-clears="#sel"     after its htmx request, the select #sel is emptied (region cascade).
    Events are delegated from the document, so content swapped in by htmx works too. */
 (function () {
   document.addEventListener("change", function (e) {
@@ -32,6 +33,11 @@
     if (e.target.matches("form[data-disable-on-submit]")) {
       e.target.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
     }
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var el = e.target.closest && e.target.closest("[data-clears]");
+    var target = el && document.querySelector(el.getAttribute("data-clears"));
+    if (target) { target.innerHTML = '<option value="">—</option>'; }
   });
   function focusMarked() {
     var el = document.querySelector("[data-focus]");
