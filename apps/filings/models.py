@@ -133,7 +133,11 @@ class EvidenceQuerySet(ScopedQuerySet):
 
 def evidence_path(instance, filename: str) -> str:
     # The stored name is random: the original name is kept in the row, never trusted on disk.
-    return f"evidence/{instance.submission_id}/{instance.sha256[:16]}-{timezone.now():%Y%m%d%H%M%S%f}"
+    # Its extension is that of the type detected from the bytes, never the uploaded one.
+    from .evidence import extension_for
+
+    ext = extension_for(instance.content_type, instance.original_name)
+    return f"evidence/{instance.submission_id}/{instance.sha256[:16]}-{timezone.now():%Y%m%d%H%M%S%f}{ext}"
 
 
 class Evidence(models.Model):

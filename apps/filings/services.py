@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,7 +24,7 @@ from apps.accounts.permissions import can_file, can_review
 from apps.frameworks.models import Framework, FrameworkStatus, Indicator, IndicatorKind, IndustryModule
 
 from .answers import CleanAnswer, clean_answer
-from .evidence import sniff_evidence
+from .evidence import max_evidence_files, max_evidence_total_bytes, sniff_evidence
 from .models import (
     Answer,
     EventAction,
@@ -177,6 +178,12 @@ def evidence_add(*, submission: Submission, user, uploaded_file, indicator: Indi
     if not sub.is_editable_by_enterprise:
         raise ValidationError(_("该填报已提交，不能再上传材料。"))
     content_type = sniff_evidence(uploaded_file)  # raises ValidationError
+    held = sub.evidence.aggregate(n=Count("pk"), total=Sum("size"))
+    if held["n"] >= max_evidence_files():
+        raise ValidationError(_("每份填报最多上传 %(n)d 个证明材料，请先删除不需要的文件。") % {"n": max_evidence_files()})
+    if (held["total"] or 0) + uploaded_file.size > max_evidence_total_bytes():
+        raise ValidationError(_("本填报的证明材料总大小不能超过 %(limit)s（已用 %(used)s），请先删除不需要的文件或压缩后再上传。") % {
+            "limit": filesizeformat(max_evidence_total_bytes()), "used": filesizeformat(held["total"] or 0)})
     digest = hashlib.sha256()
     for chunk in uploaded_file.chunks():
         digest.update(chunk)

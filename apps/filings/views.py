@@ -20,6 +20,7 @@ from apps.accounts.permissions import can_file, can_review, require, requires
 from apps.core.http import BadInput, bad_request, int_field, safe_next
 
 from . import services
+from .evidence import name_with_detected_extension
 from .filters import SubmissionFilter
 from .models import Evidence, Period, ReturnReason, Submission, SubmissionStatus
 from .stepform import IndicatorField, read_step_post
@@ -224,7 +225,8 @@ def evidence_delete(request, pk: int, evidence_id: int):
 def evidence_download(request, evidence_id: int):
     """Serve an evidence file to those who may see its submission; others get 404."""
     evidence = get_object_or_404(Evidence.objects.visible_to(request.user), pk=evidence_id)
-    response = FileResponse(evidence.file.open("rb"), as_attachment=True, filename=evidence.original_name,
+    response = FileResponse(evidence.file.open("rb"), as_attachment=True,
+                            filename=name_with_detected_extension(evidence.original_name, evidence.content_type),
                             content_type=evidence.content_type)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox"

@@ -273,3 +273,7 @@ API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
 
 # Self-registration: POSTs per client address and hour (apps.enterprises.views.register).
 REGISTRATION_ATTEMPTS_PER_HOUR = env.int("REGISTRATION_ATTEMPTS_PER_HOUR", default=10)
+
+# Evidence quotas per filing (apps.filings.evidence); EVIDENCE_MAX_BYTES is per file.
+EVIDENCE_MAX_FILES_PER_FILING = env.int("EVIDENCE_MAX_FILES_PER_FILING", default=50)
+EVIDENCE_MAX_TOTAL_BYTES_PER_FILING = env.int("EVIDENCE_MAX_TOTAL_MB_PER_FILING", default=200) * 1024 * 1024
