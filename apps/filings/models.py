@@ -71,6 +71,8 @@ class Submission(models.Model):
     county_code = models.CharField(max_length=6, db_index=True, blank=True)
     division_code = models.CharField(max_length=2, db_index=True, blank=True)
     size_class = models.CharField(max_length=8, blank=True)
+    # Revenue (万元) of the enterprise when it filed: revenue weighting of the period's cells.
+    revenue = models.DecimalField(_("营业收入（万元）"), max_digits=14, decimal_places=2, null=True, blank=True)
     pledged_at = models.DateTimeField(_("真实性承诺时间"), null=True, blank=True)
     pledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
