@@ -19,14 +19,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
+from apps.core.spreadsheets import errors_csv, max_upload_bytes, validate_uploaded_file
+
 from .imports import (
     can_import_enterprises,
     enterprises_export,
-    errors_csv,
     import_job_create,
-    max_upload_bytes,
     render_export,
-    validate_uploaded_file,
 )
 from .models import ImportEncoding, ImportJob, ImportMode
 from .resources import (

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from apps.enterprises.imports import ImportFileError, errors_csv, max_upload_bytes, validate_uploaded_file
+from apps.core.spreadsheets import SpreadsheetError, errors_csv, max_upload_bytes, validate_uploaded_file
 from apps.enterprises.models import ImportMode
 
 from .models import Period
@@ -76,7 +76,7 @@ def transfer_page(request):
                 data=upload.read(), filename=upload.name, period=form.cleaned_data["period"], user=request.user,
                 mode=form.cleaned_data["mode"], accept=form.cleaned_data["accept"],
             )
-        except ImportFileError as exc:
+        except SpreadsheetError as exc:
             form.add_error("file", exc.message)
     context = {
         "form": form,
