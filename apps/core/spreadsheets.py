@@ -224,6 +224,11 @@ def validate_uploaded_file(upload):
 
 def cell_text(value) -> str:
     """A cell as a stripped string (numbers as Excel shows them, our own neutralisation undone)."""
+    if type(value) is str:  # the usual case first: every CSV cell, most XLSX text
+        text = value.strip()
+        if len(text) > 1 and text[0] == "'" and text[1] in "=+-@":
+            text = text[1:]
+        return text
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -300,7 +305,8 @@ def _capped(records: Iterable[tuple[int, list]]) -> list[tuple[int, list]]:
     row_cap, column_cap = max_rows(), max_columns()
     kept: list[tuple[int, list]] = []
     for number, values in records:
-        if not any(v not in (None, "") for v in values):
+        # any() alone would take a cell holding 0 or False for empty.
+        if not (any(values) or any(v is not None and v != "" for v in values)):
             continue
         if len(values) > column_cap:
             if any(v not in (None, "") for v in values[column_cap:]):

@@ -197,7 +197,7 @@ def read_enterprise_table(*, data: bytes, filename: str, encoding: str = ImportE
     lines: list[int] = []
     read_errors: list[RowError] = []
     for line, values in cleaned[1:]:
-        extra = [v for v in values[width:] if v]
+        extra = [v for v in values[width:] if v] if len(values) > width else None
         if extra:
             read_errors.append(
                 RowError(
@@ -324,13 +324,17 @@ def enterprises_import(
     if on_progress:
         on_progress(len(table.rows))
 
-    records = frame.to_dict("records")
+    text_columns = [frame[c].tolist() for c in columns]
+    parsed_names = list(parsed.columns)
+    parsed_columns = [parsed[c].tolist() for c in parsed_names]
     valid: list[dict] = []
-    for i, record in enumerate(records):
-        if flagged[i] and i not in rechecked:
+    skip = flagged.tolist()
+    for i, (texts, values) in enumerate(zip(zip(*text_columns, strict=True), zip(*parsed_columns, strict=True), strict=True)):
+        if skip[i] and i not in rechecked:
             continue
-        values = rechecked.get(i) or {k: parsed.at[i, k] for k in parsed.columns}
-        valid.append({**record, **values})
+        record = dict(zip(columns, texts, strict=True))
+        record.update(rechecked.get(i) or zip(parsed_names, values, strict=True))
+        valid.append(record)
     plan = bulk_import.plan_rows(valid, lookups, has_address=ADDRESS in columns, has_email=CONTACT_EMAIL in columns)
 
     refused = bool(errors) and mode == ImportMode.ALL_OR_NOTHING

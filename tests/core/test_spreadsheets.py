@@ -48,13 +48,17 @@ GROWTH_LIMIT = 200 * MB
 
 CHILD = textwrap.dedent(
     """
-    import json, os, resource, sys
+    import json, os, sys
     import django
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.test")
     django.setup()
     from apps.core.spreadsheets import SpreadsheetError, read_records
     def rss():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KB on Linux
+        # Peak RSS of this process image. Not getrusage's ru_maxrss: Linux carries that over
+        # from the parent (pytest, which may be large) through fork and exec.
+        with open("/proc/self/status") as status:
+            line = next(x for x in status if x.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
     before = rss()
     data = open(sys.argv[1], "rb").read()
     try:
