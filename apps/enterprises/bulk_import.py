@@ -38,7 +38,7 @@ from django.apps import apps as django_apps
 from django.db import connection
 from django.utils import timezone
 
-from apps.accounts.scoping import jurisdiction_of
+from apps.accounts.scoping import jurisdiction_of, recorded_user
 from apps.core.bulk import copy_rows
 from apps.reference.models import Industry, IndustryLevel, KeyIndustry, Region
 from apps.reference.size import classify_size
@@ -106,12 +106,12 @@ class Lookups:
 
 def load_lookups(*, usccs: list[str], counties: list[str], user) -> Lookups:
     """Read what validating and writing a file needs, in a few set-based queries."""
-    jurisdiction = jurisdiction_of(user) if user is not None else None
+    jurisdiction = jurisdiction_of(user)
     regions: dict[str, tuple] = {}
     wanted = sorted({c for c in counties if c})
     for chunk in _chunks(wanted):
         for r in Region.objects.filter(code__in=chunk):
-            in_scope = jurisdiction is None or jurisdiction.everything or jurisdiction.covers_region(r)
+            in_scope = jurisdiction.everything or jurisdiction.covers_region(r)
             regions[r.code] = (r.pk, r.is_placeable, r.is_active, r.province_code, r.prefecture_code, in_scope)
     industries = {
         i.code: (i.pk, i.level in (IndustryLevel.DIVISION, IndustryLevel.GROUP), i.is_active, i.division_code or i.code[:2])
@@ -124,7 +124,7 @@ def load_lookups(*, usccs: list[str], counties: list[str], user) -> Lookups:
     codes = sorted(set(usccs) - {""})
     existing = {row["uscc"]: row for row in _rows_by_uscc(codes)}
     editable: set[str] | None = None
-    if jurisdiction is not None and not jurisdiction.everything:
+    if not jurisdiction.everything:
         editable = set()
         for chunk in _chunks(sorted(existing)):
             editable.update(Enterprise.objects.editable_by(user).filter(uscc__in=chunk).values_list("uscc", flat=True))
@@ -402,7 +402,7 @@ def write_rows(
     history_model = Enterprise.history.model
     through = Enterprise.key_industries.through
     m2m_history_model = django_apps.get_model("enterprises", f"{history_model.__name__}_key_industries")
-    user_id = getattr(user, "pk", None)
+    user_id = getattr(recorded_user(user), "pk", None)  # none for the system actor
 
     # Enterprises: new ones straight in, changed ones through a staging table.
     for values, pk in zip(plan.new, allocate_ids(Enterprise, len(plan.new)), strict=True):

@@ -19,10 +19,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
+from apps.accounts.permissions import can_import_enterprises
 from apps.core.spreadsheets import errors_csv, max_upload_bytes, validate_uploaded_file
 
 from .imports import (
-    can_import_enterprises,
     enterprises_export,
     import_job_create,
     render_export,

@@ -23,6 +23,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from apps.accounts.scoping import SYSTEM
 from apps.core import spreadsheets
 from apps.core.spreadsheets import (
     SpreadsheetError,
@@ -118,7 +119,7 @@ def test_three_million_row_bomb_is_refused_from_the_zip_directory_before_parsing
 @pytest.mark.django_db
 def test_enterprise_import_refuses_the_bomb_with_the_message(million_rows):
     with pytest.raises(SpreadsheetError, match="数据行超过 100000 行的上限"):
-        enterprises_import(data=million_rows.read_bytes(), filename="企业.xlsx", user=None)
+        enterprises_import(data=million_rows.read_bytes(), filename="企业.xlsx", user=SYSTEM)
     assert not Enterprise.objects.exists()
 
 
@@ -165,7 +166,7 @@ def test_a_file_exactly_at_the_row_column_and_size_caps_imports(ref, settings):
     settings.ENTERPRISE_IMPORT_MAX_ROWS = 20
     settings.SPREADSHEET_MAX_COLUMNS = len(HEADER)
     settings.SPREADSHEET_MAX_UNCOMPRESSED_BYTES = declared_size(data)
-    report = enterprises_import(data=data, filename="企业.xlsx", user=None)
+    report = enterprises_import(data=data, filename="企业.xlsx", user=SYSTEM)
     assert report.applied and report.created == 20
     assert Enterprise.objects.count() == 20
 
@@ -175,7 +176,7 @@ def test_one_row_over_the_cap_is_refused(ref, settings):
     settings.ENTERPRISE_IMPORT_MAX_ROWS = 20
     for data, name in ((xlsx_table(HEADER, enterprise_rows(21)), "企业.xlsx"), (csv_file(enterprise_rows(21)), "企业.csv")):
         with pytest.raises(SpreadsheetError, match="数据行超过 20 行的上限"):
-            enterprises_import(data=data, filename=name, user=None)
+            enterprises_import(data=data, filename=name, user=SYSTEM)
     assert not Enterprise.objects.exists()
 
 
@@ -184,7 +185,7 @@ def test_one_byte_over_the_uncompressed_cap_is_refused(ref, settings):
     data = xlsx_table(HEADER, enterprise_rows(5))
     settings.SPREADSHEET_MAX_UNCOMPRESSED_BYTES = declared_size(data) - 1
     with pytest.raises(SpreadsheetError, match="解压后有"):
-        enterprises_import(data=data, filename="企业.xlsx", user=None)
+        enterprises_import(data=data, filename="企业.xlsx", user=SYSTEM)
 
 
 def test_a_filled_cell_beyond_the_column_cap_is_refused_an_empty_one_is_not(settings):

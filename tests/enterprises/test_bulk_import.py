@@ -11,6 +11,7 @@ import io
 import pytest
 from django.db import transaction
 
+from apps.accounts.scoping import SYSTEM
 from apps.enterprises.imports import enterprises_import, read_enterprise_table
 from apps.enterprises.models import Enterprise, ImportMode
 from apps.enterprises.resources import IMPORT_COLUMNS, EnterpriseResource
@@ -198,7 +199,7 @@ def test_hundred_thousand_rows_with_one_percent_bad_are_reported_line_by_line_an
         full = row(code, name=f"测试{i}", key="" if i % 3 else "电子制造", employees=str(10 + i % 5000))
         rows.append([v for c, v in zip(HEADER, full, strict=True) if c in header])
     data = csv_bytes(rows, header=header)
-    report = enterprises_import(data=data, filename="十万.csv", user=None, mode=ImportMode.ALL_OR_NOTHING)
+    report = enterprises_import(data=data, filename="十万.csv", user=SYSTEM, mode=ImportMode.ALL_OR_NOTHING)
     assert report.total_rows == 100_000
     assert [e.line for e in report.errors] == bad_lines
     assert {e.message for e in report.errors} == {"统一社会信用代码校验位错误：请核对营业执照上的18位代码，最后一位是校验位。"}
