@@ -395,7 +395,7 @@ _ENTERPRISE_COLUMNS = (
 
 
 def write_rows(
-    *, plan: WritePlan, user, change_reason: str, on_progress: Callable[[int], None] | None = None
+    *, plan: WritePlan, user, change_reason: str, on_progress: Callable[[str, int], None] | None = None
 ) -> None:
     """Write a plan in the caller's transaction: enterprises, key industries and history."""
     now = timezone.now()
@@ -409,12 +409,12 @@ def write_rows(
         values["id"], values["created_at"], values["updated_at"] = pk, now, now
     copy_rows(Enterprise._meta.db_table, _ENTERPRISE_COLUMNS, ([v[c] for c in _ENTERPRISE_COLUMNS] for v in plan.new))
     if on_progress:
-        on_progress(len(plan.new))
+        on_progress("written", len(plan.new))
     for values in plan.changed:
         values["updated_at"] = now
     _update_from_staging(plan.changed)
     if on_progress:
-        on_progress(len(plan.new) + len(plan.changed))
+        on_progress("written", len(plan.new) + len(plan.changed))
 
     # Key industries: the links to add and remove, as sets.
     adds: list[tuple[int, int, int]] = []  # (through id, enterprise id, key industry id)

@@ -25,6 +25,7 @@ from apps.core.spreadsheets import errors_csv, max_upload_bytes, validate_upload
 from .imports import (
     enterprises_export,
     import_job_create,
+    import_job_progress,
     render_export,
 )
 from .models import ImportEncoding, ImportJob, ImportMode
@@ -122,6 +123,7 @@ def import_job_detail(request, pk: int):
         "job": job,
         "errors_shown": job.errors[:MAX_ERRORS_SHOWN],
         "errors_hidden": max(0, len(job.errors) - MAX_ERRORS_SHOWN),
+        "progress": {} if job.is_finished else import_job_progress(job),
     }
     if request.headers.get("HX-Request") == "true":
         return render(request, "enterprises/_import_job_status.html", context)

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import tablib
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.db import DatabaseError, transaction
 from django.utils import timezone, translation
@@ -66,6 +67,8 @@ from .resources import (
 )
 
 logger = logging.getLogger(__name__)
+
+PROGRESS_SECONDS = 6 * 3600  # how long a job's row counter is kept
 
 #: The errors of a file as a whole are the spreadsheet reader's (one class, two names).
 ImportFileError = SpreadsheetError
@@ -267,7 +270,7 @@ def enterprises_import(
     encoding: str = ImportEncoding.AUTO,
     dry_run: bool = False,
     change_reason: str = "",
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[str, int], None] | None = None,
 ) -> ImportReport:
     """Import enterprises from the bytes of a CSV/XLSX file and report on every row.
 
@@ -278,7 +281,8 @@ def enterprises_import(
 
     The file is validated as columns and written set-based (:mod:`.bulk_import`); rows the
     column checks flag are checked again by :class:`EnterpriseResource` for their messages.
-    ``on_progress`` is called with the number of rows validated, then written.
+    ``on_progress(stage, rows)`` is told the rows checked (stage "checked"), then written
+    ("written").
     """
     if not can_import_enterprises(user):
         raise PermissionDenied(_("只有主管部门和平台工作人员可以批量导入企业。"))
@@ -312,7 +316,7 @@ def enterprises_import(
                 rechecked[i] = bulk_import.parse_row(dict(zip(columns, frame.iloc[i], strict=True)), lookups)
     errors.sort(key=lambda e: e.line)
     if on_progress:
-        on_progress(len(table.rows))
+        on_progress("checked", len(table.rows) + len(table.read_errors))
 
     text_columns = [frame[c].tolist() for c in columns]
     parsed_names = list(parsed.columns)
@@ -450,6 +454,24 @@ def import_job_create(*, uploaded_file, user, mode: str, encoding: str, language
     return job
 
 
+def _progress_key(job_id: int) -> str:
+    return f"enterprise-import-job:{job_id}:progress"
+
+
+def import_job_progress_set(*, job_id: int, stage: str, rows: int) -> None:
+    """Record how far a running job is. The job's own row cannot say it: the import runs
+    inside the transaction that holds the job row, so it goes to the cache (shared between
+    web and worker processes when CACHE_URL points to Redis, as in production)."""
+    progress = cache.get(_progress_key(job_id)) or {}
+    progress[stage] = rows
+    cache.set(_progress_key(job_id), progress, PROGRESS_SECONDS)
+
+
+def import_job_progress(job: ImportJob) -> dict:
+    """{"checked": rows, "written": rows} of a running job, as far as known."""
+    return cache.get(_progress_key(job.pk)) or {}
+
+
 def _finish_job(*, job_id: int, status: str, message: str, **values) -> None:
     ImportJob.objects.filter(pk=job_id).update(status=status, message=message, finished_at=timezone.now(), **values)
 
@@ -496,6 +518,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
                         done = True
                         return locked
                     report = enterprises_import(
+                        on_progress=lambda stage, rows: import_job_progress_set(job_id=job_id, stage=stage, rows=rows),
                         data=data,
                         filename=job.original_name,
                         user=job.uploaded_by,

@@ -225,3 +225,25 @@ def test_the_valid_rows_of_a_large_file_are_written_with_history_and_key_industr
     # The sequence still hands out fresh ids after the ones the import took from it.
     highest = max(Enterprise.objects.values_list("pk", flat=True))
     assert EnterpriseFactory(region=county(XUANWU)).pk > highest
+
+
+def test_job_records_its_row_counter_and_the_running_job_page_shows_it(ref, client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from apps.enterprises.imports import import_job_create, import_job_progress, import_job_run
+    from apps.enterprises.models import ImportJob, ImportJobStatus
+
+    user = authority_user(prefecture(NANJING))
+    upload = SimpleUploadedFile("企业.csv", csv_bytes([row(make_uscc()) for _ in range(3)] + [row("坏代码")]))
+    job = import_job_create(uploaded_file=upload, user=user, mode=ImportMode.VALID_ROWS_ONLY, encoding="auto", language="zh-hans")
+    job = import_job_run(job_id=job.pk)
+    assert job.status == ImportJobStatus.SUCCEEDED and job.created_count == 3
+    assert import_job_progress(job) == {"checked": 4, "written": 3}
+
+    client.force_login(user)
+    page = client.get(reverse("enterprises:import-job", args=[job.pk]), headers={"HX-Request": "true"}).content.decode()
+    assert 'data-testid="job-progress"' not in page  # finished: the counts say it all
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJobStatus.RUNNING, finished_at=None)
+    page = client.get(reverse("enterprises:import-job", args=[job.pk]), headers={"HX-Request": "true"}).content.decode()
+    assert "已检查 4 行，已写入 3 行" in page
