@@ -683,6 +683,7 @@ def submissions_import(
     mode: str = ImportMode.ALL_OR_NOTHING,
     accept: bool = False,
     dry_run: bool = False,
+    on_progress=None,
 ) -> SubmissionImportReport:
     """Import paper filings of ``period`` from an XLSX (or CSV) file, reporting every bad cell.
 
@@ -691,7 +692,8 @@ def submissions_import(
     one transaction, the good rows are written through :func:`submissions_import_paper` —
     all of them only if there is no bad row (``all_or_nothing``), or just the good ones
     (``valid_rows_only``). Raises SpreadsheetError when the file as a whole is unusable,
-    PermissionDenied when ``user`` may not import.
+    PermissionDenied when ``user`` may not import. ``on_progress(stage, rows)`` is told the
+    rows checked ("checked"), then written ("written").
     """
     _require_transfer(user)
     if mode not in ImportMode.values:
@@ -788,6 +790,8 @@ def submissions_import(
         if not row_errors and ent is not None:
             good.append(PaperFiling(enterprise=ent, answers=raw))
 
+    if on_progress:
+        on_progress("checked", len(sheet.rows))
     report = SubmissionImportReport(
         file_format=sheet.file_format, encoding=sheet.encoding, mode=mode, dry_run=dry_run,
         total_rows=len(sheet.rows), skipped=len({e.line for e in errors}), errors=errors,
@@ -806,6 +810,8 @@ def submissions_import(
         report.errors = [*errors, RowError(line=0, column="", message=_(
             "写入时失败（%(detail)s），没有写入任何数据。可能有人同时修改了这些填报，请重新上传。") % {"detail": detail})]
         return report
+    if on_progress:
+        on_progress("written", len(good))
     report.created, report.updated = result.created, result.updated
     report.unchanged, report.accepted = result.unchanged, result.accepted
     report.applied = bool(result.created or result.updated)

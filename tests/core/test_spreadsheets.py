@@ -124,13 +124,19 @@ def test_enterprise_import_refuses_the_bomb_with_the_message(million_rows):
 
 
 @pytest.mark.django_db
-def test_paper_filing_page_refuses_the_bomb_with_the_message(client, three_million_rows):
+def test_paper_filing_import_job_refuses_the_bomb_with_the_message(client, three_million_rows, monkeypatch):
+    from apps.filings.models import SubmissionImportJob
+    from apps.filings.tasks import run_submission_import_job
+
     period = open_period()
     client.force_login(authority_user(prefecture(NANJING)))
     upload = SimpleUploadedFile("纸质填报.xlsx", three_million_rows.read_bytes())
+    monkeypatch.setattr(run_submission_import_job, "delay", lambda job_id: None)
     response = client.post(reverse("filings:transfer"), {"period": period.code, "file": upload, "mode": "all_or_nothing"})
-    assert response.status_code == 200
-    assert "这个 Excel 文件解压后有" in response.content.decode()
+    assert response.status_code == 302
+    job = SubmissionImportJob.objects.get()
+    assert run_submission_import_job(job.pk) == "failed"
+    assert "这个 Excel 文件解压后有" in client.get(response.url).content.decode()
     assert not Submission.objects.exists()
 
 
