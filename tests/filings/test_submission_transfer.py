@@ -23,8 +23,8 @@ from apps.filings.models import (
     SubmissionImportJob,
     SubmissionStatus,
 )
-from apps.filings.tasks import run_submission_import_job
 from apps.filings.packing import submission_score
+from apps.filings.tasks import run_submission_import_job
 from apps.filings.transfer import (
     PaperFiling,
     _modules_by_enterprise,
