@@ -10,6 +10,7 @@ from apps.filings.models import Period, Submission
 
 from .aggregation import IndexParameters
 from .models import CellKind, IndexCell, IndexRun, RunStatus
+from .signals import run_published
 
 # Parameters for failure drills (e.g. drill_chunk_delay_seconds: each chunk waits before
 # scoring, so that a drill or a test can kill a worker mid-chunk). Recorded with the run;
@@ -55,6 +56,7 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
     IndexRun.objects.filter(period=run.period, is_published=True).update(is_published=False)
     run.is_published, run.published_at, run.published_by = True, timezone.now(), user
     run.save(update_fields=["is_published", "published_at", "published_by"])
+    transaction.on_commit(lambda: run_published.send(sender=IndexRun, run_id=run.pk))
     return run
 
 

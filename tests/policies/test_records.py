@@ -1,0 +1,72 @@
+"""Policy records: 文号 unique per issuer, supersession chain both ways, change history."""
+
+import datetime
+import time
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from apps.policies.models import PolicyStatus, TargetProgress
+from apps.policies.services import policy_supersede, target_create
+from tests.factories import UserFactory
+from tests.policies.builders import measure, periods, policy, publish_cells, reference
+
+pytestmark = pytest.mark.django_db
+
+
+def test_doc_number_is_unique_per_issuing_body():
+    policy(doc="苏工信〔2024〕12号", body="江苏省工业和信息化厅")
+    policy(doc="苏工信〔2024〕12号", body="浙江省经济和信息化厅")  # another issuer may use the same number
+    with pytest.raises(IntegrityError), transaction.atomic():
+        policy(doc="苏工信〔2024〕12号", body="江苏省工业和信息化厅")
+    policy(doc="", body="江苏省工业和信息化厅")
+    policy(doc="", body="江苏省工业和信息化厅")  # no number: no constraint
+
+
+def test_supersession_chain_is_navigable_both_ways():
+    staff = UserFactory()
+    a = policy("2022 版", doc="A-1", issued_on=datetime.date(2022, 1, 1))
+    b = policy("2024 版", doc="A-2", issued_on=datetime.date(2024, 1, 1))
+    c = policy("2026 版", doc="A-3", issued_on=datetime.date(2026, 1, 1))
+    policy_supersede(old=a, new=b, user=staff)
+    policy_supersede(old=b, new=c, user=staff)
+    for p in (a, b, c):
+        p.refresh_from_db()
+        assert [x.doc_number for x in p.supersession_chain()] == ["A-1", "A-2", "A-3"]
+    assert a.status == PolicyStatus.SUPERSEDED and a.superseded_by == b and list(b.supersedes.all()) == [a]
+    assert c.status == PolicyStatus.IN_FORCE
+    with pytest.raises(ValidationError, match="循环"):
+        policy_supersede(old=c, new=a, user=staff)
+    # who did it, and when, is in the history
+    last = a.history.first()
+    assert last.history_user == staff and last.status == PolicyStatus.SUPERSEDED
+
+
+def test_every_change_of_a_target_is_kept_in_history():
+    reference()
+    ps = periods((2025,))
+    t = target_create(measure=measure(policy()), metric="mean", cell_kind="nation", cell_code="CN",
+                      baseline_period=ps[2025], target_year=2027, value=60)
+    t.value = 62
+    t.save()
+    assert [h.value for h in t.history.order_by("history_date")] == [60, 62]
+
+
+@pytest.mark.worker
+def test_publishing_a_run_recomputes_progress_on_a_real_worker(celery_worker):
+    reference()
+    ps = periods((2025, 2026))
+    publish_cells(ps[2025], [dict(kind="nation", code="CN", parent_code="", n=100, mean=50.0)])
+    t = target_create(measure=measure(policy()), metric="mean", cell_kind="nation", cell_code="CN",
+                      baseline_period=ps[2025], target_year=2027, value=60)
+    publish_cells(ps[2026], [dict(kind="nation", code="CN", parent_code="", n=100, mean=56.0)])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = dict(TargetProgress.objects.filter(target=t, view="full").values_list("period_year", "actual"))
+        if found.get(2026.0) == 56.0:
+            break
+        time.sleep(0.3)
+    assert found == {2025.0: 50.0, 2026.0: 56.0}
+    latest = TargetProgress.objects.get(target=t, view="full", period_year=2026.0)
+    assert latest.expected == pytest.approx(55.0) and latest.status == "on_track"
