@@ -169,6 +169,14 @@ class Target(models.Model):
     def __str__(self) -> str:
         return f"{self.get_metric_display()} {self.cell_kind}:{self.cell_code} {self.get_comparison_display()} {self.value:g}"
 
+    def clean(self) -> None:
+        from .services import target_check
+
+        super().clean()
+        target_check(metric=self.metric, level_min=self.level_min, cell_kind=self.cell_kind, cell_code=self.cell_code,
+                     baseline_period=self.baseline_period if self.baseline_period_id else None,
+                     target_year=self.target_year, comparison=self.comparison, value=self.value)
+
     @property
     def region_code(self) -> str:
         """The GB/T 2260 code of the cell's region ("" for industry-only cells)."""

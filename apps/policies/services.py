@@ -177,3 +177,107 @@ def target_progress_recompute(*, target_ids: list[int] | None = None) -> int:
                 ))
         TargetProgress.objects.bulk_create(objs, batch_size=2000)
     return len(objs)
+
+
+# --- support records: import and export ------------------------------------------------------
+
+
+class SupportImportError(Exception):
+    """The file as a whole cannot be read (type, encoding, header); nothing was saved."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _support_table(*, data: bytes, filename: str, encoding: str):
+    """(headers, rows, lines) of a support file; header cells mapped to the resource's columns."""
+    from apps.enterprises.imports import HEAD_BYTES, ImportFileError, cell_text, check_upload, csv_records, xlsx_records
+
+    from .resources import SUPPORT_COLUMNS, SUPPORT_REQUIRED
+
+    try:
+        file_format = check_upload(head=data[:HEAD_BYTES], filename=filename, size=len(data))
+        records = xlsx_records(data) if file_format == "xlsx" else csv_records(data, encoding)[0]
+    except ImportFileError as exc:
+        raise SupportImportError(exc.message) from exc
+    cleaned = [(line, [cell_text(v) for v in values]) for line, values in records]
+    cleaned = [(line, values) for line, values in cleaned if any(values)]
+    if not cleaned:
+        raise SupportImportError(_("文件是空的，没有表头也没有数据。"))
+    header_line, header = cleaned[0]
+    aliases = {"uscc": SUPPORT_COLUMNS[0], "measure": SUPPORT_COLUMNS[1], "date": SUPPORT_COLUMNS[2],
+               "金额": SUPPORT_COLUMNS[3], "amount": SUPPORT_COLUMNS[3], "note": SUPPORT_COLUMNS[4]}
+    headers = []
+    for index, cell in enumerate(header, start=1):
+        key = cell.replace(" ", "").replace("*", "")
+        column = key if key in SUPPORT_COLUMNS else aliases.get(key.casefold(), f"__ignored_{index}")
+        headers.append(column)
+    missing = [c for c in SUPPORT_REQUIRED if c not in headers]
+    if missing:
+        raise SupportImportError(
+            _("表头（第 %(line)d 行）缺少必需的列：%(missing)s。表头应为：%(expected)s。")
+            % {"line": header_line, "missing": "、".join(missing), "expected": "、".join(SUPPORT_COLUMNS)})
+    width = len(headers)
+    rows = [(values + [""] * width)[:width] for _line, values in cleaned[1:]]
+    lines = [line for line, _values in cleaned[1:]]
+    if not rows:
+        raise SupportImportError(_("文件中只有表头，没有数据行。"))
+    return headers, rows, lines
+
+
+def support_records_import(*, data: bytes, filename: str, user, measure=None, encoding: str = "auto",
+                           dry_run: bool = False) -> dict:
+    """Import support records from a CSV (UTF-8 or GBK) or XLSX file, all or nothing.
+
+    Enterprises are looked up by USCC among those ``user`` may see; measures among those of
+    policies the user may read (``measure`` given: every row is for it). When any row is
+    wrong nothing is saved and every error is reported as {line, uscc, column, message}.
+    Returns {"created": n, "errors": [...], "rows": total}. Raises SupportImportError
+    when the file itself cannot be read."""
+    import tablib
+
+    from apps.accounts.policy_rules import policies_visible_q
+
+    from .models import Measure
+    from .resources import USCC, SupportRecordResource
+
+    headers, rows, lines = _support_table(data=data, filename=filename, encoding=encoding)
+    dataset = tablib.Dataset(*rows, headers=headers)
+    measures = Measure.objects.filter(policies_visible_q(user, "policy"))
+    resource = SupportRecordResource(user=user, measure=measure, measures=measures)
+    uscc_at = headers.index(USCC)
+    errors = []
+    with transaction.atomic():
+        result = resource.import_data(dataset, dry_run=True, use_transactions=True, raise_errors=False)
+        for number, row in enumerate(result.rows, start=1):
+            uscc = rows[number - 1][uscc_at]
+            if row.validation_error is not None:
+                for field, messages in row.validation_error.message_dict.items():
+                    column = resource.fields[field].column_name if field in resource.fields else field
+                    for message in messages:
+                        errors.append({"line": lines[number - 1], "uscc": uscc, "column": column, "message": message})
+            for err in row.errors:
+                errors.append({"line": lines[number - 1], "uscc": uscc, "column": "", "message": str(err.error)})
+        for err in result.base_errors:
+            errors.append({"line": 0, "uscc": "", "column": "", "message": str(err.error)})
+        if errors or dry_run:
+            return {"created": 0, "errors": errors, "rows": len(rows)}
+        resource = SupportRecordResource(user=user, measure=measure, measures=measures)
+        result = resource.import_data(dataset, dry_run=False, use_transactions=True, raise_errors=True)
+    return {"created": result.totals.get("new", 0), "errors": [], "rows": len(rows)}
+
+
+def support_records_export(*, user, file_format: str = "csv", queryset=None) -> bytes:
+    """The support records ``user`` may see (narrowed by ``queryset``) as CSV (UTF-8 with
+    BOM) or XLSX bytes, formula-like cells neutralised."""
+    from apps.enterprises.imports import render_export
+
+    from .models import SupportRecord
+    from .resources import SupportRecordResource
+
+    qs = (queryset if queryset is not None else SupportRecord.objects.all()).visible_to(user)
+    dataset = SupportRecordResource(user=user).export(
+        queryset=qs.select_related("enterprise").order_by("-granted_on", "pk"), force_native_type=file_format == "xlsx")
+    dataset.title = "support"
+    return render_export(dataset=dataset, file_format=file_format)
