@@ -38,6 +38,7 @@ class TargetTrack:
     target: Target
     view: str
     series: list[TargetProgress] = field(default_factory=list)
+    cell_name: str = ""
 
     @property
     def latest(self) -> TargetProgress | None:
@@ -96,3 +97,99 @@ def dashboard_tracks(user) -> list[TargetTrack]:
     """dashboard_targets with progress, off-track targets first."""
     tracks = tracks_for(user, dashboard_targets(user))
     return sorted(tracks, key=lambda tr: (STATUS_ORDER.get(tr.status, 9), tr.target.measure.policy.title, tr.target.pk))
+
+
+# --- list, page, reach ----------------------------------------------------------------------
+
+MIN_PUBLIC_COUNT = 5  # the index engine's default minimum cell size: no public count below it
+
+
+def policy_search(qs, params):
+    """Filter policies by ``params`` (a QueryDict): region, level, status, instrument,
+    industry (key industry code), dimension (framework dimension code), year, q.
+
+    ``q``: PostgreSQL full-text search (SearchVector over title and text, 'simple'
+    configuration) OR a substring match — PostgreSQL's parsers do not segment Chinese, so
+    Chinese words are found by the substring, Latin words and numbers also by the index
+    search. On SQLite only the substring match."""
+    from django.db import connection
+    from django.db.models import Q
+
+    if params.get("region"):
+        code = params["region"].strip()
+        qs = qs.filter(Q(region__code=code) | Q(region__province_code=code) | Q(region__prefecture_code=code))
+    for name in ("level", "status", "instrument"):
+        if params.get(name):
+            qs = qs.filter(**{name: params[name]})
+    if params.get("industry"):
+        qs = qs.filter(key_industries__code=params["industry"])
+    if params.get("dimension"):
+        code = params["dimension"].strip()
+        if connection.vendor == "postgresql":
+            qs = qs.filter(dimensions__contains=[code])
+        else:
+            qs = qs.filter(dimensions__icontains=f'"{code}"')
+    if params.get("year", "").isdigit():
+        qs = qs.filter(issued_on__year=int(params["year"]))
+    q = (params.get("q") or "").strip()
+    if q:
+        substring = Q(title__icontains=q) | Q(text__icontains=q) | Q(doc_number__icontains=q)
+        if connection.vendor == "postgresql":
+            from django.contrib.postgres.search import SearchQuery, SearchVector
+
+            qs = qs.annotate(search=SearchVector("title", "text", config="simple"))
+            qs = qs.filter(Q(search=SearchQuery(q, config="simple")) | substring)
+        else:
+            qs = qs.filter(substring)
+    return qs.distinct()
+
+
+@dataclass
+class Reach:
+    """Whom a policy's measures touched, as ``user`` may know it."""
+
+    total: int | None  # None: below the minimum, not shown
+    regions: list[tuple[str, str, int]]  # (code, name, count), counts below the minimum left out
+    enterprises: list  # the user's own jurisdiction only; [] for the public
+
+
+def policy_reach(user, policy) -> Reach:
+    """Regions and enterprises a policy touched: an authority sees the enterprises of its
+    jurisdiction; everyone sees counts per province, none below MIN_PUBLIC_COUNT."""
+    from django.db.models import Count
+
+    from apps.accounts.policy_rules import can_see_support_records
+    from apps.reference.models import Region
+
+    from .models import SupportRecord
+
+    records = SupportRecord.objects.filter(measure__policy=policy)
+    per_province = dict(records.values_list("enterprise__province_code").annotate(n=Count("enterprise", distinct=True)))
+    names = dict(Region.objects.filter(code__in=per_province).values_list("code", "name"))
+    regions = sorted(((c, names.get(c, c), n) for c, n in per_province.items() if n >= MIN_PUBLIC_COUNT),
+                     key=lambda r: (-r[2], r[0]))
+    total = records.values("enterprise").distinct().count()
+    enterprises = []
+    if can_see_support_records(user):
+        from apps.enterprises.models import Enterprise
+
+        enterprises = list(Enterprise.objects.visible_to(user).filter(support_records__measure__policy=policy)
+                           .distinct().order_by("name")[:200])
+    return Reach(total=total if total >= MIN_PUBLIC_COUNT else None, regions=regions, enterprises=enterprises)
+
+
+def cell_names(targets) -> dict[int, str]:
+    """{target id: display name of its cell} (region, division, key industry, size; "全国")."""
+    from django.utils.translation import gettext as _
+
+    from apps.reference.models import Industry, KeyIndustry, Region
+    from apps.reference.size import SizeClass
+
+    targets = list(targets)
+    parts = {p for t in targets for p in t.cell_code.split("|")}
+    names = dict(Region.objects.filter(code__in=parts).values_list("code", "name"))
+    names.update(Industry.objects.filter(code__in=parts).values_list("code", "name"))
+    names.update(KeyIndustry.objects.filter(code__in=parts).values_list("code", "name"))
+    names.update({k: str(v) for k, v in SizeClass.choices})
+    names["CN"] = _("全国")
+    return {t.pk: " · ".join(names.get(p, p) for p in t.cell_code.split("|")) for t in targets}

@@ -281,3 +281,52 @@ def support_records_export(*, user, file_format: str = "csv", queryset=None) -> 
         queryset=qs.select_related("enterprise").order_by("-granted_on", "pk"), force_native_type=file_format == "xlsx")
     dataset.title = "support"
     return render_export(dataset=dataset, file_format=file_format)
+
+
+# --- support impact ------------------------------------------------------------------------
+
+
+def impact_panel(*, user, before_period, after_period) -> pd.DataFrame:
+    """The enterprises ``user`` may see with a score in the published runs of both periods:
+    enterprise_id, division, size (as filed in the before period), before, after.
+    Scores are the published runs' RunScore rows; empty when a period has no published run."""
+    from apps.accounts.scoping import jurisdiction_of
+    from apps.enterprises.models import Enterprise
+    from apps.filings.models import Submission
+    from apps.indices.models import RunScore
+    from apps.indices.services import published_run
+
+    runs = published_run(before_period), published_run(after_period)
+    columns = ["enterprise_id", "division", "size", "before", "after"]
+    if None in runs:
+        return pd.DataFrame(columns=columns)
+    before = pd.DataFrame(list(RunScore.objects.filter(run=runs[0]).values_list("enterprise_id", "submission_id", "composite")),
+                          columns=["enterprise_id", "submission_id", "before"])
+    after = pd.DataFrame(list(RunScore.objects.filter(run=runs[1]).values_list("enterprise_id", "composite")),
+                         columns=["enterprise_id", "after"])
+    panel = before.merge(after, on="enterprise_id")
+    if not jurisdiction_of(user).everything:
+        visible = set(Enterprise.objects.visible_to(user).values_list("pk", flat=True))
+        panel = panel[panel["enterprise_id"].isin(visible)]
+    filed = pd.DataFrame(
+        list(Submission.objects.filter(period=before_period).values_list("pk", "division_code", "size_class")),
+        columns=["submission_id", "division", "size"])
+    panel = panel.merge(filed, on="submission_id")
+    return panel[columns].reset_index(drop=True)
+
+
+def support_impact(*, user, measures, before_period, after_period, caliper: float | None = None):
+    """The support-impact estimate (:func:`apps.policies.impact.estimate_impact`) for the
+    enterprises ``user`` may see: supported = received one of ``measures`` on or after the
+    before period opened and before the after period opened; enterprises supported by them
+    at any other time are no controls."""
+    from .impact import DEFAULT_CALIPER, estimate_impact
+    from .models import SupportRecord
+
+    panel = impact_panel(user=user, before_period=before_period, after_period=after_period)
+    records = SupportRecord.objects.filter(measure__in=measures).values_list("enterprise_id", "granted_on")
+    window, other = set(), set()
+    for enterprise_id, granted_on in records:
+        inside = before_period.opens_on <= granted_on < after_period.opens_on
+        (window if inside else other).add(enterprise_id)
+    return estimate_impact(panel, window, excluded=other - window, caliper=caliper or DEFAULT_CALIPER)
