@@ -111,7 +111,12 @@ def policy_detail(request, pk: int):
 
     policy = get_object_or_404(policies_for(request.user), pk=pk)
     measures = list(policy.measures.prefetch_related("targets__baseline_period"))
-    tracks = {t.target.pk: t for t in tracks_for(request.user, [t for m in measures for t in m.targets.all()])}
+    from .selectors import cell_names
+
+    targets = [t for m in measures for t in m.targets.all()]
+    tracks = {t.target.pk: t for t in tracks_for(request.user, targets)}
+    for pk, name in cell_names(targets).items():
+        tracks[pk].cell_name = name
     visible_chain = set(policies_for(request.user).values_list("pk", flat=True))
     chain = [p for p in policy.supersession_chain() if p.pk in visible_chain]
     return render(request, "policies/detail.html", {

@@ -70,3 +70,27 @@ def test_publishing_a_run_recomputes_progress_on_a_real_worker(celery_worker):
     assert found == {2025.0: 50.0, 2026.0: 56.0}
     latest = TargetProgress.objects.get(target=t, view="full", period_year=2026.0)
     assert latest.expected == pytest.approx(55.0) and latest.status == "on_track"
+
+
+def test_demo_policies_show_on_and_off_track_targets_and_load_once():
+    from django.core.management import call_command
+
+    from apps.policies.models import Policy, ProgressStatus, SupportRecord
+    from apps.policies.selectors import dashboard_tracks
+
+    call_command("load_reference", verbosity=0)
+    call_command("load_framework", "fixtures/frameworks/qmd-2026.1.json", "--publish")
+    call_command("load_demo", "--enterprises", "120")
+    assert Policy.objects.filter(level="national").count() == 1
+    assert Policy.objects.filter(level="provincial", status="in_force").count() == 2
+    assert SupportRecord.objects.exists()
+    ministry = UserFactory()
+    statuses = {t.status for t in dashboard_tracks(ministry)}
+    assert ProgressStatus.OFF_TRACK in statuses and statuses & {ProgressStatus.ON_TRACK, ProgressStatus.ACHIEVED}
+    from apps.accounts.models import User
+
+    jiangsu = {t.target.cell_code for t in dashboard_tracks(User.objects.get(username="jiangsu"))}
+    assert jiangsu and all(code.startswith("32") for code in jiangsu)
+    counts = Policy.objects.count(), SupportRecord.objects.count()
+    call_command("load_demo", "--enterprises", "120")
+    assert (Policy.objects.count(), SupportRecord.objects.count()) == counts
