@@ -41,6 +41,13 @@ class Instrument(models.TextChoices):
     OTHER = "other", _("其他")
 
 
+def validate_policy_attachment(value) -> None:
+    """An attachment is checked by its bytes, like filing evidence (PDF, images, Office)."""
+    from apps.filings.evidence import sniff_evidence
+
+    sniff_evidence(value)
+
+
 def policy_upload_to(instance, filename: str) -> str:
     return f"policies/{instance.issuing_body[:20]}/{filename}"
 
@@ -67,7 +74,9 @@ class Policy(models.Model):
     key_industries = models.ManyToManyField("reference.KeyIndustry", verbose_name=_("重点行业"), blank=True)
     dimensions = models.JSONField(_("涉及的评估维度"), default=list, blank=True, help_text=_("框架维度代码，如 D1"))
     text = models.TextField(_("政策全文"), blank=True)
-    attachment = models.FileField(_("附件"), upload_to=policy_upload_to, blank=True, max_length=200)
+    attachment = models.FileField(
+        _("附件"), upload_to=policy_upload_to, blank=True, max_length=200, validators=[validate_policy_attachment]
+    )
     link = models.URLField(_("原文链接"), blank=True)
     is_public = models.BooleanField(_("公开"), default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")

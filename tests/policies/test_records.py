@@ -94,3 +94,15 @@ def test_demo_policies_show_on_and_off_track_targets_and_load_once():
     counts = Policy.objects.count(), SupportRecord.objects.count()
     call_command("load_demo", "--enterprises", "120")
     assert (Policy.objects.count(), SupportRecord.objects.count()) == counts
+
+
+def test_attachment_is_checked_by_its_bytes():
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    p = policy()
+    p.attachment = SimpleUploadedFile("方案.pdf", b"MZ\x90\x00 an executable renamed")
+    with pytest.raises(ValidationError) as info:
+        p.full_clean()
+    assert "attachment" in info.value.message_dict
+    p.attachment = SimpleUploadedFile("方案.pdf", b"%PDF-1.7\n...")
+    p.full_clean()
