@@ -123,10 +123,13 @@ def _cells_by_key(runs, targets: pd.DataFrame) -> dict:
     found = {}
     for run in runs:
         for kind, codes in targets.groupby("cell_kind")["cell_code"]:
-            wanted = tuple(sorted(set(codes)))
+            wanted = set(codes)
             for view, reader in ((ProgressView.FULL, FULL_READER), (ProgressView.PUBLIC, PUBLIC)):
-                for cell in cells_for(reader, run, kind, codes=wanted):
-                    found[(view, run.pk, kind, cell["code"])] = cell
+                # the whole kind (one cached read per run version, shared with other readers)
+                # rather than a code list, whose cache key would grow with the targets
+                for cell in cells_for(reader, run, kind):
+                    if cell["code"] in wanted:
+                        found[(view, run.pk, kind, cell["code"])] = cell
     return found
 
 
@@ -153,7 +156,11 @@ def target_progress_recompute(*, target_ids: list[int] | None = None) -> int:
         targets = pd.DataFrame(rows).rename(columns={"pk": "target_id"})
         targets["baseline_t"] = targets["baseline_period__opens_on"].map(progress.decimal_year)
         cells = _cells_by_key(runs, targets)
-        objs = []
+        from django.utils import timezone
+
+        from apps.core.bulk import copy_rows
+
+        now, written = timezone.now(), 0
         for view in ProgressView.values:
             points = []
             for run in runs:
@@ -166,17 +173,21 @@ def target_progress_recompute(*, target_ids: list[int] | None = None) -> int:
             frame = pd.DataFrame(points, columns=["target_id", "run_id", "t", "actual", "hidden", "hidden_reason"])
             frame["actual"] = frame["actual"].astype(float)
             table = progress.progress_table(targets[["target_id", "comparison", "value", "target_year", "baseline_t"]], frame)
-            table = table.astype(object).where(table.notna(), None)
-            for r in table.to_dict("records"):
-                objs.append(TargetProgress(
-                    target_id=r["target_id"], run_id=r["run_id"], view=view, period_year=r["t"], actual=r["actual"],
-                    hidden=bool(r["hidden"]), hidden_reason=r["hidden_reason"], baseline=r["baseline"],
-                    expected=r["expected"], status=r["status"], projection=r["projection"],
-                    projection_low=r["projection_low"], projection_high=r["projection_high"],
-                    projection_points=r["projection_points"] or 0,
-                ))
-        TargetProgress.objects.bulk_create(objs, batch_size=2000)
-    return len(objs)
+            columns = {name: [None if isinstance(v, float) and v != v else v for v in table[name].tolist()]
+                       for name in ("actual", "baseline", "expected", "projection", "projection_low", "projection_high")}
+            records = zip(
+                table["target_id"].tolist(), table["run_id"].tolist(), table["t"].tolist(), columns["actual"],
+                table["hidden"].tolist(), table["hidden_reason"].tolist(), columns["baseline"], columns["expected"],
+                table["status"].tolist(), columns["projection"], columns["projection_low"], columns["projection_high"],
+                table["projection_points"].tolist(), strict=True)
+            written += copy_rows(
+                TargetProgress._meta.db_table,
+                ["target_id", "run_id", "view", "period_year", "actual", "hidden", "hidden_reason", "baseline", "expected",
+                 "status", "projection", "projection_low", "projection_high", "projection_points", "computed_at"],
+                ((tid, rid, view, t, a, bool(h), r, b, e, st, p, lo, hi, int(n), now)
+                 for tid, rid, t, a, h, r, b, e, st, p, lo, hi, n in records),
+            )
+    return written
 
 
 # --- support records: import and export ------------------------------------------------------
