@@ -93,8 +93,8 @@ def main() -> None:
     from apps.enterprises.models import Enterprise
     from apps.filings.models import Period
     from apps.indices.models import IndexRun, RunScore
+    from apps.indices.readers import public_memo
     from apps.indices.services import index_run_publish
-    from apps.insights.selectors import public_memo
     from apps.policies.impact import estimate_impact
     from apps.policies.models import Measure, Metric, Policy, SupportRecord, Target, TargetProgress
     from apps.policies.services import support_impact, target_progress_recompute

@@ -10,7 +10,7 @@ The same jurisdiction as everywhere (:mod:`apps.accounts.scoping`):
   only for ministry, admin and authority users; the public sees counts only;
 * progress notes: whoever may change the target's policy;
 * a target's unsuppressed progress: readers whose jurisdiction holds the target's cell,
-  exactly the rule of ``apps.insights.selectors.cells_for`` (it is computed from it).
+  exactly the rule of ``apps.indices.readers.cells_for`` (it is computed from it).
 """
 
 from __future__ import annotations
@@ -18,23 +18,22 @@ from __future__ import annotations
 from django.db.models import Q
 
 from .models import Role
+from .permissions import SYSTEM_ROLE, role_of
 from .scoping import jurisdiction_of
 
 
 def _role(user) -> str | None:
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return None
-    return Role.ADMIN if user.is_superuser else user.role
+    return role_of(user)
 
 
 def is_policy_staff(user) -> bool:
     """Ministry staff and system administrators: every policy, every region."""
-    return _role(user) in (Role.MINISTRY, Role.ADMIN)
+    return _role(user) in (Role.MINISTRY, Role.ADMIN, SYSTEM_ROLE)
 
 
 def is_policy_reader(user) -> bool:
     """Users with policy work pages (tracking dashboard, support records, impact)."""
-    return _role(user) in (Role.MINISTRY, Role.ADMIN, Role.AUTHORITY)
+    return _role(user) in (Role.MINISTRY, Role.ADMIN, Role.AUTHORITY, SYSTEM_ROLE)
 
 
 def policy_region_q(user, prefix: str = "") -> Q:
@@ -87,10 +86,9 @@ def can_see_support_records(user) -> bool:
 
 def sees_full_cell(user, kind: str, code: str) -> bool:
     """Whether ``user`` reads the cell (kind, code) unsuppressed — the rule of cells_for."""
-    from apps.insights.selectors import REGION_KINDS, Reader
+    from apps.indices.readers import Reader, is_inside
 
-    reader = Reader.of(user)
-    return reader.everything or (kind in REGION_KINDS and reader.covers(code.split("|", 1)[0]))
+    return is_inside(Reader.of(user), kind, code)
 
 
 def regions_covered_q(user, field: str) -> Q:

@@ -10,6 +10,7 @@ import datetime
 
 from django.db import transaction
 
+from apps.accounts.scoping import SYSTEM
 from apps.filings.models import Period
 from apps.indices.models import IndexRun, RunScore
 from apps.reference.models import Region
@@ -23,7 +24,7 @@ NATIONAL_DOC = "工信厅科〔2021〕59号"
 
 
 def _value(run, kind: str, code: str, metric: str, level_min: int | None = None) -> float | None:
-    from apps.insights.selectors import cell_for
+    from apps.indices.readers import cell_for
 
     return progress.metric_value(cell_for(FULL_READER, run, kind, code), metric, level_min, public=False)[0]
 
@@ -71,7 +72,7 @@ def load_policy_demo() -> str:
         issued_on=datetime.date(2025, 2, 20), status=PolicyStatus.IN_FORCE, instrument=Instrument.SUBSIDY,
         dimensions=["D2", "D3"], text="对开展质量数据采集、SPC 应用和质量追溯改造的企业给予补助。（演示数据）",
     )
-    policy_supersede(old=old_js, new=js, user=None)
+    policy_supersede(old=old_js, new=js, user=SYSTEM)
     zj = Policy.objects.create(
         title="浙江省质量管理数字化专项培训计划（演示）", doc_number="浙经信质〔2025〕3号（演示）",
         issuing_body="浙江省经济和信息化厅", level=PolicyLevel.PROVINCIAL, region=zhejiang,

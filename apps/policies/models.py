@@ -189,7 +189,7 @@ class Target(models.Model):
     @property
     def region_code(self) -> str:
         """The GB/T 2260 code of the cell's region ("" for industry-only cells)."""
-        from apps.insights.selectors import REGION_KINDS
+        from apps.indices.readers import REGION_KINDS
 
         return self.cell_code.split("|", 1)[0] if self.cell_kind in REGION_KINDS else ""
 

@@ -47,7 +47,7 @@ def decimal_year(day: datetime.date) -> float:
 
 def metric_value(cell: dict | None, metric: str, level_min: int | None, *, public: bool) -> tuple[float | None, bool, str]:
     """(value, hidden, reason) of ``metric`` read from one cell as a reader received it
-    (a dict from ``apps.insights.selectors.cells_for``). Shares and coverage in per cent.
+    (a dict from ``apps.indices.readers.cells_for``). Shares and coverage in per cent.
 
     ``hidden`` is set when the reader may not see the value: the cell is suppressed for
     them, or (public view) the statistic is withheld although the cell has filings (an

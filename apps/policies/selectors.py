@@ -1,7 +1,7 @@
 """Reading policies, targets and their progress for a user.
 
 Progress values come from TargetProgress rows, which were computed through
-``apps.insights.selectors.cells_for`` in two views; a reader gets the full view only where
+``apps.indices.readers.cells_for`` in two views; a reader gets the full view only where
 ``apps.accounts.policy_rules.sees_full_cell`` says cells_for would show it the values."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from apps.accounts.policy_rules import policies_visible_q, regions_covered_q, sees_full_cell
-from apps.insights.selectors import Reader
+from apps.indices.readers import Reader
 
 from .models import Policy, ProgressStatus, ProgressView, Target, TargetProgress
 

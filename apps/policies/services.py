@@ -92,8 +92,10 @@ def policy_supersede(*, old: Policy, new: Policy, user) -> Policy:
         return old
     if old.pk == new.pk or any(p.pk == old.pk for p in new.supersession_chain()):
         raise ValidationError(_("替代关系不能形成循环：所选政策已在该政策的替代链中。"))
+    from apps.accounts.scoping import recorded_user
+
     old.superseded_by, old.status = new, PolicyStatus.SUPERSEDED
-    old._history_user = user
+    old._history_user = recorded_user(user)
     old.save(update_fields=["superseded_by", "status", "updated_at"])
     return old
 
@@ -116,7 +118,7 @@ def target_progress_enqueue(*, target_ids: list[int] | None = None) -> None:
 def _cells_by_key(runs, targets: pd.DataFrame) -> dict:
     """{(view, run_id, kind, code): cell} for every target cell in every run, read through
     the reader-aware selectors: the full view (as ministry staff read) and the public view."""
-    from apps.insights.selectors import PUBLIC, cells_for
+    from apps.indices.readers import PUBLIC, cells_for
 
     from .selectors import FULL_READER
 
@@ -137,7 +139,7 @@ def target_progress_recompute(*, target_ids: list[int] | None = None) -> int:
     """Recompute the progress of the given targets (all when None) from every published run,
     in the full and the public view; replaces their TargetProgress rows. Idempotent.
     Returns the number of rows written."""
-    from apps.insights.selectors import published_runs
+    from apps.indices.readers import published_runs
 
     qs = Target.objects.select_related("baseline_period")
     if target_ids is not None:

@@ -117,7 +117,7 @@ def test_median_target_on_key_industry(world):
 def test_suppressed_target_cell_is_never_shown_publicly(world, client):
     _, t = world
     public = rows(t["suzhou"], ProgressView.PUBLIC)
-    assert public[2026].actual is None and public[2026].hidden and public[2026].hidden_reason == "small_n"
+    assert public[2026].actual is None and public[2026].hidden and public[2026].hidden_reason == "not_published"  # one public reason, no detail
     assert public[2026].status == ProgressStatus.NOT_ASSESSED
     assert public[2026].projection is None  # two readable points only
     assert public[2025].actual == 66.0
