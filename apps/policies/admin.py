@@ -84,6 +84,16 @@ class SupportRecordAdmin(_Base):
         return super().get_queryset(request).visible_to(request.user).filter(
             policies_visible_q(request.user, "measure__policy"))
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # only enterprises of the user's jurisdiction, only measures of policies it may read
+        from apps.enterprises.models import Enterprise
+
+        if db_field.name == "enterprise":
+            kwargs["queryset"] = Enterprise.objects.visible_to(request.user)
+        elif db_field.name == "measure":
+            kwargs["queryset"] = Measure.objects.filter(policies_visible_q(request.user, "policy"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def get_resource_kwargs(self, request, *args, **kwargs):
         return {**super().get_resource_kwargs(request, *args, **kwargs), "user": request.user}
 

@@ -47,13 +47,27 @@ class PolicySerializer(serializers.ModelSerializer):
     region = serializers.SlugRelatedField(slug_field="code", read_only=True)
     key_industries = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
     measures = MeasureSerializer(many=True, read_only=True)
-    supersedes = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    superseded_by = serializers.SerializerMethodField()
+    supersedes = serializers.SerializerMethodField()
 
     class Meta:
         model = Policy
         fields = ["id", "title", "doc_number", "issuing_body", "level", "region", "issued_on", "in_force_on",
                   "expires_on", "status", "superseded_by", "supersedes", "instrument", "key_industries", "dimensions",
                   "link", "is_public", "measures"]
+
+    def _visible(self) -> set[int]:
+        if not hasattr(self, "_visible_ids"):
+            self._visible_ids = set(policies_for(self.context["request"].user).values_list("pk", flat=True))
+        return self._visible_ids
+
+    def get_superseded_by(self, policy) -> int | None:
+        """The replacing policy, if the caller may read it."""
+        return policy.superseded_by_id if policy.superseded_by_id in self._visible() else None
+
+    def get_supersedes(self, policy) -> list[int]:
+        """The policies this one replaced that the caller may read."""
+        return [p.pk for p in policy.supersedes.all() if p.pk in self._visible()]
 
 
 class PolicyViewSet(viewsets.ReadOnlyModelViewSet):

@@ -119,8 +119,9 @@ def policy_detail(request, pk: int):
         tracks[pk].cell_name = name
     visible_chain = set(policies_for(request.user).values_list("pk", flat=True))
     chain = [p for p in policy.supersession_chain() if p.pk in visible_chain]
+    successor = policy.superseded_by if policy.superseded_by_id in visible_chain else None
     return render(request, "policies/detail.html", {
-        "policy": policy, "measures": [(m, [tracks[t.pk] for t in m.targets.all()]) for m in measures],
+        "policy": policy, "successor": successor, "measures": [(m, [tracks[t.pk] for t in m.targets.all()]) for m in measures],
         "chain": chain, "reach": policy_reach(request.user, policy),
     })
 

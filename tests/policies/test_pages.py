@@ -201,3 +201,18 @@ def test_public_reach_shows_counts_only_and_none_below_five(client, policies):
     assert firms[0].name in client.get(url).content.decode()
     client.force_login(authority_user(prefecture(SUZHOU)))
     assert firms[0].name not in client.get(url).content.decode()
+
+
+def test_an_internal_successor_is_not_disclosed_to_the_public(client, policies):
+    national, provincial, internal = policies
+    from apps.accounts.scoping import SYSTEM
+    from apps.policies.services import policy_supersede
+
+    policy_supersede(old=provincial, new=internal, user=SYSTEM)
+    page = client.get(reverse("policies:detail", args=[provincial.pk])).content.decode()
+    assert internal.title not in page
+    body = client.get(f"/api/v1/policies/{provincial.pk}/").json()
+    assert body["superseded_by"] is None and body["status"] == "superseded"
+    client.force_login(authority_user(prefecture(NANJING)))
+    assert internal.title in client.get(reverse("policies:detail", args=[provincial.pk])).content.decode()
+    assert client.get(f"/api/v1/policies/{provincial.pk}/").json()["superseded_by"] == internal.pk
