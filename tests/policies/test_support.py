@@ -154,3 +154,38 @@ def test_public_enterprise_and_expert_users_get_no_support_records(supported, cl
         client.force_login(user)
         assert client.get(reverse("policies:support")).status_code == 403
         assert client.get("/api/v1/policies/support-records/").status_code == 403
+
+
+def test_admin_exports_and_imports_targets_with_the_same_checks(client):
+    import tablib
+
+    from apps.policies.resources import TargetResource
+    from tests.policies.builders import periods, reference
+
+    reference()
+    ps = periods((2025,))
+    m = measure(policy())
+    good = tablib.Dataset(headers=["measure", "metric", "level_min", "cell_kind", "cell_code", "baseline_period",
+                                   "target_year", "comparison", "value"])
+    good.append([m.pk, "mean", "", "province", "320000", ps[2025].pk, 2027, "gte", 60])
+    bad = tablib.Dataset(headers=good.headers)
+    bad.append([m.pk, "mean", "", "province", "990000", ps[2025].pk, 2027, "gte", 60])
+    result = TargetResource().import_data(bad, dry_run=False, raise_errors=False)
+    assert result.has_validation_errors() or result.has_errors()
+    from apps.policies.models import Target
+
+    assert not Target.objects.exists()
+    result = TargetResource().import_data(good, dry_run=False, raise_errors=False)
+    assert not result.has_errors() and not result.has_validation_errors()
+    assert Target.objects.get().cell_code == "320000"
+    staff = UserFactory(role=Role.MINISTRY, is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    page = client.get(reverse("admin:policies_target_export"))
+    assert page.status_code == 200
+    formats = {label: value for value, label in page.context["form"].fields["format"].choices}
+    xlsx = next(v for label, v in formats.items() if "xlsx" in str(label).lower())
+    response = client.post(reverse("admin:policies_target_export"),
+                           {"format": xlsx, "resource": "0", "targetresource_id": "on", "targetresource_cell_code": "on"})
+    assert response.status_code == 200 and "attachment" in response.get("Content-Disposition", "")
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    assert "320000" in [str(c) for row in sheet.iter_rows(values_only=True) for c in row]
