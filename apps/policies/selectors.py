@@ -193,3 +193,47 @@ def cell_names(targets) -> dict[int, str]:
     names.update({k: str(v) for k, v in SizeClass.choices})
     names["CN"] = _("全国")
     return {t.pk: " · ".join(names.get(p, p) for p in t.cell_code.split("|")) for t in targets}
+
+
+@dataclass
+class ChangeEntry:
+    when: object
+    who: str
+    what: str  # the record changed: 政策 / 措施 … / 目标 …
+    action: str
+    changes: list[tuple[str, object, object]]
+
+
+def policy_change_log(policy) -> list[ChangeEntry]:
+    """Every change of the policy, its measures and their targets (who, what, when), newest
+    first, from django-simple-history; each entry lists the fields that changed."""
+    from django.utils.translation import gettext as _
+
+    from .models import Measure, Target
+
+    actions = {"+": _("新增"), "~": _("修改"), "-": _("删除")}
+    measure_ids = set(Measure.history.filter(policy_id=policy.pk).values_list("id", flat=True))
+    groups = [
+        (str(Policy._meta.verbose_name), policy.history.all()),
+        (str(Measure._meta.verbose_name), Measure.history.filter(policy_id=policy.pk)),
+        (str(Target._meta.verbose_name), Target.history.filter(measure_id__in=measure_ids)),
+    ]
+    entries = []
+    for label, qs in groups:
+        by_object: dict = {}
+        for record in qs.select_related("history_user").order_by("history_date", "history_id"):
+            by_object.setdefault(record.id, []).append(record)
+        for object_id, records in by_object.items():
+            previous = None
+            for record in records:
+                changes = []
+                if previous is not None:
+                    for change in record.diff_against(previous).changes:
+                        field = record.instance_type._meta.get_field(change.field)
+                        changes.append((str(field.verbose_name), change.old, change.new))
+                user = record.history_user
+                who = (user.get_full_name() or user.username) if user else _("系统")
+                entries.append(ChangeEntry(when=record.history_date, who=who, what=f"{label} #{object_id}",
+                                           action=actions.get(record.history_type, record.history_type), changes=changes))
+                previous = record
+    return sorted(entries, key=lambda e: e.when, reverse=True)

@@ -8,6 +8,7 @@ app_name = "policies"
 urlpatterns = [
     path("", views.policy_list, name="list"),
     path("<int:pk>/", views.policy_detail, name="detail"),
+    path("<int:pk>/history/", views.policy_history, name="history"),
     path("tracking/", views.tracking, name="tracking"),
     path("targets/<int:pk>/notes/", views.progress_note, name="progress-note"),
     path("impact/", views.impact, name="impact"),

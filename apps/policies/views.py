@@ -121,7 +121,7 @@ def policy_detail(request, pk: int):
     chain = [p for p in policy.supersession_chain() if p.pk in visible_chain]
     successor = policy.superseded_by if policy.superseded_by_id in visible_chain else None
     return render(request, "policies/detail.html", {
-        "policy": policy, "successor": successor, "measures": [(m, [tracks[t.pk] for t in m.targets.all()]) for m in measures],
+        "policy": policy, "successor": successor, "can_see_history": is_policy_reader(request.user), "measures": [(m, [tracks[t.pk] for t in m.targets.all()]) for m in measures],
         "chain": chain, "reach": policy_reach(request.user, policy),
     })
 
@@ -204,3 +204,13 @@ def impact(request):
         "policies": policies, "periods": periods, "chosen": chosen, "before": before, "after": after,
         "estimate": estimate,
     })
+
+
+@login_required
+def policy_history(request, pk: int):
+    """Who changed what and when in a policy, its measures and targets (policy readers)."""
+    from .selectors import policies_for, policy_change_log
+
+    _require_reader(request.user)
+    policy = get_object_or_404(policies_for(request.user), pk=pk)
+    return render(request, "policies/history.html", {"policy": policy, "entries": policy_change_log(policy)})

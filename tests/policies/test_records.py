@@ -106,3 +106,29 @@ def test_attachment_is_checked_by_its_bytes():
     assert "attachment" in info.value.message_dict
     p.attachment = SimpleUploadedFile("方案.pdf", b"%PDF-1.7\n...")
     p.full_clean()
+
+
+def test_policy_history_page_shows_who_changed_what(client):
+    from django.urls import reverse
+
+    from apps.accounts.models import Role
+    from tests.factories import authority_user, prefecture
+
+    reference()
+    ps = periods((2025,))
+    staff = UserFactory(role=Role.MINISTRY, first_name="李四")
+    p = policy()
+    t = target_create(measure=measure(p), metric="mean", cell_kind="nation", cell_code="CN",
+                      baseline_period=ps[2025], target_year=2027, value=60)
+    t.value, t._history_user = 65, staff
+    t.save()
+    client.force_login(staff)
+    page = client.get(reverse("policies:history", args=[p.pk])).content.decode()
+    assert "李四" in page and "目标值" in page
+    assert "60.0 → 65" in page or "60 → 65" in page
+    client.logout()
+    assert client.get(reverse("policies:history", args=[p.pk])).status_code == 302
+    client.force_login(UserFactory(role=Role.EXPERT))
+    assert client.get(reverse("policies:history", args=[p.pk])).status_code == 403
+    client.force_login(authority_user(prefecture(("320100", "南京市"))))
+    assert client.get(reverse("policies:history", args=[p.pk])).status_code == 200  # a public policy
