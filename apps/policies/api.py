@@ -26,7 +26,8 @@ class TargetSerializer(serializers.ModelSerializer):
                   "value", "progress"]
 
     def get_progress(self, target) -> list[dict]:
-        track = tracks_for(self.context["request"].user, [target])[0]
+        tracks = self.context.get("tracks") or {}
+        track = tracks.get(target.pk) or tracks_for(self.context["request"].user, [target])[0]
         return [
             {"period_year": p.period_year, "actual": p.actual, "hidden": p.hidden, "expected": p.expected,
              "status": p.status, "projection": p.projection, "projection_low": p.projection_low,
@@ -79,6 +80,17 @@ class PolicyViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return policies_for(self.request.user).prefetch_related("key_industries", "supersedes", "measures__targets")
+
+    def get_serializer(self, *args, **kwargs):
+        # the progress of every target on the page in two queries, not two per target
+        if args:
+            policies = args[0] if isinstance(args[0], list) else [args[0]]
+            targets = [t for p in policies for m in p.measures.all() for t in m.targets.all()]
+            self._tracks = {tr.target.pk: tr for tr in tracks_for(self.request.user, targets)}
+        return super().get_serializer(*args, **kwargs)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "tracks": getattr(self, "_tracks", None)}
 
 
 class SupportRecordSerializer(serializers.ModelSerializer):

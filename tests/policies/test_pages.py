@@ -216,3 +216,20 @@ def test_an_internal_successor_is_not_disclosed_to_the_public(client, policies):
     client.force_login(authority_user(prefecture(NANJING)))
     assert internal.title in client.get(reverse("policies:detail", args=[provincial.pk])).content.decode()
     assert client.get(f"/api/v1/policies/{provincial.pk}/").json()["superseded_by"] == internal.pk
+
+
+def test_policy_api_query_count_does_not_grow_with_targets(client, policies, django_assert_max_num_queries):
+    national, provincial, _ = policies
+    ps = periods((2025, 2026))
+    publish_cells(ps[2025], [dict(kind="nation", code="CN", parent_code="", n=100, mean=50.0)])
+    publish_cells(ps[2026], [dict(kind="nation", code="CN", parent_code="", n=100, mean=55.0)])
+    for pol in (national, provincial):
+        m = measure(pol)
+        for value in (60, 70, 80):
+            target_create(measure=m, metric="mean", cell_kind="nation", cell_code="CN", baseline_period=ps[2025],
+                          target_year=2028, value=value)
+    target_progress_recompute()
+    with django_assert_max_num_queries(12):
+        body = client.get("/api/v1/policies/").json()
+    progress = [t["progress"] for p in body["results"] for m in p["measures"] for t in m["targets"]]
+    assert len(progress) == 6 and all(len(p) == 2 and p[-1]["actual"] == 55.0 for p in progress)
