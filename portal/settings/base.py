@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.filings",
     "apps.indices",
     "apps.insights",
+    "apps.policies",
 ]
 
 MIDDLEWARE = [
