@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.filings",
     "apps.indices",
     "apps.insights",
+    "apps.pilots",
 ]
 
 MIDDLEWARE = [
@@ -234,3 +235,9 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "public": PUBLIC_API_THROTTLE_RATE,
 }
 REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=0)
+
+# --- Mail (pilot selection notices to applicants, apps/pilots) --------------------------------
+# EMAIL_URL as django-environ reads it: "consolemail://" (default: printed by the dev server)
+# or "smtp+tls://user:password@host:587" in production.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@qmd-portal.local")

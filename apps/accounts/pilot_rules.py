@@ -1,0 +1,84 @@
+"""Who may do what in pilot selection (apps.pilots). Named predicates and querysets only:
+no view, API, form or task of apps.pilots compares roles itself.
+
+* ministry staff, system admin: run calls (create, eligibility, assignment, aggregation,
+  defence, notice, decision) and see every application;
+* a recommending unit's authority (province, 计划单列市, 兵团 — see
+  :func:`apps.accounts.scoping.recommending_unit_of`): the applications of its channel;
+* an enterprise user: its own enterprise's applications;
+* an expert: only the applications assigned to it, and other experts' scores on one of them
+  only after submitting its own review;
+* anyone else: nothing (published lists and cases are public through their own selectors).
+"""
+
+from __future__ import annotations
+
+from .models import Role
+from .scoping import recommending_unit_of
+
+
+def _active(user) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False) and user.is_active
+
+
+def is_pilot_staff(user) -> bool:
+    """Ministry staff and admins run pilot calls."""
+    return _active(user) and (user.is_superuser or user.role in (Role.ADMIN, Role.MINISTRY))
+
+
+def is_enterprise_applicant(user) -> bool:
+    return _active(user) and user.role == Role.ENTERPRISE and bool(user.enterprise_id)
+
+
+def expert_of(user):
+    """The active pool entry of an expert user, or None."""
+    if not _active(user) or user.role != Role.EXPERT:
+        return None
+    from apps.pilots.models import Expert
+
+    return Expert.objects.filter(user=user, is_active=True).first()
+
+
+def applications_visible_to(user):
+    """Applications ``user`` may read (404 for the rest)."""
+    from apps.pilots.models import Application
+
+    qs = Application.objects.all()
+    if is_pilot_staff(user):
+        return qs
+    unit = recommending_unit_of(user)
+    if unit is not None:
+        return qs.filter(recommending_unit=unit)
+    if is_enterprise_applicant(user):
+        return qs.filter(enterprise_id=user.enterprise_id)
+    expert = expert_of(user)
+    if expert is not None:
+        return qs.filter(assignments__expert=expert)
+    return qs.none()
+
+
+def can_recommend(user, application) -> bool:
+    """Only the authority of the application's own recommending unit recommends or returns it."""
+    unit = recommending_unit_of(user)
+    return unit is not None and application.recommending_unit_id == unit.code
+
+
+def can_edit_application(user, application) -> bool:
+    return is_enterprise_applicant(user) and application.enterprise_id == user.enterprise_id
+
+
+def assignments_of(user):
+    """The assignments of an expert user (none for anyone else)."""
+    from apps.pilots.models import Assignment
+
+    expert = expert_of(user)
+    if expert is None:
+        return Assignment.objects.none()
+    return Assignment.objects.filter(expert=expert)
+
+
+def can_see_all_reviews(user, application) -> bool:
+    """Staff always; an assigned expert once its own review of ``application`` is submitted."""
+    if is_pilot_staff(user):
+        return True
+    return assignments_of(user).filter(application=application, review__submitted_at__isnull=False).exists()
