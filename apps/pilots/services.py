@@ -103,7 +103,7 @@ def _require_status(application: Application, *statuses: str) -> None:
 
 
 def _locked(application: Application) -> Application:
-    return Application.objects.select_for_update().select_related("call", "enterprise").get(pk=application.pk)
+    return Application.objects.select_for_update(of=("self",)).select_related("call", "enterprise").get(pk=application.pk)
 
 
 def _transition(app: Application, *, to: str, action: str, user, note: str = "", notify: bool = True) -> ApplicationEvent:
