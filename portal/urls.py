@@ -13,6 +13,7 @@ urlpatterns = [
     path("open/", include("apps.insights.public_urls")),
     path("api/v1/public/", include("apps.insights.public_api")),
     path("reference/", include("apps.reference.urls")),
+    path("pilots/", include("apps.pilots.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api_urls")),
