@@ -28,6 +28,7 @@ from .models import (
     CallStatus,
     Expert,
     Objection,
+    Review,
 )
 
 
@@ -295,17 +296,22 @@ def review_detail(request, assignment_id: int):
     asg = get_object_or_404(pilot_rules.assignments_of(request.user).select_related("application__call", "application__enterprise"),
                             pk=assignment_id)
     app = asg.application
-    if request.method == "POST":
-        scores = {c.code: request.POST.get(f"score_{c.code}", "") for c in app.call.criteria.all()}
-        submit = request.POST.get("action") == "submit"
-        _run(request, services.review_save, assignment=asg, user=request.user, scores=scores,
-             comment=request.POST.get("comment", ""), submit=submit,
-             success=_("评审意见已提交。") if submit else _("评审草稿已保存。"))
-        return redirect("pilots:review", assignment_id=asg.pk)
+    criteria = list(app.call.criteria.all())
     review = getattr(asg, "review", None)
+    posted = None
+    if request.method == "POST":
+        posted = {c.code: request.POST.get(f"score_{c.code}", "") for c in criteria}
+        submit = request.POST.get("action") == "submit"
+        if _run(request, services.review_save, assignment=asg, user=request.user, scores=posted,
+                comment=request.POST.get("comment", ""), submit=submit,
+                success=_("评审意见已提交。") if submit else _("评审草稿已保存。")) is not None:
+            return redirect("pilots:review", assignment_id=asg.pk)
+        review = Review.objects.filter(assignment=asg).first()  # refused: show what was typed, lose nothing
+    values = posted if posted is not None else (review.scores if review else {})
     return render(request, "pilots/review.html", {
         "asg": asg, "app": app, "review": review,
-        "rows": [(c, (review.scores if review else {}).get(c.code)) for c in app.call.criteria.all()],
+        "rows": [(c, values.get(c.code)) for c in criteria],
+        "comment": request.POST.get("comment", "") if posted is not None else (review.comment if review else ""),
         "scenarios": app.scenarios.all(), "attachments": app.attachments.all(),
         "others": selectors.reviews_visible(user=request.user, application=app).exclude(assignment=asg)
         if review and review.submitted_at else None,
