@@ -7,8 +7,8 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.pilots import services
-from apps.pilots.services import count_chars
 from apps.pilots.models import Application, ApplicationStatus, Assignment, Objection
+from apps.pilots.services import count_chars
 from tests.factories import authority_user, enterprise_user, province
 from tests.pilots.builders import diagnosed_enterprise, expert, make_call, move_to, staff, submitted_application
 
