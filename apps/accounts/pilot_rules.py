@@ -82,3 +82,33 @@ def can_see_all_reviews(user, application) -> bool:
     if is_pilot_staff(user):
         return True
     return assignments_of(user).filter(application=application, review__submitted_at__isnull=False).exists()
+
+
+# --- showcase cases: "from my region" for an authority ------------------------------------------
+
+
+def has_own_region(user) -> bool:
+    """An authority user, whose jurisdiction is a region (cases from it are marked for it)."""
+    from .scoping import jurisdiction_of
+
+    return jurisdiction_of(user).region_code is not None
+
+
+def in_own_region(user, region_code: str | None) -> bool:
+    from .scoping import jurisdiction_of
+
+    return has_own_region(user) and bool(region_code) and jurisdiction_of(user).covers_region_code(region_code)
+
+
+def own_region_q(user, prefix: str = "region"):
+    """A Q over rows whose region (reached through ``prefix``) lies in the user's jurisdiction."""
+    from django.db.models import Q
+
+    from .scoping import jurisdiction_of
+
+    j = jurisdiction_of(user)
+    if not j.region_code:
+        return Q(pk__in=[])
+    field = {"province_code": f"{prefix}__province_code", "prefecture_code": f"{prefix}__prefecture_code"}.get(
+        j.region_field, f"{prefix}_id")
+    return Q(**{field: j.region_code})

@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -512,3 +513,104 @@ class Objection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} → {self.application}"
+
+
+# --- showcase cases (典型案例) ----------------------------------------------------------------------
+
+
+def _check_file_bytes(f) -> None:
+    from apps.filings.evidence import sniff_evidence
+
+    sniff_evidence(f)
+
+
+def _check_image_bytes(f) -> None:
+    from django.core.exceptions import ValidationError
+
+    from apps.filings.evidence import sniff_evidence
+
+    if not sniff_evidence(f).startswith("image/"):
+        raise ValidationError(_("图片只能是 PNG、JPEG 或 WebP。"))
+
+
+class CaseStatus(models.TextChoices):
+    DRAFT = "draft", _("草稿")
+    REVIEW = "review", _("待审核")
+    PUBLISHED = "published", _("已发布")
+
+
+class CaseQuerySet(models.QuerySet):
+    def published(self):
+        return self.filter(status=CaseStatus.PUBLISHED)
+
+
+class Case(models.Model):
+    """A showcase case: from a selected application (with the enterprise's consent recorded)
+    or entered by staff. Published cases are public; ``search_vector`` is kept for
+    PostgreSQL full-text search over ``search_text`` (Chinese split into bigrams, see
+    apps.pilots.search)."""
+
+    title = models.CharField(_("案例标题"), max_length=200)
+    enterprise = models.ForeignKey(
+        "enterprises.Enterprise", verbose_name=_("企业"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    enterprise_display = models.CharField(
+        _("展示的企业名称"), max_length=200, help_text=_("匿名时填写如“某电子制造企业”")
+    )
+    anonymised = models.BooleanField(_("匿名展示"), default=False)
+    scenario_level = models.CharField(_("场景层级"), max_length=16, choices=ScenarioLevel.choices)
+    key_industry = models.ForeignKey(
+        "reference.KeyIndustry", verbose_name=_("重点行业"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    industry = models.ForeignKey(
+        "reference.Industry", verbose_name=_("国民经济行业（大类）"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    elements = models.JSONField(_("人机料法环测要素"), default=list, blank=True)
+    region = models.ForeignKey(
+        "reference.Region", verbose_name=_("所在地区"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    province_code = models.CharField(_("省级代码"), max_length=6, blank=True, db_index=True, editable=False)
+    problem = models.TextField(_("面临的问题"))
+    solution = models.TextField(_("解决方案"))
+    results = models.JSONField(
+        _("实施成效"), default=list, blank=True, help_text=_("[{指标, 实施前, 实施后, 单位}]")
+    )
+    image = models.FileField(_("图片"), upload_to="cases/images/", blank=True, validators=[_check_image_bytes])
+    attachment = models.FileField(_("附件"), upload_to="cases/files/", blank=True, validators=[_check_file_bytes])
+    status = models.CharField(_("状态"), max_length=10, choices=CaseStatus.choices, default=CaseStatus.DRAFT, db_index=True)
+    source_application = models.ForeignKey(
+        Application, verbose_name=_("来源申报"), null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
+    )
+    consent_at = models.DateTimeField(_("企业同意时间"), null=True, blank=True)
+    consent_note = models.CharField(_("同意方式"), max_length=300, blank=True)
+    published_at = models.DateTimeField(_("发布时间"), null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    search_text = models.TextField(editable=False, blank=True)
+    # tsvector on PostgreSQL (GIN index created by migration there only); unused on SQLite.
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    history = HistoricalRecords(verbose_name=_("案例变更记录"), excluded_fields=["search_text", "search_vector"])
+    objects = CaseQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("典型案例")
+        verbose_name_plural = _("典型案例")
+        ordering = ["-published_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def save(self, *args, **kwargs):
+        from .search import case_search_text
+
+        self.province_code = self.region.province_code if self.region_id else ""
+        self.search_text = case_search_text(self)
+        super().save(*args, **kwargs)
+        if connection.vendor == "postgresql":
+            Case.objects.filter(pk=self.pk).update(search_vector=SearchVector("search_text", config="simple"))
+
+    @property
+    def element_labels(self) -> list[str]:
+        return [Element(e).label for e in self.elements or [] if e in Element.values]

@@ -37,6 +37,8 @@ from .models import (
     Attachment,
     Call,
     CallStatus,
+    Case,
+    CaseStatus,
     Conflict,
     ConflictSource,
     DefenceSlot,
@@ -744,3 +746,59 @@ def call_decide(*, call: Call, user) -> Call:
     call.announced_at, call.status = timezone.now(), CallStatus.ANNOUNCED
     call.save(update_fields=["announced_at", "status"])
     return call
+
+
+# --- showcase cases ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def case_from_application(*, application: Application, user, consent: bool, consent_note: str,
+                          anonymised: bool = False) -> Case:
+    """One click: a draft case carrying over a selected application's first scenario, with the
+    enterprise's consent recorded (refused without it)."""
+    _require_staff(user)
+    app = _locked(application)
+    _require_status(app, S.SELECTED, S.PROPOSED)
+    if not consent or not consent_note.strip():
+        raise ValidationError(_("请先取得企业同意，并记录同意方式（如书面同意函的编号）。"))
+    scenario = app.scenarios.order_by("order", "pk").first()
+    if scenario is None:
+        raise ValidationError(_("该申报没有典型场景，无法生成案例。"))
+    enterprise = app.enterprise
+    label = _("某%(ind)s企业") % {"ind": app.key_industry.name if app.key_industry_id else _("制造业")}
+    return Case.objects.create(
+        title=scenario.title, enterprise=enterprise, enterprise_display=label if anonymised else enterprise.name,
+        anonymised=anonymised, scenario_level=scenario.level, key_industry=app.key_industry,
+        industry=enterprise.industry.parent if enterprise.industry.parent_id and enterprise.industry.level == "group" else enterprise.industry,
+        elements=scenario.elements, region=enterprise.region, problem="", solution=scenario.text,
+        source_application=app, consent_at=timezone.now(), consent_note=consent_note.strip(), created_by=user,
+    )
+
+
+CASE_FLOW = {
+    "submit": (CaseStatus.DRAFT, CaseStatus.REVIEW),
+    "publish": (CaseStatus.REVIEW, CaseStatus.PUBLISHED),
+    "return": (CaseStatus.REVIEW, CaseStatus.DRAFT),
+    "unpublish": (CaseStatus.PUBLISHED, CaseStatus.DRAFT),
+}
+
+
+@transaction.atomic
+def case_transition(*, case: Case, user, action: str) -> Case:
+    """draft → review → published (or back to draft); each change is kept in the case's history."""
+    _require_staff(user)
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    if action not in CASE_FLOW:
+        raise ValidationError(_("未知的操作。"))
+    source, target = CASE_FLOW[action]
+    if case.status != source:
+        raise ValidationError(_("案例当前为“%(status)s”，不能进行此操作。") % {"status": case.get_status_display()})
+    if target == CaseStatus.PUBLISHED:
+        missing = [str(Case._meta.get_field(f).verbose_name) for f in ("problem", "solution") if not getattr(case, f).strip()]
+        if missing:
+            raise ValidationError(_("发布前请填写：%(f)s") % {"f": "、".join(missing)})
+        case.published_at = timezone.now()
+    case.status = target
+    case._change_reason = action
+    case.save()
+    return case

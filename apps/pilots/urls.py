@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import case_views, views
 
 app_name = "pilots"
 urlpatterns = [
@@ -16,4 +16,8 @@ urlpatterns = [
     path("applications/<int:pk>/withdraw/", views.application_withdraw, name="withdraw"),
     path("reviews/<int:assignment_id>/", views.review_detail, name="review"),
     path("conflicts/", views.expert_conflicts, name="conflicts"),
+    path("cases/", case_views.case_library, name="cases"),
+    path("cases/<int:pk>/", case_views.case_detail, name="case"),
+    path("cases/<int:pk>/action/", case_views.case_action, name="case-action"),
+    path("applications/<int:pk>/case/", case_views.case_from_application, name="case-from-application"),
 ]

@@ -149,7 +149,7 @@ def _application_context(request, app, editable, data=None):
         "app": app, "editable": editable, "forms": _scenario_forms(app, data),
         "events": app.events.select_related("actor").order_by("at", "pk"),
         "attachments": app.attachments.all(), "result": getattr(app, "result", None),
-        "checks": app.eligibility_checks, "can_withdraw": pilot_rules.can_edit_application(request.user, app)
+        "checks": app.eligibility_checks, "is_staff": pilot_rules.is_pilot_staff(request.user), "can_withdraw": pilot_rules.can_edit_application(request.user, app)
         and app.status in (ApplicationStatus.DRAFT, ApplicationStatus.SUBMITTED, ApplicationStatus.RETURNED)
         and app.call.in_window("application"),
     }

@@ -133,3 +133,36 @@ def test_public_notice_with_an_objection(page, live_server, screenshot):
     expect(page.get_by_role("status")).to_contain_text("您的异议已收到")
     assert Objection.objects.get().application_id == app.pk
     expect(page.locator("body")).not_to_contain_text("王五")
+
+
+def test_case_library_search_filter_and_case_page(page, live_server, screenshot):
+    from apps.pilots.models import Case, CaseStatus
+    from tests.factories import HANGZHOU, XIHU, county, key_industry
+
+    ind = key_industry()
+    for title, solution, region, level in [
+        ("来料检验数据自动采集", "LIMS 与供应商质量数据对接，实现全流程质量追溯。", county(), "lifecycle"),
+        ("设备预测性维护", "振动监测预警，非计划停机减少。", county(XIHU, HANGZHOU), "value_chain"),
+    ]:
+        case = Case.objects.create(
+            title=title, enterprise_display="某电子制造企业", scenario_level=level, elements=["measurement"], region=region,
+            key_industry=ind, problem="人工记录，追溯困难。", solution=solution,
+            results=[{"metric": "一次交检合格率", "before": 95.1, "after": 98.6, "unit": "%"}])
+        case.status = CaseStatus.PUBLISHED
+        case.save()
+    page.goto(live_server.url + "/pilots/cases/")
+    expect(page.get_by_test_id("case-count")).to_contain_text("共 2 个案例")
+    page.get_by_label("关键词").fill("质量追溯")
+    page.get_by_role("button", name="检索").click()
+    expect(page.get_by_test_id("case-count")).to_contain_text("共 1 个案例")
+    expect(page.get_by_test_id("case-list")).to_contain_text("来料检验数据自动采集")
+    page.get_by_label("关键词").fill("")
+    page.get_by_label("场景层级").select_option("value_chain")
+    page.get_by_role("button", name="检索").click()
+    expect(page.get_by_test_id("case-list")).to_contain_text("设备预测性维护")
+    expect(page.get_by_test_id("case-list")).not_to_contain_text("来料检验")
+    _shots(page, screenshot, "cases")
+    page.get_by_role("link", name="设备预测性维护").click()
+    expect(page.get_by_role("heading", name="实施成效")).to_be_visible()
+    expect(page.locator("body")).to_contain_text("98.6")
+    _shots(page, screenshot, "case")
