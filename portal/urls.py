@@ -12,6 +12,7 @@ urlpatterns = [
     path("insights/", include("apps.insights.urls")),
     path("open/", include("apps.insights.public_urls")),
     path("api/v1/public/", include("apps.insights.public_api")),
+    path("api/v1/", include("apps.pilots.api")),
     path("reference/", include("apps.reference.urls")),
     path("pilots/", include("apps.pilots.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
