@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -18,6 +19,19 @@ from apps.reference.models import KeyIndustry, Region, RegionLevel
 from . import services
 from .models import Application, Case, Element, ScenarioLevel
 from .search import search_cases
+
+
+class CappedPaginator(Paginator):
+    """Counts at most ``CAP`` matches (a broad query can match most of the library; counting
+    them all costs more than the page itself). The page then says "more than 200, narrow the search"."""
+
+    CAP = 200
+
+    @cached_property
+    def count(self) -> int:
+        # The ids in page order: PostgreSQL walks the newest-first index and stops after CAP + 1
+        # matches (a COUNT(*) subquery loses the order and scans every match instead).
+        return len(self.object_list.values_list("pk", flat=True)[: self.CAP + 1])
 
 
 def _filtered(request, qs):
@@ -40,7 +54,7 @@ def case_library(request):
     own_region = pilot_rules.has_own_region(request.user)
     if own_region and request.GET.get("mine"):
         qs = qs.filter(pilot_rules.own_region_q(request.user))
-    page = Paginator(qs, 20).get_page(request.GET.get("page"))
+    page = CappedPaginator(qs, 20).get_page(request.GET.get("page"))
     for case in page.object_list:
         case.in_my_region = pilot_rules.in_own_region(request.user, case.region_id)
     return render(request, "pilots/cases.html", {

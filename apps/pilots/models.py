@@ -541,7 +541,8 @@ class CaseStatus(models.TextChoices):
 
 class CaseQuerySet(models.QuerySet):
     def published(self):
-        return self.filter(status=CaseStatus.PUBLISHED)
+        """Published cases, newest first, without the search columns (large, never shown)."""
+        return self.filter(status=CaseStatus.PUBLISHED).defer("search_text", "search_vector").order_by("-published_at", "-pk")
 
 
 class Case(models.Model):
@@ -598,6 +599,7 @@ class Case(models.Model):
         verbose_name = _("典型案例")
         verbose_name_plural = _("典型案例")
         ordering = ["-published_at", "-pk"]
+        indexes = [models.Index(fields=["status", "-published_at", "-id"], name="pilots_case_published_idx")]
 
     def __str__(self) -> str:
         return self.title

@@ -5,7 +5,7 @@ query for a word inside it would never match. So the indexed text and the query 
 turned into tokens first: every run of CJK characters becomes its overlapping bigrams (a
 single character stays as it is), Latin words and numbers are lower-cased. On PostgreSQL
 the tokens go into a ``tsvector`` (``simple`` configuration, GIN index) and a query matches
-when the case holds all its tokens (``plainto_tsquery``), ranked by ``ts_rank``. Elsewhere
+when the case holds all its tokens (``plainto_tsquery``), newest first. Elsewhere
 (SQLite) the fallback is ``icontains`` on the title, problem, solution and enterprise.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 
-from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.contrib.postgres.search import SearchQuery
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import Q
 
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[0-9A-Za-z]+")
@@ -36,7 +36,10 @@ def case_search_text(case) -> str:
 
 
 def search_cases(qs, query: str):
-    """Filter ``qs`` to the cases matching ``query`` (best first on PostgreSQL)."""
+    """Filter ``qs`` to the cases matching ``query``; the order stays the caller's (newest
+    first). Ranking by ``ts_rank`` was measured and dropped: it must score every match before
+    the first page can be sent (a two-character query can match most of the library), while
+    the newest-first order lets PostgreSQL stop after one page."""
     query = (query or "").strip()
     if not query:
         return qs
@@ -45,7 +48,7 @@ def search_cases(qs, query: str):
         if not terms:
             return qs.none()
         sq = SearchQuery(" ".join(terms), config="simple", search_type="plain")
-        return qs.filter(search_vector=sq).annotate(rank=SearchRank(F("search_vector"), sq)).order_by("-rank", "-pk")
+        return qs.filter(search_vector=sq)
     words = query.split()
     cond = Q()
     for w in words:

@@ -85,14 +85,25 @@ def test_library_search_filters_and_case_page(client):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL full-text search")
-def test_postgres_search_ranks_and_uses_the_vector():
-    published_case("质量追溯", "质量追溯质量追溯，全流程质量追溯。")
+def test_postgres_search_uses_the_vector_newest_first():
+    published_case("质量追溯", "全流程质量追溯。")
     published_case("能耗监测", "顺带提到质量追溯。")
+    published_case("设备维护", "振动监测。")
     from apps.pilots.search import search_cases
 
     found = list(search_cases(Case.objects.published(), "质量追溯"))
-    assert [c.title for c in found] == ["质量追溯", "能耗监测"]
-    assert Case.objects.exclude(search_vector=None).count() == 2
+    assert [c.title for c in found] == ["能耗监测", "质量追溯"]
+    assert Case.objects.exclude(search_vector=None).count() == 3
+
+
+def test_library_count_is_capped(client, monkeypatch):
+    from apps.pilots.case_views import CappedPaginator
+
+    monkeypatch.setattr(CappedPaginator, "CAP", 2)
+    for i in range(4):
+        published_case(f"质量追溯案例{i}", "质量追溯")
+    page = client.get(reverse("pilots:cases"), {"q": "质量追溯"}).content.decode()
+    assert "超过 2 个案例，请缩小检索范围" in page
 
 
 def test_authority_sees_which_cases_come_from_its_region(client):
