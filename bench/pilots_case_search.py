@@ -17,7 +17,6 @@ import datetime
 import os
 import platform
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
