@@ -168,3 +168,18 @@ def public_list(call: Call):
 
 def expert_assignment_rows(call: Call):
     return Assignment.objects.filter(application__call=call).select_related("expert", "application__enterprise")
+
+
+def industry_balance(call: Call) -> list[dict]:
+    """Per key industry: applications reviewed, proposed or selected — for the balance check
+    beside the ranking."""
+    from django.db.models import Count, Q
+
+    rows = (
+        Application.objects.filter(call=call, result__isnull=False)
+        .values("key_industry__name")
+        .annotate(reviewed=Count("pk"),
+                  chosen=Count("pk", filter=Q(status__in=[ApplicationStatus.PROPOSED, ApplicationStatus.SELECTED])))
+        .order_by("key_industry__name")
+    )
+    return [{"industry": r["key_industry__name"] or "—", "reviewed": r["reviewed"], "chosen": r["chosen"]} for r in rows]

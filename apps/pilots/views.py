@@ -238,7 +238,7 @@ def call_manage(request, call_id: int):
                 .select_related("enterprise", "recommending_unit", "result").prefetch_related("assignments__expert"))
     return render(request, "pilots/manage.html", {
         "call": call, "apps": apps, "experts": Expert.objects.filter(is_active=True),
-        "ranking": selectors.ranking(call),
+        "ranking": selectors.ranking(call), "balance": selectors.industry_balance(call),
         "objections": Objection.objects.filter(call=call).select_related("application__enterprise"),
         "handle_form": ObjectionHandleForm(),
         "problems": request.session.pop("pilot_assignment_problems", None),
@@ -272,6 +272,15 @@ def _manage_post(request, call: Call) -> None:
         asg = get_object_or_404(Assignment, application__call=call, pk=post.get("assignment"))
         expert = get_object_or_404(Expert, pk=post.get("expert"))
         _run(request, services.assignment_swap, assignment=asg, expert=expert, user=user, success=_("已调换。"))
+    elif action == "defence":
+        app = get_object_or_404(Application, call=call, pk=post.get("application"))
+        try:
+            score = float(post.get("score", ""))
+        except ValueError:
+            messages.error(request, _("答辩得分必须是数字。"))
+            return
+        _run(request, services.defence_record, application=app, user=user, score=score, note=post.get("note", ""),
+             success=_("答辩结果已记录。"))
     elif action == "aggregate":
         _run(request, services.results_aggregate, call=call, user=user, success=_("评审结果已汇总。"))
     elif action == "propose":

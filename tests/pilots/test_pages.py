@@ -160,3 +160,22 @@ def test_scenario_over_the_limit_keeps_the_text_on_the_page(client):
     response = client.post(reverse("pilots:application", args=[app.pk]), scenario_post(0, **{"s0-text": long_text}))
     body = response.content.decode()
     assert "超过 3000 字的上限" in body and long_text in body
+
+
+def test_defence_recorded_on_the_call_page_and_industry_balance(client):
+    from apps.pilots.models import AggregateResult
+
+    call = make_call("defence", defence=True)
+    app = Application.objects.create(call=call, enterprise=applicant(name="答辩企业").enterprise, recommending_unit=province(),
+                                     status=S.REVIEWED, created_by=staff())
+    AggregateResult.objects.create(application=app, method="trimmed_mean", reviews=3, score=80, spread=5)
+    login(client, staff())
+    page = client.get(reverse("pilots:manage", args=[call.pk])).content.decode()
+    assert f'data-testid="defence-{app.pk}"' in page and 'data-testid="industry-balance"' in page
+    bad = client.post(reverse("pilots:manage", args=[call.pk]), {"action": "defence", "application": app.pk, "score": "x"},
+                      follow=True)
+    assert "答辩得分必须是数字" in bad.content.decode()
+    client.post(reverse("pilots:manage", args=[call.pk]),
+                {"action": "defence", "application": app.pk, "score": "86", "note": "回答清楚"})
+    app.refresh_from_db()
+    assert (app.defence_score, app.defence_note) == (86.0, "回答清楚")
