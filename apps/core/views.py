@@ -6,15 +6,15 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from apps.accounts.models import Role
-from apps.accounts.scoping import jurisdiction_of
+from apps.accounts.permissions import can_list_enterprises, home_region
 from apps.enterprises.models import Enterprise
 
 
 def _summary_for(user) -> dict | None:
-    if not user.is_authenticated or user.role == Role.ENTERPRISE or jurisdiction_of(user).is_empty:
+    if not can_list_enterprises(user):
         return None
-    title = user.region.name if user.role == Role.AUTHORITY and user.region_id else _("全国")
+    region = home_region(user)
+    title = region.name if region is not None else _("全国")
     return {
         "title": title,
         "enterprise_count": Enterprise.objects.visible_to(user).count(),
