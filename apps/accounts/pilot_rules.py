@@ -14,25 +14,23 @@ no view, API, form or task of apps.pilots compares roles itself.
 from __future__ import annotations
 
 from .models import Role
+from .permissions import is_enterprise_user, is_platform_staff, role_of
 from .scoping import recommending_unit_of
 
 
-def _active(user) -> bool:
-    return user is not None and getattr(user, "is_authenticated", False) and user.is_active
-
-
 def is_pilot_staff(user) -> bool:
-    """Ministry staff and admins run pilot calls."""
-    return _active(user) and (user.is_superuser or user.role in (Role.ADMIN, Role.MINISTRY))
+    """Ministry staff, admins (and the system actor) run pilot calls."""
+    return is_platform_staff(user)
 
 
 def is_enterprise_applicant(user) -> bool:
-    return _active(user) and user.role == Role.ENTERPRISE and bool(user.enterprise_id)
+    """An enterprise user applies for its own enterprise."""
+    return is_enterprise_user(user)
 
 
 def expert_of(user):
     """The active pool entry of an expert user, or None."""
-    if not _active(user) or user.role != Role.EXPERT:
+    if role_of(user) != Role.EXPERT:
         return None
     from apps.pilots.models import Expert
 
