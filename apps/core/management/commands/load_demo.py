@@ -32,8 +32,8 @@ from apps.filings.packing import compiled_for
 from apps.filings.synthetic import synthetic_answers
 from apps.frameworks import scoring
 from apps.frameworks.models import Framework, FrameworkStatus
-from apps.policies.demo import load_policy_demo
 from apps.pilots.demo import load_pilot_demo
+from apps.policies.demo import load_policy_demo
 from apps.reference.models import Industry, IndustryLevel, KeyIndustry, Region, RegionLevel
 from apps.reference.size import classify_size
 
