@@ -101,9 +101,14 @@ def _load_vectors(run: IndexRun, provinces: list[str]):
     the county and division code each filing recorded when it was submitted (the codes the
     cells are built from, see :func:`recorded_frame`). One query."""
     table = Submission._meta.db_table
+    enterprises_table = Enterprise._meta.db_table
     sql = (
+        # Codes as recorded at submission (issue 8); only enterprises their authority has
+        # confirmed count (issue 9: a self-registration counts once confirmed).
         f"SELECT s.id, s.enterprise_id, s.answer_vector, s.county_code, s.division_code FROM {table} s "
-        f"WHERE s.period_id = %s AND s.status = %s AND s.province_code IN ({', '.join(['%s'] * len(provinces))}) ORDER BY s.id"
+        f"JOIN {enterprises_table} e ON e.id = s.enterprise_id "
+        f"WHERE s.period_id = %s AND s.status = %s AND NOT e.awaiting_confirmation "
+        f"AND s.province_code IN ({', '.join(['%s'] * len(provinces))}) ORDER BY s.id"
     )
     ids, enterprises, blobs, counties, divisions = [], [], [], [], []
     for rows in fetch_rows(sql, [run.period_id, SubmissionStatus.ACCEPTED, *provinces]):
@@ -351,9 +356,10 @@ REGISTER_COLUMNS = ["enterprise_id", "province", "prefecture", "county", "divisi
 
 
 def _registry_frame() -> pd.DataFrame:
-    # Every registered enterprise today, also those in a since-abolished region code: what a
-    # period's register snapshot is taken from.
-    rows = Enterprise.objects.values_list(
+    # Every confirmed enterprise registered today (issue 9: self-registrations count once their
+    # authority confirms them), also those in a since-abolished region code: what a period's
+    # register snapshot is taken from.
+    rows = Enterprise.objects.filter(awaiting_confirmation=False).values_list(
         "pk", "province_code", "prefecture_code", "county_code", "division_code", "size_class", "revenue"
     )
     frame = pd.DataFrame(list(rows), columns=REGISTER_COLUMNS)

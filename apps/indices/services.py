@@ -17,6 +17,7 @@ from apps.filings.models import Period, Submission
 
 from .aggregation import IndexParameters
 from .models import CellKind, IndexBase, IndexCell, IndexRun, RunStatus
+from .signals import run_published
 
 # Parameters for failure drills (e.g. drill_chunk_delay_seconds: each chunk waits before
 # scoring, so that a drill or a test can kill a worker mid-chunk). Recorded with the run;
@@ -80,6 +81,7 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
     run.save(update_fields=["is_published", "published_at", "published_by"])
     if base is None:  # the first publication fixes the base, recorded with who published
         IndexBase.objects.create(period=run.period, chosen_by=recorded_user(user), note=_("首次发布时确定"))
+    transaction.on_commit(lambda: run_published.send(sender=IndexRun, run_id=run.pk))
     return run
 
 
