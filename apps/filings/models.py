@@ -72,6 +72,8 @@ class Submission(models.Model):
     county_code = models.CharField(max_length=6, db_index=True, blank=True)
     division_code = models.CharField(max_length=2, db_index=True, blank=True)
     size_class = models.CharField(max_length=8, blank=True)
+    # Revenue (万元) of the enterprise when it filed: revenue weighting of the period's cells.
+    revenue = models.DecimalField(_("营业收入（万元）"), max_digits=14, decimal_places=2, null=True, blank=True)
     pledged_at = models.DateTimeField(_("真实性承诺时间"), null=True, blank=True)
     pledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -134,7 +136,11 @@ class EvidenceQuerySet(ScopedQuerySet):
 
 def evidence_path(instance, filename: str) -> str:
     # The stored name is random: the original name is kept in the row, never trusted on disk.
-    return f"evidence/{instance.submission_id}/{instance.sha256[:16]}-{timezone.now():%Y%m%d%H%M%S%f}"
+    # Its extension is that of the type detected from the bytes, never the uploaded one.
+    from .evidence import extension_for
+
+    ext = extension_for(instance.content_type, instance.original_name)
+    return f"evidence/{instance.submission_id}/{instance.sha256[:16]}-{timezone.now():%Y%m%d%H%M%S%f}{ext}"
 
 
 class Evidence(models.Model):

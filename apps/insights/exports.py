@@ -146,12 +146,19 @@ class Column:
                 return DASH
             siblings = row.get("siblings")
             rank = int(row["rank"])
-            return f"{rank} / {int(siblings)}" if _finite(siblings) else str(rank)
+            text = f"{rank} / {int(siblings)}" if _finite(siblings) else str(rank)
+            lo, hi = row.get("rank_low"), row.get("rank_high")
+            if _finite(lo) and _finite(hi):  # the 95 % rank interval (apps.indices.aggregation)
+                text += f"（{int(lo)}–{int(hi)}）"
+            return text
         if self.kind == "rank_change":
             return rank_change_text(v)
         if self.kind == "ci":
             lo, hi = row.get("ci_low"), row.get("ci_high")
-            return f"{lo:.1f}–{hi:.1f}" if _finite(lo) and _finite(hi) else DASH
+            if _finite(lo) and _finite(hi):
+                return f"{lo:.1f}–{hi:.1f}"
+            # a cell with filings but no interval: too few for one (IndexParameters.interval_min_n)
+            return _("样本不足以估计区间") if _finite(row.get("n")) and row["n"] > 0 else DASH
         if self.kind == "group":
             return str(PERFORMANCE_GROUPS.get(v, "")) or DASH
         raise ValueError(self.kind)
