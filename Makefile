@@ -51,3 +51,9 @@ clean:
 # database of `make bench` (run that first), Redis cache, wrk (apt-get install -y wrk).
 load-bench: install-dev
 	$(BIN)/python bench/load.py
+
+.PHONY: import-bench
+# Enterprise and paper-filing imports (bench/imports.py): 20,000 rows against a COPY floor and
+# the schema's own write floor; DATABASE_URL chooses the database (default portal_bench).
+import-bench: install-dev
+	$(BIN)/python bench/imports.py

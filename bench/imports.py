@@ -179,7 +179,14 @@ def paper_filings(codes: list[str], n: int) -> dict:
             code="bench", name="导入基准测试期次", framework=framework,
             opens_on=today - datetime.timedelta(days=10), closes_on=today + datetime.timedelta(days=30),
         )  # fmt: skip
+    from apps.enterprises.models import Enterprise
+    from apps.filings.transfer import _modules_by_enterprise
+
     indicators = [i for i in framework_indicators(period.framework) if i.module_id is None]
+    # Enterprises no industry module applies to: their sheet has the common indicators only.
+    enterprises = list(Enterprise.objects.filter(uscc__in=codes).prefetch_related("key_industries"))
+    modules = _modules_by_enterprise(period.framework, enterprises)
+    codes = [e.uscc for e in enterprises if not modules[e.pk]]
     user = User.objects.filter(role=Role.MINISTRY, is_active=True).first() or User.objects.create_user(
         username="bench-ministry", password="x-bench-only", role=Role.MINISTRY
     )
@@ -200,6 +207,7 @@ def paper_filings(codes: list[str], n: int) -> dict:
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet()
     sheet.append([*LEADING_COLUMNS, *(indicator_header(i) for i in indicators), *TRAILING_COLUMNS])
+    n = min(n, len(codes))
     for code in codes[:n]:
         sheet.append([code, "", period.code, "", *(answer(i) for i in indicators), None, None])
     out = io.BytesIO()

@@ -354,9 +354,15 @@ def plan_rows(rows: list[dict], lookups: Lookups, *, has_address: bool, has_emai
         values["contact_email"] = row[CONTACT_EMAIL].strip() if has_email else (before["contact_email"] if before else "")
         keys = row["key_industries"]
         if before is None:
+            # Fields the import does not set (e.g. the confirmation of self-registered
+            # enterprises, which imported ones do not need) take their defaults.
+            for f in Enterprise._meta.concrete_fields:
+                if f.attname not in values and f.attname not in ("id", "created_at", "updated_at"):
+                    values[f.attname] = f.get_default()
             values["key_industries"] = keys or []
             plan.new.append(values)
             continue
+        values = {**before, **values}  # fields the import does not set keep their values
         values["id"], values["created_at"] = before["id"], before["created_at"]
         old_keys = lookups.key_links.get(before["id"], [])
         keys_change = keys is not None and set(keys) != {k for _pk, k in old_keys}
@@ -387,11 +393,9 @@ def allocate_ids(model, count: int) -> list[int]:
         return list(range(start, start + count))
 
 
-_ENTERPRISE_COLUMNS = (
-    "id", "uscc", "name", "region_id", "province_code", "prefecture_code", "county_code", "industry_id", "division_code",
-    "employees", "revenue", "size_class", "address", "contact_name", "contact_phone", "contact_email", "created_at",
-    "updated_at",
-)  # fmt: skip
+def _enterprise_columns() -> tuple[str, ...]:
+    """Every column of the enterprise table (attname = column for all its fields)."""
+    return tuple(f.attname for f in Enterprise._meta.concrete_fields)
 
 
 def write_rows(
@@ -407,7 +411,8 @@ def write_rows(
     # Enterprises: new ones straight in, changed ones through a staging table.
     for values, pk in zip(plan.new, allocate_ids(Enterprise, len(plan.new)), strict=True):
         values["id"], values["created_at"], values["updated_at"] = pk, now, now
-    copy_rows(Enterprise._meta.db_table, _ENTERPRISE_COLUMNS, ([v[c] for c in _ENTERPRISE_COLUMNS] for v in plan.new))
+    columns = _enterprise_columns()
+    copy_rows(Enterprise._meta.db_table, columns, ([v[c] for c in columns] for v in plan.new))
     if on_progress:
         on_progress("written", len(plan.new))
     for values in plan.changed:
@@ -484,11 +489,12 @@ def _update_from_staging(rows: list[dict]) -> None:
         return
     table = connection.ops.quote_name(Enterprise._meta.db_table)
     staging = connection.ops.quote_name("enterprise_import_staging")
-    columns = [c for c in _ENTERPRISE_COLUMNS if c not in ("id", "created_at")]
+    all_columns = _enterprise_columns()
+    columns = [c for c in all_columns if c not in ("id", "created_at")]
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {staging}")
         cursor.execute(f"CREATE TEMPORARY TABLE {staging} AS SELECT * FROM {table} WHERE 1 = 0")  # noqa: S608
-    copy_rows("enterprise_import_staging", _ENTERPRISE_COLUMNS, ([v[c] for c in _ENTERPRISE_COLUMNS] for v in rows))
+    copy_rows("enterprise_import_staging", all_columns, ([v[c] for c in all_columns] for v in rows))
     assignments = ", ".join(f"{connection.ops.quote_name(c)} = s.{connection.ops.quote_name(c)}" for c in columns)
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {table} SET {assignments} FROM {staging} AS s WHERE {table}.id = s.id")  # noqa: S608

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import logging
 import math
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import tablib
 from django import forms
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import File
 from django.db import transaction
 from django.db.models import F, FilteredRelation, Q
 from django.utils import timezone, translation
@@ -32,7 +33,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.accounts.scoping import jurisdiction_of
-from apps.core.spreadsheets import render_dataset
+from apps.core.spreadsheets import csv_stream, render_dataset, xlsx_temp_file
 from apps.enterprises.models import Enterprise
 from apps.filings.models import Period, SubmissionStatus
 from apps.reference.models import Industry, IndustryLevel, Region, RegionLevel
@@ -425,14 +426,29 @@ ENTERPRISE_COLUMNS: list[tuple[object, Callable]] = [
 ]
 
 
-def enterprise_dataset(rows: Iterable[Enterprise], period: Period | None, on_row: Callable[[int], None] | None = None) -> tablib.Dataset:
-    data = tablib.Dataset(headers=[_("期次"), *[str(label) for label, _f in ENTERPRISE_COLUMNS]], title=str(_("企业名单")))
+def enterprise_headers() -> list[str]:
+    """The header row of an enterprise list file."""
+    return [_("期次"), *[str(label) for label, _f in ENTERPRISE_COLUMNS]]
+
+
+def enterprise_rows(rows: Iterable[Enterprise], period: Period | None, on_row: Callable[[int], None] | None = None):
+    """The rows of an enterprise list file, one at a time (for the streaming writers)."""
     name = period.name if period is not None else ""
     for i, e in enumerate(rows, start=1):
-        data.append([name, *[f(e) for _label, f in ENTERPRISE_COLUMNS]])
+        yield [name, *[f(e) for _label, f in ENTERPRISE_COLUMNS]]
         if on_row is not None:
             on_row(i)
-    return data
+
+
+def enterprise_file(*, queryset, period: Period | None, file_format: str, on_row: Callable[[int], None] | None = None):
+    """An enterprise list of any length as a file in constant memory: CSV as chunks of bytes
+    (for a StreamingHttpResponse), XLSX as an open temporary file (openpyxl write-only)."""
+    rows = enterprise_rows(queryset.iterator(chunk_size=2000), period, on_row)
+    if file_format == "csv":
+        return csv_stream(headers=enterprise_headers(), rows=rows)
+    if file_format == "xlsx":
+        return xlsx_temp_file(title=str(_("企业名单")), headers=enterprise_headers(), rows=rows)
+    raise ValueError(f"unknown export format {file_format!r}")
 
 
 def enterprise_filename(period: Period | None, file_format: str) -> str:
@@ -479,15 +495,29 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
                 if i % PROGRESS_EVERY == 0:
                     ExportJob.objects.filter(pk=job_id).update(rows_done=i, progress=min(95, int(95 * i / max(total, 1))))
 
-            dataset = enterprise_dataset(listing.queryset.iterator(chunk_size=2000), listing.period, progress)
-            data = render_dataset(dataset=dataset, file_format=job.file_format)
+            written = 0
+
+            def count(i: int) -> None:
+                nonlocal written
+                written = i
+                progress(i)
+
+            # Written in constant memory into a temporary file, then stored.
+            out = enterprise_file(queryset=listing.queryset, period=listing.period, file_format=job.file_format, on_row=count)
+            if job.file_format == "csv":
+                handle = tempfile.TemporaryFile()
+                for chunk in out:
+                    handle.write(chunk)
+                handle.seek(0)
+                out = handle
             filename = enterprise_filename(listing.period, job.file_format)
             job.refresh_from_db()
-            job.file.save(filename, ContentFile(data), save=False)
+            with out:
+                job.file.save(filename, File(out), save=False)
             job.filename = filename
-            job.status, job.progress, job.rows_done, job.total_rows = ExportJobStatus.SUCCEEDED, 100, len(dataset), len(dataset)
+            job.status, job.progress, job.rows_done, job.total_rows = ExportJobStatus.SUCCEEDED, 100, written, written
             job.finished_at = timezone.now()
-            job.message = _("导出完成：共 %(n)d 行。") % {"n": len(dataset)}
+            job.message = _("导出完成：共 %(n)d 行。") % {"n": written}
             job.save()
     except Exception:
         logger.exception("export job %s failed", job_id)

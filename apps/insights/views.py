@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -32,7 +32,6 @@ from django.views.decorators.http import require_GET
 
 from apps.accounts.permissions import can_read_insights, export_jobs_visible_to, require
 from apps.accounts.scoping import jurisdiction_of
-from apps.core.spreadsheets import render_dataset
 from apps.indices.models import CellKind, IndexRun, RunStatus
 from apps.reference.models import Industry, KeyIndustry, Region, RegionLevel
 
@@ -43,7 +42,7 @@ from .exports import (
     STATUS_NONE,
     Column,
     Table,
-    enterprise_dataset,
+    enterprise_file,
     enterprise_filename,
     enterprise_list,
     export_job_create,
@@ -751,10 +750,14 @@ def enterprise_export(request, fmt: str):
     if total > sync_max_rows():
         job = export_job_create(user=request.user, params=listing.filters, file_format=fmt)
         return redirect("insights:export-job", pk=job.pk)
-    data = render_dataset(dataset=enterprise_dataset(listing.queryset, listing.period), file_format=fmt)
-    response = HttpResponse(data, content_type=CONTENT_TYPES[fmt])
-    response["Content-Disposition"] = f'attachment; filename="{enterprise_filename(listing.period, fmt)}"'
-    return response
+    # Streamed in constant memory: CSV chunk by chunk, XLSX from a temporary file.
+    out = enterprise_file(queryset=listing.queryset, period=listing.period, file_format=fmt)
+    filename = enterprise_filename(listing.period, fmt)
+    if fmt == "csv":
+        response = StreamingHttpResponse(out, content_type=CONTENT_TYPES[fmt])
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+    return FileResponse(out, as_attachment=True, filename=filename, content_type=CONTENT_TYPES[fmt])
 
 
 @login_required

@@ -145,3 +145,35 @@ def test_two_tabs_on_one_draft_are_told_about_the_conflict(page, live_server, tr
     other.get_by_test_id("indicator-R1").get_by_text("5级").click()
     expect(other.get_by_test_id("save-status")).to_contain_text("保存冲突")
     assert Submission.objects.get().answers.get().value == 2
+
+
+def test_authority_uploads_paper_filings_and_watches_the_import_job(page, live_server, celery_worker, screenshot, tmp_path):
+    import io
+
+    import openpyxl
+
+    period = _setup()
+    ents = [EnterpriseFactory(region=county(XUANWU), name=f"南京纸质填报{i}有限公司") for i in range(3)]
+    book = openpyxl.Workbook()
+    book.active.append(["统一社会信用代码", "企业名称", "期次", "状态", "R1", "C1", "K1", "Y1"])
+    for i, e in enumerate(ents):
+        book.active.append([e.uscc, e.name, period.code, "", 9 if i == 2 else 3, "a;c", 95, "否"])
+    data = io.BytesIO()
+    book.save(data)
+    path = tmp_path / "纸质填报.xlsx"
+    path.write_bytes(data.getvalue())
+
+    _login(page, live_server, "reviewer")
+    page.goto(live_server.url + "/filings/transfer/")
+    page.get_by_label("填报数据文件").set_input_files(str(path))
+    page.get_by_label("只写入正确的行：跳过并报告错误行").check()
+    page.get_by_role("button", name="上传并导入").click()
+    # the worker imports the file; the page polls until the job is finished
+    expect(page.get_by_test_id("transfer-job")).to_have_attribute("data-status", "succeeded", timeout=60_000)
+    expect(page.get_by_test_id("transfer-summary")).to_contain_text("部分导入")
+    expect(page.get_by_test_id("transfer-errors")).to_contain_text("R1：请选择0–5级中的一级。")
+    assert Submission.objects.filter(status=SubmissionStatus.SUBMITTED).count() == 2
+    page.set_viewport_size({"width": 1400, "height": 900})
+    screenshot(page, "transfer-job-1400")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "transfer-job-390")
