@@ -237,3 +237,14 @@ def policy_change_log(policy) -> list[ChangeEntry]:
                                            action=actions.get(record.history_type, record.history_type), changes=changes))
                 previous = record
     return sorted(entries, key=lambda e: e.when, reverse=True)
+
+
+def framework_dimensions() -> list[tuple[str, str]]:
+    """(code, name) of the dimensions of the most recently published framework, for the
+    policy filters and the check of a policy's dimensions."""
+    from apps.frameworks.models import Dimension, Framework, FrameworkStatus
+
+    framework = Framework.objects.filter(status=FrameworkStatus.PUBLISHED).order_by("-published_at").first()
+    if framework is None:
+        return []
+    return list(Dimension.objects.filter(framework=framework).order_by("code").values_list("code", "name"))

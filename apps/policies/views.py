@@ -94,7 +94,7 @@ def policy_list(request):
     from apps.reference.models import KeyIndustry
 
     from .models import Instrument, PolicyLevel, PolicyStatus
-    from .selectors import policies_for, policy_search
+    from .selectors import framework_dimensions, policies_for, policy_search
 
     qs = policy_search(policies_for(request.user), request.GET)
     page = Paginator(qs.order_by("-issued_on", "title"), 20).get_page(request.GET.get("page"))
@@ -102,7 +102,7 @@ def policy_list(request):
     return render(request, "policies/list.html", {
         "page": page, "params": request.GET, "levels": PolicyLevel.choices, "statuses": PolicyStatus.choices,
         "instruments": Instrument.choices, "industries": KeyIndustry.objects.order_by("code"), "years": years,
-        "can_track": is_policy_reader(request.user),
+        "can_track": is_policy_reader(request.user), "dimensions": framework_dimensions(),
     })
 
 
