@@ -93,9 +93,22 @@ def dashboard_targets(user):
     return qs.select_related("measure__policy", "baseline_period").filter(~Q(cell_code=""))
 
 
-def dashboard_tracks(user) -> list[TargetTrack]:
-    """dashboard_targets with progress, off-track targets first."""
-    tracks = tracks_for(user, dashboard_targets(user))
+def dashboard_tracks(user, region_code: str | None = None) -> list[TargetTrack]:
+    """dashboard_targets with progress, off-track targets first; with ``region_code`` (a
+    region inside the user's jurisdiction — the caller checks) only targets on cells of that
+    region and below, or of policies of that region."""
+    from django.db.models import Q
+
+    targets = dashboard_targets(user)
+    if region_code:
+        if region_code.endswith("0000"):
+            prefix = region_code[:2]
+        elif region_code.endswith("00"):
+            prefix = region_code[:4]
+        else:
+            prefix = region_code
+        targets = targets.filter(Q(cell_code__startswith=prefix) | Q(measure__policy__region__code=region_code))
+    tracks = tracks_for(user, targets)
     return sorted(tracks, key=lambda tr: (STATUS_ORDER.get(tr.status, 9), tr.target.measure.policy.title, tr.target.pk))
 
 

@@ -120,9 +120,17 @@ def policy_detail(request, pk: int):
     visible_chain = set(policies_for(request.user).values_list("pk", flat=True))
     chain = [p for p in policy.supersession_chain() if p.pk in visible_chain]
     successor = policy.superseded_by if policy.superseded_by_id in visible_chain else None
+    reach = policy_reach(request.user, policy)
+    trackable = set()
+    if is_policy_reader(request.user):
+        from apps.accounts.scoping import jurisdiction_of
+
+        j = jurisdiction_of(request.user)
+        trackable = {code for code, _name, _n in reach.regions if j.covers_region_code(code)}
     return render(request, "policies/detail.html", {
+        "trackable": trackable,
         "policy": policy, "successor": successor, "can_see_history": is_policy_reader(request.user), "measures": [(m, [tracks[t.pk] for t in m.targets.all()]) for m in measures],
-        "chain": chain, "reach": policy_reach(request.user, policy),
+        "chain": chain, "reach": reach,
     })
 
 
@@ -137,7 +145,15 @@ def tracking(request):
     from .selectors import dashboard_tracks
 
     _require_reader(request.user)
-    tracks = dashboard_tracks(request.user)
+    region = None
+    if request.GET.get("region"):
+        from apps.accounts.scoping import jurisdiction_of
+        from apps.reference.models import Region
+
+        region = get_object_or_404(Region, code=request.GET["region"])
+        if not jurisdiction_of(request.user).covers_region(region):
+            raise Http404
+    tracks = dashboard_tracks(request.user, region.code if region else None)
     from apps.accounts.policy_rules import policies_editable_q
 
     from .models import Policy
@@ -152,6 +168,7 @@ def tracking(request):
               "interval": _("95% 预测区间"), "hidden": _("部分期次的数值不公开")}
     return render(request, "policies/tracking.html", {
         "tracks": tracks, "charts": [t.chart() for t in tracks], "chart_labels": labels, "editable": editable,
+        "region": region,
         "note_form": ProgressNoteForm(),
     })
 
