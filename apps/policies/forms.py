@@ -3,7 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from apps.enterprises.imports import validate_uploaded_file
+from apps.core.spreadsheets import validate_uploaded_file
 from apps.enterprises.models import ImportEncoding
 
 from .models import Measure

@@ -205,19 +205,14 @@ class SupportImportError(Exception):
 
 def _support_table(*, data: bytes, filename: str, encoding: str):
     """(headers, rows, lines) of a support file; header cells mapped to the resource's columns."""
-    from apps.enterprises.imports import HEAD_BYTES, ImportFileError, cell_text, check_upload, csv_records, xlsx_records
+    from apps.core.spreadsheets import SpreadsheetError, read_records
 
     from .resources import SUPPORT_COLUMNS, SUPPORT_REQUIRED
 
     try:
-        file_format = check_upload(head=data[:HEAD_BYTES], filename=filename, size=len(data))
-        records = xlsx_records(data) if file_format == "xlsx" else csv_records(data, encoding)[0]
-    except ImportFileError as exc:
+        _format, _label, cleaned = read_records(data=data, filename=filename, encoding=encoding)
+    except SpreadsheetError as exc:
         raise SupportImportError(exc.message) from exc
-    cleaned = [(line, [cell_text(v) for v in values]) for line, values in records]
-    cleaned = [(line, values) for line, values in cleaned if any(values)]
-    if not cleaned:
-        raise SupportImportError(_("文件是空的，没有表头也没有数据。"))
     header_line, header = cleaned[0]
     aliases = {"uscc": SUPPORT_COLUMNS[0], "measure": SUPPORT_COLUMNS[1], "date": SUPPORT_COLUMNS[2],
                "金额": SUPPORT_COLUMNS[3], "amount": SUPPORT_COLUMNS[3], "note": SUPPORT_COLUMNS[4]}
@@ -284,7 +279,7 @@ def support_records_import(*, data: bytes, filename: str, user, measure=None, en
 def support_records_export(*, user, file_format: str = "csv", queryset=None) -> bytes:
     """The support records ``user`` may see (narrowed by ``queryset``) as CSV (UTF-8 with
     BOM) or XLSX bytes, formula-like cells neutralised."""
-    from apps.enterprises.imports import render_export
+    from apps.core.spreadsheets import render_dataset
 
     from .models import SupportRecord
     from .resources import SupportRecordResource
@@ -292,8 +287,7 @@ def support_records_export(*, user, file_format: str = "csv", queryset=None) -> 
     qs = (queryset if queryset is not None else SupportRecord.objects.all()).visible_to(user)
     dataset = SupportRecordResource(user=user).export(
         queryset=qs.select_related("enterprise").order_by("-granted_on", "pk"), force_native_type=file_format == "xlsx")
-    dataset.title = "support"
-    return render_export(dataset=dataset, file_format=file_format)
+    return render_dataset(dataset=dataset, file_format=file_format, title="support")
 
 
 # --- support impact ------------------------------------------------------------------------
