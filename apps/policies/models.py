@@ -101,6 +101,22 @@ class Policy(models.Model):
     def region_code(self) -> str:
         return self.region.code if self.region_id else ""
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from .selectors import framework_dimensions
+
+        super().clean()
+        known = {code for code, _name in framework_dimensions()}
+        unknown = [c for c in (self.dimensions or []) if known and c not in known]
+        if unknown:
+            raise ValidationError({"dimensions": _("评估框架中没有维度 %(codes)s；可选：%(known)s。") % {
+                "codes": "、".join(map(str, unknown)), "known": "、".join(sorted(known))}})
+        if self.level == PolicyLevel.NATIONAL and self.region_id:
+            raise ValidationError({"region": _("国家级政策不填地区。")})
+        if self.level != PolicyLevel.NATIONAL and not self.region_id:
+            raise ValidationError({"region": _("地方政策须指定地区。")})
+
     def supersession_chain(self) -> list["Policy"]:
         """The policies this one replaced (oldest first), itself, then those replacing it."""
         before, seen = [], {self.pk}

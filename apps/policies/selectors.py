@@ -93,9 +93,22 @@ def dashboard_targets(user):
     return qs.select_related("measure__policy", "baseline_period").filter(~Q(cell_code=""))
 
 
-def dashboard_tracks(user) -> list[TargetTrack]:
-    """dashboard_targets with progress, off-track targets first."""
-    tracks = tracks_for(user, dashboard_targets(user))
+def dashboard_tracks(user, region_code: str | None = None) -> list[TargetTrack]:
+    """dashboard_targets with progress, off-track targets first; with ``region_code`` (a
+    region inside the user's jurisdiction — the caller checks) only targets on cells of that
+    region and below, or of policies of that region."""
+    from django.db.models import Q
+
+    targets = dashboard_targets(user)
+    if region_code:
+        if region_code.endswith("0000"):
+            prefix = region_code[:2]
+        elif region_code.endswith("00"):
+            prefix = region_code[:4]
+        else:
+            prefix = region_code
+        targets = targets.filter(Q(cell_code__startswith=prefix) | Q(measure__policy__region__code=region_code))
+    tracks = tracks_for(user, targets)
     return sorted(tracks, key=lambda tr: (STATUS_ORDER.get(tr.status, 9), tr.target.measure.policy.title, tr.target.pk))
 
 
@@ -129,8 +142,9 @@ def policy_search(qs, params):
             qs = qs.filter(dimensions__contains=[code])
         else:
             qs = qs.filter(dimensions__icontains=f'"{code}"')
-    if params.get("year", "").isdigit():
-        qs = qs.filter(issued_on__year=int(params["year"]))
+    year = str(params.get("year") or "")
+    if year.isascii() and year.isdigit() and len(year) == 4:
+        qs = qs.filter(issued_on__year=int(year))
     q = (params.get("q") or "").strip()
     if q:
         substring = Q(title__icontains=q) | Q(text__icontains=q) | Q(doc_number__icontains=q)
@@ -237,3 +251,14 @@ def policy_change_log(policy) -> list[ChangeEntry]:
                                            action=actions.get(record.history_type, record.history_type), changes=changes))
                 previous = record
     return sorted(entries, key=lambda e: e.when, reverse=True)
+
+
+def framework_dimensions() -> list[tuple[str, str]]:
+    """(code, name) of the dimensions of the most recently published framework, for the
+    policy filters and the check of a policy's dimensions."""
+    from apps.frameworks.models import Dimension, Framework, FrameworkStatus
+
+    framework = Framework.objects.filter(status=FrameworkStatus.PUBLISHED).order_by("-published_at").first()
+    if framework is None:
+        return []
+    return list(Dimension.objects.filter(framework=framework).order_by("code").values_list("code", "name"))

@@ -26,6 +26,17 @@ from .services import SupportImportError, support_records_export, support_record
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
+def _param(request, name: str) -> str:
+    """A query parameter without NUL characters (PostgreSQL refuses them), stripped."""
+    return (request.GET.get(name) or "").replace("\x00", "").strip()
+
+
+def _int_param(request, name: str) -> int | None:
+    """A query parameter as a small positive integer, or None (hostile or huge values too)."""
+    value = _param(request, name)
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
+
+
 def _require_reader(user) -> None:
     if not is_policy_reader(user):
         raise PermissionDenied
@@ -34,10 +45,10 @@ def _require_reader(user) -> None:
 def _support_queryset(request):
     qs = SupportRecord.objects.visible_to(request.user).select_related("enterprise", "measure__policy")
     qs = qs.filter(policies_visible_q(request.user, "measure__policy"))
-    if request.GET.get("measure", "").isdigit():
-        qs = qs.filter(measure_id=int(request.GET["measure"]))
-    if request.GET.get("policy", "").isdigit():
-        qs = qs.filter(measure__policy_id=int(request.GET["policy"]))
+    if _int_param(request, "measure") is not None:
+        qs = qs.filter(measure_id=_int_param(request, "measure"))
+    if _int_param(request, "policy") is not None:
+        qs = qs.filter(measure__policy_id=_int_param(request, "policy"))
     return qs
 
 
@@ -94,15 +105,18 @@ def policy_list(request):
     from apps.reference.models import KeyIndustry
 
     from .models import Instrument, PolicyLevel, PolicyStatus
-    from .selectors import policies_for, policy_search
+    from .selectors import framework_dimensions, policies_for, policy_search
 
-    qs = policy_search(policies_for(request.user), request.GET)
+    params = {name: _param(request, name) for name in request.GET}
+    if _int_param(request, "year") is None:
+        params.pop("year", None)
+    qs = policy_search(policies_for(request.user), params)
     page = Paginator(qs.order_by("-issued_on", "title"), 20).get_page(request.GET.get("page"))
     years = sorted({d.year for d in policies_for(request.user).dates("issued_on", "year")}, reverse=True)
     return render(request, "policies/list.html", {
         "page": page, "params": request.GET, "levels": PolicyLevel.choices, "statuses": PolicyStatus.choices,
         "instruments": Instrument.choices, "industries": KeyIndustry.objects.order_by("code"), "years": years,
-        "can_track": is_policy_reader(request.user),
+        "can_track": is_policy_reader(request.user), "dimensions": framework_dimensions(),
     })
 
 
@@ -120,9 +134,17 @@ def policy_detail(request, pk: int):
     visible_chain = set(policies_for(request.user).values_list("pk", flat=True))
     chain = [p for p in policy.supersession_chain() if p.pk in visible_chain]
     successor = policy.superseded_by if policy.superseded_by_id in visible_chain else None
+    reach = policy_reach(request.user, policy)
+    trackable = set()
+    if is_policy_reader(request.user):
+        from apps.accounts.scoping import jurisdiction_of
+
+        j = jurisdiction_of(request.user)
+        trackable = {code for code, _name, _n in reach.regions if j.covers_region_code(code)}
     return render(request, "policies/detail.html", {
+        "trackable": trackable,
         "policy": policy, "successor": successor, "can_see_history": is_policy_reader(request.user), "measures": [(m, [tracks[t.pk] for t in m.targets.all()]) for m in measures],
-        "chain": chain, "reach": policy_reach(request.user, policy),
+        "chain": chain, "reach": reach,
     })
 
 
@@ -137,7 +159,15 @@ def tracking(request):
     from .selectors import dashboard_tracks
 
     _require_reader(request.user)
-    tracks = dashboard_tracks(request.user)
+    region = None
+    if _param(request, "region"):
+        from apps.accounts.scoping import jurisdiction_of
+        from apps.reference.models import Region
+
+        region = get_object_or_404(Region, code=_param(request, "region")[:6])
+        if not jurisdiction_of(request.user).covers_region(region):
+            raise Http404
+    tracks = dashboard_tracks(request.user, region.code if region else None)
     from apps.accounts.policy_rules import policies_editable_q
 
     from .models import Policy
@@ -152,6 +182,7 @@ def tracking(request):
               "interval": _("95% 预测区间"), "hidden": _("部分期次的数值不公开")}
     return render(request, "policies/tracking.html", {
         "tracks": tracks, "charts": [t.chart() for t in tracks], "chart_labels": labels, "editable": editable,
+        "region": region,
         "note_form": ProgressNoteForm(),
     })
 
@@ -190,11 +221,11 @@ def impact(request):
     policies = policies_for(request.user).filter(measures__support_records__isnull=False).distinct().order_by("title")
     periods = list(Period.objects.filter(index_runs__is_published=True).distinct().order_by("opens_on"))
     chosen = estimate = None
-    policy_id = request.GET.get("policy", "")
+    policy_id = _int_param(request, "policy")
     before = next((p for p in periods if p.code == request.GET.get("before")), periods[-2] if len(periods) > 1 else None)
     after = next((p for p in periods if p.code == request.GET.get("after")), periods[-1] if periods else None)
-    if policy_id.isdigit():
-        chosen = get_object_or_404(policies_for(request.user), pk=int(policy_id))
+    if policy_id is not None:
+        chosen = get_object_or_404(policies_for(request.user), pk=policy_id)
     elif policies:
         chosen = policies[0]
     if chosen and before and after and before.opens_on < after.opens_on:

@@ -233,3 +233,24 @@ def test_policy_api_query_count_does_not_grow_with_targets(client, policies, dja
         body = client.get("/api/v1/policies/").json()
     progress = [t["progress"] for p in body["results"] for m in p["measures"] for t in m["targets"]]
     assert len(progress) == 6 and all(len(p) == 2 and p[-1]["actual"] == 55.0 for p in progress)
+
+
+def test_tracking_of_one_region_inside_the_jurisdiction_only(client, policies):
+    national, provincial, _ = policies
+    ps = periods((2025, 2026))
+    for p, mean in ((ps[2025], 50.0), (ps[2026], 55.0)):
+        publish_cells(p, [dict(kind="province", code="320000", n=50, mean=mean),
+                          dict(kind="prefecture", code="320100", parent_code="320000", n=20, mean=mean),
+                          dict(kind="prefecture", code="320500", parent_code="320000", n=20, mean=mean)])
+    m = measure(provincial)
+    nj = target_create(measure=m, metric="mean", cell_kind="prefecture", cell_code="320100", baseline_period=ps[2025],
+                       target_year=2028, value=60)
+    sz = target_create(measure=m, metric="mean", cell_kind="prefecture", cell_code="320500", baseline_period=ps[2025],
+                       target_year=2028, value=60)
+    target_progress_recompute()
+    client.force_login(authority_user(province()))
+    ids = [t.target.pk for t in client.get(reverse("policies:tracking"), {"region": "320500"}).context["tracks"]]
+    assert sz.pk in ids and nj.pk not in ids
+    client.force_login(authority_user(prefecture(NANJING)))
+    assert client.get(reverse("policies:tracking"), {"region": "320500"}).status_code == 404
+    assert [t.target.pk for t in client.get(reverse("policies:tracking"), {"region": "320100"}).context["tracks"]] == [nj.pk]

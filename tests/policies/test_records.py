@@ -132,3 +132,24 @@ def test_policy_history_page_shows_who_changed_what(client):
     assert client.get(reverse("policies:history", args=[p.pk])).status_code == 403
     client.force_login(authority_user(prefecture(("320100", "南京市"))))
     assert client.get(reverse("policies:history", args=[p.pk])).status_code == 200  # a public policy
+
+
+def test_policy_checks_dimensions_and_region_against_its_level():
+    from tests.factories import province
+    from tests.filings.builders import published_framework
+
+    published_framework()  # dimensions D1, D2
+    p = policy(dimensions=["D1", "D9"])
+    with pytest.raises(ValidationError) as info:
+        p.full_clean()
+    assert "D9" in info.value.message_dict["dimensions"][0]
+    p.dimensions = ["D2"]
+    p.full_clean()
+    p.region = province()
+    with pytest.raises(ValidationError, match="国家级政策不填地区"):
+        p.full_clean()
+    p.level = "provincial"
+    p.full_clean()
+    p.region = None
+    with pytest.raises(ValidationError, match="须指定地区"):
+        p.full_clean()
