@@ -141,10 +141,11 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
 
 class PublicMixin:
-    """No log-in; the open-data API's per-address throttle (scope ``public``)."""
+    """No log-in needed; the open-data API's per-address throttle (scope ``public``). A
+    signed-in caller is still recognised, so its responses are marked not-to-be-stored like
+    every signed-in page."""
 
     permission_classes = [AllowAny]
-    authentication_classes: list = []
     throttle_classes = [PublicRateThrottle]
     throttle_scope = "public"
 

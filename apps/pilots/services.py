@@ -440,19 +440,44 @@ def affinity_of(expert: Expert, expert_keys: set[str], application: Application)
 
 
 def assignment_matrices(call: Call, applications: list[Application], experts: list[Expert]):
-    """(allowed, affinity) matrices applications × experts for the solver."""
-    declared = set(Conflict.objects.filter(expert__in=experts, enterprise__in=[a.enterprise_id for a in applications])
-                   .values_list("expert_id", "enterprise_id"))
-    keys = {e.pk: set(e.key_industries.values_list("pk", flat=True)) for e in experts}
-    allowed = np.ones((len(applications), len(experts)), dtype=bool)
-    affinity = np.zeros((len(applications), len(experts)), dtype=np.int64)
-    for i, a in enumerate(applications):
-        for j, e in enumerate(experts):
-            if conflict_reasons(expert=e, application=a, declared=declared):
-                allowed[i, j] = False
-            else:
-                affinity[i, j] = affinity_of(e, keys[e.pk], a)
-    return allowed, affinity
+    """(allowed, affinity) matrices applications × experts for the solver, vectorised: the
+    same rules as :func:`selectors.conflict_reasons` (same employer, same group, same province
+    when the call says so, a declared or found relation) and :func:`affinity_of`."""
+    n, m = len(applications), len(experts)
+    if n == 0 or m == 0:
+        return np.ones((n, m), dtype=bool), np.zeros((n, m), dtype=np.int64)
+
+    def column(values):
+        return np.array(values, dtype=object)
+
+    ent_name = column([a.enterprise.name.strip() for a in applications])[:, None]
+    ent_group = column([a.employer_group.strip() for a in applications])[:, None]
+    ent_prov = column([a.enterprise.province_code for a in applications])[:, None]
+    exp_emp = column([e.employer.strip() for e in experts])[None, :]
+    exp_group = column([e.employer_group.strip() for e in experts])[None, :]
+    exp_prov = column([e.region.province_code if e.region_id else "" for e in experts])[None, :]
+    conflicted = (ent_name == exp_emp) & (exp_emp != "")
+    conflicted |= (ent_group == exp_group) & (exp_group != "")
+    if call.region_conflict:
+        conflicted |= (ent_prov == exp_prov) & (exp_prov != "")
+    row = {a.enterprise_id: i for i, a in enumerate(applications)}
+    col = {e.pk: j for j, e in enumerate(experts)}
+    for expert_id, enterprise_id in Conflict.objects.filter(expert__in=experts, enterprise__in=list(row)).values_list(
+            "expert_id", "enterprise_id"):
+        conflicted[row[enterprise_id], col[expert_id]] = True
+
+    keys = sorted({k.pk for e in experts for k in e.key_industries.all()})
+    key_index = {k: i for i, k in enumerate(keys)}
+    expert_keys = np.zeros((m, len(keys) + 1), dtype=np.int64)  # last column: "no key industry"
+    for j, e in enumerate(experts):
+        for k in e.key_industries.all():
+            expert_keys[j, key_index[k.pk]] = 1
+    app_key = np.array([key_index.get(a.key_industry_id, len(keys)) for a in applications])
+    levels = list(ScenarioLevel.values)
+    app_levels = np.array([[lv in {s.level for s in a.scenarios.all()} for lv in levels] for a in applications], dtype=np.int64)
+    exp_levels = np.array([[lv in (e.scenario_levels or []) for lv in levels] for e in experts], dtype=np.int64)
+    affinity = 2 * expert_keys[:, app_key].T + app_levels @ exp_levels.T
+    return ~conflicted, np.where(conflicted, 0, affinity).astype(np.int64)
 
 
 @dataclass
@@ -470,7 +495,8 @@ def assignment_auto(*, call: Call, user) -> AutoAssignResult:
     call = Call.objects.select_for_update().get(pk=call.pk)
     _require_window(call, "eligibility", "review")
     apps = _eligible_applications(call)
-    experts = list(Expert.objects.filter(is_active=True).select_related("region").order_by("pk"))
+    experts = list(Expert.objects.filter(is_active=True).select_related("region").prefetch_related("key_industries")
+                   .order_by("pk"))
     kept = Assignment.objects.filter(application__in=apps).exclude(method=AssignmentMethod.AUTO, review__isnull=True)
     if kept.exists():
         raise ValidationError(_("已有人工分配或已开始的评审，不能重新自动分配；请用人工分配或调换。"))

@@ -151,3 +151,40 @@ def test_expert_declares_only_its_own_conflicts(review_stage):
     call, apps, pool, boss = review_stage
     with pytest.raises(Exception, match="本人"):
         services.conflict_declare(expert=pool[1], enterprise=apps[0].enterprise, user=pool[0].user, reason="x")
+
+
+def test_vectorised_matrices_agree_with_the_pairwise_rules(review_stage):
+    """services.assignment_matrices (used by automatic assignment) against
+    selectors.conflict_reasons and services.affinity_of (used by manual assignment and swaps)."""
+    import random
+
+    from apps.pilots.selectors import conflict_reasons
+    from apps.pilots.services import affinity_of, assignment_matrices
+    from tests.factories import key_industry
+
+    call, apps, pool, boss = review_stage
+    call.region_conflict = True
+    call.save()
+    rng = random.Random(3)
+    keys = [key_industry(), key_industry("new-materials", "新材料")]
+    for i, e in enumerate(pool):
+        e.employer = apps[i % 3].enterprise.name if i == 1 else e.employer
+        e.employer_group = "甲集团" if i == 2 else ""
+        e.region = province() if i == 3 else None
+        e.scenario_levels = rng.sample(["lifecycle", "value_chain", "industry_chain"], 2)
+        e.save()
+        e.key_industries.set([keys[i % 2]])
+    apps[0].employer_group = "甲集团"
+    apps[0].key_industry = keys[0]
+    apps[0].save()
+    services.conflict_declare(expert=pool[0], enterprise=apps[2].enterprise, user=boss, reason="亲属")
+    apps = [type(a).objects.select_related("enterprise", "call").get(pk=a.pk) for a in apps]
+    experts = [type(e).objects.select_related("region").prefetch_related("key_industries").get(pk=e.pk) for e in pool]
+    allowed, affinity = assignment_matrices(call, apps, experts)
+    for i, a in enumerate(apps):
+        for j, e in enumerate(experts):
+            assert allowed[i, j] == (not conflict_reasons(expert=e, application=a)), (i, j)
+            if allowed[i, j]:
+                keyset = set(e.key_industries.values_list("pk", flat=True))
+                assert affinity[i, j] == affinity_of(e, keyset, a), (i, j)
+    assert (~allowed).sum() >= 4

@@ -279,3 +279,24 @@ def test_defence_only_when_the_call_asks_and_in_its_window():
     app = services.defence_record(application=apps[0], user=boss, score=85, note="回答清楚")
     assert app.defence_score == 85
     assert ApplicationEvent.objects.filter(application=app, action="defended").exists()
+
+
+def test_optional_quota_per_key_industry():
+    from tests.factories import key_industry
+
+    electronics = key_industry()
+    materials = key_industry("new-materials", "新材料")
+    call = make_call("application", quota_per_unit=3, industry_quotas={"electronics": 1})
+    call.key_industries.add(materials)
+    apps = []
+    for code in ("electronics", "electronics", "new-materials"):
+        user = applicant()
+        user.enterprise.key_industries.add(electronics if code == "electronics" else materials)
+        apps.append(submitted_application(call, user))
+    assert [a.key_industry_id for a in apps] == ["electronics", "electronics", "new-materials"]
+    move_to(call, "recommendation")
+    clerk = authority_user(province())
+    services.application_recommend(application=apps[0], user=clerk)
+    with pytest.raises(ValidationError, match="电子制造"):
+        services.application_recommend(application=apps[1], user=clerk)
+    assert services.application_recommend(application=apps[2], user=clerk).status == S.RECOMMENDED
