@@ -113,3 +113,18 @@ def test_public_pages_keep_their_cache_headers_for_anonymous_visitors(client, po
     response = client.get("/api/v1/public/periods/")
     assert "public" in response.get("Cache-Control", "")
     assert "Content-Security-Policy" in response
+
+
+def test_admin_pages_allow_eval_for_unfold_but_no_inline_script(client):
+    from apps.accounts.models import Role
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(role=Role.ADMIN, is_superuser=True, is_staff=True))
+    for url in ("/admin/", "/admin/accounts/apitoken/", "/admin/enterprises/enterprise/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        script_src = response["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+        assert "'unsafe-eval'" in script_src and "unsafe-inline" not in script_src, url
+        found = Scripts()
+        found.feed(response.content.decode())
+        assert found.inline == [], (url, found.inline)
