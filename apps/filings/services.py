@@ -117,11 +117,12 @@ def submission_open(*, enterprise, period: Period, user) -> tuple[Submission, bo
 
 
 def enterprise_location(enterprise) -> dict:
-    """The denormalised codes a submission carries: where its enterprise is when it files."""
+    """The denormalised codes a submission carries: where its enterprise is when it files,
+    its size class and revenue (index runs build a period's cells from these)."""
     return {
         "province_code": enterprise.province_code, "prefecture_code": enterprise.prefecture_code,
         "county_code": enterprise.county_code, "division_code": enterprise.division_code,
-        "size_class": enterprise.size_class,
+        "size_class": enterprise.size_class, "revenue": enterprise.revenue,
     }
 
 

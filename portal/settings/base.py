@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "apps.filings",
     "apps.indices",
     "apps.insights",
+    "apps.policies",
+    "apps.pilots",
 ]
 
 MIDDLEWARE = [
@@ -281,3 +283,8 @@ REGISTRATION_ATTEMPTS_PER_HOUR = env.int("REGISTRATION_ATTEMPTS_PER_HOUR", defau
 # Evidence quotas per filing (apps.filings.evidence); EVIDENCE_MAX_BYTES is per file.
 EVIDENCE_MAX_FILES_PER_FILING = env.int("EVIDENCE_MAX_FILES_PER_FILING", default=50)
 EVIDENCE_MAX_TOTAL_BYTES_PER_FILING = env.int("EVIDENCE_MAX_TOTAL_MB_PER_FILING", default=200) * 1024 * 1024
+# --- Mail (pilot selection notices to applicants, apps/pilots) --------------------------------
+# EMAIL_URL as django-environ reads it: "consolemail://" (default: printed by the dev server)
+# or "smtp+tls://user:password@host:587" in production.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@qmd-portal.local")
