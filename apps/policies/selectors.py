@@ -129,8 +129,9 @@ def policy_search(qs, params):
             qs = qs.filter(dimensions__contains=[code])
         else:
             qs = qs.filter(dimensions__icontains=f'"{code}"')
-    if params.get("year", "").isdigit():
-        qs = qs.filter(issued_on__year=int(params["year"]))
+    year = params.get("year", "")
+    if year.isascii() and year.isdigit() and len(year) <= 4:  # a year, not a number too large for a date
+        qs = qs.filter(issued_on__year=int(year))
     q = (params.get("q") or "").strip()
     if q:
         substring = Q(title__icontains=q) | Q(text__icontains=q) | Q(doc_number__icontains=q)
