@@ -3,12 +3,14 @@
 drf-spectacular documents what a view declares. Authentication and permission checks run
 before any view code, so it does not list their answers: a protected endpoint can answer
 401 (no or a wrong, expired or revoked token) and 403 (a role that may not, or a session
-request without CSRF token); an endpoint with a path parameter 404; any request 400
-(malformed input, apps.core.middleware). This hook adds them where missing, so that the schema and the responses agree
+request without CSRF token); any endpoint 404 (outside the caller's scope,
+or a page past the end of a list) and 400 (malformed input, apps.core.middleware, or a
+serializer's field errors). This hook adds them where missing, so that the schema and the responses agree
 (schemathesis checks that every status code returned is documented).
 """
 
-ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+# {"detail": "…"} — or, for a 400 from a serializer, {field: [messages]}
+ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}, "additionalProperties": True}
 DESCRIPTIONS = {
     "400": "请求数据有误 / invalid request",
     "401": "未登录，或令牌无效、已过期、已撤销 / not authenticated",
@@ -30,8 +32,15 @@ def document_error_responses(result, generator, request, public):
             if not anonymous:
                 _add(responses, "401")
                 _add(responses, "403")
-            if "{" in path:
-                _add(responses, "404")
-            # any request can be malformed (a NUL in a parameter, a bad body): 400
+            # an object outside the caller's scope, or a page number past the end of a list
+            _add(responses, "404")
+            # any request can be malformed (a NUL in a parameter, a bad body): 400, either as
+            # the operation documents it or as a serializer's {field: [messages]}
             _add(responses, "400")
+            content = responses["400"].setdefault("content", {}).setdefault("application/json", {})
+            declared = content.get("schema")
+            if declared is not None and declared is not ERROR:
+                content["schema"] = {"anyOf": [declared, ERROR]}
+            elif declared is None:
+                content["schema"] = ERROR
     return result

@@ -20,6 +20,8 @@ A held-back or locked request gets the lock-out page (429 on the API, with ``Ret
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.core import signing
@@ -46,7 +48,8 @@ def client_ip(request) -> str | None:
 
 
 def _key(username: str) -> str:
-    return f"login-failures:{username.strip().lower()[:150]}"
+    # hashed: a user name may hold any character, a cache key may not
+    return "login-failures:" + hashlib.sha256(username.strip().lower().encode()).hexdigest()
 
 
 def _window_seconds() -> int:

@@ -350,6 +350,10 @@ def plan_rows(rows: list[dict], lookups: Lookups, *, has_address: bool, has_emai
             "contact_phone": row[CONTACT_PHONE].strip(),
         }
         before = lookups.existing.get(row["uscc"])
+        # an import never changes the confirmation of a self-registered enterprise; a new
+        # one comes from the authority and needs none (history rows carry these columns)
+        for name, default in (("awaiting_confirmation", False), ("confirmed_at", None), ("confirmed_by_id", None)):
+            values[name] = before[name] if before else default
         values["address"] = row[ADDRESS].strip() if has_address else (before["address"] if before else "")
         values["contact_email"] = row[CONTACT_EMAIL].strip() if has_email else (before["contact_email"] if before else "")
         keys = row["key_industries"]

@@ -143,7 +143,7 @@ def policy_search(qs, params):
         else:
             qs = qs.filter(dimensions__icontains=f'"{code}"')
     year = str(params.get("year") or "")
-    if year.isascii() and year.isdigit() and len(year) == 4:
+    if year.isascii() and year.isdigit() and len(year) == 4:  # a year, not a number too large for a date
         qs = qs.filter(issued_on__year=int(year))
     q = (params.get("q") or "").strip()
     if q:

@@ -22,6 +22,7 @@ PARAMS = [
     "status", "industry", "division", "size", "level", "score_min", "score_max", "peers", "kind",
     "q", "search", "revision", "next", "code", "enterprise", "county", "key_industry", "format",
     "uscc", "name", "submitted_after", "submitted_before", "flagged", "order", "fmt", "lang",
+    "year", "dimension", "instrument", "notice", "pilot", "round",
 ]
 def check(response, what):
     assert response.status_code < 500, f"{what}: {response.status_code}"

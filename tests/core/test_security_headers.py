@@ -83,8 +83,9 @@ def test_every_page_sends_a_csp_without_inline_script_and_signed_in_pages_are_no
     pages = 0
     for name, url in urls(portal["ids"]):
         response = client.get(url)
-        # (the open-data API answers the same to everyone and authenticates no one)
-        if user is not None and not url.startswith("/api/v1/public/"):
+        # (public API endpoints — open data, pilot notices — authenticate no one and answer
+        # the same to everyone: the request ends anonymous and keeps its public headers)
+        if user is not None and response.wsgi_request.user.is_authenticated:
             cache_control = response.get("Cache-Control", "")
             assert "no-store" in cache_control and "public" not in cache_control, (url, cache_control)
         if response.status_code != 200 or not response.get("Content-Type", "").startswith("text/html"):
@@ -113,3 +114,18 @@ def test_public_pages_keep_their_cache_headers_for_anonymous_visitors(client, po
     response = client.get("/api/v1/public/periods/")
     assert "public" in response.get("Cache-Control", "")
     assert "Content-Security-Policy" in response
+
+
+def test_admin_pages_allow_eval_for_unfold_but_no_inline_script(client):
+    from apps.accounts.models import Role
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(role=Role.ADMIN, is_superuser=True, is_staff=True))
+    for url in ("/admin/", "/admin/accounts/apitoken/", "/admin/enterprises/enterprise/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        script_src = response["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+        assert "'unsafe-eval'" in script_src and "unsafe-inline" not in script_src, url
+        found = Scripts()
+        found.feed(response.content.decode())
+        assert found.inline == [], (url, found.inline)
