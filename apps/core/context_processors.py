@@ -4,6 +4,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import Role
+from apps.accounts.workbench_rules import can_run_indices
 
 
 def _optional(label, name: str) -> list[tuple[str, str]]:
@@ -29,6 +30,8 @@ def _nav_for(user) -> list[tuple[str, str]]:
         items.append((_("填报审核"), reverse("filings:queue")))
         items.append((_("企业名录"), reverse("enterprises:list")))
         items.append((_("批量导入"), reverse("enterprises:import")))
+    if can_run_indices(user):
+        items += _optional(_("指数计算"), "indices:runs")
     if role in (Role.MINISTRY, Role.ADMIN) or user.is_staff:
         items.append((_("管理后台"), reverse("admin:index")))
     items.append((_("接口文档"), reverse("api-docs")))

@@ -102,6 +102,7 @@ AUTHENTICATION_BACKENDS = [
     # axes first so that a locked-out user is refused before the password is checked
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "apps.accounts.backends.RoleGroupBackend",  # ministry staff hold the `ministry` group's rights
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

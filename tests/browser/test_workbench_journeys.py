@@ -1,0 +1,48 @@
+"""Browser journeys of platform staff and of every role's first screen."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from apps.accounts.models import Role
+from apps.indices.models import IndexRun
+from tests.factories import UserFactory
+from tests.indices.population import build
+
+pytestmark = [pytest.mark.browser]
+
+
+def _login(page, live_server, username):
+    page.context.clear_cookies()
+    page.goto(live_server.url + "/accounts/login/")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill("Portal-Test-2026")
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_test_id("user-chip")).to_be_visible()
+
+
+@pytest.mark.worker
+def test_ministry_starts_watches_previews_and_publishes_a_run(page, live_server, celery_worker, screenshot):
+    build(n=30)
+    UserFactory(role=Role.MINISTRY, is_staff=True, username="ministry", first_name="部委工作人员")
+    _login(page, live_server, "ministry")
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="指数计算").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("指数计算")
+    page.get_by_test_id("periods").get_by_role("button", name="计算2026年度指数").click()
+    # the progress fragment polls until the worker has finished, then offers the changes
+    expect(page.get_by_test_id("see-changes")).to_be_visible(timeout=120_000)
+    screenshot(page, "ministry-run-done")
+    page.get_by_test_id("see-changes").click()
+    expect(page.get_by_test_id("change-summary")).to_be_visible()
+    page.get_by_test_id("publish-link").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("发布2026年度指数")
+    page.get_by_test_id("confirm").check()
+    screenshot(page, "ministry-run-publish")
+    page.get_by_role("button", name="确认发布").click()
+    expect(page.locator(".message-success")).to_contain_text("已发布")
+    assert IndexRun.objects.get(period__code="2026").is_published
+    page.get_by_role("link", name="指数计算").first.click()
+    expect(page.get_by_test_id("periods").get_by_role("row").filter(has_text="2026年度")).to_contain_text(
+        re.compile(r"计算编号 \d+")
+    )
