@@ -1,29 +1,32 @@
-"""Public shell pages: home and a health check for the load balancer."""
+"""Public shell pages: home (the workbench of the signed-in user's role) and a health check
+for the load balancer."""
 
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
-from django.urls import reverse
-from django.utils.translation import gettext as _
 
-from apps.accounts.models import Role
-from apps.accounts.scoping import jurisdiction_of
-from apps.enterprises.models import Enterprise
+from apps.accounts.workbench_rules import WorkbenchKind, can_run_indices, can_see_platform_health, workbench_of
+
+from . import workbenches
 
 
-def _summary_for(user) -> dict | None:
-    if not user.is_authenticated or user.role == Role.ENTERPRISE or jurisdiction_of(user).is_empty:
-        return None
-    title = user.region.name if user.role == Role.AUTHORITY and user.region_id else _("全国")
-    return {
-        "title": title,
-        "enterprise_count": Enterprise.objects.visible_to(user).count(),
-        "list_url": reverse("enterprises:list"),
-    }
+def _workbench(user) -> dict:
+    kind = workbench_of(user)
+    if kind == WorkbenchKind.ENTERPRISE:
+        return {"bench": workbenches.enterprise_bench(user)}
+    if kind == WorkbenchKind.AUTHORITY:
+        return {"bench": workbenches.authority_bench(user)}
+    if kind == WorkbenchKind.EXPERT:
+        return {"reviews": workbenches.expert_reviews(user)}
+    if kind == WorkbenchKind.MINISTRY:
+        return {"bench": workbenches.ministry_bench(user), "can_run_indices": can_run_indices(user),
+                "can_see_health": can_see_platform_health(user)}
+    return {}
 
 
 def home(request):
-    return render(request, "core/home.html", {"summary": _summary_for(request.user)})
+    """The public home, or the workbench of the signed-in user's role."""
+    return render(request, "core/home.html", {"workbench": workbench_of(request.user), **_workbench(request.user)})
 
 
 def healthz(request):

@@ -46,3 +46,39 @@ def test_ministry_starts_watches_previews_and_publishes_a_run(page, live_server,
     expect(page.get_by_test_id("periods").get_by_role("row").filter(has_text="2026年度")).to_contain_text(
         re.compile(r"计算编号 \d+")
     )
+
+
+def test_each_role_lands_on_its_workbench_with_its_counts(page, live_server, transactional_db, screenshot):
+    from tests.core.workbench_world import RETURN_REASON, build_world
+
+    world = build_world()
+
+    _login(page, live_server, "nanjing")
+    expect(page.get_by_role("heading", level=1)).to_have_text("南京市 · 我的工作台")
+    expect(page.get_by_test_id("pending")).to_have_text("2")
+    expect(page.get_by_test_id("returned")).to_have_text("1")
+    expect(page.get_by_test_id("overdue")).to_have_text("0")
+    expect(page.get_by_test_id("not-filed")).to_have_text("1")
+    expect(page.get_by_test_id("coverage-pct")).to_have_text("16.7%")
+    screenshot(page, "workbench-authority")
+    page.get_by_role("link", name="去审核").click()
+    expect(page.get_by_test_id("total")).to_contain_text("共 2 份")
+
+    _login(page, live_server, "filer-x2")
+    expect(page.get_by_test_id("filing-status")).to_have_text("退回修改")
+    expect(page.get_by_test_id("returned-items")).to_contain_text(RETURN_REASON)
+    screenshot(page, "workbench-enterprise")
+    page.get_by_test_id("next-action").click()
+    sub = world["submissions"]["x2"]
+    expect(page).to_have_url(re.compile(rf"/filings/{sub.pk}/step/D2/#ind-K1$"))
+
+    _login(page, live_server, "expert")
+    expect(page.get_by_test_id("no-reviews")).to_be_visible()
+    screenshot(page, "workbench-expert")
+
+    _login(page, live_server, "ministry")
+    expect(page.get_by_test_id("pending-total")).to_have_text("3")
+    expect(page.get_by_test_id("active-runs")).to_have_text("0")
+    expect(page.get_by_test_id("worker-state")).to_have_text("无心跳")
+    expect(page.get_by_test_id("bench-periods")).to_contain_text("2026年度")
+    screenshot(page, "workbench-ministry")
