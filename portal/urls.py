@@ -20,4 +20,5 @@ urlpatterns = [
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("index-runs/", include("apps.indices.urls")),
+    path("notices/", include("apps.notifications.urls")),
 ]

@@ -6,6 +6,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 
 from apps.accounts.workbench_rules import WorkbenchKind, can_run_indices, can_see_platform_health, workbench_of
+from apps.notifications.selectors import notices_for
 
 from . import workbenches
 
@@ -13,7 +14,7 @@ from . import workbenches
 def _workbench(user) -> dict:
     kind = workbench_of(user)
     if kind == WorkbenchKind.ENTERPRISE:
-        return {"bench": workbenches.enterprise_bench(user)}
+        return {"bench": workbenches.enterprise_bench(user), "notices": notices_for(user, limit=5)}
     if kind == WorkbenchKind.AUTHORITY:
         return {"bench": workbenches.authority_bench(user)}
     if kind == WorkbenchKind.EXPERT:

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.models import Role
 from apps.frameworks.models import Framework, FrameworkStatus, Indicator, IndicatorKind, IndustryModule
+from apps.notifications.services import notify_submission_decided
 
 from .answers import CleanAnswer, clean_answer
 from .evidence import sniff_evidence
@@ -271,6 +272,7 @@ def submission_return(*, submission: Submission, user, reasons: dict[str, str], 
     ReturnReason.objects.bulk_create(
         [ReturnReason(event=event, indicator=indicators[code], reason=text) for code, text in reasons.items()]
     )
+    notify_submission_decided(submission=sub, accepted=False)
     return event
 
 
@@ -287,6 +289,7 @@ def submission_accept(*, submission: Submission, user, note: str = "") -> Submis
     sub.decided_at, sub.decided_by = timezone.now(), user
     sub.save(update_fields=["status", "decided_at", "decided_by", "updated_at"])
     _record(sub, EventAction.ACCEPTED, user, note=note.strip(), from_status=SubmissionStatus.SUBMITTED)
+    notify_submission_decided(submission=sub, accepted=True)
     from .tasks import score_submission
 
     transaction.on_commit(lambda: score_submission.delay(sub.pk))

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.filings",
     "apps.indices",
     "apps.insights",
+    "apps.notifications",
 ]
 
 MIDDLEWARE = [
@@ -83,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.navigation",
+                "apps.notifications.context_processors.notices",
             ],
         },
     },
@@ -235,3 +237,8 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "public": PUBLIC_API_THROTTLE_RATE,
 }
 REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=0)
+
+# --- notifications (apps.notifications) ------------------------------------------------------
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@portal.invalid")
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")  # links in e-mails
+DEADLINE_NOTICE_DAYS = env.int("DEADLINE_NOTICE_DAYS", default=7)  # remind this many days before a period closes

@@ -67,6 +67,8 @@ def test_each_role_lands_on_its_workbench_with_its_counts(page, live_server, tra
     _login(page, live_server, "filer-x2")
     expect(page.get_by_test_id("filing-status")).to_have_text("退回修改")
     expect(page.get_by_test_id("returned-items")).to_contain_text(RETURN_REASON)
+    expect(page.get_by_test_id("unread-count")).to_contain_text("1")  # the notice of the return
+    expect(page.get_by_test_id("notices")).to_contain_text("被退回修改（1 项需修改）")
     screenshot(page, "workbench-enterprise")
     page.get_by_test_id("next-action").click()
     sub = world["submissions"]["x2"]
