@@ -10,6 +10,7 @@ import numpy as np
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
 
+from apps.core import formatting
 from apps.frameworks import scoring
 from apps.reference.models import Industry, Region
 
@@ -79,7 +80,7 @@ def filing_report(request, pk: int):
     benchmarks = _benchmarks(sub, score.composite)
     radar = {
         "indicators": [{"name": d.name, "max": 100} for d in dims],
-        "values": [round(score.dimension_scores.get(d.code, 0.0), 1) for d in dims],
+        "values": [formatting.rounded(score.dimension_scores.get(d.code, 0.0)) for d in dims],
     }
     return render(
         request,

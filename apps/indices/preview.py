@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from apps.core import formatting
 from apps.insights.selectors import Reader, cells_for
 from apps.insights.selectors import _names as cell_names  # display names of cell codes
 
@@ -63,7 +64,7 @@ class RunPreview:
 
 
 def _shown(mean) -> float | None:
-    return None if mean is None else round(float(mean), 1)
+    return formatting.rounded(mean)
 
 
 def run_preview(*, run: IndexRun, against: IndexRun | None, user) -> RunPreview:

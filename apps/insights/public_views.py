@@ -25,6 +25,7 @@ from markdown.extensions import Extension
 from markdown.extensions.toc import slugify_unicode
 from markdown.treeprocessors import Treeprocessor
 
+from apps.core import formatting
 from apps.frameworks.models import Dimension, MaturityLevel
 from apps.indices.models import CellKind, IndexRun
 from apps.insights.selectors import public_cells, public_memo, public_trend, published_runs_brief, run_version
@@ -213,7 +214,7 @@ def _ranking_context(run: IndexRun, page: str) -> dict:
     shown = [r for r in rows if not r["suppressed"] and r["mean"] is not None]
     if kind != CellKind.SIZE:
         shown = [r for r in shown if r["rank"] is not None]
-    chart = {"names": [r["name"] for r in shown], "values": [round(r["mean"], 1) for r in shown],
+    chart = {"names": [r["name"] for r in shown], "values": [formatting.rounded(r["mean"]) for r in shown],
              "label": str(_("综合指数（均值）"))}
     return {
         "run": run, "rows": rows, "chart": chart, "title": title, "name_heading": name_heading,
@@ -285,7 +286,7 @@ def trends(request):
 def _value(cell: dict | None):
     if not cell or cell["suppressed"] or cell.get("mean") is None:
         return None
-    return round(cell["mean"], 1)
+    return formatting.rounded(cell["mean"])
 
 
 def method(request):

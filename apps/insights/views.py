@@ -32,6 +32,7 @@ from django.views.decorators.http import require_GET
 
 from apps.accounts.models import Role
 from apps.accounts.scoping import jurisdiction_of
+from apps.core import formatting
 from apps.enterprises.imports import render_export
 from apps.indices.models import CellKind, IndexRun, RunStatus
 from apps.reference.models import Industry, KeyIndustry, Region, RegionLevel
@@ -449,7 +450,7 @@ def dashboard_data(reader: Reader, run, scope: Scope) -> Dashboard:
     level_chart = {
         "levels": [name for _rank, name in levels],
         "series": [
-            {"name": str(label), "value": [round(100 * v, 1) for v in (c.get("level_shares") or [])]}
+            {"name": str(label), "value": [formatting.percent(v) for v in (c.get("level_shares") or [])]}
             for label, c in series if c is not None and c.get("level_shares")
         ],
         "unit": "%",
@@ -587,7 +588,7 @@ def trends_data(request, reader: Reader, runs, run, scope: Scope) -> dict:
                    "value": [None if (cells.get(code) or {}).get("mean") is None else float(f"{cells[code]['mean']:.1f}") for _r, cells in series]}
                   for code in codes],
         "levels": [name for _rank, name in levels],
-        "shares": [[None if not (cells.get(scope.code) or {}).get("level_shares") else round(100 * cells[scope.code]["level_shares"][i], 1)
+        "shares": [[None if not (cells.get(scope.code) or {}).get("level_shares") else formatting.percent(cells[scope.code]["level_shares"][i])
                     for _r, cells in series] for i in range(len(levels))],
         "labels": {"index": _("综合指数"), "shares": _("等级分布（%）")},
     }

@@ -383,12 +383,12 @@ def test_enterprise_list_of_an_earlier_period(client, users, world):
 
 
 @pytest.mark.parametrize("who, region, queries", [
-    # session, user, [user.region, scope region], published runs, cells: own (+ parent) + nation,
-    # dimensions, levels
-    ("ministry", "", 6),
-    ("jiangsu", "", 9),
-    ("jiangsu", "320100", 10),
-    ("nanjing", "320105", 10),
+    # session, user, unread notices (header), [user.region, scope region], published runs, cells:
+    # own (+ parent) + nation, dimensions, levels
+    ("ministry", "", 7),
+    ("jiangsu", "", 10),
+    ("jiangsu", "320100", 11),
+    ("nanjing", "320105", 11),
 ])
 def test_dashboard_query_count(client, users, django_assert_num_queries, who, region, queries):
     client.force_login(users[who])
@@ -399,15 +399,16 @@ def test_dashboard_query_count(client, users, django_assert_num_queries, who, re
 
 
 @pytest.mark.parametrize("who, params, queries", [
-    # session, user, [user.region, scope region], published runs, the rows' cells, their names,
-    # the national cell (chart); prefecture × division: + the codes of the prefecture's cells
-    ("ministry", {}, 6),
-    ("ministry", {"tab": "industries"}, 6),
-    ("ministry", {"tab": "key"}, 5),  # no key-industry cells in this population: no names query
-    ("jiangsu", {}, 8),
-    ("jiangsu", {"tab": "industries"}, 8),
-    ("jiangsu", {"region": "320100", "sort": "-mean"}, 8),
-    ("nanjing", {"tab": "industries"}, 9),
+    # session, user, unread notices (header), [user.region, scope region], published runs, the
+    # rows' cells, their names, the national cell (chart); prefecture × division: + the codes of
+    # the prefecture's cells
+    ("ministry", {}, 7),
+    ("ministry", {"tab": "industries"}, 7),
+    ("ministry", {"tab": "key"}, 6),  # no key-industry cells in this population: no names query
+    ("jiangsu", {}, 9),
+    ("jiangsu", {"tab": "industries"}, 9),
+    ("jiangsu", {"region": "320100", "sort": "-mean"}, 9),
+    ("nanjing", {"tab": "industries"}, 10),
 ])
 def test_ranking_query_count(client, users, django_assert_num_queries, who, params, queries):
     client.force_login(users[who])
@@ -449,7 +450,7 @@ def test_key_industries_for_the_ministry_only(client, django_assert_num_queries)
     index_run_publish(run=inline_run(p2026), user=None)
     client.force_login(UserFactory(role=Role.MINISTRY))
     cache.clear()
-    with django_assert_num_queries(6):  # session, user, runs, key-industry cells, their names, the nation
+    with django_assert_num_queries(7):  # session, user, unread notices, runs, key-industry cells, their names, the nation
         html = text(client.get(url("rankings", tab="key")))
     rows = table_rows(html, "ranking-table")
     assert [(r["code"], r["name"]) for r in rows] == [("electronics", "电子制造")] and rows[0]["mean"] != "—"
