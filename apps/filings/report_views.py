@@ -9,6 +9,7 @@ import json
 import numpy as np
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext as _
 
 from apps.core import formatting
 from apps.frameworks import scoring
@@ -42,13 +43,39 @@ def _benchmarks(sub: Submission, composite: float) -> dict | None:
         if cell is None:
             continue
         rows.append({
-            "kind": CellKind(kind).label, "name": label or names.get(code, "") or "全国",
+            # the nation is named once ("全国", not "全国 全国")
+            "kind": "" if kind == CellKind.NATION else CellKind(kind).label, "name": label or names.get(code, "") or _("全国"),
             "suppressed": cell.suppressed, "reason": cell.suppression_reason,
             "median": None if cell.suppressed else cell.median, "benchmark": None if cell.suppressed else cell.benchmark,
             "above_median": None if cell.suppressed or cell.median is None else composite >= cell.median,
             "stale": cell.stale,
         })
     return {"run": run, "rows": rows}
+
+
+def _previous(sub: Submission, score) -> dict | None:
+    """The enterprise's accepted, scored filing of the period before this one, compared with
+    this one (composite, level, and each dimension both framework versions share)."""
+    from .models import SubmissionScore
+
+    before = (
+        SubmissionScore.objects.filter(
+            submission__enterprise=sub.enterprise, submission__status=SubmissionStatus.ACCEPTED,
+            submission__period__opens_on__lt=sub.period.opens_on,
+        )
+        .select_related("submission__period").order_by("-submission__period__opens_on").first()
+    )  # fmt: skip
+    if before is None:
+        return None
+    dims = {
+        code: (value, formatting.rounded(score.dimension_scores[code]) - formatting.rounded(value))
+        for code, value in before.dimension_scores.items() if code in score.dimension_scores
+    }  # fmt: skip
+    return {
+        "period": before.submission.period, "composite": before.composite, "level": before.level,
+        "change": formatting.rounded(score.composite) - formatting.rounded(before.composite),
+        "same_framework": before.framework_id == score.framework_id, "dimensions": dims,
+    }  # fmt: skip
 
 
 @login_required
@@ -78,6 +105,7 @@ def filing_report(request, pk: int):
     current = next((lv for lv in levels if lv.rank == score.level), None)
     following = next((lv for lv in levels if lv.rank == score.level + 1), None)
     benchmarks = _benchmarks(sub, score.composite)
+    previous = _previous(sub, score)
     radar = {
         "indicators": [{"name": d.name, "max": 100} for d in dims],
         "values": [formatting.rounded(score.dimension_scores.get(d.code, 0.0)) for d in dims],
@@ -87,7 +115,9 @@ def filing_report(request, pk: int):
         "filings/report.html",
         {
             **context, "score": score, "level": current, "next_level": following, "levels": levels,
-            "dimensions": [(d, score.dimension_scores.get(d.code, 0.0)) for d in dims],
+            "dimensions": [(d, score.dimension_scores.get(d.code, 0.0),
+                            (previous or {}).get("dimensions", {}).get(d.code)) for d in dims],
+            "previous": previous,
             "gaps": gaps, "radar_json": json.dumps(radar, ensure_ascii=False), "benchmarks": benchmarks,
         },
     )

@@ -284,8 +284,8 @@ def test_pages_render_for_anonymous_visitors(client, published, name):
     response = client.get(reverse(f"open:{name}"))
     assert response.status_code == 200
     html = response.content.decode()
-    assert 'data-testid="public-note"' in html and f"#{run.pk}" in html
-    assert "已发布的指数批次" in html and reverse("open:method") in html
+    assert 'data-testid="public-note"' in html
+    assert f"发布的{run.period.name}指数" in html and reverse("open:method") in html
 
 
 def test_province_ranking_marks_suppressed_cells_with_the_reason(client, published):
@@ -304,7 +304,7 @@ def test_province_ranking_marks_suppressed_cells_with_the_reason(client, publish
 def test_period_selector_and_trends(client, published):
     r2025, r2026 = published
     html = client.get(reverse("open:home") + "?period=2025").content.decode()
-    assert f"#{r2025.pk}" in html and "2025年度" in html
+    assert "发布的2025年度指数" in html  # the footnote names the period, not an internal run number
     trends = client.get(reverse("open:trends") + "?province=320000").content.decode()
     assert "2025年度" in trends and "2026年度" in trends and "江苏省" in trends
     assert f"#{r2025.pk}" in trends and f"#{r2026.pk}" in trends
