@@ -52,6 +52,7 @@ from .exports import (
 )
 from .models import ExportJob, ExportJobStatus
 from .selectors import Reader, cell_for, cells_for, cells_over_runs, cells_with_code_prefix, published_runs
+from .tilemap import BANDS, province_tiles
 
 NATION_CODE = "CN"
 READER_ROLES = (Role.AUTHORITY, Role.MINISTRY, Role.ADMIN)
@@ -656,9 +657,11 @@ def report(request):
             "table": table,
             "chart": _bar_chart(children, national),
             "coverage": coverage_table(reader, run, scope, children),
+            "tiles": province_tiles(children) if scope.child_kind == CellKind.PROVINCE else None,
             "region_query": urlencode({k: v for k, v in {"region": scope.param, "period": run.period.code}.items() if v}),
             "stale": context["stale"] or bool(data.cell and data.cell.get("stale")),
         })
+    context["bands"] = BANDS
     return render(request, "insights/report.html", context)
 
 

@@ -57,7 +57,7 @@ def test_each_role_at_390_px(phone, live_server, transactional_db, screenshot):
         "filer": ["/", "/filings/"],
         "jiangsu": ["/", "/insights/", "/insights/rankings/", "/insights/trends/", "/filings/review/"],
         "expert": ["/"],
-        "ministry": ["/", "/index-runs/", "/insights/"],
+        "ministry": ["/", "/insights/report/", "/index-runs/", "/insights/"],
     }
     for username, urls in pages.items():
         _login(phone, live_server, username)
@@ -69,3 +69,19 @@ def test_each_role_at_390_px(phone, live_server, transactional_db, screenshot):
             _no_sideways_scroll(phone, url)
         phone.goto(live_server.url + urls[1 if len(urls) > 1 else 0])
         screenshot(phone, f"mobile-{username}")
+
+
+def test_data_map_tiles_at_desktop_width(page, live_server, transactional_db, screenshot):
+    from django.core.cache import cache
+
+    from tests.insights.test_authority_pages import make_world
+
+    make_world()
+    cache.clear()
+    UserFactory(role=Role.MINISTRY, is_staff=True, username="ministry")
+    _login(page, live_server, "ministry")
+    page.goto(live_server.url + "/insights/report/")
+    tiles = page.get_by_test_id("tilemap")
+    expect(tiles.locator(".tile")).to_have_count(31)
+    expect(tiles.locator('[data-code="320000"] .tile-name')).to_have_text("江苏")
+    tiles.screenshot(path=str(SCREENSHOT_DIR / "data-map-tiles.png"))
