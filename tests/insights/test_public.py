@@ -330,10 +330,22 @@ def test_english_pages(client, published):
 # --- the methodology page ----------------------------------------------------------------------
 
 
-def test_methodology_page_renders_tables_from_method_md(client):
+def test_methodology_page_speaks_to_the_public(client):
     html = client.get(reverse("open:method")).content.decode()
-    assert "<table>" in html and "<th>类型</th>" in html and "分级描述 rubric" in html
-    assert 'id="一框架"' in html or "一、框架" in html
+    for anchor in ("measured", "scores", "levels", "indices", "not-published", "limits"):
+        assert f'id="{anchor}"' in html
+    assert "参与企业少于 5 家" in html and "统计法》第二十五条" in html and "未统计" in html
+    # no developer documentation on a public page
+    for developer in ("apps/", "SCORING_CODE_VERSION", "numpy", "IndexCell", "dominance_k", ".py"):
+        assert developer not in html, developer
+
+
+def test_methodology_page_in_english_has_no_chinese(client):
+    from django.conf import settings
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    html = client.get(reverse("open:method")).content.decode()
+    assert "What is measured" in html and "fewer than 5 enterprises" in html
 
 
 def test_markdown_is_rendered_with_raw_html_escaped():
