@@ -12,7 +12,12 @@ Rules
   everything below it (one indexed equality on the denormalised province / prefecture /
   county code), or, for 新疆生产建设兵团, the prefecture-level code it oversees;
 * enterprise user: its own enterprise only (may edit its own profile);
-* expert, anonymous: no enterprise data.
+* expert, anonymous: no enterprise data;
+* the system actor :data:`SYSTEM` (management commands without ``--as-user``, scheduled
+  tasks): everything. It is passed explicitly — ``None`` is nobody, never "everything".
+
+What a role may *do* (review, import, read insights...) is decided by the named predicates
+in :mod:`apps.accounts.permissions`.
 """
 
 from __future__ import annotations
@@ -85,8 +90,50 @@ NOTHING = Jurisdiction()
 EVERYTHING = Jurisdiction(everything=True)
 
 
+class SystemActor:
+    """The platform acting on its own (a management command without ``--as-user``, a
+    scheduled task): sees and may change everything; history rows record no user.
+
+    One instance, :data:`SYSTEM`, passed where a service takes the acting user, so that
+    "unrestricted" is written down at the call site instead of being what ``None`` means.
+    """
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_superuser = False
+    is_staff = False
+    role = "system"
+    pk = id = None
+    enterprise_id = region_id = None
+    enterprise = region = None
+    username = "system"
+
+    def get_full_name(self) -> str:
+        return "system"
+
+    def __repr__(self) -> str:
+        return "SYSTEM"
+
+
+SYSTEM = SystemActor()
+
+
+def is_system(user) -> bool:
+    """Whether ``user`` is the system actor."""
+    return user is SYSTEM
+
+
+def recorded_user(user):
+    """The user to record on a history row or foreign key: ``None`` for the system actor."""
+    return None if is_system(user) else user
+
+
 def jurisdiction_of(user) -> Jurisdiction:
-    """Return the jurisdiction of ``user`` (anonymous users get nothing)."""
+    """Return the jurisdiction of ``user`` (anonymous users get nothing, the system actor
+    everything)."""
+    if user is SYSTEM:
+        return EVERYTHING
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return NOTHING
     if user.is_superuser or user.role in (Role.ADMIN, Role.MINISTRY):

@@ -1,15 +1,21 @@
-"""Who may do which piece of platform work: run and publish indices, administer the
-framework and periods, see platform health, read notices.
+"""Rules of the workbenches and of platform work, on top of :mod:`apps.accounts.permissions`
+(the one place roles are compared): which workbench the home page shows, who may publish
+runs and see platform health, and exactly which admin rights ministry staff hold.
 
-Every predicate here is the one place its rule is written; views, templates (through the
-context the views build), the admin and tasks call these names and never compare roles
-themselves. Jurisdiction (what part of the enterprise population a user sees) stays in
+Jurisdiction (what part of the enterprise population a user sees) stays in
 :mod:`apps.accounts.scoping`.
 """
 
 from __future__ import annotations
 
 from .models import Role
+from .permissions import can_run_indices, is_platform_staff, role_of
+
+__all__ = [
+    "MINISTRY_GROUP", "MINISTRY_RIGHTS", "WorkbenchKind", "can_publish_indices", "can_run_indices",
+    "can_see_platform_health", "holds_ministry_rights", "is_platform_staff", "ministry_group_sync",
+    "ministry_permissions", "workbench_of",
+]
 
 # The auth Group whose permissions every ministry user holds (through
 # apps.accounts.backends.RoleGroupBackend, without being a member). Staff may widen or narrow
@@ -36,30 +42,14 @@ class WorkbenchKind:
     MINISTRY = "ministry"
 
 
-def _role(user) -> str | None:
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return None
-    return Role.ADMIN if user.is_superuser else user.role
-
-
-def is_platform_staff(user) -> bool:
-    """Ministry staff and system administrators: the people who run the platform."""
-    return _role(user) in (Role.MINISTRY, Role.ADMIN)
-
-
 def holds_ministry_rights(user) -> bool:
     """Whether ``user`` holds the ministry group's permissions by role (active ministry staff)."""
-    return _role(user) == Role.MINISTRY
-
-
-def can_run_indices(user) -> bool:
-    """May start index runs and watch them (the portal's 指数计算 page)."""
-    return is_platform_staff(user)
+    return role_of(user) == Role.MINISTRY
 
 
 def can_publish_indices(user) -> bool:
     """May publish a computed run or roll back to the previous one."""
-    return is_platform_staff(user)
+    return can_run_indices(user)
 
 
 def can_see_platform_health(user) -> bool:
@@ -69,7 +59,7 @@ def can_see_platform_health(user) -> bool:
 
 def workbench_of(user) -> str | None:
     """Which workbench the home page shows ``user`` (None: the public home)."""
-    role = _role(user)
+    role = role_of(user)
     if role in (Role.MINISTRY, Role.ADMIN):
         return WorkbenchKind.MINISTRY
     if role == Role.AUTHORITY and user.region_id:

@@ -16,9 +16,12 @@ def read_input(path: str) -> bytes:
 
 
 def acting_user(username: str | None):
-    """The user named by ``--as-user``, or None when none was given."""
+    """The user named by ``--as-user``, or the system actor ``SYSTEM`` (unrestricted) when
+    none was given."""
+    from apps.accounts.scoping import SYSTEM
+
     if not username:
-        return None
+        return SYSTEM
     try:
         return get_user_model().objects.get(username=username)
     except get_user_model().DoesNotExist as exc:

@@ -3,8 +3,15 @@
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
-from apps.accounts.models import Role
-from apps.accounts.workbench_rules import can_run_indices
+from apps.accounts.permissions import (
+    can_file,
+    can_import_enterprises,
+    can_list_enterprises,
+    can_read_insights,
+    can_review,
+    can_run_indices,
+    can_use_admin,
+)
 
 
 def _optional(label, name: str) -> list[tuple[str, str]]:
@@ -21,18 +28,20 @@ def _nav_for(user) -> list[tuple[str, str]]:
     if not user.is_authenticated:
         items.append((_("企业注册"), reverse("enterprises:register")))
         return items
-    role = "admin" if user.is_superuser else user.role
-    if role == Role.ENTERPRISE:
+    if can_file(user):
         items.append((_("诊断填报"), reverse("filings:home")))
         items.append((_("本企业信息"), reverse("enterprises:detail", args=[user.enterprise_id])))
-    if role in (Role.AUTHORITY, Role.MINISTRY, Role.ADMIN):
+    if can_read_insights(user):
         items += _optional(_("数据分析"), "insights:dashboard")
+    if can_review(user):
         items.append((_("填报审核"), reverse("filings:queue")))
+    if can_list_enterprises(user):
         items.append((_("企业名录"), reverse("enterprises:list")))
+    if can_import_enterprises(user):
         items.append((_("批量导入"), reverse("enterprises:import")))
     if can_run_indices(user):
         items += _optional(_("指数计算"), "indices:runs")
-    if role in (Role.MINISTRY, Role.ADMIN) or user.is_staff:
+    if can_use_admin(user):
         items.append((_("管理后台"), reverse("admin:index")))
     items.append((_("接口文档"), reverse("api-docs")))
     return items

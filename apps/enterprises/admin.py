@@ -21,7 +21,9 @@ from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
 from unfold.contrib.import_export.forms import ExportForm, ImportForm
 
-from .imports import EnterpriseCSV, EnterpriseXLSX, ImportFileError, can_import_enterprises, enterprises_export
+from apps.accounts.permissions import can_import_enterprises
+
+from .imports import EnterpriseCSV, EnterpriseXLSX, ImportFileError, enterprises_export
 from .models import Enterprise, ImportJob
 from .resources import EnterpriseResource
 from .services import enterprise_check_region_in_scope

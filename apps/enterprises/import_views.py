@@ -19,8 +19,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
+from apps.accounts.permissions import can_import_enterprises
+
 from .imports import (
-    can_import_enterprises,
     enterprises_export,
     errors_csv,
     import_job_create,

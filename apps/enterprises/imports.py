@@ -42,7 +42,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from import_export.formats import base_formats
 
-from apps.accounts.models import Role
+from apps.accounts.permissions import can_import_enterprises
 
 from .models import Enterprise, ImportEncoding, ImportJob, ImportJobStatus, ImportMode
 from .resources import (
@@ -174,16 +174,6 @@ class ImportReport:
                 "未导入：%(bad)d 行有错误。按“全部或全不”方式，没有写入任何数据。请按错误报告改正后重新上传整个文件。"
             ) % {"bad": self.error_lines}
         return _("未导入：没有可以写入的正确行（%(bad)d 行有错误），数据库未作任何改动。") % {"bad": self.error_lines}
-
-
-# --- permissions -------------------------------------------------------------------------
-
-
-def can_import_enterprises(user) -> bool:
-    """Regional authorities, ministry staff and system admins may import (inside their scope)."""
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    return user.is_superuser or user.role in (Role.AUTHORITY, Role.MINISTRY, Role.ADMIN)
 
 
 # --- reading files -----------------------------------------------------------------------
@@ -509,11 +499,11 @@ def enterprises_import(
     """Import enterprises from the bytes of a CSV/XLSX file and report on every row.
 
     ``user`` is the importing user (rows outside their jurisdiction are errors; history rows
-    record them) or ``None`` for the system (command line without ``--as-user``: no
+    record them) or the system actor ``SYSTEM`` (command line without ``--as-user``: no
     jurisdiction limit, no history user). Raises :class:`ImportFileError` when the file as a
     whole is unusable and ``PermissionDenied`` when ``user`` may not import at all.
     """
-    if user is not None and not can_import_enterprises(user):
+    if not can_import_enterprises(user):
         raise PermissionDenied(_("只有主管部门和平台工作人员可以批量导入企业。"))
     if mode not in ImportMode.values:
         raise ValueError(f"unknown import mode {mode!r}")
@@ -610,14 +600,12 @@ def render_export(*, dataset: tablib.Dataset, file_format: str) -> bytes:
 
 
 def enterprises_export(*, user, file_format: str = "csv", queryset=None) -> bytes:
-    """Export the enterprises ``user`` may see (``None``: all) as CSV or XLSX bytes.
+    """Export the enterprises ``user`` may see (the system actor ``SYSTEM``: all) as CSV or XLSX bytes.
 
     ``queryset`` narrows the export (the admin passes its filtered change list); the user's
     scope is applied on top of it in every case.
     """
-    qs = queryset if queryset is not None else Enterprise.objects.all()
-    if user is not None:
-        qs = qs.visible_to(user)
+    qs = (queryset if queryset is not None else Enterprise.objects.all()).visible_to(user)
     qs = qs.select_related("region", "industry").prefetch_related("key_industries").order_by("province_code", "uscc")
     dataset = EnterpriseResource(user=user).export(queryset=qs, force_native_type=file_format == "xlsx")
     return render_export(dataset=dataset, file_format=file_format)

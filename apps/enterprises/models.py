@@ -91,8 +91,6 @@ class Enterprise(models.Model):
 import uuid  # noqa: E402  (kept next to the import-job code it serves)
 from pathlib import PurePath  # noqa: E402
 
-from apps.accounts.models import Role  # noqa: E402
-
 
 class ImportMode(models.TextChoices):
     ALL_OR_NOTHING = "all_or_nothing", _("全部或全不：有任何错误行则不写入任何数据")
@@ -124,12 +122,11 @@ def import_upload_to(instance: "ImportJob", filename: str) -> str:
 
 class ImportJobQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """A user sees their own jobs; ministry staff and system admins see all of them."""
-        if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-            return self.none()
-        if user.is_superuser or user.role in (Role.MINISTRY, Role.ADMIN):
-            return self
-        return self.filter(uploaded_by=user)
+        """A user sees their own jobs; ministry staff and system admins see all of them
+        (the rule: :func:`apps.accounts.permissions.import_jobs_visible_to`)."""
+        from apps.accounts.permissions import import_jobs_visible_to
+
+        return import_jobs_visible_to(self, user)
 
 
 class ImportJob(models.Model):

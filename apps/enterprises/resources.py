@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
 from import_export.instance_loaders import BaseInstanceLoader
 
-from apps.accounts.scoping import EVERYTHING, jurisdiction_of
+from apps.accounts.scoping import jurisdiction_of, recorded_user
 from apps.reference.models import Industry, IndustryLevel, KeyIndustry, Region
 
 from .models import Enterprise
@@ -338,7 +338,7 @@ class UsccInstanceLoader(BaseInstanceLoader):
 class EnterpriseResource(resources.ModelResource):
     """Enterprise rows keyed on the USCC: an existing enterprise is updated, a new one created.
 
-    ``user`` is the importing/exporting user; ``None`` means the system (management command
+    ``user`` is the importing/exporting user; the system actor ``SYSTEM`` (management command
     without ``--as-user``), which is not limited to a jurisdiction and leaves the history
     user empty. ``change_reason`` is written to every history row. With ``annotate_lines``
     messages start with the file line ("第 7 行："), for screens (the admin) that only know
@@ -384,12 +384,12 @@ class EnterpriseResource(resources.ModelResource):
         skip_diff = True
         clean_model_instances = True
 
-    def __init__(self, *, user=None, change_reason: str = "", annotate_lines: bool = False, **kwargs):
+    def __init__(self, *, user, change_reason: str = "", annotate_lines: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.user = user
         self.change_reason = change_reason[:100]  # simple_history's change-reason column
         self.annotate_lines = annotate_lines
-        self.jurisdiction = EVERYTHING if user is None else jurisdiction_of(user)
+        self.jurisdiction = jurisdiction_of(user)
         self.line_numbers: list[int] = []
         self.duplicates: dict[str, list[int]] = {}
         self.editable_usccs: set[str] | None = None
@@ -542,7 +542,7 @@ class EnterpriseResource(resources.ModelResource):
     def before_save_instance(self, instance, row, **kwargs):
         # simple_history reads these when it writes the history row of this save (and of the
         # key-industry change that follows); there is no request in a worker or a command.
-        instance._history_user = self.user
+        instance._history_user = recorded_user(self.user)
         if self.change_reason:
             instance._change_reason = self.change_reason
 
@@ -554,5 +554,5 @@ class EnterpriseResource(resources.ModelResource):
 
     def export(self, queryset=None, **kwargs):
         if queryset is None:
-            queryset = Enterprise.objects.visible_to(self.user) if self.user is not None else Enterprise.objects.all()
+            queryset = Enterprise.objects.visible_to(self.user)
         return super().export(queryset=queryset, **kwargs)

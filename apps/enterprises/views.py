@@ -8,14 +8,15 @@ exist, so that its existence is not disclosed either.
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from apps.accounts.models import Role
+from apps.accounts.permissions import can_list_enterprises, can_move_enterprise_region, requires
 
 from .filters import EnterpriseFilter
 from .forms import EnterpriseEditForm, EnterpriseRegistrationForm
@@ -23,12 +24,7 @@ from .history import enterprise_change_log
 from .models import Enterprise
 from .services import enterprise_check_region_in_scope, enterprise_register
 
-LIST_ROLES = (Role.AUTHORITY, Role.MINISTRY, Role.ADMIN)
-
-
-def _require_list_role(user) -> None:
-    if not (user.is_superuser or user.role in LIST_ROLES):
-        raise PermissionDenied(_("只有主管部门和平台工作人员可以查看企业名录。"))
+LIST_REFUSED = gettext_lazy("只有主管部门和平台工作人员可以查看企业名录。")
 
 
 @require_http_methods(["GET", "POST"])
@@ -53,9 +49,8 @@ def register(request):
     return render(request, "enterprises/register.html", {"form": form})
 
 
-@login_required
+@requires(can_list_enterprises, LIST_REFUSED)
 def enterprise_list(request):
-    _require_list_role(request.user)
     base = Enterprise.objects.visible_to(request.user).select_related("region", "industry")
     filterset = EnterpriseFilter(request.GET or None, queryset=base)
     qs = filterset.qs if filterset.is_bound and filterset.is_valid() else base
@@ -82,7 +77,7 @@ def enterprise_detail(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def enterprise_edit(request, pk: int):
     enterprise = get_object_or_404(Enterprise.objects.editable_by(request.user), pk=pk)
-    can_move = request.user.role != Role.ENTERPRISE
+    can_move = can_move_enterprise_region(request.user)
     form = EnterpriseEditForm(request.POST or None, instance=enterprise, can_move_region=can_move)
     if request.method == "POST" and form.is_valid():
         try:

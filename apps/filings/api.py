@@ -10,7 +10,6 @@ revision is a 409 carrying ``current_revision``.
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -20,7 +19,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from apps.accounts.models import Role
+from apps.accounts.permissions import CanFile, can_see_draft_frameworks
 from apps.enterprises.models import Enterprise
 from apps.frameworks.exchange import export_framework
 from apps.frameworks.models import Framework, FrameworkStatus, IndicatorKind
@@ -155,10 +154,6 @@ class FrameworkDetailSerializer(FrameworkSerializer):
         return {**base, "format": spec["format"], **nested}
 
 
-def _is_staff(user) -> bool:
-    return user.is_superuser or user.is_staff or user.role in (Role.MINISTRY, Role.ADMIN)
-
-
 @extend_schema_view(
     list=extend_schema(tags=["filings"], summary="评估框架版本列表 / Framework versions"),
     retrieve=extend_schema(tags=["filings"], summary="评估框架版本（含维度、指标、分级描述、清单项、等级）"),
@@ -171,7 +166,7 @@ class FrameworkViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         qs = super().get_queryset()
-        if getattr(self, "swagger_fake_view", False) or not _is_staff(self.request.user):
+        if getattr(self, "swagger_fake_view", False) or not can_see_draft_frameworks(self.request.user):
             qs = qs.exclude(status=FrameworkStatus.DRAFT)
         return qs
 
@@ -349,6 +344,11 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     serializer_class = SubmissionSerializer
     filterset_class = SubmissionFilter
 
+    def get_permissions(self):
+        if self.action == "create":
+            return [*super().get_permissions(), CanFile()]
+        return super().get_permissions()
+
     def get_queryset(self):
         return (
             Submission.objects.visible_to(self.request.user)
@@ -366,8 +366,6 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     )
     def create(self, request):
         user = request.user
-        if user.role != Role.ENTERPRISE or not user.enterprise_id:
-            raise PermissionDenied(_("只有企业填报员可以填报诊断。"))
         serializer = SubmissionStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         period = serializer.validated_data["period"]

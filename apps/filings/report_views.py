@@ -19,36 +19,40 @@ from .models import Submission, SubmissionStatus
 from .packing import compiled_for
 
 
-def _benchmarks(sub: Submission, composite: float) -> dict | None:
+def _benchmarks(sub: Submission, composite: float, user) -> dict | None:
     """The enterprise against the median and the top decile of its industry and regions,
-    from the period's published index run (disclosure-safe values only)."""
-    from apps.indices.models import CellKind, IndexCell
-    from apps.indices.services import published_run
+    from the period's published index run, as ``user`` may see them: through the one
+    disclosure path (apps.indices.readers.cells_for) — the public view for the enterprise
+    itself and for cells outside an authority's jurisdiction."""
+    from apps.indices.models import CellKind
+    from apps.indices.readers import Reader, cells_for, published_run
 
     run = published_run(sub.period)
     if run is None:
         return None
+    reader = Reader.of(user)
     wanted = [
         (CellKind.DIVISION, sub.division_code, Industry.objects.filter(code=sub.division_code).values_list("name", flat=True).first() or ""),
         (CellKind.PROVINCE, sub.province_code, ""),
         (CellKind.PREFECTURE, sub.prefecture_code, ""),
         (CellKind.NATION, "CN", ""),
     ]
-    cells = {(c.kind, c.code): c for c in IndexCell.objects.filter(run=run, kind__in=[w[0] for w in wanted],
-                                                                     code__in=[w[1] for w in wanted])}
     names = dict(Region.objects.filter(code__in=[sub.province_code, sub.prefecture_code]).values_list("code", "name"))
     rows = []
     for kind, code, label in wanted:
-        cell = cells.get((kind, code))
-        if cell is None:
+        found = cells_for(reader, run, kind, codes=(code,)) if code else []
+        if not found:
             continue
+        cell = found[0]
+        median = cell["median"]
         rows.append({
             # the nation is named once ("全国", not "全国 全国")
-            "kind": "" if kind == CellKind.NATION else CellKind(kind).label, "name": label or names.get(code, "") or _("全国"),
-            "suppressed": cell.suppressed, "reason": cell.suppression_reason,
-            "median": None if cell.suppressed else cell.median, "benchmark": None if cell.suppressed else cell.benchmark,
-            "above_median": None if cell.suppressed or cell.median is None else composite >= cell.median,
-            "stale": cell.stale,
+            "kind": "" if kind == CellKind.NATION else CellKind(kind).label, "kind_code": str(kind),
+            "name": label or names.get(code, "") or _("全国"),
+            "suppressed": cell["hidden"], "confidential": cell["confidential"], "reason": cell["reason_label"],
+            "median": median, "benchmark": cell["benchmark"],
+            "above_median": None if median is None else composite >= median,
+            "stale": bool(cell.get("stale")),
         })
     return {"run": run, "rows": rows}
 
@@ -104,7 +108,7 @@ def filing_report(request, pk: int):
     levels = list(sub.framework.levels.order_by("rank"))
     current = next((lv for lv in levels if lv.rank == score.level), None)
     following = next((lv for lv in levels if lv.rank == score.level + 1), None)
-    benchmarks = _benchmarks(sub, score.composite)
+    benchmarks = _benchmarks(sub, score.composite, request.user)
     previous = _previous(sub, score)
     radar = {
         "indicators": [{"name": d.name, "max": 100} for d in dims],

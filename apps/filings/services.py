@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.accounts.models import Role
+from apps.accounts.permissions import can_file, can_review
 from apps.frameworks.models import Framework, FrameworkStatus, Indicator, IndicatorKind, IndustryModule
 from apps.notifications.services import notify_submission_decided
 
@@ -81,7 +81,7 @@ def _record(submission, action, actor, note="", from_status="", to_status="") ->
 
 def _require_enterprise_user(user, submission: Submission | None = None, enterprise=None) -> None:
     target = submission.enterprise_id if submission else enterprise.pk
-    if user.role != Role.ENTERPRISE or user.enterprise_id != target:
+    if not can_file(user, target):
         raise PermissionDenied(_("只有本企业的填报员可以编辑本企业的诊断填报。"))
 
 
@@ -245,7 +245,7 @@ def submission_submit(*, submission: Submission, user, pledge: bool) -> SubmitRe
 
 
 def _require_reviewer(user, submission: Submission) -> None:
-    if user.role not in (Role.AUTHORITY, Role.MINISTRY, Role.ADMIN) and not user.is_superuser:
+    if not can_review(user):
         raise PermissionDenied(_("只有主管部门可以审核填报。"))
     if not Submission.objects.visible_to(user).filter(pk=submission.pk).exists():
         raise PermissionDenied(_("该填报不在您的管辖范围内。"))

@@ -44,7 +44,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from openpyxl.utils import get_column_letter
 
-from apps.accounts.models import Role
+from apps.accounts.permissions import can_transfer
 from apps.core import formatting
 from apps.enterprises.imports import (
     HEAD_BYTES,
@@ -95,13 +95,6 @@ _NOT_MEASURED_WORDS = {NOT_MEASURED_TEXT, "not measured", NOT_MEASURED}
 _ITEM_SPLIT = re.compile(r"[;；,，、\s]+")
 
 CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def can_transfer(user) -> bool:
-    """Regional authorities, ministry staff and system admins (inside their jurisdiction)."""
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    return user.is_superuser or user.role in (Role.AUTHORITY, Role.MINISTRY, Role.ADMIN)
 
 
 def _require_transfer(user) -> None:
@@ -313,14 +306,12 @@ def _dress(book, *, indicators: list[Indicator], n_rows: int) -> None:
             cell.alignment = wrap
 
 
-def submissions_export(*, period: Period, user=None) -> bytes:
-    """The submissions of ``period`` that ``user`` may see (``None``: all) as an XLSX workbook."""
-    if user is not None:
-        _require_transfer(user)
+def submissions_export(*, period: Period, user) -> bytes:
+    """The submissions of ``period`` that ``user`` may see (the system actor ``SYSTEM``: all)
+    as an XLSX workbook."""
+    _require_transfer(user)
     indicators = framework_indicators(period.framework)
-    qs = Submission.objects.filter(period=period)
-    if user is not None:
-        qs = qs.visible_to(user)
+    qs = Submission.objects.filter(period=period).visible_to(user)
     subs = list(qs.select_related("enterprise", "score").order_by("province_code", "county_code", "enterprise__uscc"))
     answers: dict[int, dict[int, tuple]] = {}
     for sub_id, indicator_id, value, not_measured in Answer.objects.filter(submission__in=qs).values_list(

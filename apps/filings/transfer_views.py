@@ -9,28 +9,24 @@ jurisdiction by apps.filings.transfer.
 import base64
 
 from django import forms
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
+from apps.accounts.permissions import can_transfer, requires
 from apps.enterprises.imports import ImportFileError, errors_csv, max_upload_bytes, validate_uploaded_file
 from apps.enterprises.models import ImportMode
 
 from .models import Period
-from .transfer import CONTENT_TYPE, can_transfer, submissions_export, submissions_import, submissions_template
+from .transfer import CONTENT_TYPE, submissions_export, submissions_import, submissions_template
 
 MAX_ERRORS_SHOWN = 500
 
 
-def _require_transfer(user) -> None:
-    if not can_transfer(user):
-        raise PermissionDenied(_("只有主管部门和平台工作人员可以导入导出诊断填报。"))
+TRANSFER_REFUSED = gettext_lazy("只有主管部门和平台工作人员可以导入导出诊断填报。")
 
 
 class TransferUploadForm(forms.Form):
@@ -62,11 +58,10 @@ def _xlsx_response(data: bytes, filename: str) -> HttpResponse:
     return response
 
 
-@login_required
+@requires(can_transfer, TRANSFER_REFUSED)
 @require_http_methods(["GET", "POST"])
 def transfer_page(request):
     """GET: downloads per period and the upload form. POST: import, then show the result."""
-    _require_transfer(request.user)
     form = TransferUploadForm(request.POST, request.FILES) if request.method == "POST" else TransferUploadForm()
     report = None
     if form.is_bound and form.is_valid():
@@ -93,20 +88,18 @@ def transfer_page(request):
     return render(request, "filings/transfer.html", context)
 
 
-@login_required
+@requires(can_transfer, TRANSFER_REFUSED)
 @require_GET
 def transfer_template(request, period_code: str):
     """An empty workbook with the period's indicator columns and the 填写说明 sheet."""
-    _require_transfer(request.user)
     period = get_object_or_404(Period.objects.select_related("framework"), code=period_code)
     return _xlsx_response(submissions_template(period=period), f"submissions-template-{period.code}.xlsx")
 
 
-@login_required
+@requires(can_transfer, TRANSFER_REFUSED)
 @require_GET
 def transfer_export(request, period_code: str):
     """The period's submissions inside the user's jurisdiction, with answers and scores."""
-    _require_transfer(request.user)
     period = get_object_or_404(Period.objects.select_related("framework"), code=period_code)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return _xlsx_response(submissions_export(period=period, user=request.user), f"submissions-{period.code}-{stamp}.xlsx")

@@ -6,35 +6,32 @@ from collections import defaultdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from apps.accounts.models import Role
+from apps.accounts.permissions import can_file, can_review, require, requires
 
 from . import services
 from .filters import SubmissionFilter
 from .models import Evidence, Period, ReturnReason, Submission, SubmissionStatus
 from .stepform import IndicatorField, read_step_post
 
-REVIEW_ROLES = (Role.AUTHORITY, Role.MINISTRY, Role.ADMIN)
-
-
-def _is_reviewer(user) -> bool:
-    return user.is_superuser or user.role in REVIEW_ROLES
+REVIEW_REFUSED = gettext_lazy("只有主管部门可以审核填报。")
+FILE_REFUSED = gettext_lazy("只有企业填报员可以填报诊断。")
 
 
 def _own_submission(request, pk: int) -> Submission:
     sub = get_object_or_404(
         Submission.objects.visible_to(request.user).select_related("period", "framework", "enterprise"), pk=pk
     )
-    if request.user.role != Role.ENTERPRISE:
-        raise PermissionDenied(_("只有企业填报员可以编辑填报。"))
+    require(can_file, request.user, _("只有企业填报员可以编辑填报。"))
     return sub
 
 
@@ -44,10 +41,9 @@ def _own_submission(request, pk: int) -> Submission:
 @login_required
 def filing_home(request):
     """The enterprise's periods and submissions; reviewers are sent to their queue."""
-    if _is_reviewer(request.user):
+    if can_review(request.user):
         return redirect("filings:queue")
-    if request.user.role != Role.ENTERPRISE:
-        raise PermissionDenied(_("只有企业填报员可以填报诊断。"))
+    require(can_file, request.user, FILE_REFUSED)
     submissions = {s.period_id: s for s in Submission.objects.visible_to(request.user).select_related("period")}
     periods = Period.objects.select_related("framework").order_by("-opens_on")
     rows = [{"period": p, "submission": submissions.get(p.pk), "open": p.is_open()} for p in periods]
@@ -57,9 +53,8 @@ def filing_home(request):
 @login_required
 @require_POST
 def filing_start(request, period_code: str):
+    require(can_file, request.user, FILE_REFUSED)
     period = get_object_or_404(Period, code=period_code)
-    if request.user.role != Role.ENTERPRISE:
-        raise PermissionDenied(_("只有企业填报员可以填报诊断。"))
     try:
         sub = services.submission_start(enterprise=request.user.enterprise, period=period, user=request.user)
     except ValidationError as exc:
@@ -269,25 +264,19 @@ def filing_detail(request, pk: int):
     for f in fields:
         by_dimension[f.indicator.dimension].append(f)
     events = sub.events.select_related("actor").prefetch_related("reasons__indicator")
-    can_review = _is_reviewer(request.user) and sub.status == SubmissionStatus.SUBMITTED
+    reviewable = can_review(request.user) and sub.status == SubmissionStatus.SUBMITTED
     return render(
         request, "filings/detail.html",
-        {"submission": sub, "by_dimension": dict(by_dimension), "events": events, "can_review": can_review,
-         "is_owner": request.user.role == Role.ENTERPRISE},
+        {"submission": sub, "by_dimension": dict(by_dimension), "events": events, "can_review": reviewable,
+         "is_owner": can_file(request.user, sub.enterprise)},
     )
 
 
 # --- review ------------------------------------------------------------------------------------------
 
 
-def _require_review_role(user):
-    if not _is_reviewer(user):
-        raise PermissionDenied(_("只有主管部门可以审核填报。"))
-
-
-@login_required
+@requires(can_review, REVIEW_REFUSED)
 def review_queue(request):
-    _require_review_role(request.user)
     base = (
         Submission.objects.visible_to(request.user)
         .exclude(status=SubmissionStatus.DRAFT)
@@ -301,10 +290,9 @@ def review_queue(request):
     return render(request, "filings/queue.html", {"filter": filterset, "page": page, "query": params.urlencode()})
 
 
-@login_required
+@requires(can_review, REVIEW_REFUSED)
 @require_POST
 def review_return(request, pk: int):
-    _require_review_role(request.user)
     sub = get_object_or_404(Submission.objects.visible_to(request.user), pk=pk)
     reasons = {key[len("reason-"):]: value for key, value in request.POST.items() if key.startswith("reason-")}
     try:
@@ -316,10 +304,9 @@ def review_return(request, pk: int):
     return redirect("filings:detail", pk=sub.pk)
 
 
-@login_required
+@requires(can_review, REVIEW_REFUSED)
 @require_POST
 def review_accept(request, pk: int):
-    _require_review_role(request.user)
     sub = get_object_or_404(Submission.objects.visible_to(request.user), pk=pk)
     try:
         services.submission_accept(submission=sub, user=request.user, note=request.POST.get("note", ""))
@@ -330,10 +317,9 @@ def review_accept(request, pk: int):
     return redirect("filings:detail", pk=sub.pk)
 
 
-@login_required
+@requires(can_review, REVIEW_REFUSED)
 @require_POST
 def review_bulk_accept(request):
-    _require_review_role(request.user)
     ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
     accepted, skipped = services.submission_bulk_accept(submission_ids=ids, user=request.user)
     messages.success(

@@ -7,14 +7,14 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import action
 
-from .models import IndexCell, IndexRun
-from .services import index_run_publish, index_run_start
+from .models import IndexBase, IndexCell, IndexRun
+from .services import index_base_choose, index_run_publish, index_run_start
 
 
 @admin.register(IndexRun)
 class IndexRunAdmin(ModelAdmin):
     list_display = ["id", "period", "status", "progress_bar", "submissions", "cells", "suppressed_cells",
-                    "is_published", "stale_since", "created_at", "finished_at"]
+                    "is_published", "stale_since", "created_at", "finished_at", "code_version"]
     list_filter = ["status", "is_published", "period"]
     readonly_fields = [f.name for f in IndexRun._meta.fields]
     actions = ["publish_runs"]
@@ -56,11 +56,29 @@ class IndexRunAdmin(ModelAdmin):
         return redirect("admin:indices_indexrun_change", object_id)
 
 
+def sees_every_cell(user) -> bool:
+    """The insider view of every cell (what apps.indices.readers.cells_for gives readers
+    whose jurisdiction is everything): the only readers the cell admin serves. Staff of a
+    region would otherwise read other regions' suppressed values here."""
+    from .readers import Reader
+
+    return bool(user.is_active and Reader.of(user).everything)
+
+
 @admin.register(IndexCell)
 class IndexCellAdmin(ModelAdmin):
+    """Read-only, and only for readers who see every cell unsuppressed (ministry staff,
+    administrators): for them the stored values are cells_for's answer."""
+
     list_display = ["run", "kind", "code", "n", "mean", "median", "rank", "suppressed", "suppression_reason", "stale"]
     list_filter = ["kind", "suppressed", "run"]
     search_fields = ["code"]
+
+    def has_module_permission(self, request):
+        return request.user.is_staff and sees_every_cell(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff and sees_every_cell(request.user)
 
     def has_add_permission(self, request):
         return False
@@ -84,3 +102,40 @@ def start_runs_action(modeladmin, request, queryset):
 
 
 start_runs_action.short_description = _("计算所选期次的指数")
+
+
+@admin.register(IndexBase)
+class IndexBaseAdmin(ModelAdmin):
+    """The base period of the development index: staff choose it (index_base_choose); every
+    choice stays recorded."""
+
+    list_display = ["period", "active", "chosen_at", "chosen_by", "note"]
+    fields = ["period", "note"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["period", "note", "active", "chosen_at", "chosen_by"] if obj else []
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        chosen = index_base_choose(period=obj.period, user=request.user, note=obj.note)
+        obj.pk = chosen.pk
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        base_clean = form.clean
+
+        def clean(self_form):
+            data = base_clean(self_form)
+            period = data.get("period")
+            if period is not None and not IndexRun.objects.filter(period=period, is_published=True).exists():
+                raise ValidationError(_("基期须为已发布指数的期次。"))
+            return data
+
+        form.clean = clean
+        return form

@@ -571,6 +571,9 @@ def _add_performance(cells: pd.DataFrame, params: IndexParameters) -> None:
     base = params.base_national_mean if params.base_national_mean is not None else national
     with np.errstate(invalid="ignore", divide="ignore"):
         cells["dev_index"] = 100.0 * cells["mean"] / base if base and not math.isnan(base) else np.nan
+        # 100 · x / x is not always exactly 100 in floating point (99.99999999999999):
+        # a mean equal to the base (the base period's own national cell) is stored as 100.0.
+        cells.loc[cells["mean"] == base, "dev_index"] = 100.0
         ratio = (
             cells["mean"] / national if national and not math.isnan(national) else pd.Series(np.nan, index=cells.index)
         )
@@ -629,7 +632,7 @@ def compute_cells(
     cell was published.
     """
     cells = compute_statistics(scores, registry, params, dimension_codes, previous_scores)
-    cells = disclosure.apply_disclosure_control(cells, params, previous_cells)
+    cells = disclosure.apply_disclosure_control(cells, params, previous_cells, scores=scores)
     _add_ranks(cells, params)
     _add_previous(cells, previous_cells)
     _add_performance(cells, params)

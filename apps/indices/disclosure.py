@@ -58,6 +58,11 @@ DOMINANCE = "dominance"
 SECONDARY = "secondary"
 STABILITY = "stability"
 NO_DATA = "no_data"
+OVERLAP = "overlap"
+# The one reason the public (and readers outside a cell's jurisdiction) see for any
+# suppressed cell: the detailed reasons tell n ranges apart (small_n ⇒ 1–4, stability ⇒
+# 5–9 …), which an integer-programming attack can use to pin hidden counts.
+NOT_PUBLISHED = "not_published"
 
 # Chinese labels, marked for extraction only (gettext_noop returns them unchanged); the
 # readers translate them: apps.insights.selectors.REASONS.
@@ -67,6 +72,8 @@ REASON_LABELS = {
     SECONDARY: gettext_noop("为防推算而隐藏"),
     STABILITY: gettext_noop("保持与上期一致"),
     NO_DATA: gettext_noop("无填报"),
+    OVERLAP: gettext_noop("重叠分组差值过小"),
+    NOT_PUBLISHED: gettext_noop("不公开"),
 }
 
 SEPARATOR = "|"
@@ -430,12 +437,103 @@ def _previous_n(cells: pd.DataFrame, previous_cells: pd.DataFrame | None) -> np.
     return out
 
 
+# --- overlapping groups: key industries against divisions, sizes and each other ----------------
+
+# The nation-level groups a key-industry cell is compared with. Divisions and sizes are
+# each a partition of the nation (disjoint); key industries overlap one another.
+OVERLAP_KINDS = (("division", "division"), ("size", "size_class"))
+
+
+def _memberships(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per (filing, key-industry tag): the tag, the filing's division and size."""
+    if "key_industries" not in scores.columns or scores.empty:
+        return pd.DataFrame({"tag": [], "pos": [], "division": [], "size_class": []}, dtype=object)
+    tags = pd.Series(scores["key_industries"].to_numpy(), index=np.arange(len(scores))).explode().dropna().astype(str)
+    pos = tags.index.to_numpy()
+    return pd.DataFrame({
+        "tag": tags.to_numpy(object), "pos": pos,
+        "division": scores["division"].astype(str).to_numpy(object)[pos],
+        "size_class": scores["size_class"].astype(str).to_numpy(object)[pos],
+    })  # fmt: skip
+
+
+def overlap_suppression(cells: pd.DataFrame, scores: pd.DataFrame, params: IndexParameters) -> np.ndarray:
+    """Key-industry cells to suppress because a set difference with an overlapping
+    published group is a group of 1 … min_cell_size − 1 filings whose total would follow
+    by subtraction. For a published key industry K with n_K filings:
+
+    * K minus the published divisions (sizes) wholly inside K leaves r = n_K − Σ n_D
+      filings: 0 < r < min_cell_size is unsafe (the "key industry minus division" attack:
+      n_K·mean_K − n_D·mean_D is the score of the one or two other firms);
+    * a published division, size or other key industry G that contains K leaves
+      n_G − n_K filings: unsafe when 0 < n_G − n_K < min_cell_size;
+    * another published key industry inside K, likewise.
+
+    Such a K is suppressed (reason ``overlap``); for two key industries the smaller one
+    (ties: the smaller code), and the pairs are checked again until none is unsafe.
+    Key-industry cells are in no partition, so suppressing them needs no complement.
+    Returns a bool mask over ``cells``."""
+    m = params.min_cell_size
+    out = np.zeros(len(cells), dtype=bool)
+    kind = cells["kind"].astype(str).to_numpy(object)
+    code = cells["code"].astype(str).to_numpy(object)
+    n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(np.int64)
+    hidden = cells["suppressed"].astype(bool).to_numpy()
+    members = _memberships(scores)
+    if members.empty:
+        return out
+    position = {(k, c): i for i, (k, c) in enumerate(zip(kind, code, strict=True))}
+
+    def small(r: int) -> bool:
+        return 0 < r < m
+
+    keys = sorted(set(members["tag"]))
+    # K against divisions and sizes (disjoint families)
+    for family, column in OVERLAP_KINDS:
+        table = pd.crosstab(members["tag"], members[column])
+        for k in keys:
+            ki = position.get(("key_industry", k))
+            if ki is None or hidden[ki] or n[ki] == 0 or k not in table.index:
+                continue
+            inside, remainder = 0, n[ki]
+            for g, count in table.loc[k].items():
+                gi = position.get((family, str(g)))
+                if gi is None or hidden[gi] or count == 0:
+                    continue
+                if count == n[gi]:  # G wholly inside K
+                    inside += 1
+                    remainder -= n[gi]
+                if count == n[ki] and small(n[gi] - n[ki]):  # K inside G
+                    out[ki] = True
+            if inside and small(remainder):
+                out[ki] = True
+    # K against K′ (overlapping): a pair whose difference is small loses its smaller member
+    pairs = members.merge(members, on="pos", suffixes=("", "_other"))
+    common = pairs.groupby(["tag", "tag_other"]).size()
+    while True:
+        found = None
+        for (a, b), count in common.items():
+            if a >= b:
+                continue
+            ai, bi = position.get(("key_industry", a)), position.get(("key_industry", b))
+            if ai is None or bi is None or hidden[ai] or hidden[bi] or out[ai] or out[bi]:
+                continue
+            if (count == n[ai] and small(n[bi] - n[ai])) or (count == n[bi] and small(n[ai] - n[bi])):
+                found = min((n[ai], a, ai), (n[bi], b, bi))[2]
+                break
+        if found is None:
+            break
+        out[found] = True
+    return out
+
+
 def apply_disclosure_control(
     cells: pd.DataFrame,
     params: IndexParameters,
     previous_cells: pd.DataFrame | None = None,
     *,
     linear_audit: bool = True,
+    scores: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Set ``suppressed`` and ``suppression_reason`` of every cell (steps 1–3 of the module
     docstring) and hide unsafe panel changes (step 4). Returns a new frame.
@@ -444,6 +542,8 @@ def apply_disclosure_control(
     ``_dominance_share``; panel_n/panel_change are handled when present.
     ``previous_cells`` needs kind, code, suppressed (and n, for the panel rule about
     enterprises that left a cell). ``linear_audit`` = False keeps only the line rule.
+    ``scores`` (the filings with division, size_class, key_industries) enables the check
+    of overlapping groups (:func:`overlap_suppression`).
     """
     cells = cells.reset_index(drop=True).copy()
     n = cells["n"].to_numpy(np.int64)
@@ -456,6 +556,12 @@ def apply_disclosure_control(
     hidden |= added
     cells["suppressed"] = hidden
     cells["suppression_reason"] = reason
+    if scores is not None:
+        overlapping = overlap_suppression(cells, scores, params)
+        reason[overlapping] = OVERLAP
+        hidden |= overlapping
+        cells["suppressed"] = hidden
+        cells["suppression_reason"] = reason
 
     if "panel_n" in cells.columns and "panel_change" in cells.columns:
         m = params.min_cell_size
@@ -496,9 +602,12 @@ def public_view(cells: pd.DataFrame, params: IndexParameters | None = None) -> p
     """The cells as the public may see them.
 
     Same rows; for suppressed cells every value column (n included) is None, only kind,
-    code, parent_code, suppressed and suppression_reason remain. For published cells the
-    order statistics that :func:`order_statistic_mask` rejects are None. Cells without
-    filings (reason no_data) show n = 0, their registered count and coverage.
+    code, parent_code, suppressed and suppression_reason remain, and the reason is the one
+    public reason ``not_published`` (不公开) whatever the detailed one. For published cells
+    the order statistics that :func:`order_statistic_mask` rejects are None. Cells without
+    filings (reason no_data) show n = 0, their registered count and coverage. ``stale``
+    (when present) is False: marking the cells a late filing touches would point at the
+    filer; the public learns only that the period is being updated (IndexRun.stale_since).
     """
     from apps.indices.aggregation import IndexParameters
 
@@ -508,6 +617,10 @@ def public_view(cells: pd.DataFrame, params: IndexParameters | None = None) -> p
     value_columns = [c for c in out.columns if c not in IDENTITY_COLUMNS]
     for column in value_columns:
         out.loc[suppressed, column] = None
+    if "suppression_reason" in out.columns:
+        out.loc[suppressed, "suppression_reason"] = NOT_PUBLISHED
+    if "stale" in out.columns:
+        out["stale"] = False
     n = pd.to_numeric(cells["n"], errors="coerce").to_numpy(float)
     for column, ok in order_statistic_mask(n, params.min_cell_size).items():
         if column in out.columns:

@@ -44,6 +44,16 @@ class IndexRun(models.Model):
     stale_since = models.DateTimeField(
         _("数据过时时间"), null=True, blank=True, help_text=_("发布后又有填报审核通过：部分单元数据已过时，待重新计算")
     )
+    # Provenance (issue 8): what produced the numbers. code_version holds the git commit
+    # (or the release tag of PORTAL_CODE_VERSION outside git); ``provenance`` the library
+    # and framework versions and the register edition; the two runs the join read.
+    provenance = models.JSONField(_("来源信息"), default=dict, blank=True)
+    previous_run = models.ForeignKey(
+        "self", verbose_name=_("上期比较所用批次"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    base_run = models.ForeignKey(
+        "self", verbose_name=_("基期批次"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("指数计算批次")
@@ -171,3 +181,28 @@ class RunChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}/{self.index}"
+
+
+class IndexBase(models.Model):
+    """The base period of the development index (national index = 100), chosen once by
+    staff and recorded; the current choice is the one row with ``active``. A run of the base
+    period has national index exactly 100; a run of any other period divides by the
+    national mean of the base period's published run (recorded as the run's base_run).
+    If nobody has chosen when a run is first published, that run's period becomes the base,
+    recorded with the user who published it."""
+
+    period = models.ForeignKey("filings.Period", verbose_name=_("基期"), on_delete=models.PROTECT, related_name="+")
+    active = models.BooleanField(_("当前基期"), default=True)
+    chosen_at = models.DateTimeField(_("确定时间"), auto_now_add=True)
+    chosen_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("确定人"), null=True, blank=True,
+                                  on_delete=models.PROTECT, related_name="+")
+    note = models.CharField(_("说明"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("发展指数基期")
+        verbose_name_plural = _("发展指数基期")
+        ordering = ["-chosen_at"]
+        constraints = [models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="one_active_index_base")]
+
+    def __str__(self) -> str:
+        return str(self.period)

@@ -348,13 +348,18 @@ def finalize_run(*, run_id: int) -> IndexRun:
         previous_scores = pd.DataFrame(list(RunScore.objects.filter(run=previous).values_list("enterprise_id", "composite")),
                                        columns=["enterprise_id", "composite"])
         previous_cells = pd.DataFrame(list(IndexCell.objects.filter(run=previous).values("kind", "code", "n", "mean", "rank", "suppressed")))
-    from .services import index_parameters
+    from .services import base_of_run, code_version, index_parameters, library_versions
 
     params = index_parameters(run)
-    if params.base_national_mean is None:
-        base = _base_national_mean(run)
-        if base is not None:
-            params = aggregation.IndexParameters.from_dict({**params.to_dict(), "base_national_mean": base})
+    base_period, base_run, base_mean = base_of_run(run)
+    if params.base_national_mean is None and base_mean is not None:
+        params = aggregation.IndexParameters.from_dict({**params.to_dict(), "base_national_mean": base_mean})
+    provenance = {
+        "code_version": code_version(), "libraries": library_versions(),
+        "framework": f"{run.framework.code} {run.framework.version}", "framework_id": run.framework_id,
+        "register": register_edition(registry), "base_period": base_period,
+        "base_run": base_run.pk if base_run else None, "previous_run": previous.pk if previous else None,
+    }
     loaded = time.perf_counter()
     cells = aggregation.compute_cells(frame, registry, params, dimension_codes, previous_scores, previous_cells)
     aggregated = time.perf_counter()
@@ -384,6 +389,8 @@ def finalize_run(*, run_id: int) -> IndexRun:
         locked.cells = len(cells)
         locked.suppressed_cells = int(cells["suppressed"].sum()) if len(cells) else 0
         locked.parameters = {**locked.parameters, **params.to_dict()}
+        locked.provenance = {**locked.provenance, **provenance}
+        locked.previous_run, locked.base_run = previous, base_run
         locked.timings.update(
             {"load_join": round(loaded - started, 3), "aggregate": round(aggregated - loaded, 3),
              "indicator_means": round(indicators_done - aggregated, 3), "write_cells": round(written - indicators_done, 3)}
@@ -394,16 +401,15 @@ def finalize_run(*, run_id: int) -> IndexRun:
     return locked
 
 
-def _base_national_mean(run: IndexRun) -> float | None:
-    """National mean of the earliest published period: the base period (index 100)."""
-    base = (
-        IndexCell.objects.filter(run__is_published=True, kind="nation")
-        .exclude(run__period=run.period)
-        .order_by("run__period__opens_on")
-        .values_list("mean", flat=True)
-        .first()
-    )
-    return base
+def register_edition(registry: pd.DataFrame) -> dict:
+    """What identifies the register the cells were built from: its number of enterprises
+    and a digest of its rows (codes, size, revenue, key industries)."""
+    import hashlib
+
+    digest = hashlib.sha256(pd.util.hash_pandas_object(
+        registry.drop(columns=["key_industries"]).astype(str), index=False).to_numpy().tobytes())
+    digest.update("|".join(",".join(t) for t in registry["key_industries"]).encode())
+    return {"enterprises": len(registry), "sha256": digest.hexdigest()[:16]}
 
 
 def run_inline(*, run_id: int) -> IndexRun:

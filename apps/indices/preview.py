@@ -1,6 +1,6 @@
 """What publishing a run would change: its cells against the period's published run.
 
-Read through the one disclosure path (:func:`apps.insights.selectors.cells_for`) as the
+Read through the one disclosure path (:func:`apps.indices.readers.cells_for`) as the
 publishing user sees them; only ministry staff and administrators open this page, and they
 read every cell unsuppressed. A cell counts as changed when its number of filings, its mean
 as shown (one decimal) or whether it is hidden from the public changes, or when it appears
@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from apps.core import formatting
-from apps.insights.selectors import Reader, cells_for
-from apps.insights.selectors import _names as cell_names  # display names of cell codes
 
 from .models import CellKind, IndexRun
+from .readers import Reader, cells_for
+from .readers import _names as cell_names  # display names of cell codes
 
 MAX_ROWS_PER_KIND = 20
 

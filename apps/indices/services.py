@@ -1,4 +1,10 @@
-"""Starting, publishing and staling index runs."""
+"""Starting, publishing and staling index runs; the base period; provenance."""
+
+import functools
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -9,7 +15,7 @@ from django.utils.translation import gettext as _
 from apps.filings.models import Period, Submission
 
 from .aggregation import IndexParameters
-from .models import CellKind, IndexCell, IndexRun, RunStatus
+from .models import CellKind, IndexBase, IndexCell, IndexRun, RunStatus
 
 # Parameters for failure drills (e.g. drill_chunk_delay_seconds: each chunk waits before
 # scoring, so that a drill or a test can kill a worker mid-chunk). Recorded with the run;
@@ -32,7 +38,7 @@ def index_run_start(*, period: Period, user, parameters: dict | None = None, enq
         with transaction.atomic():
             run = IndexRun.objects.create(
                 period=period, framework=period.framework, parameters={**params.to_dict(), **drills},
-                code_version=settings.PORTAL_CODE_VERSION, created_by=user, heartbeat_at=timezone.now(),
+                code_version=code_version(), created_by=user, heartbeat_at=timezone.now(),
             )
     except IntegrityError:
         raise ValidationError(_("该期次已有指数计算正在排队或进行中，请等待其完成。")) from None
@@ -52,10 +58,85 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
         raise ValidationError(_("只有计算成功的批次可以发布。"))
     if run.is_published:
         return run
+    base = current_base()
+    used = (run.provenance or {}).get("base_period")
+    if base is not None and used is not None and used != base.period.code:
+        raise ValidationError(
+            _("该批次按基期 %(used)s 计算，而当前基期为 %(base)s：请重新计算后再发布。") % {"used": used, "base": base.period.code}
+        )
     IndexRun.objects.filter(period=run.period, is_published=True).update(is_published=False)
     run.is_published, run.published_at, run.published_by = True, timezone.now(), user
     run.save(update_fields=["is_published", "published_at", "published_by"])
+    if base is None:  # the first publication fixes the base, recorded with who published
+        IndexBase.objects.create(period=run.period, chosen_by=user, note=_("首次发布时确定"))
     return run
+
+
+# --- the base period of the development index ------------------------------------------------------
+
+
+def current_base() -> IndexBase | None:
+    """The chosen base period (None before anything was published or chosen)."""
+    return IndexBase.objects.filter(active=True).select_related("period").first()
+
+
+@transaction.atomic
+def index_base_choose(*, period: Period, user, note: str = "") -> IndexBase:
+    """Staff choose ``period`` as the base of the development index (national = 100). The
+    period needs a published run. The previous choice stays recorded (inactive); runs of
+    other periods must be re-computed against the new base before they can be published."""
+    if not IndexRun.objects.filter(period=period, is_published=True).exists():
+        raise ValidationError(_("基期须为已发布指数的期次。"))
+    current = current_base()
+    if current is not None and current.period_id == period.pk:
+        return current
+    IndexBase.objects.filter(active=True).update(active=False)
+    return IndexBase.objects.create(period=period, chosen_by=user, note=note)
+
+
+def base_of_run(run: IndexRun) -> tuple[str | None, IndexRun | None, float | None]:
+    """(base period code, base run, base national mean) for a run: the run's own period
+    when it is the base or when no base is chosen yet (national index 100, base run None,
+    mean None); otherwise the published run of the base period and its national mean."""
+    base = current_base()
+    if base is None or base.period_id == run.period_id:
+        return (base.period.code if base else run.period.code), None, None
+    base_run = IndexRun.objects.filter(period_id=base.period_id, is_published=True).first()
+    if base_run is None:
+        return base.period.code, None, None
+    mean = IndexCell.objects.filter(run=base_run, kind=CellKind.NATION).values_list("mean", flat=True).first()
+    return base.period.code, base_run, mean
+
+
+# --- provenance -------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """The git commit of the running code, or PORTAL_CODE_VERSION (the release tag) when the
+    code is not a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(settings.BASE_DIR), capture_output=True, text=True, timeout=5, check=True
+        )
+        commit = out.stdout.strip()
+        if len(commit) == 40:
+            return commit
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return settings.PORTAL_CODE_VERSION
+
+
+@functools.lru_cache(maxsize=1)
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries the numbers depend on."""
+    out = {"python": platform.python_version()}
+    for name in ("numpy", "pandas", "scipy", "django"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            out[name] = ""
+    return out
 
 
 def published_run(period: Period) -> IndexRun | None:

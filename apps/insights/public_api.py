@@ -84,7 +84,7 @@ class PublicCellSerializer(serializers.Serializer):
     parent_code = serializers.CharField(allow_blank=True)
     name = serializers.CharField()
     suppressed = serializers.BooleanField(help_text=gettext_lazy("为 true 时不公开任何数值，只给出原因"))
-    suppression_reason = serializers.CharField(allow_blank=True, help_text="small_n | dominance | secondary | stability | no_data")
+    suppression_reason = serializers.CharField(allow_blank=True, help_text="not_published | no_data")
     reason_label = serializers.CharField(allow_blank=True)
     stale = serializers.BooleanField(allow_null=True)
     n = serializers.IntegerField(allow_null=True)

@@ -30,7 +30,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from apps.accounts.models import Role
+from apps.accounts.permissions import can_read_insights, export_jobs_visible_to, require
 from apps.accounts.scoping import jurisdiction_of
 from apps.core import formatting
 from apps.enterprises.imports import render_export
@@ -55,7 +55,6 @@ from .selectors import Reader, cell_for, cells_for, cells_over_runs, cells_with_
 from .tilemap import BANDS, province_tiles
 
 NATION_CODE = "CN"
-READER_ROLES = (Role.AUTHORITY, Role.MINISTRY, Role.ADMIN)
 LEVEL_KIND = {
     RegionLevel.PROVINCE: CellKind.PROVINCE,
     RegionLevel.PREFECTURE: CellKind.PREFECTURE,
@@ -75,8 +74,7 @@ WEAKEST_INDICATORS = 5
 
 
 def _require_reader(user) -> None:
-    if not (user.is_superuser or getattr(user, "role", None) in READER_ROLES):
-        raise PermissionDenied(_("只有主管部门和平台工作人员可以查看数据分析。"))
+    require(can_read_insights, user, _("只有主管部门和平台工作人员可以查看数据分析。"))
 
 
 @dataclass(frozen=True)
@@ -768,11 +766,11 @@ def enterprise_export(request, fmt: str):
 def export_job(request, pk: int):
     """A background export's progress (htmx polls the fragment) and, when done, its link."""
     _require_reader(request.user)
-    job = get_object_or_404(ExportJob, pk=pk, owner=request.user)
+    job = get_object_or_404(export_jobs_visible_to(ExportJob.objects.all(), request.user), pk=pk)
     context = {"job": job}
     if request.headers.get("HX-Request") == "true":
         return render(request, "insights/_export_job_status.html", context)
-    context["jobs"] = ExportJob.objects.filter(owner=request.user).exclude(pk=job.pk)[:5]
+    context["jobs"] = export_jobs_visible_to(ExportJob.objects.all(), request.user).exclude(pk=job.pk)[:5]
     return render(request, "insights/export_job.html", context)
 
 
@@ -781,7 +779,9 @@ def export_job(request, pk: int):
 def export_download(request, pk: int):
     """The file of a finished export, to the user who asked for it only."""
     _require_reader(request.user)
-    job = get_object_or_404(ExportJob, pk=pk, owner=request.user, status=ExportJobStatus.SUCCEEDED)
+    job = get_object_or_404(
+        export_jobs_visible_to(ExportJob.objects.all(), request.user), pk=pk, status=ExportJobStatus.SUCCEEDED
+    )
     if not job.file:
         raise Http404
     try:

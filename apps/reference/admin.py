@@ -11,6 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import DropdownFilter
 
+from apps.accounts.permissions import can_edit_reference_data
+
 from .models import Industry, KeyIndustry, Region, RegionEdition, RegionLevel
 
 
@@ -18,10 +20,10 @@ class SuperuserEditsMixin:
     """Everyone with admin access reads; superusers edit; nobody deletes."""
 
     def has_add_permission(self, request, *args):
-        return request.user.is_superuser
+        return can_edit_reference_data(request.user)
 
     def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser
+        return can_edit_reference_data(request.user)
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -18,6 +18,7 @@ from django.core.management.base import CommandError
 from django.urls import NoReverseMatch, include, path, reverse
 
 from apps.accounts.models import Role
+from apps.accounts.scoping import SYSTEM
 from apps.enterprises import import_views
 from apps.enterprises.imports import (
     ImportFileError,
@@ -142,7 +143,7 @@ def errors_of(report):
 def test_utf8_csv_import_creates_rows(ref):
     a, b = make_uscc(), make_uscc()
     data = csv_bytes([row(a), row(b, name="南京第二电子有限公司", industry="391", key="电子制造；装备制造", employees="12", revenue="100")])
-    report = enterprises_import(data=data, filename="企业.csv", user=None)
+    report = enterprises_import(data=data, filename="企业.csv", user=SYSTEM)
 
     assert (report.created, report.updated, report.skipped, report.applied) == (2, 0, 0, True)
     assert report.errors == []
@@ -161,13 +162,13 @@ def test_utf8_csv_import_creates_rows(ref):
 
 def test_utf8_with_bom_and_gbk_csv_are_detected(ref):
     a, b = make_uscc(), make_uscc()
-    report = enterprises_import(data=csv_bytes([row(a)], bom=True), filename="a.csv", user=None)
+    report = enterprises_import(data=csv_bytes([row(a)], bom=True), filename="a.csv", user=SYSTEM)
     assert report.encoding == "UTF-8（带 BOM）" and report.created == 1
 
     gbk = csv_bytes([row(b, name="苏州姑苏精密机械有限公司", county=GUSU[0], address="苏州市姑苏区")], encoding="gbk")
     with pytest.raises(UnicodeDecodeError):
         gbk.decode("utf-8")  # really not UTF-8
-    report = enterprises_import(data=gbk, filename="b.csv", user=None)
+    report = enterprises_import(data=gbk, filename="b.csv", user=SYSTEM)
     assert report.errors == [] and report.created == 1
     assert report.encoding == "GBK（GB18030）"
     assert Enterprise.objects.get(uscc=b).name == "苏州姑苏精密机械有限公司"
@@ -176,9 +177,9 @@ def test_utf8_with_bom_and_gbk_csv_are_detected(ref):
 def test_gbk_file_read_as_utf8_by_choice_is_explained(ref):
     gbk = csv_bytes([row(make_uscc())], encoding="gbk")
     with pytest.raises(ImportFileError) as exc:
-        enterprises_import(data=gbk, filename="b.csv", user=None, encoding="utf-8")
+        enterprises_import(data=gbk, filename="b.csv", user=SYSTEM, encoding="utf-8")
     assert "按 UTF-8 编码无法读取第 1 行" in exc.value.message and "GBK" in exc.value.message
-    report = enterprises_import(data=gbk, filename="b.csv", user=None, encoding="gbk")
+    report = enterprises_import(data=gbk, filename="b.csv", user=SYSTEM, encoding="gbk")
     assert report.created == 1
 
 
@@ -186,7 +187,7 @@ def test_xlsx_import_with_numeric_cells(ref):
     a = make_uscc()
     # Excel stores codes and amounts typed into cells as numbers.
     data = xlsx_bytes([row(a, county=320102, industry=39, employees=1200, revenue=45000.5)])
-    report = enterprises_import(data=data, filename="企业.xlsx", user=None)
+    report = enterprises_import(data=data, filename="企业.xlsx", user=SYSTEM)
     assert report.errors == [] and report.created == 1
     assert report.file_format == "xlsx" and report.encoding == ""
     ent = Enterprise.objects.get(uscc=a)
@@ -205,7 +206,7 @@ def test_xlsx_line_numbers_are_sheet_rows(ref):
     sheet.cell(row=5, column=1, value=wrong_check(make_uscc()))  # row 5, only the USCC filled in
     out = io.BytesIO()
     book.save(out)
-    report = enterprises_import(data=out.getvalue(), filename="x.xlsx", user=None, mode=ImportMode.VALID_ROWS_ONLY)
+    report = enterprises_import(data=out.getvalue(), filename="x.xlsx", user=SYSTEM, mode=ImportMode.VALID_ROWS_ONLY)
     assert {e.line for e in report.errors} == {5}
     assert ("5", "统一社会信用代码") == (str(report.errors[0].line), report.errors[0].column)
     assert any("企业名称" in e.message and "必填" in e.message for e in report.errors)
@@ -224,7 +225,7 @@ def test_bad_rows_are_reported_with_line_numbers_and_reasons(ref):
         row(ok2, employees="12.5", revenue="-3", key="纺织"),  # line 8
         row(make_uscc(), county=NANJING[0], industry="99", name=""),  # line 9
     ]
-    report = enterprises_import(data=csv_bytes(rows), filename="bad.csv", user=None)
+    report = enterprises_import(data=csv_bytes(rows), filename="bad.csv", user=SYSTEM)
 
     by_line = {}
     for line, column, message in errors_of(report):
@@ -258,7 +259,7 @@ def test_bad_rows_are_reported_with_line_numbers_and_reasons(ref):
 def test_valid_rows_only_writes_the_good_rows(ref):
     ok1, ok2 = make_uscc(), make_uscc()
     rows = [row(ok1), row(wrong_check(make_uscc())), row(make_uscc(), county="999999"), row(ok2)]
-    report = enterprises_import(data=csv_bytes(rows), filename="v.csv", user=None, mode=ImportMode.VALID_ROWS_ONLY)
+    report = enterprises_import(data=csv_bytes(rows), filename="v.csv", user=SYSTEM, mode=ImportMode.VALID_ROWS_ONLY)
     assert [e.line for e in report.errors] == [3, 4]
     assert (report.created, report.skipped, report.applied) == (2, 2, True)
     assert sorted(Enterprise.objects.values_list("uscc", flat=True)) == sorted([ok1, ok2])
@@ -269,7 +270,7 @@ def test_inactive_county_is_refused(ref):
         code="320103", name="白下区", level=RegionLevel.COUNTY, parent_id=NANJING[0],
         province_code="320000", prefecture_code="320100", is_active=False,
     )  # fmt: skip
-    report = enterprises_import(data=csv_bytes([row(make_uscc(), county="320103")]), filename="x.csv", user=None)
+    report = enterprises_import(data=csv_bytes([row(make_uscc(), county="320103")]), filename="x.csv", user=SYSTEM)
     [(line, column, message)] = errors_of(report)
     assert (line, column) == (2, "区县代码") and "已撤销" in message and "白下区" in message
 
@@ -299,27 +300,27 @@ def test_reimport_updates_instead_of_duplicating_and_records_the_user(ref):
 def test_unchanged_rows_are_not_written_again(ref):
     a, b = make_uscc(), make_uscc()
     data = csv_bytes([row(a), row(b, key="")])
-    enterprises_import(data=data, filename="1.csv", user=None)
+    enterprises_import(data=data, filename="1.csv", user=SYSTEM)
     history = {e.uscc: e.history.count() for e in Enterprise.objects.all()}
     assert history == {a: 2, b: 1}  # creation, plus setting the key industry of a
 
     # the same file again, with b's phone corrected
-    report = enterprises_import(data=csv_bytes([row(a), row(b, key="", phone="025-99")]), filename="2.csv", user=None)
+    report = enterprises_import(data=csv_bytes([row(a), row(b, key="", phone="025-99")]), filename="2.csv", user=SYSTEM)
     assert (report.created, report.updated, report.unchanged, report.applied) == (0, 1, 1, True)
     assert {e.uscc: e.history.count() for e in Enterprise.objects.all()} == {a: 2, b: 2}
     assert "未变化 1 家" in report.summary()
 
     # a key industry only: not unchanged
-    report = enterprises_import(data=csv_bytes([row(a, key="电子制造、装备制造")]), filename="3.csv", user=None)
+    report = enterprises_import(data=csv_bytes([row(a, key="电子制造、装备制造")]), filename="3.csv", user=SYSTEM)
     assert (report.updated, report.unchanged) == (1, 0)
 
 
 def test_missing_columns_are_updated_only_when_present(ref):
     a = make_uscc()
-    enterprises_import(data=csv_bytes([row(a)]), filename="1.csv", user=None)
+    enterprises_import(data=csv_bytes([row(a)]), filename="1.csv", user=SYSTEM)
     header = ["统一社会信用代码", "企业名称", "区县代码", "行业代码", "从业人员", "营业收入(万元)", "联系人", "联系电话"]
     data = csv_bytes([[a, "新名称", "320102", "39", "320", "2500.5", "王五", "025-1"]], header=header)
-    report = enterprises_import(data=data, filename="2.csv", user=None)
+    report = enterprises_import(data=data, filename="2.csv", user=SYSTEM)
     assert report.updated == 1
     ent = Enterprise.objects.get(uscc=a)
     assert ent.name == "新名称" and ent.contact_name == "王五"
@@ -372,7 +373,7 @@ def test_unexpected_error_midway_leaves_the_data_as_it_was(ref, monkeypatch):
     rows = [row(existing.uscc, name="改过的名称"), row(make_uscc()), row(make_uscc())]
     for mode in ImportMode.values:
         calls.clear()
-        report = enterprises_import(data=csv_bytes(rows), filename="x.csv", user=None, mode=mode)
+        report = enterprises_import(data=csv_bytes(rows), filename="x.csv", user=SYSTEM, mode=mode)
         assert report.applied is False and report.created == 0 and report.updated == 0
         assert [e.line for e in report.errors] == [3] and "整个导入已撤销" in report.errors[0].message
         existing.refresh_from_db()
@@ -384,7 +385,7 @@ def test_unexpected_error_midway_leaves_the_data_as_it_was(ref, monkeypatch):
 def test_dry_run_writes_nothing_but_reports_what_would_happen(ref):
     existing = EnterpriseFactory(region=county(XUANWU))
     report = enterprises_import(
-        data=csv_bytes([row(existing.uscc, name="新"), row(make_uscc())]), filename="x.csv", user=None, dry_run=True
+        data=csv_bytes([row(existing.uscc, name="新"), row(make_uscc())]), filename="x.csv", user=SYSTEM, dry_run=True
     )
     assert (report.created, report.updated, report.applied) == (1, 1, False)
     assert Enterprise.objects.count() == 1 and Enterprise.objects.get().name != "新"
@@ -420,7 +421,7 @@ def test_too_large_file_is_refused(settings):
 def test_header_spelling_variants_and_extra_columns(ref):
     header = ["统一社会信用代码*", "企业名称", "区县代码", "行业代码", "从业人员", "营业收入 (万元)", "联系人", "联系电话", "备注", "企业规模"]
     data = csv_bytes([[make_uscc(), "甲", "320102", "39", "5", "10", "张", "1", "随便", "大型"]], header=header)
-    report = enterprises_import(data=data, filename="x.csv", user=None)
+    report = enterprises_import(data=data, filename="x.csv", user=SYSTEM)
     assert report.errors == [] and report.created == 1
     assert report.ignored_columns == ["备注", "企业规模"]
     assert Enterprise.objects.get().size_class == SizeClass.MICRO  # derived, not read
@@ -432,7 +433,7 @@ def test_header_spelling_variants_and_extra_columns(ref):
 def test_export_csv_has_bom_chinese_and_neutralised_formulae(ref):
     EnterpriseFactory(region=county(XUANWU), name='=HYPERLINK("http://evil.example","点我")', contact_phone="+86 25 1234")
     EnterpriseFactory(region=county(XUANWU), name="@SUM(1)", address="-2+3", contact_name="南京张三")
-    data = enterprises_export(user=None, file_format="csv")
+    data = enterprises_export(user=SYSTEM, file_format="csv")
     assert data.startswith(codecs.BOM_UTF8)
     text = data.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
@@ -447,7 +448,7 @@ def test_export_csv_has_bom_chinese_and_neutralised_formulae(ref):
 
 def test_export_xlsx_neutralises_formulae(ref):
     EnterpriseFactory(region=county(XUANWU), name='=HYPERLINK("http://evil.example","点我")')
-    data = enterprises_export(user=None, file_format="xlsx")
+    data = enterprises_export(user=SYSTEM, file_format="xlsx")
     assert data.startswith(b"PK\x03\x04")
     sheet = openpyxl.load_workbook(io.BytesIO(data)).active
     header = [c.value for c in sheet[1]]
@@ -462,8 +463,8 @@ def test_export_round_trips_through_import(ref):
     ent = EnterpriseFactory(region=county(XUANWU), name="=1+1 测试")
     ent.key_industries.set([key_industry()])
     for fmt, name in (("csv", "e.csv"), ("xlsx", "e.xlsx")):
-        data = enterprises_export(user=None, file_format=fmt)
-        report = enterprises_import(data=data, filename=name, user=None)
+        data = enterprises_export(user=SYSTEM, file_format=fmt)
+        report = enterprises_import(data=data, filename=name, user=SYSTEM)
         # the export reads back exactly: nothing to change (the neutralised "'=" included)
         assert report.errors == [] and (report.updated, report.unchanged) == (0, 1), fmt
         ent.refresh_from_db()

@@ -121,6 +121,8 @@ def test_reason_labels():
         "secondary": "为防推算而隐藏",
         "stability": "保持与上期一致",
         "no_data": "无填报",
+        "overlap": "重叠分组差值过小",
+        "not_published": "不公开",
     }
 
 
@@ -382,7 +384,8 @@ def test_public_view_blanks_hidden_cells_and_keeps_coverage_gaps():
     view = dc.public_view(cells, params)
     assert list(view.columns) == list(cells.columns) and len(view) == len(cells)
     hidden = cell(view, "province", "330000")
-    assert hidden["suppressed"] is True and hidden["suppression_reason"] == "small_n" and hidden["parent_code"] == "CN"
+    # the public reads one reason for every suppressed cell (the detail tells n ranges apart)
+    assert hidden["suppressed"] is True and hidden["suppression_reason"] == "not_published" and hidden["parent_code"] == "CN"
     assert all(
         hidden[k] is None
         for k in ("n", "registered", "coverage", "mean", "rank", "level_shares", "dimension_means", "dev_index")

@@ -70,7 +70,7 @@ def test_change_against_the_previous_published_period():
     assert nation["prev_mean"] == pytest.approx(prev.mean)
     assert nation["change"] == pytest.approx(nation["mean"] - prev.mean)
     assert nation["panel_n"] == 48  # present in both periods: 60 minus 6 + 6 who skipped one
-    assert nation["dev_index"] == pytest.approx(100 * nation["mean"] / prev.mean)
+    assert nation["dev_index"] == pytest.approx(100 * nation["mean"] / prev.mean)  # 2025 is the base (first published)
 
 
 def test_only_one_active_run_per_period():

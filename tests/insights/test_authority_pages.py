@@ -169,7 +169,7 @@ def test_dashboard_of_a_province(client, users, world):
     html = text(client.get(url("dashboard")))
     run = world["run"]
     cell = IndexCell.objects.get(run=run, kind="province", code="320000")
-    assert "江苏省" in html and f"#{run.pk}" in html
+    assert "江苏省" in html and f"发布的{run.period.name}指数" in html  # the footnote names the period, not a run number
     assert re.search(r'data-testid="mean">\s*' + re.escape(f"{cell.mean:.1f}"), html)
     assert f"{cell.rank} / {cell.siblings}" in html
     change = f"{cell.change:+.1f}".replace("-", "−")
@@ -208,7 +208,7 @@ def test_dashboard_period_selector_and_stale_banner(client, users, world):
     client.force_login(users["jiangsu"])
     html = text(client.get(url("dashboard", period="2025")))
     run2025 = IndexRun.objects.get(period=world["p2025"], is_published=True)
-    assert f"#{run2025.pk}" in html and 'value="2025" selected' in html
+    assert "发布的2025年度指数" in html and 'value="2025" selected' in html
     assert 'data-testid="empty-state"' in text(client.get(url("dashboard", period="1999")))
     IndexRun.objects.filter(pk=world["run"].pk).update(stale_since=timezone.now())
     IndexCell.objects.filter(run=world["run"], kind="province", code="320000").update(stale=True)
@@ -472,7 +472,7 @@ def test_run_status_shows_progress_of_an_active_run(client):
     IndexRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, progress=45)
     client.force_login(UserFactory(role="ministry"))
     resp = client.get("/insights/run-status/")
-    assert resp.status_code == 200 and "45%" in resp.text and f"#{run.pk}" in resp.text and "hx-trigger" in resp.text
+    assert resp.status_code == 200 and "45%" in resp.text and run.period.name in resp.text and "hx-trigger" in resp.text
     IndexRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED, progress=100)
     resp = client.get("/insights/run-status/")
     assert "45%" not in resp.text and "hx-trigger" not in resp.text  # polling stops

@@ -123,7 +123,7 @@ def test_api_never_returns_a_suppressed_value(client, published):
                 assert record["n"] == row.n
                 assert record["mean"] == (pytest.approx(row.mean) if row.mean is not None else None)
     one = client.get(f"{API}/periods/2026/cells/province/110000/").json()
-    assert one["suppressed"] and one["reason_label"] == "样本不足" and one["mean"] is None and one["n"] is None
+    assert one["suppressed"] and one["reason_label"] == "不公开" and one["mean"] is None and one["n"] is None
 
 
 def test_records_have_the_documented_fields(client, published):
@@ -270,7 +270,7 @@ def test_csv_has_bom_run_id_and_the_api_numbers(client, published):
         if record["suppressed"]:
             assert row["suppression_reason"] and all(row[f] == "" for f in VALUES)
     beijing = next(r for r in rows if r["kind"] == "province" and r["code"] == "110000")
-    assert beijing["reason_label"] == "样本不足" and beijing["name"] == "北京市"
+    assert beijing["reason_label"] == "不公开" and beijing["name"] == "北京市"
     document = client.get(f"{API}/periods/2026/cells.json").json()
     assert document["run"]["id"] == run.pk and len(document["cells"]) == len(rows)
 
@@ -294,7 +294,7 @@ def test_province_ranking_marks_suppressed_cells_with_the_reason(client, publish
     assert 'data-testid="ranking-chart"' in html and 'data-testid="ranking-table"' in html
     assert html.count('data-suppressed="true"') == IndexCell.objects.filter(run=run, kind="province", suppressed=True).count()
     beijing = html.split('data-code="110000"', 1)[1].split("</tr>", 1)[0]
-    assert "样本不足" in beijing and "不公布数值" in beijing
+    assert "不公开" in beijing and "样本不足" not in beijing and "不公布数值" in beijing
     raw = IndexCell.objects.get(run=run, kind="province", code="110000")
     assert f"{raw.mean:.1f}" not in beijing
     chart = json.loads(html.split('id="ranking-data" type="application/json">', 1)[1].split("</script>", 1)[0])

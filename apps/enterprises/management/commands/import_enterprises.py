@@ -10,6 +10,7 @@ from pathlib import Path
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.accounts.scoping import is_system
 from apps.core.commands import acting_user, read_input
 from apps.enterprises.imports import ImportFileError, enterprises_import
 from apps.enterprises.models import ImportEncoding, ImportMode
@@ -35,7 +36,7 @@ class Command(BaseCommand):
         path = Path(options["file"])
         data = read_input(options["file"])
         user = acting_user(options["as_user"])
-        if user is None:
+        if is_system(user):
             self.stderr.write("未指定 --as-user：以系统身份导入，不受管辖范围限制，变更记录中没有操作人。")
 
         try:
