@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from apps.enterprises.models import Enterprise
 from apps.filings.models import Period, ReturnReason, Submission, SubmissionEvent, SubmissionStatus
+from apps.filings.services import continue_url
 from apps.indices.models import IndexRun, RunStatus
 
 RECENT_RUNS = 3
@@ -64,16 +65,6 @@ class EnterpriseBench:
     earlier: list[Submission] = field(default_factory=list)
 
 
-def _next_unanswered_url(sub: Submission) -> str:
-    from apps.filings.services import missing_answers
-
-    missing = missing_answers(submission=sub)
-    if not missing:
-        return reverse("filings:check", args=[sub.pk])
-    first = missing[0]
-    return reverse("filings:step", args=[sub.pk, first.dimension.code]) + f"#ind-{first.code}"
-
-
 def enterprise_bench(user) -> EnterpriseBench:
     enterprise = user.enterprise
     period = current_period()
@@ -98,7 +89,7 @@ def enterprise_bench(user) -> EnterpriseBench:
     status = sub.status
     if status == SubmissionStatus.DRAFT:
         bench.state_text = _("草稿：尚未提交审核。")
-        bench.action = NextAction(_("继续填报"), _next_unanswered_url(sub))
+        bench.action = NextAction(_("继续填报"), continue_url(submission=sub))
     elif status == SubmissionStatus.SUBMITTED:
         bench.state_text = _("已提交，等待主管部门审核。")
         bench.action = NextAction(_("查看填报"), reverse("filings:detail", args=[sub.pk]))

@@ -160,6 +160,18 @@ def missing_answers(*, submission: Submission) -> list[Indicator]:
     return [i for i in applicable_indicators(submission=submission) if i.pk not in answered]
 
 
+def continue_url(*, submission: Submission) -> str:
+    """Where "继续填报" leads: the step and anchor of the first unanswered item, or the check
+    page once everything is answered."""
+    from django.urls import reverse
+
+    missing = missing_answers(submission=submission)
+    if not missing:
+        return reverse("filings:check", args=[submission.pk])
+    first = missing[0]
+    return reverse("filings:step", args=[submission.pk, first.dimension.code]) + f"#ind-{first.code}"
+
+
 def evidence_problems(*, submission: Submission) -> list[str]:
     """Key yes/no items answered "yes" without evidence: these block submitting."""
     with_evidence = set(submission.evidence.exclude(indicator=None).values_list("indicator_id", flat=True))

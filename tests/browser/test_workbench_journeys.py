@@ -84,3 +84,28 @@ def test_each_role_lands_on_its_workbench_with_its_counts(page, live_server, tra
     expect(page.get_by_test_id("worker-state")).to_have_text("无心跳")
     expect(page.get_by_test_id("bench-periods")).to_contain_text("2026年度")
     screenshot(page, "workbench-ministry")
+
+
+def test_disabled_submit_looks_disabled_and_continue_goes_to_the_first_gap(page, live_server, transactional_db, screenshot):
+    from apps.filings import services
+    from tests.factories import XUANWU, EnterpriseFactory, county, enterprise_user
+    from tests.filings.builders import open_period
+
+    period = open_period()
+    filer = enterprise_user(EnterpriseFactory(region=county(XUANWU)), username="filer")
+    sub = services.submission_start(enterprise=filer.enterprise, period=period, user=filer)
+    services.submission_save_answers(submission=sub, user=filer, revision=sub.revision, answers={"R1": "3", "C1": ["a"]})
+    _login(page, live_server, "filer")
+    page.goto(live_server.url + f"/filings/{sub.pk}/check/")
+    button = page.get_by_role("button", name="提交审核")
+    expect(button).to_be_disabled()
+    style = button.evaluate("b => [getComputedStyle(b).cursor, getComputedStyle(b).backgroundColor]")
+    assert style == ["not-allowed", "rgb(201, 205, 210)"], style
+    screenshot(page, "filing-check-disabled")
+    page.goto(live_server.url + "/filings/")
+    page.get_by_test_id("continue").click()
+    expect(page).to_have_url(re.compile(rf"/filings/{sub.pk}/step/D2/#ind-K1$"))
+    page.get_by_label("K1").fill("abc")
+    page.get_by_label("K1").blur()
+    expect(page.get_by_test_id("error-K1")).to_be_visible()  # beside the field, not only in the status line
+    expect(page.get_by_label("K1")).to_have_value("abc")

@@ -207,7 +207,6 @@ def test_dashboard_of_a_county_too_small_to_publish_is_marked_internal(client, u
 def test_dashboard_period_selector_and_stale_banner(client, users, world):
     client.force_login(users["jiangsu"])
     html = text(client.get(url("dashboard", period="2025")))
-    run2025 = IndexRun.objects.get(period=world["p2025"], is_published=True)
     assert "发布的2025年度指数" in html and 'value="2025" selected' in html
     assert 'data-testid="empty-state"' in text(client.get(url("dashboard", period="1999")))
     IndexRun.objects.filter(pk=world["run"].pk).update(stale_since=timezone.now())
