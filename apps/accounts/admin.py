@@ -9,7 +9,7 @@ from rest_framework.authtoken.models import TokenProxy
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from .models import User
+from .models import ApiToken, User
 
 admin.site.unregister(Group)
 admin.site.unregister(TokenProxy)
@@ -38,3 +38,39 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
 @admin.register(Group)
 class GroupAdmin(BaseGroupAdmin, ModelAdmin):
     pass
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ModelAdmin):
+    """Every API token with its last use; system admins revoke them (the key is never shown:
+    only its hash is stored)."""
+
+    list_display = ["prefix", "user", "name", "created_at", "last_used_at", "expires_at", "revoked_at", "revoked_reason"]
+    list_filter = ["revoked_reason"]
+    search_fields = ["user__username", "prefix", "name"]
+    readonly_fields = ["user", "prefix", "name", "created_at", "last_used_at", "expires_at", "revoked_at", "revoked_reason"]
+    fields = readonly_fields
+    actions = ["revoke"]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    @admin.action(description=_("撤销所选令牌"))
+    def revoke(self, request, queryset):
+        count = 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            token.revoke(ApiToken.REVOKED_ADMIN)
+            count += 1
+        self.message_user(request, _("已撤销 %(n)d 个令牌。") % {"n": count})

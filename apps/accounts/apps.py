@@ -7,7 +7,8 @@ class AccountsConfig(AppConfig):
     name = "apps.accounts"
     verbose_name = _("用户与权限")
 
-    def ready(self):
+    def ready(self) -> None:
+        from . import lockout  # noqa: F401  (connects the failed-log-in counter)
         from .workbench_rules import ministry_group_sync
 
         # After every app's migrate (each app's permissions exist once its own signal ran).

@@ -19,6 +19,7 @@ can_list_enterprises          –         –       yes        yes       yes    
 can_import_enterprises        –         –       yes        yes       yes    yes
 can_transfer                  –         –       yes        yes       yes    yes
 can_move_enterprise_region    –         –       yes        yes       yes    yes
+can_confirm_enterprises       –         –       yes        yes       yes    yes
 can_see_draft_frameworks      –         –       –          yes       yes    yes
 can_run_indices               –         –       –          yes       yes    yes
 can_edit_reference_data       superusers only
@@ -111,6 +112,12 @@ def can_import_enterprises(user) -> bool:
 
 def can_transfer(user) -> bool:
     """May export submissions and import paper filings (inside the jurisdiction)."""
+    return is_authority_or_staff(user)
+
+
+def can_confirm_enterprises(user) -> bool:
+    """May confirm self-registered enterprises (inside the jurisdiction) so that they count
+    in indices and coverage."""
     return is_authority_or_staff(user)
 
 

@@ -169,3 +169,67 @@ class ScopedQuerySet(models.QuerySet):
         if not can_edit_enterprises(user):
             return self.none()
         return self.visible_to(user)
+
+
+# --- pilot selection: the recommending channel (推荐渠道) ------------------------------------
+#
+# Pilot calls are recommended through a channel that differs from the statistical hierarchy
+# above: the recommending units are the provinces, the 计划单列市 and 新疆生产建设兵团. A
+# province recommends its enterprises *except* those of its 计划单列市 (and 新疆 except those
+# of the 兵团), which recommend for themselves. ``jurisdiction_of`` (who may read filings and
+# indices) is unchanged: there a province includes them.
+
+
+def recommending_unit_for(enterprise):
+    """The region row of the unit that recommends ``enterprise`` to a pilot call: the 兵团
+    authority row for the corps' cities, the 计划单列市 for its enterprises, else the province."""
+    from apps.reference.models import Region
+
+    if enterprise.prefecture_code:
+        unit = (
+            Region.objects.filter(
+                Q(oversees_prefecture_code=enterprise.prefecture_code)
+                | Q(code=enterprise.prefecture_code, is_separately_planned=True)
+            )
+            .order_by("-oversees_prefecture_code")
+            .first()
+        )
+        if unit is not None:
+            return unit
+    return Region.objects.get(code=enterprise.province_code)
+
+
+def is_recommending_unit(region) -> bool:
+    """Whether ``region`` is a pilot recommending unit (province-level row, 计划单列市 or 兵团)."""
+    return region is not None and (
+        region.level == RegionLevel.PROVINCE or region.is_separately_planned or bool(region.oversees_prefecture_code)
+    )
+
+
+def recommending_unit_of(user):
+    """The recommending unit an authority user speaks for, or None (other roles, or a
+    prefecture / county authority that is not a 计划单列市)."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if user.role != Role.AUTHORITY or not user.region_id:
+        return None
+    return user.region if is_recommending_unit(user.region) else None
+
+
+def pilot_channel_q(unit, prefix: str = "") -> Q:
+    """A Q over enterprises (reached through ``prefix``) in the recommending channel of ``unit``."""
+    from apps.reference.models import Region
+
+    p = f"{prefix}__" if prefix else ""
+    if unit.oversees_prefecture_code:
+        return Q(**{f"{p}prefecture_code": unit.oversees_prefecture_code})
+    if unit.is_separately_planned:
+        return Q(**{f"{p}prefecture_code": unit.code})
+    carved_out = list(
+        Region.objects.filter(province_code=unit.code, is_separately_planned=True).values_list("code", flat=True)
+    ) + list(
+        Region.objects.exclude(oversees_prefecture_code="")
+        .filter(oversees_prefecture_code__startswith=unit.code[:2])
+        .values_list("oversees_prefecture_code", flat=True)
+    )
+    return Q(**{f"{p}province_code": unit.code}) & ~Q(**{f"{p}prefecture_code__in": carved_out})

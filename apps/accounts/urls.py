@@ -14,4 +14,6 @@ urlpatterns = [
         ),
         name="password-change",
     ),
+    path("tokens/", views.api_tokens, name="api-tokens"),
+    path("tokens/<int:pk>/revoke/", views.api_token_revoke, name="api-token-revoke"),
 ]

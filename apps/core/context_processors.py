@@ -25,6 +25,8 @@ def _optional(label, name: str) -> list[tuple[str, str]]:
 def _nav_for(user) -> list[tuple[str, str]]:
     items = [(_("首页"), reverse("core:home"))]
     items += _optional(_("公开数据"), "open:home")
+    items += _optional(_("政策跟踪"), "policies:list")
+    items += _optional(_("试点示范"), "pilots:home")
     if not user.is_authenticated:
         items.append((_("企业注册"), reverse("enterprises:register")))
         return items
@@ -44,6 +46,7 @@ def _nav_for(user) -> list[tuple[str, str]]:
     if can_use_admin(user):
         items.append((_("管理后台"), reverse("admin:index")))
     items.append((_("接口文档"), reverse("api-docs")))
+    items.append((_("API 令牌"), reverse("accounts:api-tokens")))
     return items
 
 

@@ -5,7 +5,7 @@ scoped querysets of apps.accounts.scoping, every rule from apps.accounts.workben
   returned for correction, the report, earlier periods;
 * authority — pending reviews, returned and overdue filings, enterprises that have not
   filed, coverage of the jurisdiction against the period's target, recently published runs;
-* expert — reviews assigned to the expert (from apps.pilots once it exists);
+* expert — the pilot reviews assigned to the expert, with their deadlines;
 * ministry — periods, runs, framework versions and platform health.
 """
 
@@ -195,11 +195,9 @@ def authority_bench(user) -> AuthorityBench:
 
 
 def expert_reviews(user) -> list:
-    """Reviews assigned to the expert: apps.pilots provides them once it is installed."""
-    try:
-        from apps.pilots.selectors import assigned_reviews_for  # type: ignore[import-not-found]
-    except ImportError:
-        return []
+    """The pilot reviews assigned to the expert (apps.pilots), newest call first."""
+    from apps.pilots.selectors import assigned_reviews_for
+
     return list(assigned_reviews_for(user))
 
 

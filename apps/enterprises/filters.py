@@ -20,10 +20,12 @@ class EnterpriseFilter(django_filters.FilterSet):
     key_industry = django_filters.ModelChoiceFilter(
         label=_("重点行业"), field_name="key_industries", queryset=KeyIndustry.objects.all()
     )
+    awaiting_confirmation = django_filters.BooleanFilter(label=_("待主管部门确认"))
 
     class Meta:
         model = Enterprise
-        fields = ["q", "province_code", "prefecture_code", "county_code", "division_code", "size_class", "key_industry"]
+        fields = ["q", "province_code", "prefecture_code", "county_code", "division_code", "size_class", "key_industry",
+                  "awaiting_confirmation"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -52,9 +52,8 @@ class RegionCascadeMixin(forms.Form):
                     "autocomplete": "off",
                 }
             )
-        self.fields["province"].widget.attrs["hx-on::after-request"] = (
-            "document.getElementById('id_region').innerHTML='<option value=\"\">—</option>'"
-        )
+        # portal.js empties the county select when the province changes (no inline handler: CSP)
+        self.fields["province"].widget.attrs["data-clears"] = "#id_region"
 
 
 class EnterpriseProfileForm(RegionCascadeMixin, forms.ModelForm):
@@ -99,6 +98,27 @@ class EnterpriseProfileForm(RegionCascadeMixin, forms.ModelForm):
             self.initial["region"] = self.instance.region_id
 
 
+def uscc_region_warning(code: str, region: Region) -> str:
+    """A message when positions 3–8 of the USCC (the registration authority's division
+    code) name another region than ``region``; "" when they agree or cannot be read.
+
+    The authority may be the county itself, its prefecture or its province (codes ending in
+    00 / 0000), so any of these agrees.
+    """
+    authority = code[2:8]
+    if len(authority) != 6 or not authority.isdigit():
+        return ""
+    own = {region.code, region.prefecture_code, region.province_code,
+           (region.code or "")[:4] + "00", (region.code or "")[:2] + "0000"}
+    if authority in own or authority[:2] == "00":
+        return ""
+    named = Region.objects.filter(code=authority).only("name").first()
+    return _(
+        "统一社会信用代码第3–8位（登记管理机关行政区划码 %(code)s%(name)s）与所选区县“%(region)s”不一致，"
+        "请核对所在区县；确认无误的，请勾选“我已核对，所在区县无误”后再提交。"
+    ) % {"code": authority, "name": f"，{named.name}" if named else "", "region": region.name}
+
+
 class EnterpriseRegistrationForm(EnterpriseProfileForm):
     """Self-registration: the profile plus the USCC and the first user's log-in."""
 
@@ -110,6 +130,10 @@ class EnterpriseRegistrationForm(EnterpriseProfileForm):
     password1 = forms.CharField(label=_("密码"), widget=forms.PasswordInput, strip=False,
                                 help_text=_("至少10位，不能全为数字，不能与用户名相近。"))
     password2 = forms.CharField(label=_("确认密码"), widget=forms.PasswordInput, strip=False)
+    confirm_region = forms.BooleanField(
+        label=_("我已核对，所在区县无误"), required=False,
+        help_text=_("统一社会信用代码的登记管理机关与所选区县不一致时需要勾选。"),
+    )
 
     class Meta(EnterpriseProfileForm.Meta):
         fields = ["uscc", "name"] + EnterpriseProfileForm.Meta.fields[1:] + ["username", "password1", "password2"]
@@ -152,6 +176,13 @@ class EnterpriseRegistrationForm(EnterpriseProfileForm):
         super()._post_clean()
         if "uscc" in self.cleaned_data:
             self.instance.uscc = self.cleaned_data["uscc"]
+        # After the model's own checks (an abolished county is refused there first): warn
+        # when the code's registration authority names another region.
+        region, code = self.cleaned_data.get("region"), self.cleaned_data.get("uscc")
+        if region is not None and code and "region" not in self.errors and not self.cleaned_data.get("confirm_region"):
+            warning = uscc_region_warning(code, region)
+            if warning:
+                self.add_error("region", warning)
 
 
 class EnterpriseEditForm(EnterpriseProfileForm):

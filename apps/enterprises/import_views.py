@@ -20,14 +20,13 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.accounts.permissions import can_import_enterprises
+from apps.core.spreadsheets import errors_csv, max_upload_bytes, validate_uploaded_file
 
 from .imports import (
     enterprises_export,
-    errors_csv,
     import_job_create,
-    max_upload_bytes,
+    import_job_progress,
     render_export,
-    validate_uploaded_file,
 )
 from .models import ImportEncoding, ImportJob, ImportMode
 from .resources import (
@@ -124,6 +123,7 @@ def import_job_detail(request, pk: int):
         "job": job,
         "errors_shown": job.errors[:MAX_ERRORS_SHOWN],
         "errors_hidden": max(0, len(job.errors) - MAX_ERRORS_SHOWN),
+        "progress": {} if job.is_finished else import_job_progress(job),
     }
     if request.headers.get("HX-Request") == "true":
         return render(request, "enterprises/_import_job_status.html", context)

@@ -4,17 +4,16 @@ This module is the single place that runs an import: the portal's background job
 ``import_enterprises`` management command and the admin all end up in
 :func:`enterprises_import` (the admin through :class:`EnterpriseCSV` / :class:`EnterpriseXLSX`
 and :class:`~apps.enterprises.resources.EnterpriseResource`). Exports go through
-:func:`enterprises_export` / :func:`render_export`, the single place where cells that Excel
-would run as formulas are neutralised.
+:func:`enterprises_export` / :func:`render_export`, which write through
+:mod:`apps.core.spreadsheets`, the single place where cells that Excel would run as formulas
+are neutralised.
 
 Reading a file
-    The bytes are checked before anything is parsed: size, emptiness, extension, and whether
-    the content matches the extension (an XLSX is a zip archive starting with ``PK\\x03\\x04``).
-    CSV is decoded as UTF-8 (with or without BOM) or GB18030, a superset of GBK that also
-    decodes GB2312 files; ``auto`` tries UTF-8 first, because a UTF-8 file almost never
-    decodes as valid GB18030 by accident while the reverse happens. Line numbers are the
-    numbers Excel shows at the left of the sheet: header line 1, first data row line 2;
-    blank rows are skipped but keep their numbers.
+    Files are checked and read by :mod:`apps.core.spreadsheets` (size, type sniffing, an
+    XLSX's zip directory before parsing, streaming reads that stop at the row and column
+    caps, CSV encodings); this module maps the header to the enterprise columns. Line
+    numbers are the numbers Excel shows at the left of the sheet: header line 1, first data
+    row line 2; blank rows are skipped but keep their numbers.
 
 Modes
     ``all_or_nothing``: if any row is wrong, nothing is written; the report lists every bad
@@ -25,81 +24,57 @@ Modes
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import logging
 import unicodedata
-import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+import numpy as np
+import pandas as pd
 import tablib
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from import_export.formats import base_formats
 
 from apps.accounts.permissions import can_import_enterprises
+from apps.core.spreadsheets import (
+    FileImportReport,
+    RowError,
+    SpreadsheetError,
+    max_rows,
+    read_records,
+    render_dataset,
+)
 
+from . import bulk_import
 from .models import Enterprise, ImportEncoding, ImportJob, ImportJobStatus, ImportMode
 from .resources import (
+    ADDRESS,
     ALL_COLUMNS,
+    CONTACT_EMAIL,
+    COUNTY,
     EXPORT_ONLY_COLUMNS,
     HEADER_ALIASES,
     IMPORT_COLUMNS,
     REQUIRED_COLUMNS,
+    USCC,
     EnterpriseResource,
 )
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-DEFAULT_MAX_ROWS = 100_000
+PROGRESS_SECONDS = 6 * 3600  # how long a job's row counter is kept
 
-XLSX_MAGIC = b"PK\x03\x04"
-OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, and password-protected .xlsx
-UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-HEAD_BYTES = 4096  # what check_upload() needs to see of a file
-
-#: Cells starting with one of these are run as formulas by Excel and LibreOffice
-#: (OWASP "CSV injection"); tab and carriage return are on OWASP's list too.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def max_upload_bytes() -> int:
-    """The largest file accepted (setting ``ENTERPRISE_IMPORT_MAX_BYTES``, default 10 MB)."""
-    return int(getattr(settings, "ENTERPRISE_IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES))
-
-
-def max_rows() -> int:
-    """The most data rows accepted in one file (setting ``ENTERPRISE_IMPORT_MAX_ROWS``)."""
-    return int(getattr(settings, "ENTERPRISE_IMPORT_MAX_ROWS", DEFAULT_MAX_ROWS))
+#: The errors of a file as a whole are the spreadsheet reader's (one class, two names).
+ImportFileError = SpreadsheetError
 
 
 # --- results -----------------------------------------------------------------------------
-
-
-class ImportFileError(Exception):
-    """The file as a whole cannot be imported; ``message`` says why, in words for a clerk."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One problem in one row: the file line (header = 1), the column and what to do."""
-
-    line: int
-    column: str
-    message: str
-
-    def as_dict(self) -> dict:
-        return {"line": self.line, "column": self.column, "message": self.message}
 
 
 @dataclass
@@ -122,31 +97,14 @@ class ImportTable:
 
 
 @dataclass
-class ImportReport:
-    """What an import did.
+class ImportReport(FileImportReport):
+    """What an enterprise import did.
 
     ``created``/``updated`` count rows written by this run; in a dry run, the rows that would
     be; when an all-or-nothing import is refused, 0. ``unchanged`` counts rows of existing
     enterprises that already had exactly these values (nothing written, no history row).
     ``skipped`` counts rows with errors. ``applied`` says whether anything was committed.
     """
-
-    file_format: str
-    encoding: str
-    mode: str
-    dry_run: bool
-    total_rows: int
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    applied: bool = False
-    errors: list[RowError] = field(default_factory=list)
-    ignored_columns: list[str] = field(default_factory=list)
-
-    @property
-    def error_lines(self) -> int:
-        return len({e.line for e in self.errors})
 
     def summary(self) -> str:
         """One or two sentences for a clerk."""
@@ -179,63 +137,6 @@ class ImportReport:
 # --- reading files -----------------------------------------------------------------------
 
 
-def _size_text(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
-
-
-def validate_uploaded_file(upload):
-    """Form-field check of an uploaded import file (enterprise and submission imports):
-    raises a django ValidationError with the clerk-facing message, returns the file."""
-    from django import forms
-
-    head = upload.read(HEAD_BYTES)
-    upload.seek(0)
-    try:
-        check_upload(head=head, filename=upload.name, size=upload.size)
-    except ImportFileError as exc:
-        raise forms.ValidationError(exc.message) from exc
-    return upload
-
-
-def check_upload(*, head: bytes, filename: str, size: int) -> str:
-    """Check what can be checked from the first bytes, the name and the size of a file.
-
-    Returns the format ("csv" or "xlsx"); raises :class:`ImportFileError` otherwise. Used
-    by the upload form (immediate answer) and again by :func:`read_enterprise_table`.
-    """
-    limit = max_upload_bytes()
-    if size > limit:
-        raise ImportFileError(
-            _("文件过大（%(size)s），上限为 %(limit)s。请把数据分成几个文件分别导入。")
-            % {"size": _size_text(size), "limit": _size_text(limit)}
-        )
-    suffix = PurePath(filename or "").suffix.lower()
-    if size == 0 or not head.lstrip(codecs.BOM_UTF8 + b" \t\r\n"):
-        raise ImportFileError(_("文件是空的，没有任何内容。"))
-    is_zip = head.startswith(XLSX_MAGIC)
-    is_ole = head.startswith(OLE_MAGIC)
-    if suffix == ".xls" or (suffix in (".csv", ".xlsx") and is_ole):
-        raise ImportFileError(
-            _("这是旧版 Excel（.xls）或加了密码的 Excel 文件，无法读取。请在 Excel 中取消密码，另存为“Excel 工作簿（*.xlsx）”或“CSV UTF-8（逗号分隔）”后再上传。")
-        )
-    if suffix == ".xlsx":
-        if not is_zip:
-            raise ImportFileError(
-                _("文件扩展名是 .xlsx，但内容不是 Excel 工作簿（看起来是文本文件，可能是把 CSV 文件改了扩展名）。请把扩展名改回 .csv，或在 Excel 中“另存为” .xlsx 格式后再上传。")
-            )
-        return "xlsx"
-    if suffix == ".csv":
-        if is_zip:
-            raise ImportFileError(
-                _("文件扩展名是 .csv，但内容是 Excel 工作簿或压缩文件。请把扩展名改为 .xlsx，或在 Excel 中“另存为”CSV 格式后再上传。")
-            )
-        return "csv"
-    raise ImportFileError(
-        _("不支持的文件类型“%(suffix)s”：请上传 CSV（.csv）或 Excel 工作簿（.xlsx）文件。")
-        % {"suffix": suffix or _("无扩展名")}
-    )
-
-
 def _canonical_header(text: str) -> str:
     """Map a header cell to a column name: full-width/half-width, spaces, "*" and case ignored."""
     key = unicodedata.normalize("NFKC", text or "").replace(" ", "").replace("*", "").strip().casefold()
@@ -248,123 +149,6 @@ def _canonical_header(text: str) -> str:
     return ""
 
 
-def cell_text(value) -> str:
-    """A cell as the stripped string the resource's widgets expect."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        # Excel stores every number as a float: 320102 arrives as 320102.0.
-        return str(int(value)) if value.is_integer() else repr(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    text = str(value).strip()
-    # Undo the neutralisation of our own export ('=… → =…) so that a file can round-trip;
-    # values are stored as text and neutralised again on every export.
-    if len(text) > 1 and text[0] == "'" and text[1] in "=+-@":
-        text = text[1:]
-    return text
-
-
-def _decode_csv(data: bytes, encoding: str) -> tuple[str, str]:
-    """Decode CSV bytes; returns (text, label of the encoding used)."""
-    if data.startswith(UTF16_BOMS):
-        raise ImportFileError(
-            _("文件是 UTF-16 编码（Excel 的“Unicode 文本”格式），无法读取。请在 Excel 中另存为“CSV UTF-8（逗号分隔）”后再上传。")
-        )
-    has_bom = data.startswith(codecs.BOM_UTF8)
-
-    def utf8() -> tuple[str, str]:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise ImportFileError(
-                _("按 UTF-8 编码无法读取第 %(line)d 行。文件可能是 GBK 编码（Excel 默认的“CSV（逗号分隔）”），请选择“GBK”或“自动识别”。")
-                % {"line": line}
-            ) from exc
-        return text, _("UTF-8（带 BOM）") if has_bom else _("UTF-8")
-
-    def gbk() -> tuple[str, str]:
-        if has_bom:
-            raise ImportFileError(_("您选择了 GBK 编码，但文件是 UTF-8 编码（带 BOM 标记）。请选择“UTF-8”或“自动识别”。"))
-        try:
-            return data.decode("gb18030"), _("GBK（GB18030）")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise ImportFileError(
-                _("按 GBK 编码无法读取第 %(line)d 行。请确认文件编码，或在 Excel 中另存为“CSV UTF-8（逗号分隔）”。")
-                % {"line": line}
-            ) from exc
-
-    if encoding == ImportEncoding.UTF8:
-        return utf8()
-    if encoding == ImportEncoding.GBK:
-        return gbk()
-    if has_bom:
-        return utf8()
-    try:
-        return utf8()
-    except ImportFileError:
-        pass
-    try:
-        return gbk()
-    except ImportFileError as exc:
-        raise ImportFileError(
-            _("无法识别文件编码：既不是 UTF-8 也不是 GBK。请在 Excel 中另存为“CSV UTF-8（逗号分隔）”后再上传。")
-        ) from exc
-
-
-def csv_records(data: bytes, encoding: str) -> tuple[list[tuple[int, list]], str]:
-    text, label = _decode_csv(data, encoding)
-    if "\x00" in text:
-        raise ImportFileError(_("文件中含有二进制内容，不是 CSV 文本文件。"))
-    first_line = text.split("\n", 1)[0]
-    # Excel's "Unicode text" and some exports separate columns with tabs.
-    delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    records: list[tuple[int, list]] = []
-    try:
-        # A quoted cell may span several physical lines; the record number is what Excel
-        # shows as the row number, so that is the line number we report.
-        for number, record in enumerate(reader, start=1):
-            records.append((number, record))
-    except csv.Error as exc:
-        raise ImportFileError(
-            _("第 %(line)d 行的 CSV 格式有误（%(error)s），请检查引号是否成对。") % {"line": len(records) + 1, "error": exc}
-        ) from exc
-    return records, label
-
-
-def xlsx_records(data: bytes) -> list[tuple[int, list]]:
-    import openpyxl  # imported here: only XLSX uploads need it
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-        raise ImportFileError(
-            _("无法打开这个 Excel 文件：文件可能已损坏，或不是 .xlsx 格式。请在 Excel 中重新“另存为” .xlsx 后再上传。")
-        ) from exc
-    try:
-        if not book.worksheets:
-            raise ImportFileError(_("Excel 文件中没有工作表。"))
-        sheet = book.worksheets[0]
-        # Some generators write a wrong <dimension>; without it the rows are read as found.
-        sheet.reset_dimensions()
-        records = []
-        for cells in sheet.iter_rows():
-            cells = list(cells)
-            row_number = next((c.row for c in cells if getattr(c, "row", None)), None)
-            if row_number is None:
-                continue  # an empty row: only its absence matters, numbering comes from cells
-            records.append((row_number, [c.value for c in cells]))
-        return records
-    finally:
-        book.close()
-
-
 def read_enterprise_table(*, data: bytes, filename: str, encoding: str = ImportEncoding.AUTO) -> ImportTable:
     """Read an uploaded CSV/XLSX file into an :class:`ImportTable`, or raise ImportFileError.
 
@@ -373,16 +157,7 @@ def read_enterprise_table(*, data: bytes, filename: str, encoding: str = ImportE
     (typically an unquoted comma inside a value) is left out and reported in
     ``read_errors``.
     """
-    file_format = check_upload(head=data[:HEAD_BYTES], filename=filename, size=len(data))
-    if file_format == "xlsx":
-        records, label = xlsx_records(data), ""
-    else:
-        records, label = csv_records(data, encoding)
-
-    cleaned = [(line, [cell_text(v) for v in values]) for line, values in records]
-    cleaned = [(line, values) for line, values in cleaned if any(values)]
-    if not cleaned:
-        raise ImportFileError(_("文件是空的，没有表头也没有数据。"))
+    file_format, label, cleaned = read_records(data=data, filename=filename, encoding=encoding)
     header_line, header_cells = cleaned[0]
 
     headers: list[str] = []
@@ -415,7 +190,7 @@ def read_enterprise_table(*, data: bytes, filename: str, encoding: str = ImportE
     lines: list[int] = []
     read_errors: list[RowError] = []
     for line, values in cleaned[1:]:
-        extra = [v for v in values[width:] if v]
+        extra = [v for v in values[width:] if v] if len(values) > width else None
         if extra:
             read_errors.append(
                 RowError(
@@ -495,6 +270,7 @@ def enterprises_import(
     encoding: str = ImportEncoding.AUTO,
     dry_run: bool = False,
     change_reason: str = "",
+    on_progress: Callable[[str, int], None] | None = None,
 ) -> ImportReport:
     """Import enterprises from the bytes of a CSV/XLSX file and report on every row.
 
@@ -502,37 +278,76 @@ def enterprises_import(
     record them) or the system actor ``SYSTEM`` (command line without ``--as-user``: no
     jurisdiction limit, no history user). Raises :class:`ImportFileError` when the file as a
     whole is unusable and ``PermissionDenied`` when ``user`` may not import at all.
+
+    The file is validated as columns and written set-based (:mod:`.bulk_import`); rows the
+    column checks flag are checked again by :class:`EnterpriseResource` for their messages.
+    ``on_progress(stage, rows)`` is told the rows checked (stage "checked"), then written
+    ("written").
     """
     if not can_import_enterprises(user):
         raise PermissionDenied(_("只有主管部门和平台工作人员可以批量导入企业。"))
     if mode not in ImportMode.values:
         raise ValueError(f"unknown import mode {mode!r}")
     table = read_enterprise_table(data=data, filename=filename, encoding=encoding)
-    dataset = table.to_dataset()
-    resource = EnterpriseResource(user=user, change_reason=change_reason or _("批量导入：%(name)s") % {"name": filename})
+    reason = (change_reason or _("批量导入：%(name)s") % {"name": filename})[:100]  # simple_history's column
+    columns = [c for c in table.headers if not c.startswith("__ignored_")]
+    frame = pd.DataFrame(table.rows, columns=table.headers)[columns]
+    usccs = bulk_import.normalised_usccs(frame[USCC])
+    lookups = bulk_import.load_lookups(usccs=list(usccs), counties=list(frame[COUNTY]), user=user)
+    flagged, parsed = bulk_import.flag_rows(frame, lookups)
 
-    with transaction.atomic():
-        # import_data opens its own (nested) transaction, rolls it back on a dry run or on
-        # an unexpected row error, and — with rollback_on_validation_errors — on any
-        # invalid row, which is what all-or-nothing means. Rows that fail validation are
-        # never saved in the first place, which is what valid-rows-only relies on.
-        result = resource.import_data(
-            dataset,
-            dry_run=dry_run or bool(table.read_errors and mode == ImportMode.ALL_OR_NOTHING),
-            raise_errors=False,
-            use_transactions=True,
-            rollback_on_validation_errors=mode == ImportMode.ALL_OR_NOTHING,
-        )
-    errors = sorted(
-        table.read_errors + _row_errors(resource=resource, result=result, lines=table.lines),
-        key=lambda e: e.line,
-    )
-    crashed = result.has_errors()
+    errors = list(table.read_errors)
+    crashed = False
+    flagged_at = np.flatnonzero(flagged)
+    rechecked: dict[int, dict] = {}
+    if len(flagged_at):
+        # The resource says what is wrong with each flagged row, in the words it always used.
+        sub = tablib.Dataset(*[table.rows[i] for i in flagged_at], headers=table.headers)
+        sub.line_numbers = [table.lines[i] for i in flagged_at]
+        resource = EnterpriseResource(user=user, change_reason=reason)
+        with transaction.atomic():
+            result = resource.import_data(sub, dry_run=True, raise_errors=False, use_transactions=True)
+        found = _row_errors(resource=resource, result=result, lines=sub.line_numbers)
+        crashed = bool(result.base_errors)
+        errors += found
+        bad_lines = {e.line for e in found}
+        for i in flagged_at:
+            if table.lines[i] not in bad_lines:
+                rechecked[i] = bulk_import.parse_row(dict(zip(columns, frame.iloc[i], strict=True)), lookups)
+    errors.sort(key=lambda e: e.line)
+    if on_progress:
+        on_progress("checked", len(table.rows) + len(table.read_errors))
+
+    text_columns = [frame[c].tolist() for c in columns]
+    parsed_names = list(parsed.columns)
+    parsed_columns = [parsed[c].tolist() for c in parsed_names]
+    valid: list[dict] = []
+    skip = flagged.tolist()
+    for i, (texts, values) in enumerate(zip(zip(*text_columns, strict=True), zip(*parsed_columns, strict=True), strict=True)):
+        if skip[i] and i not in rechecked:
+            continue
+        record = dict(zip(columns, texts, strict=True))
+        record.update(rechecked.get(i) or zip(parsed_names, values, strict=True))
+        valid.append(record)
+    plan = bulk_import.plan_rows(valid, lookups, has_address=ADDRESS in columns, has_email=CONTACT_EMAIL in columns)
+
     refused = bool(errors) and mode == ImportMode.ALL_OR_NOTHING
+    write = not dry_run and not refused and not crashed and (plan.new or plan.changed)
+    if write:
+        try:
+            with transaction.atomic():
+                bulk_import.write_rows(plan=plan, user=user, change_reason=reason, on_progress=on_progress)
+        except DatabaseError as exc:
+            # Checked above, so only a concurrent change gets here (another import created
+            # one of these USCCs a moment ago). Nothing has been written.
+            logger.warning("enterprise import failed while writing: %r", exc)
+            crashed = True
+            errors.append(
+                RowError(line=0, column="", message=_("导入失败（%(error)s），没有写入任何数据。") % {"error": type(exc).__name__})
+            )
+            errors.sort(key=lambda e: e.line)
     rolled_back = crashed or (refused and not dry_run)
-    created = result.totals["new"]
-    updated = result.totals["update"]
-    unchanged = result.totals["skip"]
+    created, updated, unchanged = len(plan.new), len(plan.changed), plan.unchanged
     report = ImportReport(
         file_format=table.file_format,
         encoding=table.encoding,
@@ -559,44 +374,9 @@ def enterprises_import(
 # --- export ------------------------------------------------------------------------------
 
 
-def neutralise_formula(value):
-    """Prefix a text cell that Excel would run as a formula with an apostrophe.
-
-    django-import-export's ``IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT`` (4.4) only strips a
-    leading "=" (so "==HYPERLINK(…)" stays a formula, and + - @ are not handled at all);
-    this is applied instead, to CSV and XLSX alike. The apostrophe keeps the value readable
-    and our importer removes it again.
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def neutralised(dataset: tablib.Dataset) -> tablib.Dataset:
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    def clean(value):
-        value = neutralise_formula(value)
-        if isinstance(value, str):
-            # Control characters make openpyxl refuse the whole workbook.
-            value = ILLEGAL_CHARACTERS_RE.sub("\N{REPLACEMENT CHARACTER}", value)
-        return value
-
-    out = tablib.Dataset(headers=dataset.headers, title=dataset.title)
-    for row in dataset:
-        out.append([clean(v) for v in row])
-    return out
-
-
 def render_export(*, dataset: tablib.Dataset, file_format: str) -> bytes:
     """Serialise an export dataset: CSV as UTF-8 with BOM (Excel opens Chinese correctly), or XLSX."""
-    safe = neutralised(dataset)
-    if file_format == "csv":
-        return codecs.BOM_UTF8 + safe.export("csv").encode("utf-8")
-    if file_format == "xlsx":
-        safe.title = safe.title or _("企业名录")
-        return safe.export("xlsx")
-    raise ValueError(f"unknown export format {file_format!r}")
+    return render_dataset(dataset=dataset, file_format=file_format, title=_("企业名录"))
 
 
 def enterprises_export(*, user, file_format: str = "csv", queryset=None) -> bytes:
@@ -609,14 +389,6 @@ def enterprises_export(*, user, file_format: str = "csv", queryset=None) -> byte
     qs = qs.select_related("region", "industry").prefetch_related("key_industries").order_by("province_code", "uscc")
     dataset = EnterpriseResource(user=user).export(queryset=qs, force_native_type=file_format == "xlsx")
     return render_export(dataset=dataset, file_format=file_format)
-
-
-def errors_csv(*, errors: list[dict]) -> bytes:
-    """An error report as CSV (UTF-8 with BOM): 行号, 列, 错误说明."""
-    dataset = tablib.Dataset(headers=[_("行号"), _("列"), _("错误说明")])
-    for error in errors:
-        dataset.append([error.get("line") or "", error.get("column", ""), error.get("message", "")])
-    return render_export(dataset=dataset, file_format="csv")
 
 
 # --- import formats for the admin ----------------------------------------------------------
@@ -682,6 +454,24 @@ def import_job_create(*, uploaded_file, user, mode: str, encoding: str, language
     return job
 
 
+def _progress_key(job_id: int) -> str:
+    return f"enterprise-import-job:{job_id}:progress"
+
+
+def import_job_progress_set(*, job_id: int, stage: str, rows: int) -> None:
+    """Record how far a running job is. The job's own row cannot say it: the import runs
+    inside the transaction that holds the job row, so it goes to the cache (shared between
+    web and worker processes when CACHE_URL points to Redis, as in production)."""
+    progress = cache.get(_progress_key(job_id)) or {}
+    progress[stage] = rows
+    cache.set(_progress_key(job_id), progress, PROGRESS_SECONDS)
+
+
+def import_job_progress(job: ImportJob) -> dict:
+    """{"checked": rows, "written": rows} of a running job, as far as known."""
+    return cache.get(_progress_key(job.pk)) or {}
+
+
 def _finish_job(*, job_id: int, status: str, message: str, **values) -> None:
     ImportJob.objects.filter(pk=job_id).update(status=status, message=message, finished_at=timezone.now(), **values)
 
@@ -728,6 +518,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
                         done = True
                         return locked
                     report = enterprises_import(
+                        on_progress=lambda stage, rows: import_job_progress_set(job_id=job_id, stage=stage, rows=rows),
                         data=data,
                         filename=job.original_name,
                         user=job.uploaded_by,

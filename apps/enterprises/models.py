@@ -47,6 +47,14 @@ class Enterprise(models.Model):
     contact_email = models.EmailField(_("电子邮箱"), blank=True)
     created_at = models.DateTimeField(_("登记时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+    # A self-registered enterprise counts in indices and coverage only once the county (or
+    # prefecture) authority has confirmed it; imported and admin-created ones need no step.
+    awaiting_confirmation = models.BooleanField(_("待主管部门确认"), default=False, db_default=False, db_index=True)
+    confirmed_at = models.DateTimeField(_("确认时间"), null=True, blank=True, editable=False)
+    confirmed_by = models.ForeignKey(
+        "accounts.User", verbose_name=_("确认人"), null=True, blank=True, editable=False,
+        on_delete=models.SET_NULL, related_name="+",
+    )
 
     history = HistoricalRecords(m2m_fields=[key_industries], verbose_name=_("企业信息变更记录"))
     objects = EnterpriseQuerySet.as_manager()

@@ -10,5 +10,6 @@ urlpatterns = [
     path("import/", include(import_views.urlpatterns)),
     path("<int:pk>/", views.enterprise_detail, name="detail"),
     path("<int:pk>/edit/", views.enterprise_edit, name="edit"),
+    path("<int:pk>/confirm/", views.enterprise_confirm_view, name="confirm"),
     path("<int:pk>/history/", views.enterprise_history, name="history"),
 ]

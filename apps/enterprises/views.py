@@ -5,26 +5,52 @@ Every lookup goes through ``Enterprise.objects.visible_to`` / ``editable_by``
 exist, so that its existence is not disclosed either.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.accounts.permissions import can_list_enterprises, can_move_enterprise_region, requires
+from apps.accounts.lockout import client_ip
+from apps.accounts.permissions import (
+    can_confirm_enterprises,
+    can_list_enterprises,
+    can_move_enterprise_region,
+    requires,
+)
+from apps.core.http import safe_next
 
 from .filters import EnterpriseFilter
 from .forms import EnterpriseEditForm, EnterpriseRegistrationForm
 from .history import enterprise_change_log
 from .models import Enterprise
-from .services import enterprise_check_region_in_scope, enterprise_register
+from .services import enterprise_check_region_in_scope, enterprise_confirm, enterprise_register
 
 LIST_REFUSED = gettext_lazy("只有主管部门和平台工作人员可以查看企业名录。")
+
+
+def _registration_throttled(request) -> bool:
+    """Count this POST against the client's address; True when over
+    ``REGISTRATION_ATTEMPTS_PER_HOUR`` (slows down account farming and USCC probing)."""
+    key = f"register-attempts:{client_ip(request)}"
+    if not cache.add(key, 1, 3600):
+        try:
+            count = cache.incr(key)
+        except ValueError:
+            cache.add(key, 1, 3600)
+            count = 1
+    else:
+        count = 1
+    return count > settings.REGISTRATION_ATTEMPTS_PER_HOUR
 
 
 @require_http_methods(["GET", "POST"])
@@ -32,6 +58,10 @@ def register(request):
     """Self-registration of an enterprise and its first user (anonymous visitors)."""
     if request.user.is_authenticated:
         return redirect("core:home")
+    if request.method == "POST" and _registration_throttled(request):
+        response = render(request, "enterprises/register_throttled.html", status=429)
+        response["Retry-After"] = "3600"
+        return response
     form = EnterpriseRegistrationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
@@ -60,8 +90,19 @@ def enterprise_list(request):
     return render(
         request,
         "enterprises/list.html",
-        {"filter": filterset, "page": page, "total": page.paginator.count, "query": params.urlencode()},
+        {"filter": filterset, "page": page, "total": page.paginator.count, "query": params.urlencode(),
+         "awaiting": base.filter(awaiting_confirmation=True).count(), "can_confirm": can_confirm_enterprises(request.user)},
     )
+
+
+@requires(can_confirm_enterprises, gettext_lazy("只有主管部门可以确认自行注册的企业。"))
+@require_POST
+def enterprise_confirm_view(request, pk: int):
+    """Confirm a self-registered enterprise of the jurisdiction (others: 404)."""
+    enterprise = get_object_or_404(Enterprise.objects.editable_by(request.user), pk=pk)
+    enterprise_confirm(enterprise=enterprise, user=request.user)
+    messages.success(request, _("已确认企业“%(name)s”，今后计入指数和覆盖率。") % {"name": enterprise.name})
+    return HttpResponseRedirect(safe_next(request, reverse("enterprises:list")))
 
 
 @login_required

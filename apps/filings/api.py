@@ -369,12 +369,11 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         serializer = SubmissionStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         period = serializer.validated_data["period"]
-        existed = Submission.objects.filter(enterprise_id=user.enterprise_id, period=period).exists()
         try:
-            sub = services.submission_start(enterprise=user.enterprise, period=period, user=user)
+            sub, created = services.submission_open(enterprise=user.enterprise, period=period, user=user)
         except DjangoValidationError as exc:
             return _refused(exc)
-        return Response(SubmissionSerializer(sub).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
+        return Response(SubmissionSerializer(sub).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     # -- answers -----------------------------------------------------------------------------------
 
@@ -393,7 +392,8 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             409: OpenApiResponse(DraftConflictSerializer, description="草稿已在别处保存过，请重新读取"),
         },
     )
-    @action(detail=True, methods=["get", "post"])
+    # A plain list (not paginated, no filters): all answers of one filing.
+    @action(detail=True, methods=["get", "post"], pagination_class=None, filter_backends=[])
     def answers(self, request, pk=None):
         sub = self.get_object()
         if request.method == "GET":
@@ -496,7 +496,7 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         tags=["filings"], summary="填报记录（含退回原因）",
         responses={200: SubmissionEventSerializer(many=True), 404: _SCOPE_404},
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def events(self, request, pk=None):
         sub = self.get_object()
         events = sub.events.select_related("actor").prefetch_related("reasons__indicator")
@@ -506,7 +506,7 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         tags=["filings"], summary="诊断得分（审核通过并完成评分后才有）",
         responses={200: SubmissionScoreSerializer, 404: OpenApiResponse(description="尚未评分，或不在管辖范围内")},
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def score(self, request, pk=None):
         sub = self.get_object()
         score = (

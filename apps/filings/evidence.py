@@ -20,8 +20,49 @@ _OOXML = {
 }
 
 
+DEFAULT_MAX_FILES = 50
+DEFAULT_MAX_TOTAL_BYTES = 200 * 1024 * 1024
+
+_EXTENSIONS = {
+    "application/pdf": ".pdf",
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
+}
+_OLE_EXTENSIONS = (".doc", ".xls", ".ppt")
+
+
 def max_evidence_bytes() -> int:
     return getattr(settings, "EVIDENCE_MAX_BYTES", DEFAULT_MAX_BYTES)
+
+
+def max_evidence_files() -> int:
+    """How many evidence files one filing may hold."""
+    return getattr(settings, "EVIDENCE_MAX_FILES_PER_FILING", DEFAULT_MAX_FILES)
+
+
+def max_evidence_total_bytes() -> int:
+    """How many bytes of evidence one filing may hold in all."""
+    return getattr(settings, "EVIDENCE_MAX_TOTAL_BYTES_PER_FILING", DEFAULT_MAX_TOTAL_BYTES)
+
+
+def extension_for(content_type: str, original_name: str = "") -> str:
+    """The file extension of the *detected* type (an OLE2 document keeps .doc/.xls/.ppt
+    from its name when it has one of them, else .doc)."""
+    if content_type in _EXTENSIONS:
+        return _EXTENSIONS[content_type]
+    suffix = ("." + original_name.rsplit(".", 1)[-1].lower()) if "." in original_name else ""
+    return suffix if suffix in _OLE_EXTENSIONS else ".doc"
+
+
+def name_with_detected_extension(original_name: str, content_type: str) -> str:
+    """``original_name`` with its extension replaced by that of the detected type
+    (报告.html holding a PDF is offered for download as 报告.pdf)."""
+    stem = original_name.rsplit(".", 1)[0] if "." in original_name else original_name
+    return (stem or "evidence") + extension_for(content_type, original_name)
 
 
 def sniff_evidence(uploaded_file) -> str:

@@ -4,7 +4,6 @@ Benchmarks against the industry and region (median, top decile) appear once an i
 is published (apps.indices, issue 4); until then the report says so.
 """
 
-import json
 
 import numpy as np
 from django.contrib.auth.decorators import login_required
@@ -113,6 +112,7 @@ def filing_report(request, pk: int):
     radar = {
         "indicators": [{"name": d.name, "max": 100} for d in dims],
         "values": [formatting.rounded(score.dimension_scores.get(d.code, 0.0)) for d in dims],
+        "name": sub.enterprise.name,
     }
     return render(
         request,
@@ -122,6 +122,6 @@ def filing_report(request, pk: int):
             "dimensions": [(d, score.dimension_scores.get(d.code, 0.0),
                             (previous or {}).get("dimensions", {}).get(d.code)) for d in dims],
             "previous": previous,
-            "gaps": gaps, "radar_json": json.dumps(radar, ensure_ascii=False), "benchmarks": benchmarks,
+            "gaps": gaps, "radar": radar, "benchmarks": benchmarks,
         },
     )

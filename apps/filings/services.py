@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import Q
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,7 +25,7 @@ from apps.frameworks.models import Framework, FrameworkStatus, Indicator, Indica
 from apps.notifications.services import notify_submission_decided
 
 from .answers import CleanAnswer, clean_answer
-from .evidence import sniff_evidence
+from .evidence import max_evidence_files, max_evidence_total_bytes, sniff_evidence
 from .models import (
     Answer,
     EventAction,
@@ -85,31 +86,44 @@ def _require_enterprise_user(user, submission: Submission | None = None, enterpr
         raise PermissionDenied(_("只有本企业的填报员可以编辑本企业的诊断填报。"))
 
 
-@transaction.atomic
 def submission_start(*, enterprise, period: Period, user) -> Submission:
     """Open (or return the existing) submission of ``enterprise`` for ``period``."""
+    return submission_open(enterprise=enterprise, period=period, user=user)[0]
+
+
+@transaction.atomic
+def submission_open(*, enterprise, period: Period, user) -> tuple[Submission, bool]:
+    """Open the submission of ``enterprise`` for ``period``, or return the existing one;
+    the flag says whether this call created it. Two simultaneous calls (a double click, two
+    API clients) yield one submission: the loser of the race on the unique constraint gets
+    the winner's submission and ``False``."""
     _require_enterprise_user(user, enterprise=enterprise)
     existing = Submission.objects.filter(enterprise=enterprise, period=period).first()
     if existing:
-        return existing
+        return existing, False
     if not period.is_open():
         raise ValidationError(_("该期次不在填报时间内（%(start)s 至 %(end)s）。") % {
             "start": period.opens_on, "end": period.closes_on})
     if period.framework.status != FrameworkStatus.PUBLISHED:
         raise ValidationError(_("该期次的评估框架尚未发布，暂不能填报。"))
-    submission = Submission.objects.create(
-        enterprise=enterprise, period=period, framework=period.framework, **enterprise_location(enterprise)
-    )
+    try:
+        with transaction.atomic():  # a savepoint: the race's loser keeps its transaction
+            submission = Submission.objects.create(
+                enterprise=enterprise, period=period, framework=period.framework, **enterprise_location(enterprise)
+            )
+    except IntegrityError:
+        return Submission.objects.get(enterprise=enterprise, period=period), False
     _record(submission, EventAction.CREATED, user)
-    return submission
+    return submission, True
 
 
 def enterprise_location(enterprise) -> dict:
-    """The denormalised codes a submission carries: where its enterprise is when it files."""
+    """The denormalised codes a submission carries: where its enterprise is when it files,
+    its size class and revenue (index runs build a period's cells from these)."""
     return {
         "province_code": enterprise.province_code, "prefecture_code": enterprise.prefecture_code,
         "county_code": enterprise.county_code, "division_code": enterprise.division_code,
-        "size_class": enterprise.size_class,
+        "size_class": enterprise.size_class, "revenue": enterprise.revenue,
     }
 
 
@@ -190,6 +204,12 @@ def evidence_add(*, submission: Submission, user, uploaded_file, indicator: Indi
     if not sub.is_editable_by_enterprise:
         raise ValidationError(_("该填报已提交，不能再上传材料。"))
     content_type = sniff_evidence(uploaded_file)  # raises ValidationError
+    held = sub.evidence.aggregate(n=Count("pk"), total=Sum("size"))
+    if held["n"] >= max_evidence_files():
+        raise ValidationError(_("每份填报最多上传 %(n)d 个证明材料，请先删除不需要的文件。") % {"n": max_evidence_files()})
+    if (held["total"] or 0) + uploaded_file.size > max_evidence_total_bytes():
+        raise ValidationError(_("本填报的证明材料总大小不能超过 %(limit)s（已用 %(used)s），请先删除不需要的文件或压缩后再上传。") % {
+            "limit": filesizeformat(max_evidence_total_bytes()), "used": filesizeformat(held["total"] or 0)})
     digest = hashlib.sha256()
     for chunk in uploaded_file.chunks():
         digest.update(chunk)

@@ -25,3 +25,13 @@ def score_submission(self, submission_id: int) -> float | None:
         return None
     index_mark_stale(submission=score.submission)
     return score.composite
+
+
+@shared_task(acks_late=True)
+def run_submission_import_job(job_id: int) -> str | None:
+    """Run the queued SubmissionImportJob ``job_id`` (see
+    :func:`apps.filings.transfer_jobs.submission_import_job_run`). Safe to deliver twice."""
+    from .transfer_jobs import submission_import_job_run
+
+    job = submission_import_job_run(job_id=job_id)
+    return job.status if job is not None else None

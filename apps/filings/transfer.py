@@ -11,8 +11,8 @@ The sheet
     error names the row as Excel shows it and the column by its letter and code.
 
 Reading and writing
-    Files are checked and read by the enterprise importer's helpers
-    (:mod:`apps.enterprises.imports`: size and type sniffing, XLSX/CSV records, cell text)
+    Files are checked and read by :mod:`apps.core.spreadsheets` (size and type sniffing, the
+    XLSX's zip directory before parsing, streaming reads that stop at the caps, cell text)
     and written through its formula-neutralising writer; this module adds the framework's
     columns and dresses the workbook (drop-down lists, column widths, text-formatted KPI
     columns so that "95%" is not turned into 0.95 by Excel).
@@ -46,17 +46,13 @@ from openpyxl.utils import get_column_letter
 
 from apps.accounts.permissions import can_transfer
 from apps.core import formatting
-from apps.enterprises.imports import (
-    HEAD_BYTES,
-    ImportFileError,
-    ImportReport,
+from apps.core.spreadsheets import (
+    FileImportReport,
     RowError,
-    cell_text,
-    check_upload,
-    csv_records,
+    SpreadsheetError,
     max_rows,
     neutralised,
-    xlsx_records,
+    read_records,
 )
 from apps.enterprises.models import Enterprise, ImportEncoding, ImportMode
 from apps.frameworks.models import FrameworkStatus, Indicator, IndicatorKind
@@ -246,8 +242,8 @@ def _help_dataset(indicators: list[Indicator], period: Period) -> tablib.Dataset
 
 
 def _workbook(*, period: Period, indicators: list[Indicator], rows: list[list]) -> bytes:
-    """Both sheets, written cell by cell by tablib's XLSX writer after the enterprise
-    exporter's formula neutralisation (what render_export does for one sheet), then dressed."""
+    """Both sheets, written cell by cell by tablib's XLSX writer after the spreadsheet
+    module's formula neutralisation (what render_dataset does for one sheet), then dressed."""
     from openpyxl import Workbook
     from tablib.formats._xlsx import XLSXFormat
 
@@ -431,7 +427,7 @@ class PaperImportResult:
 
 SUBMIT_FIELDS = [
     "status", "revision", "pledged_at", "pledged_by", "submitted_at", "updated_at", "answer_vector", "flags",
-    "province_code", "prefecture_code", "county_code", "division_code", "size_class",
+    "province_code", "prefecture_code", "county_code", "division_code", "size_class", "revenue",
 ]
 
 
@@ -586,8 +582,9 @@ def _paper_evidence_flags(subs: list[Submission], indicators: list[Indicator]) -
 
 
 @dataclass
-class SubmissionImportReport(ImportReport):
-    """ImportReport (enterprises.imports) plus what is particular to submissions."""
+class SubmissionImportReport(FileImportReport):
+    """What a paper-filing import did (the spreadsheet import report plus the period and
+    the filings accepted on import)."""
 
     period: str = ""
     unchanged: int = 0
@@ -628,16 +625,8 @@ def _header_key(text: str) -> str:
 
 def read_sheet(*, data: bytes, filename: str, indicators: list[Indicator]) -> _Sheet:
     """Read the first sheet of an XLSX (or a CSV) into rows of cell texts, mapping the
-    header cells to fixed columns and indicators; raise ImportFileError when unusable."""
-    file_format = check_upload(head=data[:HEAD_BYTES], filename=filename, size=len(data))
-    if file_format == "xlsx":
-        records, encoding = xlsx_records(data), ""
-    else:
-        records, encoding = csv_records(data, ImportEncoding.AUTO)
-    cleaned = [(line, [cell_text(v) for v in values]) for line, values in records]
-    cleaned = [(line, values) for line, values in cleaned if any(values)]
-    if not cleaned:
-        raise ImportFileError(_("文件是空的，没有表头也没有数据。"))
+    header cells to fixed columns and indicators; raise SpreadsheetError when unusable."""
+    file_format, encoding, cleaned = read_records(data=data, filename=filename, encoding=ImportEncoding.AUTO)
     header_line, header = cleaned[0]
     fixed = {_header_key(c): c for c in (*LEADING_COLUMNS, *TRAILING_COLUMNS)}
     by_code = {i.code.casefold(): i for i in indicators}
@@ -654,7 +643,7 @@ def read_sheet(*, data: bytes, filename: str, indicators: list[Indicator]) -> _S
                 ignored.append(cell)
             continue
         if name in seen:
-            raise ImportFileError(
+            raise SpreadsheetError(
                 _("表头（第 %(line)d 行）中“%(column)s”出现了两次（%(a)s 列和 %(b)s 列），请删除其中一列。") % {
                     "line": header_line, "column": name,
                     "a": get_column_letter(seen[name] + 1), "b": get_column_letter(index + 1)}
@@ -665,21 +654,21 @@ def read_sheet(*, data: bytes, filename: str, indicators: list[Indicator]) -> _S
         else:
             indicator_columns[by_code[name.casefold()].pk] = index
     if USCC not in columns:
-        raise ImportFileError(
+        raise SpreadsheetError(
             _("表头（第 %(line)d 行）缺少“%(column)s”列。请使用本平台下载的模板或导出文件，数据须在第一个工作表。")
             % {"line": header_line, "column": USCC}
         )
     missing = [i.code for i in indicators if i.module_id is None and i.pk not in indicator_columns]
     if missing:
-        raise ImportFileError(
+        raise SpreadsheetError(
             _("表头（第 %(line)d 行）缺少本期次评估框架的指标列：%(codes)s。请使用该期次的模板（各期次的指标可能不同）。")
             % {"line": header_line, "codes": "、".join(missing)}
         )
     rows = cleaned[1:]
     if not rows:
-        raise ImportFileError(_("文件中只有表头，没有数据行。"))
+        raise SpreadsheetError(_("文件中只有表头，没有数据行。"))
     if len(rows) > max_rows():
-        raise ImportFileError(_("数据行超过 %(limit)d 行的上限，请分成几个文件分别导入。") % {"limit": max_rows()})
+        raise SpreadsheetError(_("数据行超过 %(limit)d 行的上限，请分成几个文件分别导入。") % {"limit": max_rows()})
     return _Sheet(file_format, encoding, columns, indicator_columns, rows, ignored)
 
 
@@ -695,6 +684,7 @@ def submissions_import(
     mode: str = ImportMode.ALL_OR_NOTHING,
     accept: bool = False,
     dry_run: bool = False,
+    on_progress=None,
 ) -> SubmissionImportReport:
     """Import paper filings of ``period`` from an XLSX (or CSV) file, reporting every bad cell.
 
@@ -702,8 +692,9 @@ def submissions_import(
     answers valid for the period's framework, submission not already accepted); then, in
     one transaction, the good rows are written through :func:`submissions_import_paper` —
     all of them only if there is no bad row (``all_or_nothing``), or just the good ones
-    (``valid_rows_only``). Raises ImportFileError when the file as a whole is unusable,
-    PermissionDenied when ``user`` may not import.
+    (``valid_rows_only``). Raises SpreadsheetError when the file as a whole is unusable,
+    PermissionDenied when ``user`` may not import. ``on_progress(stage, rows)`` is told the
+    rows checked ("checked"), then written ("written").
     """
     _require_transfer(user)
     if mode not in ImportMode.values:
@@ -711,7 +702,7 @@ def submissions_import(
     try:
         check_period_for_paper(period)
     except ValidationError as exc:
-        raise ImportFileError(exc.messages[0]) from exc
+        raise SpreadsheetError(exc.messages[0]) from exc
     indicators = framework_indicators(period.framework)
     sheet = read_sheet(data=data, filename=filename, indicators=indicators)
 
@@ -800,6 +791,8 @@ def submissions_import(
         if not row_errors and ent is not None:
             good.append(PaperFiling(enterprise=ent, answers=raw))
 
+    if on_progress:
+        on_progress("checked", len(sheet.rows))
     report = SubmissionImportReport(
         file_format=sheet.file_format, encoding=sheet.encoding, mode=mode, dry_run=dry_run,
         total_rows=len(sheet.rows), skipped=len({e.line for e in errors}), errors=errors,
@@ -818,6 +811,8 @@ def submissions_import(
         report.errors = [*errors, RowError(line=0, column="", message=_(
             "写入时失败（%(detail)s），没有写入任何数据。可能有人同时修改了这些填报，请重新上传。") % {"detail": detail})]
         return report
+    if on_progress:
+        on_progress("written", len(good))
     report.created, report.updated = result.created, result.updated
     report.unchanged, report.accepted = result.unchanged, result.accepted
     report.applied = bool(result.created or result.updated)

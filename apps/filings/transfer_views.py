@@ -1,27 +1,27 @@
 """The transfer page for authorities: template and export downloads per period, and the
-upload of paper filings (run synchronously: a file of a few thousand rows takes seconds).
+upload of paper filings, imported by a background job (apps.filings.transfer_jobs) whose page
+shows its row counter and then its report.
 
 Only regional authorities, ministry staff and system admins may use it (others get 403,
 anonymous visitors are sent to log in); what they export and import is limited to their
 jurisdiction by apps.filings.transfer.
 """
 
-import base64
-
 from django import forms
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from apps.accounts.permissions import can_transfer, requires
-from apps.enterprises.imports import ImportFileError, errors_csv, max_upload_bytes, validate_uploaded_file
+from apps.accounts.permissions import can_transfer, import_jobs_visible_to, requires
+from apps.core.spreadsheets import errors_csv, max_upload_bytes, validate_uploaded_file
 from apps.enterprises.models import ImportMode
 
-from .models import Period
-from .transfer import CONTENT_TYPE, submissions_export, submissions_import, submissions_template
+from .models import Period, SubmissionImportJob
+from .transfer import CONTENT_TYPE, submissions_export, submissions_template
+from .transfer_jobs import submission_import_job_create, submission_import_job_progress
 
 MAX_ERRORS_SHOWN = 500
 
@@ -61,31 +61,53 @@ def _xlsx_response(data: bytes, filename: str) -> HttpResponse:
 @requires(can_transfer, TRANSFER_REFUSED)
 @require_http_methods(["GET", "POST"])
 def transfer_page(request):
-    """GET: downloads per period and the upload form. POST: import, then show the result."""
+    """GET: downloads per period, the upload form and the user's recent imports. POST: store
+    the file as a background import job and go to its page."""
     form = TransferUploadForm(request.POST, request.FILES) if request.method == "POST" else TransferUploadForm()
-    report = None
     if form.is_bound and form.is_valid():
-        upload = form.cleaned_data["file"]
-        try:
-            report = submissions_import(
-                data=upload.read(), filename=upload.name, period=form.cleaned_data["period"], user=request.user,
-                mode=form.cleaned_data["mode"], accept=form.cleaned_data["accept"],
-            )
-        except ImportFileError as exc:
-            form.add_error("file", exc.message)
+        job = submission_import_job_create(
+            uploaded_file=form.cleaned_data["file"], period=form.cleaned_data["period"], user=request.user,
+            mode=form.cleaned_data["mode"], accept=form.cleaned_data["accept"], language=translation.get_language(),
+        )  # fmt: skip
+        return redirect("filings:transfer-job", pk=job.pk)
     context = {
         "form": form,
         "periods": form.fields["period"].queryset,
-        "report": report,
+        "jobs": import_jobs_visible_to(SubmissionImportJob.objects.select_related("period"), request.user)[:10],
         "max_mb": max_upload_bytes() // (1024 * 1024),
     }
-    if report is not None and report.errors:
-        context["errors_shown"] = report.errors[:MAX_ERRORS_SHOWN]
-        context["errors_hidden"] = max(0, len(report.errors) - MAX_ERRORS_SHOWN)
-        # The report is not stored: the full error list travels with the page as a data: link.
-        csv_bytes = errors_csv(errors=[e.as_dict() for e in report.errors])
-        context["errors_csv"] = "data:text/csv;charset=utf-8;base64," + base64.b64encode(csv_bytes).decode()
     return render(request, "filings/transfer.html", context)
+
+
+def _visible_job(request, pk: int) -> SubmissionImportJob:
+    jobs = import_jobs_visible_to(SubmissionImportJob.objects.select_related("period", "uploaded_by"), request.user)
+    return get_object_or_404(jobs, pk=pk)
+
+
+@requires(can_transfer, TRANSFER_REFUSED)
+@require_GET
+def transfer_job(request, pk: int):
+    """A paper-filing import's status, row counter and report; htmx polls while it runs."""
+    job = _visible_job(request, pk)
+    context = {
+        "job": job,
+        "progress": {} if job.is_finished else submission_import_job_progress(job),
+        "errors_shown": job.errors[:MAX_ERRORS_SHOWN],
+        "errors_hidden": max(0, len(job.errors) - MAX_ERRORS_SHOWN),
+    }
+    if request.headers.get("HX-Request") == "true":
+        return render(request, "filings/_transfer_job_status.html", context)
+    return render(request, "filings/transfer_job.html", context)
+
+
+@requires(can_transfer, TRANSFER_REFUSED)
+@require_GET
+def transfer_job_errors(request, pk: int):
+    """The job's error report as CSV (UTF-8 with BOM, opens in Excel)."""
+    job = _visible_job(request, pk)
+    response = HttpResponse(errors_csv(errors=job.errors), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="submission-import-{job.pk}-errors.csv"'
+    return response
 
 
 @requires(can_transfer, TRANSFER_REFUSED)
@@ -109,6 +131,8 @@ def transfer_export(request, period_code: str):
 #     path("transfer/", include(transfer_views.urlpatterns)),
 urlpatterns = [
     path("", transfer_page, name="transfer"),
+    path("jobs/<int:pk>/", transfer_job, name="transfer-job"),
+    path("jobs/<int:pk>/errors.csv", transfer_job_errors, name="transfer-job-errors"),
     path("<slug:period_code>/template.xlsx", transfer_template, name="transfer-template"),
     path("<slug:period_code>/export.xlsx", transfer_export, name="transfer-export"),
 ]

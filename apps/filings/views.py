@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,8 +17,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from apps.accounts.permissions import can_file, can_review, require, requires
+from apps.core.http import BadInput, bad_request, int_field, safe_next
 
 from . import services
+from .evidence import name_with_detected_extension
 from .filters import SubmissionFilter
 from .models import Evidence, Period, ReturnReason, Submission, SubmissionStatus
 from .stepform import IndicatorField, read_step_post
@@ -122,10 +124,14 @@ def filing_step(request, pk: int, dimension: str):
     raw: dict[str, object] = {}
     conflict = False
     if request.method == "POST":
+        try:
+            revision = int_field(request.POST, "revision", label=_("修订号"))
+        except BadInput as exc:
+            return bad_request(request, exc.message)
         raw = read_step_post(indicators, request.POST)
         try:
             sub, errors = services.submission_save_answers(
-                submission=sub, user=request.user, answers=raw, revision=int(request.POST.get("revision", -1))
+                submission=sub, user=request.user, answers=raw, revision=revision
             )
         except services.DraftConflict:
             conflict = True
@@ -164,13 +170,18 @@ def filing_step(request, pk: int, dimension: str):
 def filing_autosave(request, pk: int, dimension: str):
     """htmx: save the step's fields as they change; answers with a status fragment."""
     sub = _own_submission(request, pk)
+    try:
+        revision = int_field(request.POST, "revision", label=_("修订号"))
+    except BadInput as exc:
+        return render(request, "filings/_save_status.html",
+                      {"submission": sub, "saved_at": None, "errors": {"": exc.message}, "conflict": False}, status=400)
     indicators = [i for i in services.applicable_indicators(submission=sub) if i.dimension.code == dimension]
     raw = read_step_post(indicators, request.POST)
     context = {"submission": sub, "saved_at": None, "errors": {}, "conflict": False}
     status = 200
     try:
         sub, errors = services.submission_save_answers(
-            submission=sub, user=request.user, answers=raw, revision=int(request.POST.get("revision", -1))
+            submission=sub, user=request.user, answers=raw, revision=revision
         )
         context.update(submission=sub, errors=errors, saved_at=timezone.localtime())
         status = 422 if errors else 200
@@ -192,17 +203,17 @@ def evidence_upload(request, pk: int):
     code = request.POST.get("indicator", "")
     indicator = sub.framework.indicators.filter(code=code).first() if code else None
     upload = request.FILES.get("file")
-    back = request.POST.get("next") or reverse("filings:detail", args=[sub.pk])
+    back = safe_next(request, reverse("filings:detail", args=[sub.pk]))
     if upload is None:
         messages.error(request, _("请选择要上传的文件。"))
-        return redirect(back)
+        return HttpResponseRedirect(back)
     try:
         services.evidence_add(submission=sub, user=request.user, uploaded_file=upload, indicator=indicator)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, _("已上传证明材料“%(name)s”。") % {"name": upload.name})
-    return redirect(back if back.startswith("/") else reverse("filings:detail", args=[sub.pk]))
+    return HttpResponseRedirect(back)
 
 
 @login_required
@@ -214,15 +225,15 @@ def evidence_delete(request, pk: int, evidence_id: int):
         services.evidence_remove(evidence=evidence, user=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    back = request.POST.get("next", "")
-    return redirect(back if back.startswith("/") else reverse("filings:detail", args=[sub.pk]))
+    return HttpResponseRedirect(safe_next(request, reverse("filings:detail", args=[sub.pk])))
 
 
 @login_required
 def evidence_download(request, evidence_id: int):
     """Serve an evidence file to those who may see its submission; others get 404."""
     evidence = get_object_or_404(Evidence.objects.visible_to(request.user), pk=evidence_id)
-    response = FileResponse(evidence.file.open("rb"), as_attachment=True, filename=evidence.original_name,
+    response = FileResponse(evidence.file.open("rb"), as_attachment=True,
+                            filename=name_with_detected_extension(evidence.original_name, evidence.content_type),
                             content_type=evidence.content_type)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox"
@@ -332,6 +343,6 @@ def review_bulk_accept(request):
     messages.success(
         request, _("批量审核通过 %(a)d 份；%(s)d 份有自动提示或状态不符，未处理，请逐份审核。") % {"a": accepted, "s": skipped}
     )
-    return redirect(request.POST.get("next") or reverse("filings:queue"))
+    return HttpResponseRedirect(safe_next(request, reverse("filings:queue")))
 
 

@@ -54,6 +54,9 @@ class IndexRun(models.Model):
     base_run = models.ForeignKey(
         "self", verbose_name=_("基期批次"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Checks of what publishing the run would disclose (revision differencing, …), recorded
+    # at the join and again when staff publish.
+    audit = models.JSONField(_("发布审核"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("指数计算批次")
@@ -133,6 +136,9 @@ class IndexCell(models.Model):
     indicator_means = models.JSONField(default=dict)
     rank = models.PositiveIntegerField(null=True)
     siblings = models.PositiveIntegerField(null=True)
+    # 95 % interval of the rank (simulated, see apps.indices.aggregation._add_rank_intervals)
+    rank_low = models.PositiveIntegerField(null=True)
+    rank_high = models.PositiveIntegerField(null=True)
     prev_mean = models.FloatField(null=True)
     change = models.FloatField(null=True)
     prev_rank = models.PositiveIntegerField(null=True)
@@ -169,6 +175,10 @@ class RunChunk(models.Model):
     done = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Updated every few seconds by the worker while it scores the chunk (see
+    # apps.indices.pipeline.chunk_heartbeat): the reaper re-runs only chunks whose worker
+    # stopped reporting.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     # The chunk's per-county and per-division sums and counts of indicator scores
     # (np.savez_compressed, see apps.indices.pipeline); the join adds them up.
     indicator_sums = models.BinaryField(null=True)
@@ -206,3 +216,25 @@ class IndexBase(models.Model):
 
     def __str__(self) -> str:
         return str(self.period)
+
+
+class RegisterSnapshot(models.Model):
+    """The enterprise register as it stood for a period: taken at the period's first index
+    run (or by staff when the period closes) and read by every later run of the period, so
+    that ``registered``, coverage and key-industry tags do not move when enterprises move
+    or register afterwards. ``data`` holds the register's columns (np.savez_compressed;
+    see apps.indices.pipeline)."""
+
+    period = models.OneToOneField("filings.Period", verbose_name=_("期次"), on_delete=models.PROTECT,
+                                  related_name="register_snapshot")
+    taken_at = models.DateTimeField(_("时间"), auto_now_add=True)
+    enterprises = models.PositiveIntegerField(_("在册企业数"))
+    digest = models.CharField(_("摘要"), max_length=64)
+    data = models.BinaryField()
+
+    class Meta:
+        verbose_name = _("企业名录快照")
+        verbose_name_plural = _("企业名录快照")
+
+    def __str__(self) -> str:
+        return f"{self.period} · {self.enterprises}"

@@ -17,6 +17,7 @@ import json
 import logging
 import time
 import traceback
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ from apps.filings.packing import compiled_for
 from apps.frameworks import scoring
 
 from . import aggregation
-from .models import IndexCell, IndexRun, RunChunk, RunScore, RunStatus
+from .models import IndexCell, IndexRun, RegisterSnapshot, RunChunk, RunScore, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +98,17 @@ def plan_run(*, run_id: int) -> list[int]:
 
 def _load_vectors(run: IndexRun, provinces: list[str]):
     """Accepted filings of the run's period in ``provinces``: ids, the answer matrix, and
-    the county and division code of each filing's enterprise (the codes the cells are
-    built from, see :func:`_registry_frame`). One query."""
+    the county and division code each filing recorded when it was submitted (the codes the
+    cells are built from, see :func:`recorded_frame`). One query."""
     table = Submission._meta.db_table
     enterprises_table = Enterprise._meta.db_table
     sql = (
-        f"SELECT s.id, s.enterprise_id, s.answer_vector, e.county_code, e.division_code FROM {table} s "
+        # Codes as recorded at submission (issue 8); only enterprises their authority has
+        # confirmed count (issue 9: a self-registration counts once confirmed).
+        f"SELECT s.id, s.enterprise_id, s.answer_vector, s.county_code, s.division_code FROM {table} s "
         f"JOIN {enterprises_table} e ON e.id = s.enterprise_id "
-        f"WHERE s.period_id = %s AND s.status = %s AND s.province_code IN ({', '.join(['%s'] * len(provinces))}) ORDER BY s.id"
+        f"WHERE s.period_id = %s AND s.status = %s AND NOT e.awaiting_confirmation "
+        f"AND s.province_code IN ({', '.join(['%s'] * len(provinces))}) ORDER BY s.id"
     )
     ids, enterprises, blobs, counties, divisions = [], [], [], [], []
     for rows in fetch_rows(sql, [run.period_id, SubmissionStatus.ACCEPTED, *provinces]):
@@ -228,12 +232,57 @@ def _module_membership(compiled, enterprise_ids: np.ndarray, provinces: list[str
     for ent, key in through.objects.filter(enterprise__province_code__in=provinces).values_list("enterprise_id", "keyindustry_id"):
         tags.setdefault(ent, []).append(key)
     ids = enterprise_ids.tolist()
+    moved = [e for e in ids if e not in industry]  # filed here, registered elsewhere since
+    if moved:
+        industry.update(Enterprise.objects.filter(pk__in=moved).values_list("pk", "industry_id"))
+        for ent, key in through.objects.filter(enterprise_id__in=moved).values_list("enterprise_id", "keyindustry_id"):
+            tags.setdefault(ent, []).append(key)
     return scoring.module_membership(compiled, [industry[e] for e in ids], [tags.get(e, ()) for e in ids])
 
 
 def chunk_attempt_started(*, chunk_id: int) -> None:
     """Count an attempt at a chunk (the reaper gives up after a few)."""
-    RunChunk.objects.filter(pk=chunk_id, done=False).update(attempts=F("attempts") + 1, started_at=timezone.now())
+    now = timezone.now()
+    RunChunk.objects.filter(pk=chunk_id, done=False).update(attempts=F("attempts") + 1, started_at=now, heartbeat_at=now)
+
+
+def heartbeat_interval(parameters: dict) -> float:
+    """Seconds between two heartbeats of a working chunk: a quarter of the stall limit
+    (INDEX_RUN_STALL_SECONDS), or the run's drill_heartbeat_seconds."""
+    if "drill_heartbeat_seconds" in parameters:
+        return max(float(parameters["drill_heartbeat_seconds"]), 0.05)
+    return max(getattr(settings, "INDEX_RUN_STALL_SECONDS", 120) / 4, 0.05)
+
+
+@contextmanager
+def chunk_heartbeat(*, chunk_id: int, run_id: int, interval: float):
+    """While the block runs, a thread of this worker stamps the chunk's and the run's
+    heartbeat every ``interval`` seconds: a chunk that works longer than the stall limit is
+    seen alive; one whose worker died stops reporting and is re-run by the reaper."""
+    import threading
+
+    from django.db import connection
+
+    stop = threading.Event()
+
+    def beat():
+        try:
+            while not stop.wait(interval):
+                now = timezone.now()
+                RunChunk.objects.filter(pk=chunk_id, done=False).update(heartbeat_at=now)
+                IndexRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(heartbeat_at=now)
+        except Exception:  # a lost heartbeat only makes the reaper re-run the chunk
+            log.exception("heartbeat of chunk %s stopped", chunk_id)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"chunk-heartbeat-{chunk_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def score_chunk(*, chunk_id: int) -> bool:
@@ -303,21 +352,89 @@ def _score_frame(run: IndexRun, dimension_codes: list[str]) -> pd.DataFrame:
     return frame
 
 
+REGISTER_COLUMNS = ["enterprise_id", "province", "prefecture", "county", "division", "size_class", "revenue"]
+
+
 def _registry_frame() -> pd.DataFrame:
-    # Every registered enterprise, also those in a since-abolished region code: the
-    # denominators of coverage, and the codes of every filer.
-    rows = Enterprise.objects.values_list(
+    # Every confirmed enterprise registered today (issue 9: self-registrations count once their
+    # authority confirms them), also those in a since-abolished region code: what a period's
+    # register snapshot is taken from.
+    rows = Enterprise.objects.filter(awaiting_confirmation=False).values_list(
         "pk", "province_code", "prefecture_code", "county_code", "division_code", "size_class", "revenue"
     )
-    frame = pd.DataFrame(
-        list(rows), columns=["enterprise_id", "province", "prefecture", "county", "division", "size_class", "revenue"]
-    )
+    frame = pd.DataFrame(list(rows), columns=REGISTER_COLUMNS)
     frame["revenue"] = frame["revenue"].astype(float)
     tags: dict[int, list[str]] = {}
     through = Enterprise.key_industries.through
     for ent, key in through.objects.values_list("enterprise_id", "keyindustry_id").iterator(chunk_size=50000):
         tags.setdefault(ent, []).append(key)
-    frame["key_industries"] = [tuple(tags.get(e, ())) for e in frame["enterprise_id"].tolist()]
+    frame["key_industries"] = [tuple(sorted(tags.get(e, ()))) for e in frame["enterprise_id"].tolist()]
+    return frame
+
+
+def _pack_register(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    arrays = {c: frame[c].astype(str).to_numpy(dtype=str) for c in REGISTER_COLUMNS[1:6]}
+    np.savez_compressed(
+        buffer, enterprise_id=frame["enterprise_id"].to_numpy(np.int64), revenue=frame["revenue"].to_numpy(float),
+        key_industries=np.asarray([",".join(t) for t in frame["key_industries"]], dtype=str), **arrays,
+    )
+    return buffer.getvalue()
+
+
+def _unpack_register(blob: bytes) -> pd.DataFrame:
+    with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as data:
+        frame = pd.DataFrame({c: data[c] for c in REGISTER_COLUMNS})
+        frame["key_industries"] = [tuple(t.split(",")) if t else () for t in data["key_industries"].tolist()]
+    for c in REGISTER_COLUMNS[1:6]:
+        frame[c] = frame[c].astype(object)
+    return frame
+
+
+def register_frame(period) -> tuple[pd.DataFrame, RegisterSnapshot]:
+    """The register of ``period``: its snapshot, taken now from the current register if
+    the period has none yet (its first run). Enterprises that move or register later do
+    not change the period's ``registered`` counts or coverage."""
+    from django.db import IntegrityError
+
+    snapshot = RegisterSnapshot.objects.filter(period=period).first()
+    if snapshot is None:
+        frame = _registry_frame()
+        try:
+            with transaction.atomic():
+                snapshot = RegisterSnapshot.objects.create(
+                    period=period, enterprises=len(frame), digest=register_edition(frame)["sha256"],
+                    data=_pack_register(frame),
+                )
+        except IntegrityError:  # another run of the period took it meanwhile
+            snapshot = RegisterSnapshot.objects.get(period=period)
+        else:
+            return frame, snapshot
+    return _unpack_register(snapshot.data), snapshot
+
+
+def recorded_frame(period, register: pd.DataFrame) -> pd.DataFrame:
+    """Each accepted filing's codes as recorded when it was submitted (region, division,
+    size class, revenue), with its key-industry tags from the period's register (the
+    current tags for an enterprise registered after the snapshot). One row per enterprise."""
+    rows = Submission.objects.filter(period=period, status=SubmissionStatus.ACCEPTED).values_list(
+        "enterprise_id", "province_code", "prefecture_code", "county_code", "division_code", "size_class", "revenue"
+    )
+    frame = pd.DataFrame(list(rows), columns=REGISTER_COLUMNS)
+    frame["revenue"] = pd.to_numeric(frame["revenue"], errors="coerce").astype(float)
+    tags = dict(zip(register["enterprise_id"].tolist(), register["key_industries"].tolist(), strict=True))
+    fallback = register.set_index("enterprise_id")["revenue"]
+    missing = frame["revenue"].isna()
+    if missing.any():  # filings written without revenue (seeded data): the register's
+        frame.loc[missing, "revenue"] = fallback.reindex(frame.loc[missing, "enterprise_id"]).to_numpy()
+    unknown = [e for e in frame["enterprise_id"].tolist() if e not in tags]
+    if unknown:
+        through = Enterprise.key_industries.through
+        late: dict[int, list[str]] = {}
+        for ent, key in through.objects.filter(enterprise_id__in=unknown).values_list("enterprise_id", "keyindustry_id"):
+            late.setdefault(ent, []).append(key)
+        tags.update({e: tuple(sorted(late.get(e, ()))) for e in unknown})
+    frame["key_industries"] = [tags[e] for e in frame["enterprise_id"].tolist()]
     return frame
 
 
@@ -340,8 +457,8 @@ def finalize_run(*, run_id: int) -> IndexRun:
     started = time.perf_counter()
     dimension_codes = list(run.framework.dimensions.order_by("order", "code").values_list("code", flat=True))
     scores = _score_frame(run, dimension_codes)
-    registry = _registry_frame()
-    frame = scores.merge(registry, on="enterprise_id", how="left")
+    registry, snapshot = register_frame(run.period)
+    frame = scores.merge(recorded_frame(run.period, registry), on="enterprise_id", how="left")
     previous = previous_published_run(run)
     previous_scores = previous_cells = None
     if previous is not None:
@@ -357,15 +474,20 @@ def finalize_run(*, run_id: int) -> IndexRun:
     provenance = {
         "code_version": code_version(), "libraries": library_versions(),
         "framework": f"{run.framework.code} {run.framework.version}", "framework_id": run.framework_id,
-        "register": register_edition(registry), "base_period": base_period,
+        "register": {**register_edition(registry), "snapshot": snapshot.pk,
+                     "taken_at": snapshot.taken_at.isoformat()}, "base_period": base_period,
         "base_run": base_run.pk if base_run else None, "previous_run": previous.pk if previous else None,
     }
     loaded = time.perf_counter()
     cells = aggregation.compute_cells(frame, registry, params, dimension_codes, previous_scores, previous_cells)
+    from .audit import protection_audit
+
+    protection = protection_audit(cells, p=params.protection_p, max_cells=params.audit_max_cells)
     aggregated = time.perf_counter()
     indicator_codes = list(compiled_for(run.framework).indicator_codes)
     # an indicator mean resting on fewer filings than a publishable cell is not kept
-    means = indicator_means(run, registry, indicator_codes, min_count=params.min_cell_size)
+    regions = pd.concat([frame[["county", "prefecture", "province"]], registry[["county", "prefecture", "province"]]])
+    means = indicator_means(run, regions, indicator_codes, min_count=params.min_cell_size)
     cells["indicator_means"] = [
         means.get((kind, code), {}) if kind in INDICATOR_MEAN_KINDS else {}
         for kind, code in zip(cells["kind"].tolist(), cells["code"].tolist(), strict=True)
@@ -391,6 +513,7 @@ def finalize_run(*, run_id: int) -> IndexRun:
         locked.parameters = {**locked.parameters, **params.to_dict()}
         locked.provenance = {**locked.provenance, **provenance}
         locked.previous_run, locked.base_run = previous, base_run
+        locked.audit = {**locked.audit, "protection": protection}
         locked.timings.update(
             {"load_join": round(loaded - started, 3), "aggregate": round(aggregated - loaded, 3),
              "indicator_means": round(indicators_done - aggregated, 3), "write_cells": round(written - indicators_done, 3)}
@@ -398,6 +521,13 @@ def finalize_run(*, run_id: int) -> IndexRun:
         locked.status, locked.progress, locked.finished_at = RunStatus.SUCCEEDED, 100, timezone.now()
         locked.timings["wall"] = round((locked.finished_at - locked.started_at).total_seconds(), 3)
         locked.save()
+    from .services import revision_blockers
+
+    blockers = revision_blockers(locked)
+    published = IndexRun.objects.filter(period_id=locked.period_id, is_published=True).exclude(pk=locked.pk).first()
+    locked.audit = {**locked.audit, "revision": {"against": published.pk if published else None,
+                                                 "blocking_cells": blockers}}
+    locked.save(update_fields=["audit"])
     return locked
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
 
+from apps.accounts.permissions import is_enterprise_user
 from apps.accounts.scoping import jurisdiction_of
 from apps.indices.disclosure import REASON_LABELS, public_view
 from apps.indices.models import CellKind, IndexCell, IndexRun
@@ -43,7 +44,7 @@ class Reader:
     @classmethod
     def of(cls, user) -> Reader:
         j = jurisdiction_of(user)
-        if getattr(user, "role", None) == "enterprise":
+        if is_enterprise_user(user):  # its own filings, but no cell is inside its jurisdiction
             return PUBLIC
         return cls(everything=j.everything, covers=j.covers_region_code)
 

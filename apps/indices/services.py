@@ -12,10 +12,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.scoping import recorded_user
 from apps.filings.models import Period, Submission
 
 from .aggregation import IndexParameters
 from .models import CellKind, IndexBase, IndexCell, IndexRun, RunStatus
+from .signals import run_published
 
 # Parameters for failure drills (e.g. drill_chunk_delay_seconds: each chunk waits before
 # scoring, so that a drill or a test can kill a worker mid-chunk). Recorded with the run;
@@ -38,7 +40,7 @@ def index_run_start(*, period: Period, user, parameters: dict | None = None, enq
         with transaction.atomic():
             run = IndexRun.objects.create(
                 period=period, framework=period.framework, parameters={**params.to_dict(), **drills},
-                code_version=code_version(), created_by=user, heartbeat_at=timezone.now(),
+                code_version=code_version(), created_by=recorded_user(user), heartbeat_at=timezone.now(),
             )
     except IntegrityError:
         raise ValidationError(_("该期次已有指数计算正在排队或进行中，请等待其完成。")) from None
@@ -64,12 +66,51 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
         raise ValidationError(
             _("该批次按基期 %(used)s 计算，而当前基期为 %(base)s：请重新计算后再发布。") % {"used": used, "base": base.period.code}
         )
+    blockers = revision_blockers(run)
+    if blockers:
+        shown = "、".join(f"{b['kind']}:{b['code']}（{b['n_published']}→{b['n']}）" for b in blockers[:20])
+        more = len(blockers) - 20
+        raise ValidationError(
+            _("不能发布：与该期次已发布的批次相比，%(count)s 个单元只相差 1 至 %(m)s 家企业，两次发布相减即可得到这几家"
+              "企业的得分合计。请等待下一次定期发布（更多填报审核通过后）再发布。受影响单元：%(cells)s%(more)s")
+            % {"count": len(blockers), "m": index_parameters(run).min_cell_size - 1, "cells": shown,
+               "more": _("等") if more > 0 else ""}
+        )
     IndexRun.objects.filter(period=run.period, is_published=True).update(is_published=False)
-    run.is_published, run.published_at, run.published_by = True, timezone.now(), user
+    run.is_published, run.published_at, run.published_by = True, timezone.now(), recorded_user(user)
     run.save(update_fields=["is_published", "published_at", "published_by"])
     if base is None:  # the first publication fixes the base, recorded with who published
-        IndexBase.objects.create(period=run.period, chosen_by=user, note=_("首次发布时确定"))
+        IndexBase.objects.create(period=run.period, chosen_by=recorded_user(user), note=_("首次发布时确定"))
+    transaction.on_commit(lambda: run_published.send(sender=IndexRun, run_id=run.pk))
     return run
+
+
+# --- revisions without differencing -----------------------------------------------------------------
+
+
+def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[dict]:
+    """Cells that would let the public difference ``run`` against the run currently
+    published for its period (``against``, by default that run): published in both, with
+    a change of n of 1 … min_cell_size − 1 filings — n_new·mean_new − n_old·mean_old is
+    then the total score of those few filings (a newly accepted filer's exact score when
+    Δn = 1). Empty when nothing else is published for the period."""
+    if against is None:
+        against = IndexRun.objects.filter(period_id=run.period_id, is_published=True).exclude(pk=run.pk).first()
+    if against is None or against.pk == run.pk:
+        return []
+    m = index_parameters(run).min_cell_size
+    fields = ("kind", "code", "n", "suppressed")
+    old = {(c["kind"], c["code"]): c for c in IndexCell.objects.filter(run=against).values(*fields)}
+    out = []
+    for cell in IndexCell.objects.filter(run=run, suppressed=False).order_by("kind", "code").values(*fields):
+        before = old.get((cell["kind"], cell["code"]))
+        n_before = 0 if before is None else before["n"]
+        if before is not None and before["suppressed"]:
+            continue  # the published side was hidden: nothing to subtract
+        delta = cell["n"] - n_before
+        if 0 < abs(delta) < m:
+            out.append({"kind": cell["kind"], "code": cell["code"], "n_published": n_before, "n": cell["n"]})
+    return out
 
 
 # --- the base period of the development index ------------------------------------------------------
@@ -91,7 +132,7 @@ def index_base_choose(*, period: Period, user, note: str = "") -> IndexBase:
     if current is not None and current.period_id == period.pk:
         return current
     IndexBase.objects.filter(active=True).update(active=False)
-    return IndexBase.objects.create(period=period, chosen_by=user, note=note)
+    return IndexBase.objects.create(period=period, chosen_by=recorded_user(user), note=note)
 
 
 def base_of_run(run: IndexRun) -> tuple[str | None, IndexRun | None, float | None]:

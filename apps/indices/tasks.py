@@ -2,8 +2,10 @@
 
 Tasks take ids, re-read rows and are idempotent (see pipeline.py). A failure in any step
 marks the run failed with the reason; a worker killed mid-chunk is caught by
-``reap_stalled_runs`` (beat, every minute), which re-enqueues unfinished chunks or, after
-repeated attempts, fails the run — a run is never left "running" for ever.
+``reap_stalled_runs`` (beat, every minute), which re-enqueues unfinished chunks whose
+worker stopped reporting (a working chunk stamps its heartbeat every quarter of the stall
+limit, see pipeline.chunk_heartbeat) or, after repeated attempts, fails the run — a run is
+never left "running" for ever, and a slow chunk is never re-run or failed.
 """
 
 import logging
@@ -59,10 +61,11 @@ def score_run_chunk(self, chunk_id: int) -> None:
     run_id, parameters = found
     with _run_fails_on_error(run_id):
         pipeline.chunk_attempt_started(chunk_id=chunk_id)
-        delay = float(parameters.get("drill_chunk_delay_seconds", 0))
-        if delay:  # failure drill: widens the window in which a worker can be killed mid-chunk
-            time.sleep(delay)
-        last = pipeline.score_chunk(chunk_id=chunk_id)
+        with pipeline.chunk_heartbeat(chunk_id=chunk_id, run_id=run_id, interval=pipeline.heartbeat_interval(parameters)):
+            delay = float(parameters.get("drill_chunk_delay_seconds", 0))
+            if delay:  # failure drill: widens the window in which a worker can be killed mid-chunk
+                time.sleep(delay)
+            last = pipeline.score_chunk(chunk_id=chunk_id)
     if last:
         finish_index_run.delay(run_id)
 
@@ -92,6 +95,10 @@ def reap_stalled_runs() -> int:
             pending = list(run.chunks.filter(done=False))
             if not pending:
                 transaction.on_commit(lambda rid=run.pk: finish_index_run.delay(rid))
+                continue
+            # a chunk whose worker still reports is slow, not dead: leave it alone
+            pending = [c for c in pending if c.heartbeat_at is None or c.heartbeat_at < cutoff]
+            if not pending:
                 continue
             worn = [c for c in pending if c.attempts >= MAX_CHUNK_ATTEMPTS]
             if worn:

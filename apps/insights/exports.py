@@ -5,7 +5,7 @@ for the page (``display``) and once for the file (``export``, the same rounding)
 file says what the page says. Files carry the period, the run id and the scope on every row
 and, per row, the reason a value is hidden from the public (隐藏原因) and whether it is
 internal (内部数据，不公开). They are written by
-:func:`apps.enterprises.imports.render_export` — UTF-8 with BOM for CSV, and cells that
+:func:`apps.core.spreadsheets.render_dataset` — UTF-8 with BOM for CSV, and cells that
 Excel would run as formulas neutralised — the portal's one safe export writer.
 
 Enterprise lists (:func:`enterprise_list`) are plain filtered lists of the enterprises the
@@ -33,7 +33,7 @@ from django.utils.translation import gettext_lazy
 
 from apps.accounts.scoping import jurisdiction_of
 from apps.core import formatting
-from apps.enterprises.imports import render_export
+from apps.core.spreadsheets import render_dataset
 from apps.enterprises.models import Enterprise
 from apps.filings.models import Period, SubmissionStatus
 from apps.reference.models import Industry, IndustryLevel, Region, RegionLevel
@@ -143,12 +143,19 @@ class Column:
                 return DASH
             siblings = row.get("siblings")
             rank = int(row["rank"])
-            return f"{rank} / {int(siblings)}" if _finite(siblings) else str(rank)
+            text = f"{rank} / {int(siblings)}" if _finite(siblings) else str(rank)
+            lo, hi = row.get("rank_low"), row.get("rank_high")
+            if _finite(lo) and _finite(hi):  # the 95 % rank interval (apps.indices.aggregation)
+                text += f"（{int(lo)}–{int(hi)}）"
+            return text
         if self.kind == "rank_change":
             return rank_change_text(v)
         if self.kind == "ci":
             lo, hi = row.get("ci_low"), row.get("ci_high")
-            return f"{lo:.1f}–{hi:.1f}" if _finite(lo) and _finite(hi) else DASH
+            if _finite(lo) and _finite(hi):
+                return f"{lo:.1f}–{hi:.1f}"
+            # a cell with filings but no interval: too few for one (IndexParameters.interval_min_n)
+            return _("样本不足以估计区间") if _finite(row.get("n")) and row["n"] > 0 else DASH
         if self.kind == "group":
             return str(PERFORMANCE_GROUPS.get(v, "")) or DASH
         raise ValueError(self.kind)
@@ -252,7 +259,7 @@ class Table:
         return data
 
     def render(self, file_format: str) -> bytes:
-        return render_export(dataset=self.dataset(), file_format=file_format)
+        return render_dataset(dataset=self.dataset(), file_format=file_format)
 
     def filename(self, file_format: str) -> str:
         parts = ["insights", self.name]
@@ -471,7 +478,7 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
                     ExportJob.objects.filter(pk=job_id).update(rows_done=i, progress=min(95, int(95 * i / max(total, 1))))
 
             dataset = enterprise_dataset(listing.queryset.iterator(chunk_size=2000), listing.period, progress)
-            data = render_export(dataset=dataset, file_format=job.file_format)
+            data = render_dataset(dataset=dataset, file_format=job.file_format)
             filename = enterprise_filename(listing.period, job.file_format)
             job.refresh_from_db()
             job.file.save(filename, ContentFile(data), save=False)

@@ -33,7 +33,7 @@ from django.views.decorators.http import require_GET
 from apps.accounts.permissions import can_read_insights, export_jobs_visible_to, require
 from apps.accounts.scoping import jurisdiction_of
 from apps.core import formatting
-from apps.enterprises.imports import render_export
+from apps.core.spreadsheets import render_dataset
 from apps.indices.models import CellKind, IndexRun, RunStatus
 from apps.reference.models import Industry, KeyIndustry, Region, RegionLevel
 
@@ -755,7 +755,7 @@ def enterprise_export(request, fmt: str):
     if total > sync_max_rows():
         job = export_job_create(user=request.user, params=listing.filters, file_format=fmt)
         return redirect("insights:export-job", pk=job.pk)
-    data = render_export(dataset=enterprise_dataset(listing.queryset, listing.period), file_format=fmt)
+    data = render_dataset(dataset=enterprise_dataset(listing.queryset, listing.period), file_format=fmt)
     response = HttpResponse(data, content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{enterprise_filename(listing.period, fmt)}"'
     return response

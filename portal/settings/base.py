@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "apps.filings",
     "apps.indices",
     "apps.insights",
+    "apps.policies",
+    "apps.pilots",
     "apps.notifications",
 ]
 
@@ -60,8 +62,11 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "apps.core.middleware.PortalCSPMiddleware",
+    "apps.core.middleware.RejectNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.core.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -123,6 +128,15 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
 AXES_RESET_ON_SUCCESS = True
+# Behind NUM_PROXIES trusted reverse proxies (nginx: 1) the client address is read from
+# X-Forwarded-For (apps.accounts.lockout.client_ip); 0 = no proxy, REMOTE_ADDR.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.lockout.client_ip"
+# Password spraying: more failures than this for one user name from anywhere within the
+# window hold further attempts back, except from a browser the user logged in with before.
+LOGIN_USERNAME_FAILURE_LIMIT = env.int("LOGIN_USERNAME_FAILURE_LIMIT", default=20)
+LOGIN_USERNAME_WINDOW_MINUTES = env.int("LOGIN_USERNAME_WINDOW_MINUTES", default=60)
+LOGIN_DEVICE_COOKIE_DAYS = 90
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
@@ -181,13 +195,15 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="portal")
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "apps.accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # throttles key on the client address behind the same trusted proxies as the lock-out
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -200,6 +216,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.schema.document_error_responses",
+    ],
 }
 
 # --- Import / export ----------------------------------------------------------------------
@@ -237,6 +257,40 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "public": PUBLIC_API_THROTTLE_RATE,
 }
 REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=0)
+
+# --- Content-Security-Policy (django-csp; apps.core.middleware.PortalCSPMiddleware) ----------
+# Scripts only from our own static files: no inline <script>, no on*= attributes, no CDN.
+# Chart data travels in {{ value|json_script }} blocks (type application/json, not run).
+# Styles may be inline (ECharts and htmx set style attributes). The admin adds 'unsafe-eval'.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# API tokens (apps.accounts.models.ApiToken): days until a new token expires.
+API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
+
+# Self-registration: POSTs per client address and hour (apps.enterprises.views.register).
+REGISTRATION_ATTEMPTS_PER_HOUR = env.int("REGISTRATION_ATTEMPTS_PER_HOUR", default=10)
+
+# Evidence quotas per filing (apps.filings.evidence); EVIDENCE_MAX_BYTES is per file.
+EVIDENCE_MAX_FILES_PER_FILING = env.int("EVIDENCE_MAX_FILES_PER_FILING", default=50)
+EVIDENCE_MAX_TOTAL_BYTES_PER_FILING = env.int("EVIDENCE_MAX_TOTAL_MB_PER_FILING", default=200) * 1024 * 1024
+# --- Mail (pilot selection notices to applicants, apps/pilots) --------------------------------
+# EMAIL_URL as django-environ reads it: "consolemail://" (default: printed by the dev server)
+# or "smtp+tls://user:password@host:587" in production.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@qmd-portal.local")
 
 # --- notifications (apps.notifications) ------------------------------------------------------
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@portal.invalid")

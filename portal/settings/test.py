@@ -7,3 +7,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Every test client posts from 127.0.0.1 and the cache lives for the whole run: the
+# registration throttle is tested with its own limit (tests/enterprises/test_registration_abuse.py).
+REGISTRATION_ATTEMPTS_PER_HOUR = 10_000

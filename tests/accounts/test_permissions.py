@@ -52,6 +52,7 @@ PREDICATES = {
     "can_import_enterprises":     (N, N, N, Y, Y, Y, N),
     "can_transfer":               (N, N, N, Y, Y, Y, N),
     "can_move_enterprise_region": (N, N, N, Y, Y, Y, N),
+    "can_confirm_enterprises":    (N, N, N, Y, Y, Y, N),
     "can_see_draft_frameworks":   (N, N, N, N, Y, Y, N),
     "can_run_indices":            (N, N, N, N, Y, Y, N),
     "can_edit_reference_data":    (N, N, N, N, N, Y, N),

@@ -138,3 +138,21 @@ def test_worker_heartbeat_and_queue_length_from_the_real_worker(celery_worker, w
         time.sleep(0.2)
     health = platform_health()
     assert health.worker_ok and health.queue_length == 0
+
+
+def test_expert_sees_the_reviews_assigned_to_them(client):
+    from apps.pilots.models import Assignment, AssignmentMethod
+    from tests.pilots.builders import applicant, expert, make_call, submitted_application
+
+    call = make_call("application")
+    application = submitted_application(call, applicant())
+    reviewer = expert()
+    other = expert(name="王专家")
+    assignment = Assignment.objects.create(application=application, expert=reviewer, method=AssignmentMethod.MANUAL)
+    client.force_login(reviewer.user)
+    html = client.get("/").content.decode()
+    assert 'data-testid="assigned-reviews"' in html and call.title in html
+    assert f'href="/pilots/reviews/{assignment.pk}/"' in html
+    assert call.review_closes_on.isoformat() in html
+    client.force_login(other.user)
+    assert 'data-testid="no-reviews"' in client.get("/").content.decode()  # only one's own assignments

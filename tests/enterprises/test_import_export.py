@@ -359,27 +359,38 @@ def test_enterprise_user_and_expert_may_not_import(ref):
 
 
 def test_unexpected_error_midway_leaves_the_data_as_it_was(ref, monkeypatch):
-    from apps.enterprises.resources import EnterpriseResource
+    from django.db import DatabaseError
+
+    from apps.enterprises import bulk_import
 
     existing = EnterpriseFactory(region=county(XUANWU), name="原名称")
-    calls = []
+    real_copy_rows = bulk_import.copy_rows
 
-    def boom(self, instance, row, **kwargs):
-        calls.append(instance.uscc)
-        if len(calls) == 2:
-            raise RuntimeError("disk full")
+    def copy_rows_failing_at_history(table, columns, rows):
+        # The enterprises are written already when the history rows fail.
+        if table == Enterprise.history.model._meta.db_table:
+            raise DatabaseError("disk full")
+        return real_copy_rows(table, columns, rows)
 
-    monkeypatch.setattr(EnterpriseResource, "after_save_instance", boom)
+    monkeypatch.setattr(bulk_import, "copy_rows", copy_rows_failing_at_history)
     rows = [row(existing.uscc, name="改过的名称"), row(make_uscc()), row(make_uscc())]
     for mode in ImportMode.values:
-        calls.clear()
         report = enterprises_import(data=csv_bytes(rows), filename="x.csv", user=SYSTEM, mode=mode)
         assert report.applied is False and report.created == 0 and report.updated == 0
-        assert [e.line for e in report.errors] == [3] and "整个导入已撤销" in report.errors[0].message
+        assert [e.line for e in report.errors] == [0] and "没有写入任何数据" in report.errors[0].message
         existing.refresh_from_db()
         assert existing.name == "原名称"
         assert Enterprise.objects.count() == 1
         assert existing.history.count() == 1
+
+    def copy_rows_crashing(table, columns, rows):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(bulk_import, "copy_rows", copy_rows_crashing)
+    with pytest.raises(RuntimeError):
+        enterprises_import(data=csv_bytes(rows), filename="x.csv", user=SYSTEM)
+    existing.refresh_from_db()
+    assert existing.name == "原名称" and Enterprise.objects.count() == 1
 
 
 def test_dry_run_writes_nothing_but_reports_what_would_happen(ref):

@@ -1,5 +1,6 @@
 """XLSX export, template and import of submissions (paper filings typed in by authorities)."""
 
+import codecs
 import io
 
 import openpyxl
@@ -11,11 +12,19 @@ from django.core.management.base import CommandError
 from django.urls import NoReverseMatch, include, path, reverse
 
 from apps.accounts.models import Role
-from apps.enterprises.imports import ImportFileError
+from apps.core.spreadsheets import SpreadsheetError as ImportFileError
 from apps.enterprises.models import ImportMode
 from apps.filings import services, transfer_views
-from apps.filings.models import Answer, EventAction, Submission, SubmissionEvent, SubmissionStatus
+from apps.filings.models import (
+    Answer,
+    EventAction,
+    Submission,
+    SubmissionEvent,
+    SubmissionImportJob,
+    SubmissionStatus,
+)
 from apps.filings.packing import submission_score
+from apps.filings.tasks import run_submission_import_job
 from apps.filings.transfer import (
     PaperFiling,
     _modules_by_enterprise,
@@ -481,7 +490,7 @@ def test_a_gbk_csv_with_the_same_header_is_read_too(period, nanjing):
 def test_empty_post_shows_the_form_errors(client, period, nanjing):
     client.force_login(nanjing)
     resp = client.post(reverse("filings:transfer"), {})
-    assert resp.status_code == 200 and resp.context["form"].errors and resp.context["report"] is None
+    assert resp.status_code == 200 and resp.context["form"].errors and not SubmissionImportJob.objects.exists()
 
 
 def test_unknown_headers_are_ignored_and_listed(period, nanjing):
@@ -529,7 +538,7 @@ def test_export_command(period, nanjing, tmp_path):
 # --- the page ------------------------------------------------------------------------------------
 
 
-def test_page_downloads_and_upload(client, period, nanjing):
+def test_page_downloads_and_upload(client, period, nanjing, monkeypatch, django_capture_on_commit_callbacks):
     mine, theirs = ent(), ent(GUSU, SUZHOU)
     submitted_online(mine, period)
     submitted_online(theirs, period)
@@ -547,11 +556,20 @@ def test_page_downloads_and_upload(client, period, nanjing):
 
     paper, bad = ent(), ent()
     upload = SimpleUploadedFile("paper.xlsx", xlsx([row(paper), row(bad, R1=9)]))
-    resp = client.post(reverse("filings:transfer"), {"period": "2026", "file": upload, "mode": "valid_rows_only"})
-    assert resp.status_code == 200
+    delayed = []
+    monkeypatch.setattr(run_submission_import_job, "delay", lambda job_id: delayed.append(job_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = client.post(reverse("filings:transfer"), {"period": "2026", "file": upload, "mode": "valid_rows_only"})
+    job = SubmissionImportJob.objects.get()
+    assert resp.status_code == 302 and resp.url == reverse("filings:transfer-job", args=[job.pk])
+    assert delayed == [job.pk] and job.status == "queued" and not Submission.objects.filter(enterprise=paper).exists()
+    assert run_submission_import_job(job.pk) == "succeeded"
+    resp = client.get(resp.url)
     assert "部分导入" in resp.text and "R1：请选择0–5级中的一级。" in resp.text and "E（R1）" in resp.text
-    assert 'href="data:text/csv;charset=utf-8;base64,' in resp.text
+    errors = client.get(reverse("filings:transfer-job-errors", args=[job.pk]))
+    assert errors.content.startswith(codecs.BOM_UTF8) and "R1：请选择0–5级中的一级。" in errors.content.decode("utf-8-sig")
     assert Submission.objects.get(enterprise=paper).status == SubmissionStatus.SUBMITTED
+    assert f'href="{reverse("filings:transfer-job", args=[job.pk])}"' in client.get(reverse("filings:transfer")).text
     upload = SimpleUploadedFile("paper.csv", b"PK\x03\x04 not really")
     resp = client.post(reverse("filings:transfer"), {"period": "2026", "file": upload, "mode": "all_or_nothing"})
     assert "内容是 Excel 工作簿或压缩文件" in resp.text
@@ -565,3 +583,43 @@ def test_page_is_for_authorities_only(client, period):
     assert client.get(reverse("filings:transfer-template", args=[period.code])).status_code == 403
     client.logout()
     assert client.get(reverse("filings:transfer")).status_code == 302
+
+
+def test_import_job_counts_rows_refuses_others_and_is_idempotent(client, period, nanjing):
+    from apps.filings.transfer_jobs import (
+        submission_import_job_create,
+        submission_import_job_progress,
+        submission_import_job_run,
+    )
+
+    a, b = ent(), ent()
+    upload = SimpleUploadedFile("纸质.xlsx", xlsx([row(a), row(b)]))
+    job = submission_import_job_create(
+        uploaded_file=upload, period=period, user=nanjing, mode=ImportMode.ALL_OR_NOTHING, accept=True, language="zh-hans"
+    )
+    job = submission_import_job_run(job_id=job.pk)
+    assert (job.status, job.created_count, job.accepted_count, job.applied) == ("succeeded", 2, 2, True)
+    assert submission_import_job_progress(job) == {"checked": 2, "written": 2}
+    finished = job.finished_at
+    assert submission_import_job_run(job_id=job.pk).finished_at == finished  # a second delivery does nothing
+    assert Submission.objects.filter(status=SubmissionStatus.ACCEPTED).count() == 2
+
+    # Another authority's job is not found; the job page's counter shows while it runs.
+    client.force_login(authority_user(prefecture(SUZHOU)))
+    assert client.get(reverse("filings:transfer-job", args=[job.pk])).status_code == 404
+    assert client.get(reverse("filings:transfer-job-errors", args=[job.pk])).status_code == 404
+    client.force_login(nanjing)
+    SubmissionImportJob.objects.filter(pk=job.pk).update(status="running", finished_at=None)
+    page = client.get(reverse("filings:transfer-job", args=[job.pk]), headers={"HX-Request": "true"}).text
+    assert "已检查 2 行，已写入 2 行" in page and 'hx-trigger="every 2s"' in page
+
+
+def test_import_job_of_a_bad_file_fails_with_the_message(period, nanjing):
+    from apps.filings.transfer_jobs import submission_import_job_create, submission_import_job_run
+
+    upload = SimpleUploadedFile("纸质.xlsx", b"PK\x03\x04 broken zip")
+    job = submission_import_job_create(
+        uploaded_file=upload, period=period, user=nanjing, mode=ImportMode.ALL_OR_NOTHING, accept=False, language="zh-hans"
+    )
+    job = submission_import_job_run(job_id=job.pk)
+    assert job.status == "failed" and "无法打开这个 Excel 文件" in job.message

@@ -121,9 +121,13 @@ def test_nation_statistics_by_hand(stats3):
     # Deviations ±2.5, ±7.5, …, ±27.5: Σd² = 2 (6.25 + 56.25 + 156.25 + 306.25 + 506.25 + 756.25)
     # = 3575; s² = 3575 / 11 = 325.
     assert c["std"] == pytest.approx(math.sqrt(325))
-    # 95 % CI: t(0.975, df = 11) = 2.200985; half width 2.200985 · √325 / √12 = 11.45429.
+    # 95 % CI: t(0.975, df = 11) = 2.200985; half width 2.200985 · √325 / √12 = 11.45429
+    # without, and × √((17 − 12) / (17 − 1)) = 0.559017 with the finite-population
+    # correction (12 of the 17 registered enterprises filed): 6.40314.
     half = 2.200985160091639 * math.sqrt(325) / math.sqrt(12)
     assert half == pytest.approx(11.45429, abs=1e-5)
+    half *= math.sqrt(5 / 16)
+    assert half == pytest.approx(6.40314, abs=1e-5)
     assert c["ci_low"] == pytest.approx(62.5 - half)
     assert c["ci_high"] == pytest.approx(62.5 + half)
     # Levels: 35 → L2; 40, 45, 50, 55 → L3; 60, 65, 70, 75 → L4; 80, 85, 90 → L5.
@@ -148,9 +152,8 @@ def test_province_statistics_by_hand(stats3):
     # squares 564.0625 + 189.0625 + 76.5625 + 14.0625 + 1.5625 + 39.0625 + 264.0625 + 689.0625
     # = 1837.5; s² = 1837.5 / 7 = 262.5.
     assert c["std"] == pytest.approx(math.sqrt(262.5))
-    half = 2.364624251592784 * math.sqrt(262.5) / math.sqrt(8)  # t(0.975, df = 7) = 2.364624
-    assert c["ci_low"] == pytest.approx(63.75 - half)
-    assert c["ci_high"] == pytest.approx(63.75 + half)
+    # n = 8 < interval_min_n (10): no interval (样本不足以估计区间)
+    assert math.isnan(c["ci_low"]) and math.isnan(c["ci_high"])
     assert c["level_shares"] == pytest.approx([0, 0, 3 / 8, 3 / 8, 2 / 8])  # L3 40 50 55, L4 60 65 70, L5 80 90
 
 
@@ -372,3 +375,40 @@ def test_empty_period_gives_registry_cells_only():
     nation = cell(cells, "nation", "CN")
     assert nation["n"] == 0 and nation["registered"] == 17 and nation["suppression_reason"] == "no_data"
     assert (cells["n"] == 0).all() and not cells["suppressed"].any()
+
+
+def test_intervals_need_enough_filings_use_the_register_and_stay_in_0_100():
+    """Finding 9: an interval of −159.5–311.8 (n = 2) was shown on an authority card."""
+    params = IndexParameters(min_cell_size=3, interval_min_n=2)
+    extra = pd.DataFrame([(100 + i, "320000", "320100", "320103", "39", "small", ()) for i in range(49)],
+                         columns=CODE_COLUMNS)
+    registry = pd.concat([hand_registry(), extra], ignore_index=True)  # 320103: 52 registered
+    wide = cell(compute_statistics(hand_scores(), registry, params, DIMS), "county", "320103")
+    # filings 4 and 5 (50, 40): t(0.975, 1) · 7.071 / √2 · √(50/51) = 62.9 around 45
+    assert wide["n"] == 2 and wide["registered"] == 52
+    assert wide["ci_low"] == 0.0 and wide["ci_high"] == 100.0  # clipped, not −17.9 … 107.9
+    default = cell(compute_statistics(hand_scores(), hand_registry(), IndexParameters(), DIMS), "county", "320103")
+    assert math.isnan(default["ci_low"]) and math.isnan(default["ci_high"])  # n = 2 < 10
+    # a census (every registered enterprise filed) has no sampling error
+    registry = hand_scores()[CODE_COLUMNS]
+    census = cell(compute_statistics(hand_scores(), registry, IndexParameters(), DIMS), "nation", "CN")
+    assert census["ci_low"] == census["ci_high"] == pytest.approx(62.5)
+
+
+def test_rank_intervals_are_seeded_cover_the_rank_and_widen_with_overlap():
+    params = IndexParameters(min_cell_size=3, interval_min_n=2)
+    cells = compute_cells(hand_scores(), hand_registry(), params, DIMS)
+    again = compute_cells(hand_scores(), hand_registry(), params, DIMS)
+    ranked = cells[cells["rank"].notna()]
+    assert len(ranked)
+    for _, c in ranked.iterrows():
+        assert 1 <= c["rank_low"] <= c["rank"] <= c["rank_high"] <= c["siblings"], (c["kind"], c["code"])
+    assert cells["rank_low"].tolist() == again["rank_low"].tolist()  # seeded: the same run, the same intervals
+    # the counties of 320100 overlap widely (n = 3 and 2-3 with spreads of 10-20 points): the intervals are
+    # wider than one rank; with no sampling error (a census of every registered enterprise) they are the rank
+    wide = ranked[ranked["siblings"] > 1]
+    assert (wide["rank_high"] > wide["rank_low"]).any()
+    census = compute_cells(hand_scores(), hand_scores()[CODE_COLUMNS], params, DIMS)
+    exact = census[census["rank"].notna()]
+    untied = exact[~exact.duplicated(["kind", "mean"], keep=False)]  # ties share a rank, draws break them
+    assert len(untied) and (untied["rank_low"] == untied["rank"]).all() and (untied["rank_high"] == untied["rank"]).all()

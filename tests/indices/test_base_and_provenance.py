@@ -87,3 +87,13 @@ def test_outside_git_the_release_tag_is_recorded(settings, tmp_path):
         assert services.code_version() == "v2026.11"
     finally:
         services.code_version.cache_clear()
+
+
+def test_the_protection_audit_is_recorded_on_the_run():
+    _, p2026 = build(small_county=True)
+    run = inline_run(p2026)
+    protection = run.audit["protection"]
+    assert protection["p"] == 0.10 and protection["checked"] >= 1  # 建邺区 (3 filings) at least
+    assert protection["checked"] + protection["not_checked"] == IndexCell.objects.filter(
+        run=run, suppression_reason__in=["small_n", "dominance", "stability"], n__gt=0).count()
+    assert isinstance(protection["unprotected"], list)

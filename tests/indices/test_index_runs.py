@@ -272,3 +272,31 @@ def test_public_view_of_a_suppressed_cell_has_no_indicator_means():
     assert cells_for(insider, run, "county", codes=("320105",))[0]["indicator_means"]
     cache.clear()
     public_memo.clear()
+
+
+@pytest.mark.worker
+def test_a_slow_chunk_reports_progress_and_is_neither_rerun_nor_failed(celery_worker, settings):
+    """Finding 8: the heartbeat was stamped only when a chunk finished, so a chunk longer
+    than the stall limit was re-run (and one longer than about three limits failed the run).
+    Now the working chunk reports every drill_heartbeat_seconds; the reaper, called again and
+    again with a stall limit far shorter than the chunk, leaves it alone."""
+    _, p2026 = build()
+    run = index_run_start(period=p2026, user=None,
+                          parameters={"drill_chunk_delay_seconds": 4, "drill_heartbeat_seconds": 0.3})
+    deadline = time.monotonic() + 60
+    while not RunChunk.objects.filter(run=run, attempts__gte=1, done=False).exists():
+        assert time.monotonic() < deadline, celery_worker.log(celery_worker.test_started_at)
+        time.sleep(0.05)
+    settings.INDEX_RUN_STALL_SECONDS = 1.5
+    started = RunChunk.objects.filter(run=run, attempts__gte=1).order_by("index").first()
+    first_beat = started.heartbeat_at
+    run.refresh_from_db()
+    while run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+        assert time.monotonic() < deadline + 60, celery_worker.log(celery_worker.test_started_at)
+        time.sleep(0.5)
+        reap_stalled_runs()
+        run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error_log
+    assert list(RunChunk.objects.filter(run=run).values_list("attempts", flat=True)) == [1] * run.chunks_total
+    started.refresh_from_db()
+    assert started.heartbeat_at > first_beat  # it reported while it worked

@@ -32,6 +32,8 @@ from apps.filings.packing import compiled_for
 from apps.filings.synthetic import synthetic_answers
 from apps.frameworks import scoring
 from apps.frameworks.models import Framework, FrameworkStatus
+from apps.pilots.demo import load_pilot_demo
+from apps.policies.demo import load_policy_demo
 from apps.reference.models import Industry, IndustryLevel, KeyIndustry, Region, RegionLevel
 from apps.reference.size import classify_size
 
@@ -84,6 +86,9 @@ class Command(BaseCommand):
         if filed:
             self.stdout.write(self.style.SUCCESS(f"演示填报新增 {filed} 份（期次 {', '.join(p for p, _ in DEMO_PERIODS)}）。"))
         for line in self._indices():
+            self.stdout.write(self.style.SUCCESS(line))
+        self.stdout.write(self.style.SUCCESS(load_policy_demo()))
+        for line in load_pilot_demo():  # apps/pilots/demo.py
             self.stdout.write(self.style.SUCCESS(line))
         self.stdout.write(f"演示账号 / demo log-ins (password 密码: {DEMO_PASSWORD}):")
         for username, role, region, label, _staff in DEMO_USERS:

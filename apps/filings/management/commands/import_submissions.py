@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.commands import acting_user, read_input
-from apps.enterprises.imports import ImportFileError
+from apps.core.spreadsheets import SpreadsheetError
 from apps.enterprises.models import ImportMode
 from apps.filings.models import Period
 from apps.filings.transfer import submissions_import
@@ -45,7 +45,7 @@ class Command(BaseCommand):
                 data=data, filename=path.name, period=period, user=user, mode=options["mode"],
                 accept=options["accept"], dry_run=options["dry_run"],
             )
-        except (ImportFileError, PermissionDenied) as exc:
+        except (SpreadsheetError, PermissionDenied) as exc:
             raise CommandError(getattr(exc, "message", None) or str(exc), returncode=1) from exc
 
         self.stdout.write(f"文件：{path.name}；期次：{period.code}；方式：{ImportMode(report.mode).label}")

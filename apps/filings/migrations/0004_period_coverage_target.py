@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('filings', '0001_initial'),
+        ('filings', '0003_merge_revenue_importjob'),
     ]
 
     operations = [

@@ -1,0 +1,107 @@
+"""Showcase case pages: the public library (full-text search, filters), a case page, and the
+staff steps (from a selected application with consent; draft → review → published)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from apps.accounts import pilot_rules
+from apps.reference.models import KeyIndustry, Region, RegionLevel
+
+from . import services
+from .models import Application, Case, Element, ScenarioLevel
+from .search import search_cases
+
+
+class CappedPaginator(Paginator):
+    """Counts at most ``CAP`` matches (a broad query can match most of the library; counting
+    them all costs more than the page itself). The page then says "more than 200, narrow the search"."""
+
+    CAP = 200
+
+    @cached_property
+    def count(self) -> int:
+        # The ids in page order: PostgreSQL walks the newest-first index and stops after CAP + 1
+        # matches (a COUNT(*) subquery loses the order and scans every match instead).
+        return len(self.object_list.values_list("pk", flat=True)[: self.CAP + 1])
+
+
+def _filtered(request, qs):
+    g = request.GET
+    qs = search_cases(qs, g.get("q", ""))
+    if g.get("level") in ScenarioLevel.values:
+        qs = qs.filter(scenario_level=g["level"])
+    if g.get("industry"):
+        qs = qs.filter(key_industry_id=g["industry"])
+    if g.get("element") in Element.values:
+        qs = qs.filter(elements__contains=[g["element"]])
+    if g.get("province"):
+        qs = qs.filter(province_code=g["province"])
+    return qs
+
+
+def case_library(request):
+    """Published cases: search, filters, and for an authority which come from its region."""
+    qs = _filtered(request, Case.objects.published().select_related("key_industry", "region"))
+    own_region = pilot_rules.has_own_region(request.user)
+    if own_region and request.GET.get("mine"):
+        qs = qs.filter(pilot_rules.own_region_q(request.user))
+    page = CappedPaginator(qs, 20).get_page(request.GET.get("page"))
+    for case in page.object_list:
+        case.in_my_region = pilot_rules.in_own_region(request.user, case.region_id)
+    return render(request, "pilots/cases.html", {
+        "page": page, "levels": ScenarioLevel.choices, "elements": Element.choices,
+        "industries": KeyIndustry.objects.all(), "provinces": Region.objects.filter(level=RegionLevel.PROVINCE).order_by("code"),
+        "own_region": own_region, "params": request.GET,
+    })
+
+
+def case_detail(request, pk: int):
+    qs = Case.objects.select_related("key_industry", "industry", "region", "source_application")
+    if not pilot_rules.is_pilot_staff(request.user):
+        qs = qs.published()
+    case = get_object_or_404(qs, pk=pk)
+    return render(request, "pilots/case.html", {
+        "case": case, "is_staff": pilot_rules.is_pilot_staff(request.user),
+        "in_my_region": pilot_rules.in_own_region(request.user, case.region_id),
+        "history": case.history.order_by("-history_date")[:20] if pilot_rules.is_pilot_staff(request.user) else [],
+    })
+
+
+@login_required
+@require_POST
+def case_action(request, pk: int):
+    if not pilot_rules.is_pilot_staff(request.user):
+        raise Http404
+    case = get_object_or_404(Case, pk=pk)
+    try:
+        services.case_transition(case=case, user=request.user, action=request.POST.get("action", ""))
+        messages.success(request, _("案例状态已更新。"))
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("pilots:case", pk=case.pk)
+
+
+@login_required
+@require_POST
+def case_from_application(request, pk: int):
+    if not pilot_rules.is_pilot_staff(request.user):
+        raise Http404
+    app = get_object_or_404(Application, pk=pk)
+    try:
+        case = services.case_from_application(
+            application=app, user=request.user, consent=request.POST.get("consent") == "on",
+            consent_note=request.POST.get("consent_note", ""), anonymised=request.POST.get("anonymised") == "on")
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("pilots:application", pk=app.pk)
+    messages.success(request, _("已生成案例草稿，请补充问题与成效后提交审核。"))
+    return redirect("pilots:case", pk=case.pk)

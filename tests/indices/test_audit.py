@@ -1,0 +1,38 @@
+"""The protection-interval audit (apps.indices.audit): linear programmes over the hidden
+cells of the partition equations, bounds 0 ≤ sum ≤ 100 n."""
+
+import pytest
+
+from apps.indices.aggregation import IndexParameters, compute_cells
+from apps.indices.audit import protection_audit
+from tests.indices.test_disclosure import DIMS, filings
+
+
+def population(b_score: float):
+    """Prefecture 310100: county 310101 has 2 filings (90, 90) — too few; 310102 has 6
+    filings of ``b_score`` and becomes its complement; 310103 and 310104 have 10 each."""
+    rows = [("310101", "39", 90)] * 2 + [("310102", "39", b_score)] * 6
+    rows += [("310103", "39", 50)] * 10 + [("310104", "39", 60)] * 10
+    scores = filings(rows)
+    return scores, scores[["enterprise_id", "province", "prefecture", "county", "division", "size_class", "key_industries"]]
+
+
+def test_bounds_can_pin_a_hidden_cell_the_equations_leave_open():
+    # y(310101) + y(310102) = 180 + 597 = 777 is all the equations say; but
+    # y(310102) ≤ 6 × 100 = 600, so y(310101) ≥ 177: within 1.7 % of its true sum 180,
+    # although no equation determines it.
+    scores, registry = population(99.5)
+    cells = compute_cells(scores, registry, IndexParameters(), DIMS)
+    hidden = cells[cells["suppressed"]]
+    assert set(hidden["code"]) >= {"310101", "310102"}
+    result = protection_audit(cells, p=0.10)
+    assert result["checked"] >= 1 and result["p"] == 0.10
+    found = {c["code"]: c for c in result["unprotected"]}
+    assert found["310101"]["low"] == pytest.approx(177.0) and found["310101"]["value"] == pytest.approx(180.0)
+
+
+def test_a_complement_with_room_protects_the_cell():
+    scores, registry = population(60.0)  # 310102 could hold 0 … 600: y(310101) anywhere in 0 … 200
+    cells = compute_cells(scores, registry, IndexParameters(), DIMS)
+    result = protection_audit(cells, p=0.10)
+    assert result["checked"] >= 1 and result["unprotected"] == []

@@ -1,0 +1,81 @@
+"""Revisions without differencing (issue 8, finding 3): a re-run of a published period is
+not published while a cell differs from the published one by a few filings; the public
+learns only that the period is being updated, insiders keep the stale marks."""
+
+import pytest
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from apps.filings.models import Submission, SubmissionStatus
+from apps.indices.models import IndexCell, RunScore
+from apps.indices.readers import PUBLIC, Reader, cells_for, public_memo
+from apps.indices.services import index_mark_stale, index_run_publish, revision_blockers
+from tests.factories import authority_user, prefecture
+from tests.indices.population import build
+from tests.indices.test_index_runs import inline_run
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    public_memo.clear()
+    yield
+    cache.clear()
+    public_memo.clear()
+
+
+def accept_late_filing(period, county_code="330108"):
+    """A filing accepted after the period's run was published: an enterprise of the county
+    that had not filed, with the answers of another filing."""
+    filed = Submission.objects.filter(period=period).values_list("enterprise_id", flat=True)
+    template = Submission.objects.filter(period=period, county_code=county_code).first()
+    enterprise = (template.enterprise.__class__.objects.filter(county_code=county_code)
+                  .exclude(pk__in=filed).first())  # fmt: skip
+    return Submission.objects.create(
+        enterprise=enterprise, period=period, framework=period.framework, status=SubmissionStatus.ACCEPTED,
+        province_code=enterprise.province_code, prefecture_code=enterprise.prefecture_code,
+        county_code=enterprise.county_code, division_code=enterprise.division_code, size_class=enterprise.size_class,
+        answer_vector=template.answer_vector,
+    )
+
+
+def test_a_rerun_one_filing_apart_is_not_published_and_staff_see_why(client):
+    _, p2026 = build()
+    published = index_run_publish(run=inline_run(p2026), user=None)
+    late = accept_late_filing(p2026)
+    index_mark_stale(submission=late)
+    rerun = inline_run(p2026)
+    # the finding: both runs public, (n+1)·new mean − n·old mean = the new filer's score
+    old = IndexCell.objects.get(run=published, kind="county", code="330108")
+    new = IndexCell.objects.get(run=rerun, kind="county", code="330108")
+    assert not old.suppressed and not new.suppressed and new.n == old.n + 1
+    score = RunScore.objects.get(run=rerun, enterprise_id=late.enterprise_id).composite
+    assert new.n * new.mean - old.n * old.mean == pytest.approx(score, abs=1e-6)
+    # refused, with the cells that block, recorded on the run at the join
+    blockers = revision_blockers(rerun)
+    keys = {(b["kind"], b["code"]) for b in blockers}
+    assert {("nation", "CN"), ("county", "330108"), ("prefecture", "330100"), ("province", "330000")} <= keys
+    assert rerun.audit["revision"]["against"] == published.pk
+    assert {(b["kind"], b["code"]) for b in rerun.audit["revision"]["blocking_cells"]} == keys
+    with pytest.raises(ValidationError, match="不能发布") as refused:
+        index_run_publish(run=rerun, user=None)
+    assert "county:330108（" in " ".join(refused.value.messages)
+    published.refresh_from_db()
+    assert published.is_published
+    # the public: "being updated", no cell marked; insiders keep the marks
+    assert not any(c["stale"] for c in cells_for(PUBLIC, published, "county"))
+    hangzhou = authority_user(prefecture(("330100", "杭州市")))
+    assert cells_for(Reader.of(hangzhou), published, "county", codes=("330108",))[0]["stale"]
+    html = client.get(reverse("open:home")).content.decode()
+    assert 'data-testid="being-updated"' in html and "数据更新中" in html and "stale-mark" not in html
+
+
+def test_a_rerun_without_changes_is_published():
+    _, p2026 = build()
+    index_run_publish(run=inline_run(p2026), user=None)
+    rerun = inline_run(p2026)
+    assert revision_blockers(rerun) == []
+    assert index_run_publish(run=rerun, user=None).is_published
