@@ -23,5 +23,6 @@ urlpatterns = [
     path("api/v1/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("policies/", include("apps.policies.urls")),
     path("api/v1/policies/", include("apps.policies.api")),
+    path("index-runs/", include("apps.indices.urls")),
+    path("notices/", include("apps.notifications.urls")),
 ]
-

@@ -9,6 +9,7 @@ from apps.accounts.permissions import (
     can_list_enterprises,
     can_read_insights,
     can_review,
+    can_run_indices,
     can_use_admin,
 )
 
@@ -40,6 +41,8 @@ def _nav_for(user) -> list[tuple[str, str]]:
         items.append((_("企业名录"), reverse("enterprises:list")))
     if can_import_enterprises(user):
         items.append((_("批量导入"), reverse("enterprises:import")))
+    if can_run_indices(user):
+        items += _optional(_("指数计算"), "indices:runs")
     if can_use_admin(user):
         items.append((_("管理后台"), reverse("admin:index")))
     items.append((_("接口文档"), reverse("api-docs")))

@@ -16,3 +16,17 @@ def record_heartbeat(token: str) -> int:
     """
     group, _created = Group.objects.get_or_create(name=f"heartbeat-{token}")
     return group.pk
+
+
+WORKER_HEARTBEAT = "worker"
+
+
+@shared_task
+def worker_heartbeat() -> None:
+    """Record that a worker is consuming the queue (scheduled every minute by beat; the
+    ministry workbench shows how long ago it last ran)."""
+    from django.utils import timezone
+
+    from .models import Heartbeat
+
+    Heartbeat.objects.update_or_create(name=WORKER_HEARTBEAT, defaults={"at": timezone.now()})

@@ -6,6 +6,7 @@ transition is a :class:`SubmissionEvent` written in the same transaction as the 
 """
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -25,6 +26,10 @@ class Period(models.Model):
     opens_on = models.DateField(_("开始填报日期"))
     closes_on = models.DateField(_("截止填报日期"))
     closed_early = models.BooleanField(_("提前结束"), default=False)
+    coverage_target = models.PositiveSmallIntegerField(
+        _("覆盖率目标（%）"), default=60, validators=[MaxValueValidator(100)],
+        help_text=_("各地辖区内企业审核通过的比例应达到的目标，显示在主管部门工作台"),
+    )
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
 
     class Meta:

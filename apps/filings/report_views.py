@@ -8,7 +8,9 @@ is published (apps.indices, issue 4); until then the report says so.
 import numpy as np
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext as _
 
+from apps.core import formatting
 from apps.frameworks import scoring
 from apps.reference.models import Industry, Region
 
@@ -43,13 +45,40 @@ def _benchmarks(sub: Submission, composite: float, user) -> dict | None:
         cell = found[0]
         median = cell["median"]
         rows.append({
-            "kind": CellKind(kind).label, "kind_code": str(kind), "name": label or names.get(code, "") or "全国",
+            # the nation is named once ("全国", not "全国 全国")
+            "kind": "" if kind == CellKind.NATION else CellKind(kind).label, "kind_code": str(kind),
+            "name": label or names.get(code, "") or _("全国"),
             "suppressed": cell["hidden"], "confidential": cell["confidential"], "reason": cell["reason_label"],
             "median": median, "benchmark": cell["benchmark"],
             "above_median": None if median is None else composite >= median,
             "stale": bool(cell.get("stale")),
         })
     return {"run": run, "rows": rows}
+
+
+def _previous(sub: Submission, score) -> dict | None:
+    """The enterprise's accepted, scored filing of the period before this one, compared with
+    this one (composite, level, and each dimension both framework versions share)."""
+    from .models import SubmissionScore
+
+    before = (
+        SubmissionScore.objects.filter(
+            submission__enterprise=sub.enterprise, submission__status=SubmissionStatus.ACCEPTED,
+            submission__period__opens_on__lt=sub.period.opens_on,
+        )
+        .select_related("submission__period").order_by("-submission__period__opens_on").first()
+    )  # fmt: skip
+    if before is None:
+        return None
+    dims = {
+        code: (value, formatting.rounded(score.dimension_scores[code]) - formatting.rounded(value))
+        for code, value in before.dimension_scores.items() if code in score.dimension_scores
+    }  # fmt: skip
+    return {
+        "period": before.submission.period, "composite": before.composite, "level": before.level,
+        "change": formatting.rounded(score.composite) - formatting.rounded(before.composite),
+        "same_framework": before.framework_id == score.framework_id, "dimensions": dims,
+    }  # fmt: skip
 
 
 @login_required
@@ -79,9 +108,10 @@ def filing_report(request, pk: int):
     current = next((lv for lv in levels if lv.rank == score.level), None)
     following = next((lv for lv in levels if lv.rank == score.level + 1), None)
     benchmarks = _benchmarks(sub, score.composite, request.user)
+    previous = _previous(sub, score)
     radar = {
         "indicators": [{"name": d.name, "max": 100} for d in dims],
-        "values": [round(score.dimension_scores.get(d.code, 0.0), 1) for d in dims],
+        "values": [formatting.rounded(score.dimension_scores.get(d.code, 0.0)) for d in dims],
         "name": sub.enterprise.name,
     }
     return render(
@@ -89,7 +119,9 @@ def filing_report(request, pk: int):
         "filings/report.html",
         {
             **context, "score": score, "level": current, "next_level": following, "levels": levels,
-            "dimensions": [(d, score.dimension_scores.get(d.code, 0.0)) for d in dims],
+            "dimensions": [(d, score.dimension_scores.get(d.code, 0.0),
+                            (previous or {}).get("dimensions", {}).get(d.code)) for d in dims],
+            "previous": previous,
             "gaps": gaps, "radar": radar, "benchmarks": benchmarks,
         },
     )

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.permissions import can_file, can_review
 from apps.frameworks.models import Framework, FrameworkStatus, Indicator, IndicatorKind, IndustryModule
+from apps.notifications.services import notify_submission_decided
 
 from .answers import CleanAnswer, clean_answer
 from .evidence import max_evidence_files, max_evidence_total_bytes, sniff_evidence
@@ -173,6 +174,18 @@ def missing_answers(*, submission: Submission) -> list[Indicator]:
     return [i for i in applicable_indicators(submission=submission) if i.pk not in answered]
 
 
+def continue_url(*, submission: Submission) -> str:
+    """Where "继续填报" leads: the step and anchor of the first unanswered item, or the check
+    page once everything is answered."""
+    from django.urls import reverse
+
+    missing = missing_answers(submission=submission)
+    if not missing:
+        return reverse("filings:check", args=[submission.pk])
+    first = missing[0]
+    return reverse("filings:step", args=[submission.pk, first.dimension.code]) + f"#ind-{first.code}"
+
+
 def evidence_problems(*, submission: Submission) -> list[str]:
     """Key yes/no items answered "yes" without evidence: these block submitting."""
     with_evidence = set(submission.evidence.exclude(indicator=None).values_list("indicator_id", flat=True))
@@ -291,6 +304,7 @@ def submission_return(*, submission: Submission, user, reasons: dict[str, str], 
     ReturnReason.objects.bulk_create(
         [ReturnReason(event=event, indicator=indicators[code], reason=text) for code, text in reasons.items()]
     )
+    notify_submission_decided(submission=sub, accepted=False)
     return event
 
 
@@ -307,6 +321,7 @@ def submission_accept(*, submission: Submission, user, note: str = "") -> Submis
     sub.decided_at, sub.decided_by = timezone.now(), user
     sub.save(update_fields=["status", "decided_at", "decided_by", "updated_at"])
     _record(sub, EventAction.ACCEPTED, user, note=note.strip(), from_status=SubmissionStatus.SUBMITTED)
+    notify_submission_decided(submission=sub, accepted=True)
     from .tasks import score_submission
 
     transaction.on_commit(lambda: score_submission.delay(sub.pk))

@@ -33,6 +33,9 @@ class IndicatorField:
     error: str = ""
     reasons: list[str] = field(default_factory=list)
     evidence: list = field(default_factory=list)
+    # What the browser posted for this indicator when it was refused: shown again in the
+    # field, so a clerk corrects the value instead of typing it anew.
+    posted: object = None
 
     @property
     def name(self) -> str:
@@ -64,5 +67,7 @@ class IndicatorField:
 
     @property
     def kpi_text(self) -> str:
+        if self.error and isinstance(self.posted, str):
+            return self.posted
         v = self.value
         return f"{v:g}" if isinstance(v, int | float) and not isinstance(v, bool) else ""

@@ -45,6 +45,7 @@ from django.utils.translation import gettext as _
 from openpyxl.utils import get_column_letter
 
 from apps.accounts.permissions import can_transfer
+from apps.core import formatting
 from apps.core.spreadsheets import (
     FileImportReport,
     RowError,
@@ -321,7 +322,7 @@ def submissions_export(*, period: Period, user) -> bytes:
         rows.append([
             sub.enterprise.uscc, sub.enterprise.name, period.code, sub.get_status_display(),
             *(cell_value(ind, *got.get(ind.pk, (None, False))) for ind in indicators),
-            round(score.composite, 1) if score else None,
+            formatting.rounded(score.composite) if score else None,
             f"L{score.level} {level_names.get(score.level, '')}".strip() if score else None,
         ])
     return _workbook(period=period, indicators=indicators, rows=rows)

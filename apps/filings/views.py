@@ -49,6 +49,9 @@ def filing_home(request):
     submissions = {s.period_id: s for s in Submission.objects.visible_to(request.user).select_related("period")}
     periods = Period.objects.select_related("framework").order_by("-opens_on")
     rows = [{"period": p, "submission": submissions.get(p.pk), "open": p.is_open()} for p in periods]
+    for row in rows:
+        sub = row["submission"]
+        row["continue_url"] = services.continue_url(submission=sub) if sub and sub.is_editable_by_enterprise else ""
     return render(request, "filings/home.html", {"rows": rows})
 
 
@@ -91,15 +94,16 @@ def _latest_reasons(sub: Submission) -> dict[int, list[str]]:
     return reasons
 
 
-def _fields(sub: Submission, indicators, errors: dict[str, str] | None = None) -> list[IndicatorField]:
+def _fields(sub: Submission, indicators, errors: dict[str, str] | None = None, posted: dict | None = None) -> list[IndicatorField]:
     answers = {a.indicator_id: a for a in sub.answers.all()}
     evidence = defaultdict(list)
     for e in sub.evidence.all():
         evidence[e.indicator_id].append(e)
     reasons = _latest_reasons(sub) if sub.status == SubmissionStatus.RETURNED else {}
-    errors = errors or {}
+    errors, posted = errors or {}, posted or {}
     return [
-        IndicatorField(ind, answers.get(ind.pk), errors.get(ind.code, ""), reasons.get(ind.pk, []), evidence[ind.pk])
+        IndicatorField(ind, answers.get(ind.pk), errors.get(ind.code, ""), reasons.get(ind.pk, []), evidence[ind.pk],
+                       posted=posted.get(ind.code))
         for ind in indicators
     ]
 
@@ -117,6 +121,7 @@ def filing_step(request, pk: int, dimension: str):
         raise Http404
     indicators = [i for i in all_indicators if i.dimension_id == current.pk]
     errors: dict[str, str] = {}
+    raw: dict[str, object] = {}
     conflict = False
     if request.method == "POST":
         try:
@@ -150,7 +155,7 @@ def filing_step(request, pk: int, dimension: str):
         request,
         "filings/step.html",
         {
-            "submission": sub, "dimension": current, "fields": _fields(sub, indicators, errors),
+            "submission": sub, "dimension": current, "fields": _fields(sub, indicators, errors, posted=raw),
             "steps": _steps(sub, all_indicators, answered), "conflict": conflict,
             "prev": dims[index - 1] if index > 0 else None, "next": dims[index + 1] if index + 1 < len(dims) else None,
             "answered_total": len(answered & {i.pk for i in all_indicators}), "total": len(all_indicators),
@@ -186,6 +191,8 @@ def filing_autosave(request, pk: int, dimension: str):
     except ValidationError as exc:
         context["errors"] = {"": " ".join(exc.messages)}
         status = 422
+    # each indicator's message beside its field (htmx out-of-band), cleared once it saves
+    context["field_errors"] = [(i.code, context["errors"].get(i.code, "")) for i in indicators]
     return render(request, "filings/_save_status.html", context, status=status)
 
 

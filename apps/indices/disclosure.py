@@ -69,7 +69,7 @@ NOT_PUBLISHED = "not_published"
 REASON_LABELS = {
     SMALL_N: gettext_noop("样本不足"),
     DOMINANCE: gettext_noop("集中度过高"),
-    SECONDARY: gettext_noop("互补隐藏"),
+    SECONDARY: gettext_noop("为防推算而隐藏"),
     STABILITY: gettext_noop("保持与上期一致"),
     NO_DATA: gettext_noop("无填报"),
     OVERLAP: gettext_noop("重叠分组差值过小"),

@@ -215,3 +215,20 @@ def index_mark_stale(*, submission: Submission) -> int:
     updated = IndexCell.objects.filter(condition, run=run, stale=False).update(stale=True)
     IndexRun.objects.filter(pk=run.pk, stale_since__isnull=True).update(stale_since=timezone.now())
     return updated
+
+
+def previously_published_run(period: Period) -> IndexRun | None:
+    """The run that was published for ``period`` before the current one (None if none)."""
+    return (
+        IndexRun.objects.filter(period=period, is_published=False, published_at__isnull=False, status=RunStatus.SUCCEEDED)
+        .select_related("period").order_by("-published_at").first()
+    )
+
+
+@transaction.atomic
+def index_run_rollback(*, period: Period, user) -> IndexRun:
+    """Publish again the run that was published for ``period`` before the current one."""
+    previous = previously_published_run(period)
+    if previous is None:
+        raise ValidationError(_("该期次没有更早发布的批次，无法回滚。"))
+    return index_run_publish(run=previous, user=user)

@@ -33,6 +33,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.accounts.scoping import jurisdiction_of
+from apps.core import formatting
 from apps.core.spreadsheets import csv_stream, render_dataset, xlsx_temp_file
 from apps.enterprises.models import Enterprise
 from apps.filings.models import Period, SubmissionStatus
@@ -76,23 +77,20 @@ def _finite(v) -> bool:
 
 def one_decimal(v) -> float | None:
     """The value as the page prints it (one decimal), as a number for the file."""
-    return float(f"{v:.1f}") if _finite(v) else None
+    return formatting.rounded(v) if _finite(v) else None
 
 
 def percent(v) -> float | None:
     """A share 0–1 as a percentage with one decimal."""
-    return float(f"{v * 100:.1f}") if _finite(v) else None
+    return formatting.percent(v) if _finite(v) else None
 
 
 def _num(v) -> str:
-    return f"{v:.1f}" if _finite(v) else DASH
+    return formatting.number_text(v) if _finite(v) else DASH
 
 
 def _signed(v) -> str:
-    if not _finite(v):
-        return DASH
-    text = f"{v:+.1f}"
-    return "±0.0" if text in ("+0.0", "-0.0") else text.replace("-", "−")
+    return formatting.signed_text(v) if _finite(v) else DASH
 
 
 def _int(v) -> str:

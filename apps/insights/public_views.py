@@ -8,7 +8,6 @@ cells and their names are cached per run version by the selector.
 
 from __future__ import annotations
 
-import html as html_lib
 import re
 from pathlib import Path
 
@@ -25,8 +24,10 @@ from markdown.extensions import Extension
 from markdown.extensions.toc import slugify_unicode
 from markdown.treeprocessors import Treeprocessor
 
+from apps.core import formatting
 from apps.frameworks.models import Dimension, MaturityLevel
 from apps.indices.models import CellKind, IndexRun
+from apps.indices.services import index_parameters
 from apps.insights.selectors import public_cells, public_memo, public_trend, published_runs_brief, run_version
 
 METHOD_FILE = Path(settings.BASE_DIR) / "docs" / "METHOD.md"
@@ -102,31 +103,6 @@ def render_markdown(text: str) -> tuple[str, list[dict]]:
     return html, md.toc_tokens
 
 
-_method_cache: dict = {}
-
-
-def method_document() -> dict:
-    """docs/METHOD.md rendered (cached until the file changes): html, toc, and the anchor of
-    the section on publication and disclosure rules (empty when there is none)."""
-    mtime = METHOD_FILE.stat().st_mtime_ns
-    if _method_cache.get("mtime") != mtime:
-        html, toc = render_markdown(METHOD_FILE.read_text(encoding="utf-8"))
-        flat = []
-
-        def walk(tokens):
-            for t in tokens:
-                t["name"] = html_lib.unescape(t["name"])  # plain text: the template escapes it
-                flat.append(t)
-                walk(t.get("children", []))
-
-        walk(toc)
-        # The section on publication rules: the most specific heading that names them.
-        rules = [t for t in flat if re.search(r"发布规则|披露规则|disclosure", t["name"], re.I)]
-        disclosure = min(rules, key=lambda t: -t["level"])["id"] if rules else ""
-        _method_cache.update(mtime=mtime, html=html, toc=toc, disclosure=disclosure)
-    return _method_cache
-
-
 # --- shared context ---------------------------------------------------------------------------
 
 
@@ -143,14 +119,13 @@ def _pick_run(request, runs: list[IndexRun]) -> IndexRun | None:
 def _context(request, tab: str, runs: list[IndexRun], run: IndexRun | None, **extra) -> dict:
     query = f"?period={run.period.code}" if run is not None and run is not (runs[0] if runs else None) else ""
     tabs = [(name, label, reverse(f"open:{name}") + (query if name != "method" else ""), name == tab) for name, label in TABS]
-    disclosure = method_document()["disclosure"]
     return {
         "runs": runs,
         "run": run,
         "tab": tab,
         "tabs": tabs,
         "period_query": query,
-        "disclosure_url": reverse("open:method") + (f"#{disclosure}" if disclosure else ""),
+        "disclosure_url": reverse("open:method") + "#not-published",
         **extra,
     }
 
@@ -213,7 +188,7 @@ def _ranking_context(run: IndexRun, page: str) -> dict:
     shown = [r for r in rows if not r["suppressed"] and r["mean"] is not None]
     if kind != CellKind.SIZE:
         shown = [r for r in shown if r["rank"] is not None]
-    chart = {"names": [r["name"] for r in shown], "values": [round(r["mean"], 1) for r in shown],
+    chart = {"names": [r["name"] for r in shown], "values": [formatting.rounded(r["mean"]) for r in shown],
              "label": str(_("综合指数（均值）"))}
     return {
         "run": run, "rows": rows, "chart": chart, "title": title, "name_heading": name_heading,
@@ -285,13 +260,16 @@ def trends(request):
 def _value(cell: dict | None):
     if not cell or cell["suppressed"] or cell.get("mean") is None:
         return None
-    return round(cell["mean"], 1)
+    return formatting.rounded(cell["mean"])
 
 
 def method(request):
-    """docs/METHOD.md, rendered (raw HTML escaped)."""
+    """The method written for the public (what is measured, how levels are set, what is not
+    published and why); the developer's detail stays in docs/METHOD.md."""
+    from apps.indices.aggregation import IndexParameters
+
     runs = published_runs_brief()
     run = runs[0] if runs else None
-    doc = method_document()
+    params = index_parameters(run) if run is not None else IndexParameters()
     return render(request, "insights/public/method.html",
-                  _context(request, "method", runs, run, document=doc["html"], toc=doc["toc"]))
+                  _context(request, "method", runs, run, min_cell_size=params.min_cell_size))

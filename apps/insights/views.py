@@ -32,6 +32,7 @@ from django.views.decorators.http import require_GET
 
 from apps.accounts.permissions import can_read_insights, export_jobs_visible_to, require
 from apps.accounts.scoping import jurisdiction_of
+from apps.core import formatting
 from apps.indices.models import CellKind, IndexRun, RunStatus
 from apps.reference.models import Industry, KeyIndustry, Region, RegionLevel
 
@@ -50,6 +51,7 @@ from .exports import (
 )
 from .models import ExportJob, ExportJobStatus
 from .selectors import Reader, cell_for, cells_for, cells_over_runs, cells_with_code_prefix, published_runs
+from .tilemap import BANDS, province_tiles
 
 NATION_CODE = "CN"
 LEVEL_KIND = {
@@ -446,7 +448,7 @@ def dashboard_data(reader: Reader, run, scope: Scope) -> Dashboard:
     level_chart = {
         "levels": [name for _rank, name in levels],
         "series": [
-            {"name": str(label), "value": [round(100 * v, 1) for v in (c.get("level_shares") or [])]}
+            {"name": str(label), "value": [formatting.percent(v) for v in (c.get("level_shares") or [])]}
             for label, c in series if c is not None and c.get("level_shares")
         ],
         "unit": "%",
@@ -584,7 +586,7 @@ def trends_data(request, reader: Reader, runs, run, scope: Scope) -> dict:
                    "value": [None if (cells.get(code) or {}).get("mean") is None else float(f"{cells[code]['mean']:.1f}") for _r, cells in series]}
                   for code in codes],
         "levels": [name for _rank, name in levels],
-        "shares": [[None if not (cells.get(scope.code) or {}).get("level_shares") else round(100 * cells[scope.code]["level_shares"][i], 1)
+        "shares": [[None if not (cells.get(scope.code) or {}).get("level_shares") else formatting.percent(cells[scope.code]["level_shares"][i])
                     for _r, cells in series] for i in range(len(levels))],
         "labels": {"index": _("综合指数"), "shares": _("等级分布（%）")},
     }
@@ -652,9 +654,11 @@ def report(request):
             "table": table,
             "chart": _bar_chart(children, national),
             "coverage": coverage_table(reader, run, scope, children),
+            "tiles": province_tiles(children) if scope.child_kind == CellKind.PROVINCE else None,
             "region_query": urlencode({k: v for k, v in {"region": scope.param, "period": run.period.code}.items() if v}),
             "stale": context["stale"] or bool(data.cell and data.cell.get("stale")),
         })
+    context["bands"] = BANDS
     return render(request, "insights/report.html", context)
 
 

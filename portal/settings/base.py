@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "apps.insights",
     "apps.policies",
     "apps.pilots",
+    "apps.notifications",
 ]
 
 MIDDLEWARE = [
@@ -88,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.navigation",
+                "apps.notifications.context_processors.notices",
             ],
         },
     },
@@ -107,6 +109,7 @@ AUTHENTICATION_BACKENDS = [
     # axes first so that a locked-out user is refused before the password is checked
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "apps.accounts.backends.RoleGroupBackend",  # ministry staff hold the `ministry` group's rights
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -288,3 +291,8 @@ EVIDENCE_MAX_TOTAL_BYTES_PER_FILING = env.int("EVIDENCE_MAX_TOTAL_MB_PER_FILING"
 # or "smtp+tls://user:password@host:587" in production.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@qmd-portal.local")
+
+# --- notifications (apps.notifications) ------------------------------------------------------
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@portal.invalid")
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")  # links in e-mails
+DEADLINE_NOTICE_DAYS = env.int("DEADLINE_NOTICE_DAYS", default=7)  # remind this many days before a period closes

@@ -38,7 +38,7 @@ def test_province_authority_drills_down_and_exports(page, live_server, transacti
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="数据分析").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("江苏省 · 概览")
     expect(page.get_by_test_id("mean")).to_have_text(re.compile(r"^\d+\.\d$"))
-    expect(page.get_by_test_id("footnote")).to_contain_text("数据来自已发布的指数计算批次 #")
+    expect(page.get_by_test_id("footnote")).to_contain_text(re.compile(r"数据来自 \d{4}-\d{2}-\d{2} \d{2}:\d{2} 发布的2026年度指数"))
     _chart_drawn(page, "radar-chart")
     _chart_drawn(page, "level-chart")
     assert any("CJK SC" in f for f in platform_fonts(page, "h1")), "Chinese must render with a CJK SC font"

@@ -31,7 +31,7 @@ def test_visitor_reads_rankings_then_industries(page, live_server, screenshot, p
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="公开数据").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("2026年度")
     expect(page.get_by_test_id("national-mean")).to_be_visible()
-    expect(page.get_by_test_id("public-note")).to_contain_text(f"#{run.pk}")
+    expect(page.get_by_test_id("public-note")).to_contain_text(f"发布的{run.period.name}指数")
     screenshot(page, "public-home")
 
     page.get_by_role("navigation", name="公开数据栏目").get_by_role("link", name="地区排名").click()
@@ -42,7 +42,7 @@ def test_visitor_reads_rankings_then_industries(page, live_server, screenshot, p
     table = page.get_by_test_id("ranking-table")
     expect(table.locator("tbody tr")).to_have_count(4)
     beijing = table.locator('tr[data-code="110000"]')
-    expect(beijing).to_contain_text("不公开")  # one public reason (issue 8)
+    expect(beijing).to_contain_text("不公开")  # one public reason for every hidden cell (issue 8)
     expect(beijing).to_contain_text(f"#{run.pk}")
     expect(table.locator("tbody tr").first).to_contain_text("1")
     screenshot(page, "public-provinces")
@@ -64,6 +64,6 @@ def test_visitor_reads_rankings_then_industries(page, live_server, screenshot, p
     screenshot(page, "public-trends")
 
     page.get_by_role("link", name="数据公开与隐藏规则").click()
-    expect(page.get_by_test_id("method").locator("table").first).to_be_attached()
-    expect(page.locator(":target")).to_contain_text("发布规则")
+    expect(page.get_by_test_id("method")).to_contain_text("统计法》第二十五条")
+    expect(page.locator(":target")).to_contain_text("哪些数据不公开")
     page.screenshot(path=str(screenshot(page, "public-method").with_name("public-method-rules.png")))

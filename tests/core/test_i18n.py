@@ -403,7 +403,7 @@ def test_signed_in_pages_in_english(client):
     client.force_login(UserFactory(username="en-ministry"))
     _switch_to_english(client)
     home = client.get("/").content.decode()
-    assert "Nationwide" in home and "Enterprise list" in home
+    assert "My workspace" in home and "Awaiting review nationwide" in home and "Enterprise list" in home
     assert _leftover_chinese(home) == []
     listing = client.get(reverse("enterprises:list")).content.decode()
     assert "No enterprises match the filters." in listing

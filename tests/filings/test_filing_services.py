@@ -232,7 +232,7 @@ def test_accept_scores_the_filing_reproducibly(filer, period, django_capture_on_
     services.submission_submit(submission=sub, user=filer, pledge=True)
     with django_capture_on_commit_callbacks() as callbacks:
         services.submission_accept(submission=sub, user=officer)
-    assert len(callbacks) == 1  # score_submission.delay enqueued on commit (not run here)
+    assert len(callbacks) == 2  # the notice e-mail and score_submission.delay, on commit (not run here)
     score = submission_score(submission_id=sub.pk)
     assert score.composite == pytest.approx(EXPECTED_COMPOSITE)
     assert score.level == EXPECTED_LEVEL

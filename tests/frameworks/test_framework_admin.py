@@ -9,6 +9,7 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from apps.accounts.models import Role
 from apps.frameworks.exchange import import_framework
 from apps.frameworks.models import Framework, FrameworkStatus
 from apps.frameworks.services import framework_publish
@@ -74,7 +75,8 @@ def test_pages_refuse_a_non_staff_user(client, draft):
 
 
 def test_staff_without_permission_cannot_publish_or_import(client, draft):
-    user = UserFactory(is_staff=True)
+    # an expert with admin access: no role-bound rights (ministry staff hold the framework rights)
+    user = UserFactory(is_staff=True, role=Role.EXPERT)
     user.user_permissions.add(Permission.objects.get(codename="view_framework"))
     client.force_login(user)
     assert client.get(url("framework_change", draft.pk)).status_code == 200

@@ -118,7 +118,7 @@ def test_reason_labels():
     assert dc.REASON_LABELS == {
         "small_n": "样本不足",
         "dominance": "集中度过高",
-        "secondary": "互补隐藏",
+        "secondary": "为防推算而隐藏",
         "stability": "保持与上期一致",
         "no_data": "无填报",
         "overlap": "重叠分组差值过小",

@@ -169,7 +169,7 @@ def test_dashboard_of_a_province(client, users, world):
     html = text(client.get(url("dashboard")))
     run = world["run"]
     cell = IndexCell.objects.get(run=run, kind="province", code="320000")
-    assert "江苏省" in html and f"#{run.pk}" in html
+    assert "江苏省" in html and f"发布的{run.period.name}指数" in html  # the footnote names the period, not a run number
     assert re.search(r'data-testid="mean">\s*' + re.escape(f"{cell.mean:.1f}"), html)
     assert f"{cell.rank} / {cell.siblings}" in html
     change = f"{cell.change:+.1f}".replace("-", "−")
@@ -207,8 +207,7 @@ def test_dashboard_of_a_county_too_small_to_publish_is_marked_internal(client, u
 def test_dashboard_period_selector_and_stale_banner(client, users, world):
     client.force_login(users["jiangsu"])
     html = text(client.get(url("dashboard", period="2025")))
-    run2025 = IndexRun.objects.get(period=world["p2025"], is_published=True)
-    assert f"#{run2025.pk}" in html and 'value="2025" selected' in html
+    assert "发布的2025年度指数" in html and 'value="2025" selected' in html
     assert 'data-testid="empty-state"' in text(client.get(url("dashboard", period="1999")))
     IndexRun.objects.filter(pk=world["run"].pk).update(stale_since=timezone.now())
     IndexCell.objects.filter(run=world["run"], kind="province", code="320000").update(stale=True)
@@ -383,12 +382,12 @@ def test_enterprise_list_of_an_earlier_period(client, users, world):
 
 
 @pytest.mark.parametrize("who, region, queries", [
-    # session, user, [user.region, scope region], published runs, cells: own (+ parent) + nation,
-    # dimensions, levels
-    ("ministry", "", 6),
-    ("jiangsu", "", 9),
-    ("jiangsu", "320100", 10),
-    ("nanjing", "320105", 10),
+    # session, user, unread notices (header), [user.region, scope region], published runs, cells:
+    # own (+ parent) + nation, dimensions, levels
+    ("ministry", "", 7),
+    ("jiangsu", "", 10),
+    ("jiangsu", "320100", 11),
+    ("nanjing", "320105", 11),
 ])
 def test_dashboard_query_count(client, users, django_assert_num_queries, who, region, queries):
     client.force_login(users[who])
@@ -399,15 +398,16 @@ def test_dashboard_query_count(client, users, django_assert_num_queries, who, re
 
 
 @pytest.mark.parametrize("who, params, queries", [
-    # session, user, [user.region, scope region], published runs, the rows' cells, their names,
-    # the national cell (chart); prefecture × division: + the codes of the prefecture's cells
-    ("ministry", {}, 6),
-    ("ministry", {"tab": "industries"}, 6),
-    ("ministry", {"tab": "key"}, 5),  # no key-industry cells in this population: no names query
-    ("jiangsu", {}, 8),
-    ("jiangsu", {"tab": "industries"}, 8),
-    ("jiangsu", {"region": "320100", "sort": "-mean"}, 8),
-    ("nanjing", {"tab": "industries"}, 9),
+    # session, user, unread notices (header), [user.region, scope region], published runs, the
+    # rows' cells, their names, the national cell (chart); prefecture × division: + the codes of
+    # the prefecture's cells
+    ("ministry", {}, 7),
+    ("ministry", {"tab": "industries"}, 7),
+    ("ministry", {"tab": "key"}, 6),  # no key-industry cells in this population: no names query
+    ("jiangsu", {}, 9),
+    ("jiangsu", {"tab": "industries"}, 9),
+    ("jiangsu", {"region": "320100", "sort": "-mean"}, 9),
+    ("nanjing", {"tab": "industries"}, 10),
 ])
 def test_ranking_query_count(client, users, django_assert_num_queries, who, params, queries):
     client.force_login(users[who])
@@ -449,7 +449,7 @@ def test_key_industries_for_the_ministry_only(client, django_assert_num_queries)
     index_run_publish(run=inline_run(p2026), user=None)
     client.force_login(UserFactory(role=Role.MINISTRY))
     cache.clear()
-    with django_assert_num_queries(6):  # session, user, runs, key-industry cells, their names, the nation
+    with django_assert_num_queries(7):  # session, user, unread notices, runs, key-industry cells, their names, the nation
         html = text(client.get(url("rankings", tab="key")))
     rows = table_rows(html, "ranking-table")
     assert [(r["code"], r["name"]) for r in rows] == [("electronics", "电子制造")] and rows[0]["mean"] != "—"
@@ -471,7 +471,7 @@ def test_run_status_shows_progress_of_an_active_run(client):
     IndexRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, progress=45)
     client.force_login(UserFactory(role="ministry"))
     resp = client.get("/insights/run-status/")
-    assert resp.status_code == 200 and "45%" in resp.text and f"#{run.pk}" in resp.text and "hx-trigger" in resp.text
+    assert resp.status_code == 200 and "45%" in resp.text and run.period.name in resp.text and "hx-trigger" in resp.text
     IndexRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED, progress=100)
     resp = client.get("/insights/run-status/")
     assert "45%" not in resp.text and "hx-trigger" not in resp.text  # polling stops

@@ -92,7 +92,7 @@ def test_ranking_export_matches_the_page(client, world, nanjing):
             n = file_number(in_file["填报企业数"])
             assert on_page["ci"] == (f"{lo:.1f}–{hi:.1f}" if lo is not None else ("样本不足以估计区间" if n else "—"))
             reason = in_file["隐藏原因"] or ""
-            assert (reason in on_page["marks"]) if reason else not any(m in on_page["marks"] for m in ("样本不足", "互补隐藏"))
+            assert (reason in on_page["marks"]) if reason else not any(m in on_page["marks"] for m in ("样本不足", "为防推算而隐藏"))
             assert ("内部数据，不公开" in (in_file["数据说明"] or "")) == ("内部数据，不公开" in on_page["marks"])
     jianye = next(r for r in read_csv(client.get(export_url("regions"))) if r["名称"] == "建邺区")
     assert jianye["隐藏原因"] == "样本不足" and jianye["数据说明"] == "内部数据，不公开" and jianye["综合指数"]

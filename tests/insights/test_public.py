@@ -284,8 +284,8 @@ def test_pages_render_for_anonymous_visitors(client, published, name):
     response = client.get(reverse(f"open:{name}"))
     assert response.status_code == 200
     html = response.content.decode()
-    assert 'data-testid="public-note"' in html and f"#{run.pk}" in html
-    assert "已发布的指数批次" in html and reverse("open:method") in html
+    assert 'data-testid="public-note"' in html
+    assert f"发布的{run.period.name}指数" in html and reverse("open:method") in html
 
 
 def test_province_ranking_marks_suppressed_cells_with_the_reason(client, published):
@@ -304,7 +304,7 @@ def test_province_ranking_marks_suppressed_cells_with_the_reason(client, publish
 def test_period_selector_and_trends(client, published):
     r2025, r2026 = published
     html = client.get(reverse("open:home") + "?period=2025").content.decode()
-    assert f"#{r2025.pk}" in html and "2025年度" in html
+    assert "发布的2025年度指数" in html  # the footnote names the period, not an internal run number
     trends = client.get(reverse("open:trends") + "?province=320000").content.decode()
     assert "2025年度" in trends and "2026年度" in trends and "江苏省" in trends
     assert f"#{r2025.pk}" in trends and f"#{r2026.pk}" in trends
@@ -330,10 +330,22 @@ def test_english_pages(client, published):
 # --- the methodology page ----------------------------------------------------------------------
 
 
-def test_methodology_page_renders_tables_from_method_md(client):
+def test_methodology_page_speaks_to_the_public(client):
     html = client.get(reverse("open:method")).content.decode()
-    assert "<table>" in html and "<th>类型</th>" in html and "分级描述 rubric" in html
-    assert 'id="一框架"' in html or "一、框架" in html
+    for anchor in ("measured", "scores", "levels", "indices", "not-published", "limits"):
+        assert f'id="{anchor}"' in html
+    assert "参与企业少于 5 家" in html and "统计法》第二十五条" in html and "未统计" in html
+    # no developer documentation on a public page
+    for developer in ("apps/", "SCORING_CODE_VERSION", "numpy", "IndexCell", "dominance_k", ".py"):
+        assert developer not in html, developer
+
+
+def test_methodology_page_in_english_has_no_chinese(client):
+    from django.conf import settings
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    html = client.get(reverse("open:method")).content.decode()
+    assert "What is measured" in html and "fewer than 5 enterprises" in html
 
 
 def test_markdown_is_rendered_with_raw_html_escaped():

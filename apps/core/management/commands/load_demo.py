@@ -150,7 +150,7 @@ class Command(BaseCommand):
     def _groups(self) -> None:
         ministry, _ = Group.objects.get_or_create(name="部委工作人员")
         perms = Permission.objects.filter(
-            content_type__app_label__in=["reference", "enterprises", "django_celery_beat"]
+            content_type__app_label__in=["reference", "enterprises"]
         )
         ministry.permissions.set(perms)
 
