@@ -89,7 +89,7 @@ print("JSON:" + json.dumps({"session": session.session_key, "region": region.cod
 
 LATEST_PERIOD = r"""
 import json
-from apps.insights.selectors import published_runs
+from apps.indices.readers import published_runs
 runs = published_runs()
 print("JSON:" + json.dumps({"periods": [r.period.code for r in runs], "runs": [r.pk for r in runs],
                             "cells": [r.cells for r in runs], "filings": [r.submissions for r in runs]}))

@@ -65,7 +65,7 @@ OVERLAP = "overlap"
 NOT_PUBLISHED = "not_published"
 
 # Chinese labels, marked for extraction only (gettext_noop returns them unchanged); the
-# readers translate them: apps.insights.selectors.REASONS.
+# readers translate them: apps.indices.readers.REASONS.
 REASON_LABELS = {
     SMALL_N: gettext_noop("样本不足"),
     DOMINANCE: gettext_noop("集中度过高"),

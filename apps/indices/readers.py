@@ -1,5 +1,5 @@
 """Reading published index cells: the one place that decides which values a reader sees
-(the disclosure path of issue 8; ``apps.insights.selectors`` re-exports it for now).
+(the disclosure path of issue 8).
 
 Every number shown by the dashboards, rankings, exports and the open-data API comes from
 here, and only from a *published* run. Values are stored unsuppressed; for each cell:

@@ -1,6 +1,6 @@
 """Open-data API under /api/v1/public/: published, disclosure-safe cells only.
 
-Everything here reads through the PUBLIC selectors of apps.insights.selectors
+Everything here reads through the PUBLIC selectors of apps.indices.readers
 (:func:`published_runs`, :func:`published_run_of`, :func:`public_cells`): only the
 *published* run of a period, only the public view of its cells (a suppressed cell carries
 its reason, never a value). No log-in; throttled per client address (scope ``public``,
@@ -41,7 +41,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.utils.encoders import JSONEncoder
 
 from apps.indices.models import CellKind, IndexRun
-from apps.insights.selectors import (
+from apps.indices.readers import (
     RunStamp,
     public_cells,
     public_memo,

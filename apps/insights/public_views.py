@@ -1,6 +1,6 @@
 """Public pages (no log-in): published, disclosure-safe indices, rankings, trends, method.
 
-Every number comes from :func:`apps.insights.selectors.public_cells`: the PUBLIC view of a
+Every number comes from :func:`apps.indices.readers.public_cells`: the PUBLIC view of a
 *published* run. A suppressed cell is shown with its reason (样本不足 …), never a value.
 A page costs one query once the run's cells are cached (which runs are published); the
 cells and their names are cached per run version by the selector.
@@ -27,8 +27,8 @@ from markdown.treeprocessors import Treeprocessor
 from apps.core import formatting
 from apps.frameworks.models import Dimension, MaturityLevel
 from apps.indices.models import CellKind, IndexRun
+from apps.indices.readers import public_cells, public_memo, public_trend, published_runs_brief, run_version
 from apps.indices.services import index_parameters
-from apps.insights.selectors import public_cells, public_memo, public_trend, published_runs_brief, run_version
 
 METHOD_FILE = Path(settings.BASE_DIR) / "docs" / "METHOD.md"
 

@@ -1,6 +1,6 @@
 """Pages for authorities and ministry staff: their jurisdiction and what lies below it.
 
-Every number comes from :mod:`apps.insights.selectors` — published runs only, and what a
+Every number comes from :mod:`apps.indices.readers` — published runs only, and what a
 reader may see is decided there (cells of the jurisdiction unsuppressed and marked
 "内部数据，不公开" when the public must not see them; other cells as the public sees them).
 Nothing here aggregates filings; the enterprise list is a plain filtered list of the

@@ -5,8 +5,8 @@ import pytest
 from django.core.cache import cache
 from playwright.sync_api import expect
 
+from apps.indices.readers import public_memo
 from apps.indices.services import index_run_publish
-from apps.insights.selectors import public_memo
 from tests.indices.test_index_runs import inline_run
 from tests.insights.test_public import populate
 

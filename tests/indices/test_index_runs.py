@@ -245,8 +245,8 @@ def test_public_view_of_a_suppressed_cell_has_no_indicator_means():
     import pandas as pd
 
     from apps.indices.disclosure import public_view
+    from apps.indices.readers import PUBLIC, Reader, cells_for, public_memo
     from apps.indices.services import index_parameters
-    from apps.insights.selectors import PUBLIC, Reader, cells_for, public_memo
 
     _, p2026 = build(small_county=True)
     run = inline_run(p2026)

@@ -418,7 +418,7 @@ def test_ranking_query_count(client, users, django_assert_num_queries, who, para
 
 def test_ranking_queries_do_not_grow_with_the_rows(client, users, world, django_assert_max_num_queries):
     """The same page with more child regions costs the same number of queries."""
-    from apps.insights.selectors import public_memo
+    from apps.indices.readers import public_memo
 
     client.force_login(users["ministry"])
     cache.clear()
@@ -500,7 +500,7 @@ def test_dashboard_and_report_show_the_weakest_indicators_with_their_questions(c
                                  question=f"是否已建立质量问题{code}的闭环处理机制？", weight=Decimal("0.1"))
     means = {**cell.indicator_means, **extra, "XN": None}  # XN: applies to no filing here
     IndexCell.objects.filter(pk=cell.pk).update(indicator_means=means)
-    from apps.insights.selectors import public_memo
+    from apps.indices.readers import public_memo
 
     cache.clear()  # a run's cells never change in real life; this test changes one
     public_memo.clear()

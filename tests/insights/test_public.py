@@ -17,10 +17,10 @@ from apps.filings.packing import compiled_for
 from apps.filings.synthetic import synthetic_answers
 from apps.frameworks import scoring
 from apps.indices.models import IndexCell
+from apps.indices.readers import public_memo
 from apps.indices.services import index_run_publish
 from apps.insights.public_api import CELL_FIELDS, VALUES, PublicCellSerializer
 from apps.insights.public_views import render_markdown
-from apps.insights.selectors import public_memo
 from tests.factories import EnterpriseFactory, county, industry, key_industry
 from tests.indices.population import build
 from tests.indices.test_index_runs import inline_run

@@ -1,10 +1,10 @@
-"""Who sees which values of a published run (apps.insights.selectors)."""
+"""Who sees which values of a published run (apps.indices.readers)."""
 
 import pytest
 
 from apps.accounts.models import Role
+from apps.indices.readers import PUBLIC, Reader, cells_for, published_run
 from apps.indices.services import index_run_publish
-from apps.insights.selectors import PUBLIC, Reader, cells_for, published_run
 from tests.factories import UserFactory, authority_user, prefecture, province
 from tests.indices.population import build
 from tests.indices.test_index_runs import inline_run
