@@ -34,6 +34,7 @@ from apps.accounts.permissions import can_read_insights, export_jobs_visible_to,
 from apps.accounts.scoping import jurisdiction_of
 from apps.core import formatting
 from apps.indices.models import CellKind, IndexRun, RunStatus
+from apps.indices.readers import Reader, cell_for, cells_for, cells_over_runs, cells_with_code_prefix, published_runs
 from apps.reference.models import Industry, KeyIndustry, Region, RegionLevel
 
 from .exports import (
@@ -50,7 +51,6 @@ from .exports import (
     sync_max_rows,
 )
 from .models import ExportJob, ExportJobStatus
-from .selectors import Reader, cell_for, cells_for, cells_over_runs, cells_with_code_prefix, published_runs
 from .tilemap import BANDS, province_tiles
 
 NATION_CODE = "CN"
