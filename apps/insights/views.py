@@ -475,7 +475,23 @@ def dashboard(request):
         data = dashboard_data(Reader.of(request.user), run, scope)
         context["d"] = data
         context["stale"] = context["stale"] or bool(data.cell and data.cell.get("stale"))
+    context.update(_policy_targets(request.user, scope))
     return render(request, "insights/dashboard.html", context)
+
+
+POLICY_TARGETS_SHOWN = 8
+
+
+def _policy_targets(user, scope: Scope) -> dict:
+    """The policy targets of the scope's region (issue 11: a region's dashboard shows its
+    policies and targets), off-track first, each in the view ``user`` reads — a target whose
+    cell is not public shows 不公开 to a reader outside it, never the value."""
+    from apps.policies.selectors import dashboard_tracks
+
+    region_code = None if scope.kind == CellKind.NATION else scope.code
+    tracks = dashboard_tracks(user, region_code)
+    return {"policy_tracks": tracks[:POLICY_TARGETS_SHOWN], "policy_tracks_total": len(tracks),
+            "policy_region_code": region_code or ""}
 
 
 # --- rankings ------------------------------------------------------------------------------------

@@ -109,3 +109,25 @@ def test_support_impact_page(page, live_server, demo, screenshot):
     screenshot(page, "policies-impact")
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "policies-impact-390")
+
+
+def test_province_dashboard_lists_its_policy_targets_and_links_to_tracking(page, live_server, demo, screenshot):
+    """Links both ways: 江苏's insights dashboard shows its policy targets, off-track first,
+    and leads to the tracking page of the region."""
+    _login(page, live_server, "jiangsu")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(live_server.url + "/insights/")
+    section = page.get_by_test_id("region-policies")
+    expect(section.get_by_test_id("region-target").first).to_be_visible()
+    statuses = section.locator("[data-testid^=status-]").evaluate_all("els => els.map(e => e.dataset.testid)")
+    order = {"status-off_track": 0, "status-at_risk": 1, "status-on_track": 2}
+    assert [order.get(s, 3) for s in statuses] == sorted(order.get(s, 3) for s in statuses)
+    section.scroll_into_view_if_needed()
+    screenshot(page, "insights-dashboard-policies")
+    section.screenshot(path="screenshots/insights-dashboard-policies-section.png")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "insights-dashboard-policies-390")
+    section.screenshot(path="screenshots/insights-dashboard-policies-section-390.png")
+    section.get_by_role("link", name=re.compile("查看全部")).click()
+    expect(page).to_have_url(re.compile(r"/policies/tracking/\?region=320000"))
+    expect(page.get_by_test_id("track").first).to_be_visible()

@@ -254,3 +254,42 @@ def test_tracking_of_one_region_inside_the_jurisdiction_only(client, policies):
     client.force_login(authority_user(prefecture(NANJING)))
     assert client.get(reverse("policies:tracking"), {"region": "320500"}).status_code == 404
     assert [t.target.pk for t in client.get(reverse("policies:tracking"), {"region": "320100"}).context["tracks"]] == [nj.pk]
+
+
+def test_a_regions_dashboard_shows_its_policy_targets_off_track_first(client, policies):
+    """Links both ways (issue 11): the authority dashboard of a region lists the targets of
+    that region, with their progress, and links to the tracking page of the region."""
+    national, provincial, _ = policies
+    ps = periods((2025, 2026))
+    province(("330000", "浙江省"))
+    publish_cells(ps[2025], [dict(kind="province", code="320000", n=50, mean=60.0),
+                             dict(kind="prefecture", code="320100", parent_code="320000", n=20, mean=55.0),
+                             dict(kind="province", code="330000", n=50, mean=50.0)])
+    publish_cells(ps[2026], [dict(kind="province", code="320000", n=50, mean=66.0),
+                             dict(kind="prefecture", code="320100", parent_code="320000", n=20, mean=54.0),
+                             dict(kind="province", code="330000", n=50, mean=52.0)])
+    m = measure(provincial)
+    on = target_create(measure=m, metric="mean", cell_kind="province", cell_code="320000", baseline_period=ps[2025],
+                       target_year=2028, value=70)
+    off = target_create(measure=m, metric="mean", cell_kind="prefecture", cell_code="320100", baseline_period=ps[2025],
+                        target_year=2028, value=70)
+    other = target_create(measure=measure(national), metric="mean", cell_kind="province", cell_code="330000",
+                          baseline_period=ps[2025], target_year=2028, value=60)
+    target_progress_recompute()
+
+    client.force_login(authority_user(province()))
+    response = client.get(reverse("insights:dashboard"))
+    assert response.status_code == 200
+    assert [t.target.pk for t in response.context["policy_tracks"]] == [off.pk, on.pk]
+    assert other.pk not in [t.target.pk for t in response.context["policy_tracks"]]
+    body = response.content.decode()
+    assert 'data-testid="region-policies"' in body and 'data-testid="status-off_track"' in body
+    assert reverse("policies:tracking") + "?region=320000" in body
+
+    # the prefecture's dashboard (inside the province's jurisdiction) lists only its own target
+    response = client.get(reverse("insights:dashboard"), {"region": "320100"})
+    assert [t.target.pk for t in response.context["policy_tracks"]] == [off.pk]
+
+    # 南京's authority does not see 江苏's province-wide target on its own dashboard
+    client.force_login(authority_user(prefecture(NANJING)))
+    assert [t.target.pk for t in client.get(reverse("insights:dashboard")).context["policy_tracks"]] == [off.pk]
