@@ -37,7 +37,9 @@ def test_public_policy_list_search_and_page(page, live_server, demo, screenshot,
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="政策跟踪").click()
     rows = page.get_by_test_id("policy-list").locator("tbody tr")
     expect(rows).to_have_count(4)
-    assert any("CJK SC" in f for f in platform_fonts(page, "h1"))
+    page.wait_for_load_state("networkidle")  # the list is complete before fonts are asked for
+    fonts = platform_fonts(page, "h1")
+    assert any("CJK SC" in f for f in fonts), fonts
     screenshot(page, "policies-list")
     page.get_by_label("关键词").fill("培训")
     page.get_by_role("button", name="筛选").click()
