@@ -405,3 +405,18 @@ def celery_worker(_celery_worker_process, transactional_db):
         pytest.fail(f"celery worker died (exit code {worker.process.returncode}):\n{worker.log()}", pytrace=False)
     worker.test_started_at = worker.log_size()
     return worker
+
+
+# --- language ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the default language (zh-hans). A request made in English leaves
+    English active in the test thread afterwards; without this, a later test in the same
+    process (which pytest-xdist's order decides) would read English messages."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
