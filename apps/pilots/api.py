@@ -25,8 +25,8 @@ from apps.accounts import pilot_rules
 from apps.insights.public_api import PublicRateThrottle, PublicThrottled
 
 from . import selectors, services
-from .models import Application, Assignment, Call, CallStatus, Case, Element, Review, ScenarioLevel
-from .search import search_cases
+from .models import Application, Assignment, Call, CallStatus, Case, Review
+from .search import filter_cases
 
 
 def _call_service(fn, **kwargs):
@@ -171,18 +171,7 @@ class CaseViewSet(PublicMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
     filter_backends: list = []
 
     def get_queryset(self):
-        qs = Case.objects.published().select_related("region")
-        g = self.request.query_params
-        qs = search_cases(qs, g.get("q", ""))
-        if g.get("level") in ScenarioLevel.values:
-            qs = qs.filter(scenario_level=g["level"])
-        if g.get("industry"):
-            qs = qs.filter(key_industry_id=g["industry"])
-        if g.get("element") in Element.values:
-            qs = qs.filter(elements__contains=[g["element"]])
-        if g.get("province"):
-            qs = qs.filter(province_code=g["province"])
-        return qs
+        return filter_cases(Case.objects.published().select_related("region"), self.request.query_params)
 
 
 class NoticeSerializer(serializers.ModelSerializer):

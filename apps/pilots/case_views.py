@@ -18,7 +18,7 @@ from apps.reference.models import KeyIndustry, Region, RegionLevel
 
 from . import services
 from .models import Application, Case, Element, ScenarioLevel
-from .search import search_cases
+from .search import filter_cases
 
 
 class CappedPaginator(Paginator):
@@ -34,23 +34,9 @@ class CappedPaginator(Paginator):
         return len(self.object_list.values_list("pk", flat=True)[: self.CAP + 1])
 
 
-def _filtered(request, qs):
-    g = request.GET
-    qs = search_cases(qs, g.get("q", ""))
-    if g.get("level") in ScenarioLevel.values:
-        qs = qs.filter(scenario_level=g["level"])
-    if g.get("industry"):
-        qs = qs.filter(key_industry_id=g["industry"])
-    if g.get("element") in Element.values:
-        qs = qs.filter(elements__contains=[g["element"]])
-    if g.get("province"):
-        qs = qs.filter(province_code=g["province"])
-    return qs
-
-
 def case_library(request):
     """Published cases: search, filters, and for an authority which come from its region."""
-    qs = _filtered(request, Case.objects.published().select_related("key_industry", "region"))
+    qs = filter_cases(Case.objects.published().select_related("key_industry", "region"), request.GET)
     own_region = pilot_rules.has_own_region(request.user)
     if own_region and request.GET.get("mine"):
         qs = qs.filter(pilot_rules.own_region_q(request.user))

@@ -54,3 +54,20 @@ def search_cases(qs, query: str):
     for w in words:
         cond &= Q(title__icontains=w) | Q(problem__icontains=w) | Q(solution__icontains=w) | Q(enterprise_display__icontains=w)
     return qs.filter(cond)
+
+
+def filter_cases(qs, params):
+    """The case library's search and filters (``q``, ``level``, ``industry``, ``element``,
+    ``province``) applied to ``qs`` — one rule for the public page and the API."""
+    from .models import Element, ScenarioLevel
+
+    qs = search_cases(qs, params.get("q", ""))
+    if params.get("level") in ScenarioLevel.values:
+        qs = qs.filter(scenario_level=params["level"])
+    if params.get("industry"):
+        qs = qs.filter(key_industry_id=params["industry"])
+    if params.get("element") in Element.values:
+        qs = qs.filter(elements__contains=[params["element"]])
+    if params.get("province"):
+        qs = qs.filter(province_code=params["province"])
+    return qs
