@@ -163,9 +163,11 @@ class IndexParameters:
                          −159.5–311.8)
     rank_draws/_seed     rank intervals: simulated draws of every ranked cell's mean and
                          the seed of the generator (see :func:`_add_rank_intervals`)
-    protection_p         the protection interval the audit asks of each primarily
-                         suppressed cell: ± this share of its sum (apps.indices.audit)
-    audit_max_cells      how many of those cells the audit checks (smallest n first)
+    protection_p         the protection interval each primarily suppressed cell must
+                         keep: ± this share of its sum; complements are added until it
+                         holds (apps.indices.audit); 0 switches the interval rule off
+    audit_max_cells      how many of those cells the audit checks (smallest n first);
+                         0 = every one
     """
 
     min_cell_size: int = 5
@@ -181,7 +183,7 @@ class IndexParameters:
     rank_draws: int = 200
     rank_seed: int = 20261129
     protection_p: float = 0.10
-    audit_max_cells: int = 25
+    audit_max_cells: int = 0
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:
@@ -696,4 +698,7 @@ def compute_cells(
     _add_ranks(cells, params)
     _add_previous(cells, previous_cells)
     _add_performance(cells, params)
-    return to_records_frame(cells)
+    records = to_records_frame(cells)
+    # the protection-interval audit's summary (recorded on the run by the join)
+    records.attrs["protection"] = cells.attrs.get("protection", {})
+    return records

@@ -206,14 +206,72 @@ def primary_suppression(
     return reason
 
 
-def complete_suppression(hidden: np.ndarray, n: np.ndarray, order: np.ndarray, edges: pd.DataFrame) -> np.ndarray:
+def _members(edges: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every member of every partition: (partition, cell, 1 if the member is the parent)."""
+    parents = _partition_parents(edges)
+    part = np.concatenate([edges["partition"].to_numpy(np.int64), np.arange(len(parents))])
+    cell = np.concatenate([edges["child"].to_numpy(np.int64), parents])
+    is_parent = np.concatenate([np.zeros(len(edges), np.int64), np.ones(len(parents), np.int64)])
+    return part, cell, is_parent
+
+
+def complement_cost(
+    hidden: np.ndarray, n: np.ndarray, order: np.ndarray, edges: pd.DataFrame, weight: np.ndarray | None = None
+) -> np.ndarray:
+    """What hiding each cell would lose, counted in contributors (filings), for choosing
+    complements (docs/METHOD.md "互补隐藏的代价"):
+
+        cost(c) = w_c · n_c + Σ over the other partitions P of c that have no unknown yet
+                  of the smallest n of P's other published non-empty members
+
+    The second term is the next complement that hiding c would force (one step of look
+    ahead): a cell whose partitions already hold a hidden member costs only itself, one
+    that opens a new partition (a province whose prefectures are all published) costs
+    that partition's cheapest member too. ``w_c`` (default 1) is ½ for a cell hidden in
+    the previous published period, so that the pattern stays stable across periods.
+    Cells that cannot be hidden usefully (the only non-empty member of a partition) cost
+    their n plus a large penalty. Vectorised over partitions."""
+    w = np.ones(len(n)) if weight is None else weight
+    own = w * n
+    if edges.empty:
+        return own
+    part, cell, _ = _members(edges)
+    n_parts = int(part.max()) + 1
+    nonempty = n > 0
+    unknown = hidden & nonempty
+    count = np.bincount(part, unknown[cell].astype(np.int64), minlength=n_parts)
+    open_ = ~hidden & nonempty
+    rows = np.flatnonzero(open_[cell])
+    frame = pd.DataFrame({"p": part[rows], "n": n[cell[rows]], "o": order[cell[rows]], "c": cell[rows]})
+    frame = frame.sort_values(["p", "n", "o"])
+    rank = frame.groupby("p").cumcount().to_numpy()
+    big = float(n.sum() + 1)
+    first_n = np.full(n_parts, big)
+    first_c = np.full(n_parts, -1, dtype=np.int64)
+    second_n = np.full(n_parts, big)
+    top = frame[rank == 0]
+    first_n[top["p"].to_numpy()] = top["n"].to_numpy(float)
+    first_c[top["p"].to_numpy()] = top["c"].to_numpy()
+    nxt = frame[rank == 1]
+    second_n[nxt["p"].to_numpy()] = nxt["n"].to_numpy(float)
+    # the cascade each (partition, open member) would cause
+    p, c = part[rows], cell[rows]
+    forced = np.where(first_c[p] == c, second_n[p], first_n[p])
+    forced = np.where(count[p] == 0, forced, 0.0)
+    return own + np.bincount(c, forced, minlength=len(n))
+
+
+def complete_suppression(
+    hidden: np.ndarray, n: np.ndarray, order: np.ndarray, edges: pd.DataFrame, weight: np.ndarray | None = None
+) -> np.ndarray:
     """Complementary suppression along partitions, repeated until stable.
 
     ``hidden``: bool per cell; ``n``: the count of each cell (cells with n = 0 are known to
-    be empty and are never "unknown"); ``order``: tie-break (smaller first) among equal n.
-    In a partition with exactly one unknown member (parent or child with n > 0 that is
-    hidden), the published child with the smallest n > 0 is hidden too; if there is none
-    (the lone unknown child is its parent's only non-empty child), the parent is hidden.
+    be empty and are never "unknown"); ``order``: tie-break (smaller first) among equal
+    costs; ``weight``: see :func:`complement_cost`. In a partition with exactly one unknown
+    member (parent or child with n > 0 that is hidden), the published non-empty child of
+    least :func:`complement_cost` is hidden too; if there is none (the lone unknown child
+    is its parent's only non-empty child), the parent is hidden.
     Returns the cells hidden by this function (a bool mask).
     """
     hidden = hidden.copy()
@@ -231,9 +289,10 @@ def complete_suppression(hidden: np.ndarray, n: np.ndarray, order: np.ndarray, e
         needy = count == 1
         if not needy.any():
             return added
+        cost = complement_cost(hidden, n, order, edges, weight)
         cand = needy[part] & ~hidden[child] & nonempty[child]
-        pick = pd.DataFrame({"p": part[cand], "n": n[child[cand]], "o": order[child[cand]], "c": child[cand]})
-        pick = pick.sort_values(["p", "n", "o"]).drop_duplicates("p")
+        pick = pd.DataFrame({"p": part[cand], "k": cost[child[cand]], "o": order[child[cand]], "c": child[cand]})
+        pick = pick.sort_values(["p", "k", "o"]).drop_duplicates("p")
         chosen = pick["c"].to_numpy(np.int64)
         # A needy partition without a published non-empty child: hide its parent.
         served = np.zeros(n_parts, dtype=bool)
@@ -360,10 +419,11 @@ def determined_unknowns(hidden: np.ndarray, n: np.ndarray, edges: pd.DataFrame) 
 
 
 def _repair_linear(
-    hidden: np.ndarray, n: np.ndarray, order: np.ndarray, edges: pd.DataFrame, targets: np.ndarray
+    hidden: np.ndarray, n: np.ndarray, order: np.ndarray, edges: pd.DataFrame, targets: np.ndarray,
+    weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """For each determined cell, one more cell to hide: the published non-empty member
-    with the smallest n (children before parents, then code order) of a partition the
+    of least :func:`complement_cost` (children before parents, then code order) of a partition the
     cell belongs to; if all those members are hidden already, of the partitions one step
     further along hidden cells, and so on. Loops over the (few) determined cells only."""
     parents = _partition_parents(edges)
@@ -380,6 +440,7 @@ def _repair_linear(
     m_cell = members["c"].to_numpy(np.int64)
     m_parent = members["is_parent"].to_numpy(np.int64)
     open_cell = ~hidden & (n > 0)
+    cost = complement_cost(hidden, n, order, edges, weight)
     chosen = set()
     for target in targets:
         seen_parts = np.zeros(len(parents), dtype=bool)
@@ -395,7 +456,7 @@ def _repair_linear(
             in_parts = seen_parts[m_part]
             cand = np.flatnonzero(in_parts & open_cell[m_cell])
             if len(cand):
-                key = np.lexsort((order[m_cell[cand]], n[m_cell[cand]], m_parent[cand]))
+                key = np.lexsort((order[m_cell[cand]], cost[m_cell[cand]], m_parent[cand]))
                 chosen.add(int(m_cell[cand[key[0]]]))
                 break
             step = np.zeros(len(hidden), dtype=bool)
@@ -406,24 +467,48 @@ def _repair_linear(
 
 
 def protect(
-    hidden: np.ndarray, n: np.ndarray, order: np.ndarray, edges: pd.DataFrame, linear: bool = True
+    hidden: np.ndarray, n: np.ndarray, order: np.ndarray, edges: pd.DataFrame, linear: bool = True,
+    weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """Complementary suppression for ``hidden`` (bool per cell): the line rule of
     :func:`complete_suppression`, then, with ``linear``, repairs of cells the whole
-    system of equations determines, until none is left. Returns the added cells (mask)."""
+    system of equations determines, until none is left. Returns the added cells (mask).
+    ``weight``: see :func:`complement_cost`."""
     current = hidden.copy()
     for _ in range(_MAX_ROUNDS):
-        current |= complete_suppression(current, n, order, edges)
+        current |= complete_suppression(current, n, order, edges, weight)
         if not linear:
             break
         targets = determined_unknowns(current, n, edges)
         if not len(targets):
             break
-        extra = _repair_linear(current, n, order, edges, targets)
+        extra = _repair_linear(current, n, order, edges, targets, weight)
         if not len(extra):
             raise RuntimeError("cannot protect cells the partition equations determine")  # pragma: no cover
         current[extra] = True
     return current & ~hidden
+
+
+# A cell hidden in the previous published period costs this share of its n as a complement
+# (complement_cost), so that the pattern stays the same from one period to the next.
+PREVIOUS_COMPLEMENT_WEIGHT = 0.5
+
+
+def previous_weight(cells: pd.DataFrame, previous_cells: pd.DataFrame | None) -> np.ndarray:
+    """Per cell, the weight of its n in :func:`complement_cost`: ½ for a cell that was
+    hidden (a complement, or any other reason but no data) in the previous published
+    period's run, 1 otherwise."""
+    weight = np.ones(len(cells))
+    if previous_cells is None or not len(previous_cells):
+        return weight
+    hidden = previous_cells["suppressed"].fillna(False).astype(bool).to_numpy()
+    if "suppression_reason" in previous_cells.columns:
+        hidden = hidden & (previous_cells["suppression_reason"].fillna("").astype(str).to_numpy() != NO_DATA)
+    prev = previous_cells.loc[hidden]
+    before = pd.MultiIndex.from_arrays([prev["kind"].astype(str), prev["code"].astype(str)])
+    now = pd.MultiIndex.from_arrays([cells["kind"].astype(str), cells["code"].astype(str)])
+    weight[now.isin(before)] = PREVIOUS_COMPLEMENT_WEIGHT
+    return weight
 
 
 def _previous_n(cells: pd.DataFrame, previous_cells: pd.DataFrame | None) -> np.ndarray:
@@ -551,9 +636,20 @@ def apply_disclosure_control(
     hidden = (reason != "") & (reason != NO_DATA)
     edges = partition_table(cells)
     order = _code_order(cells)
-    added = protect(hidden, n, order, edges, linear=linear_audit)
+    weight = previous_weight(cells, previous_cells)
+    added = protect(hidden, n, order, edges, linear=linear_audit, weight=weight)
     reason[added] = SECONDARY
     hidden |= added
+    if linear_audit and params.protection_p > 0 and "mean" in cells.columns:
+        from .audit import protect_intervals
+
+        widened, summary = protect_intervals(
+            cells, hidden, reason, order, edges, p=params.protection_p, weight=weight,
+            max_cells=params.audit_max_cells,
+        )
+        reason[widened] = SECONDARY
+        hidden |= widened
+        cells.attrs["protection"] = summary
     cells["suppressed"] = hidden
     cells["suppression_reason"] = reason
     if scores is not None:
@@ -569,7 +665,7 @@ def apply_disclosure_control(
         prev_n = _previous_n(cells, previous_cells)
         moved = (n - panel_n) + np.where(np.isnan(prev_n), 0, np.nan_to_num(prev_n) - panel_n)
         unsafe = hidden | ((panel_n > 0) & (panel_n < m)) | ((moved > 0) & (moved < m))
-        unsafe |= protect(unsafe, panel_n, order, edges, linear=linear_audit)
+        unsafe |= protect(unsafe, panel_n, order, edges, linear=linear_audit, weight=weight)
         cells.loc[unsafe, "panel_change"] = np.nan
     return cells
 

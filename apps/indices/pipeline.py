@@ -474,7 +474,7 @@ def finalize_run(*, run_id: int) -> IndexRun:
     if previous is not None:
         previous_scores = pd.DataFrame(list(RunScore.objects.filter(run=previous).values_list("enterprise_id", "composite")),
                                        columns=["enterprise_id", "composite"])
-        previous_cells = pd.DataFrame(list(IndexCell.objects.filter(run=previous).values("kind", "code", "n", "mean", "rank", "suppressed")))
+        previous_cells = pd.DataFrame(list(IndexCell.objects.filter(run=previous).values("kind", "code", "n", "mean", "rank", "suppressed", "suppression_reason")))
     from .services import base_of_run, code_version, index_parameters, library_versions
 
     params = index_parameters(run)
@@ -490,9 +490,7 @@ def finalize_run(*, run_id: int) -> IndexRun:
     }
     loaded = time.perf_counter()
     cells = aggregation.compute_cells(frame, registry, params, dimension_codes, previous_scores, previous_cells)
-    from .audit import protection_audit
-
-    protection = protection_audit(cells, p=params.protection_p, max_cells=params.audit_max_cells)
+    protection = cells.attrs.get("protection", {})  # the interval rule ran inside compute_cells
     aggregated = time.perf_counter()
     indicator_codes = list(compiled_for(run.framework).indicator_codes)
     # an indicator mean resting on fewer filings than a publishable cell is not kept

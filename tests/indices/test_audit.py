@@ -5,7 +5,8 @@ import pytest
 
 from apps.indices.aggregation import IndexParameters, compute_cells
 from apps.indices.audit import protection_audit
-from tests.indices.test_disclosure import DIMS, filings
+from tests.indices.test_aggregation import cell
+from tests.indices.test_disclosure import DIMS, filings, random_population
 
 
 def population(b_score: float):
@@ -17,18 +18,36 @@ def population(b_score: float):
     return scores, scores[["enterprise_id", "province", "prefecture", "county", "division", "size_class", "key_industries"]]
 
 
-def test_bounds_can_pin_a_hidden_cell_the_equations_leave_open():
+def test_bounds_can_pin_a_hidden_cell_the_equations_leave_open_and_the_rule_widens_them():
     # y(310101) + y(310102) = 180 + 597 = 777 is all the equations say; but
     # y(310102) ≤ 6 × 100 = 600, so y(310101) ≥ 177: within 1.7 % of its true sum 180,
     # although no equation determines it.
     scores, registry = population(99.5)
-    cells = compute_cells(scores, registry, IndexParameters(), DIMS)
-    hidden = cells[cells["suppressed"]]
-    assert set(hidden["code"]) >= {"310101", "310102"}
-    result = protection_audit(cells, p=0.10)
+    old = compute_cells(scores, registry, IndexParameters(protection_p=0), DIMS)  # the rule off
+    assert set(old.loc[old["suppressed"], "code"]) >= {"310101", "310102"}
+    result = protection_audit(old, p=0.10)
     assert result["checked"] >= 1 and result["p"] == 0.10
     found = {c["code"]: c for c in result["unprotected"]}
     assert found["310101"]["low"] == pytest.approx(177.0) and found["310101"]["value"] == pytest.approx(180.0)
+
+    # with the rule (protection_p 0.10, the default) the run adds a complement with room
+    # (310103: 10 filings of 50, sum 500) and audits again: every primary cell keeps ± 10 %
+    cells = compute_cells(scores, registry, IndexParameters(), DIMS)
+    summary = cells.attrs["protection"]
+    assert summary["p"] == 0.10 and summary["audited"] >= 1 and summary["unprotected"] == []
+    assert summary["widened"] >= 1 and {"kind": "county", "code": "310103", "n": 10} in summary["widened_cells"]
+    assert cell(cells, "county", "310103")["suppression_reason"] == "secondary"
+    assert protection_audit(cells, p=0.10)["unprotected"] == []
+
+
+@pytest.mark.parametrize("seed,n", [(11, 300), (12, 800)])
+def test_every_primary_cell_of_a_random_population_keeps_its_interval(seed, n):
+    scores, registry, previous = random_population(seed, n)
+    cells = compute_cells(scores, registry, IndexParameters(protection_p=0.15), DIMS, previous_scores=previous)
+    summary = cells.attrs["protection"]
+    primary = cells["suppression_reason"].isin(["small_n", "dominance", "stability"]) & (cells["n"] > 0)
+    assert summary["audited"] == int(primary.sum()) and summary["not_audited"] == 0
+    assert summary["unprotected"] == [] and protection_audit(cells, p=0.15)["unprotected"] == []
 
 
 def test_a_complement_with_room_protects_the_cell():
