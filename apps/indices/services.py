@@ -68,11 +68,15 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
         )
     blockers = revision_blockers(run)
     if blockers:
-        shown = "、".join(f"{b['kind']}:{b['code']}（{b['n_published']}→{b['n']}）" for b in blockers[:20])
+        shown = "、".join(
+            f"{b['kind']}:{b['code']}（{b['n_published']}→{b['n']}，{b.get('changed', abs(b['n'] - b['n_published']))}）"
+            for b in blockers[:20]
+        )
         more = len(blockers) - 20
         raise ValidationError(
-            _("不能发布：与该期次已发布的批次相比，%(count)s 个单元只相差 1 至 %(m)s 家企业，两次发布相减即可得到这几家"
-              "企业的得分合计。请等待下一次定期发布（更多填报审核通过后）再发布。受影响单元：%(cells)s%(more)s")
+            _("不能发布：与该期次已发布的批次相比，%(count)s 个单元只有 1 至 %(m)s 家企业的填报不同（新增、退出、替换或得分改变），"
+              "两次发布相减即可得到这几家企业的得分合计或差值。请等待下一次定期发布（更多填报审核通过后）再发布。"
+              "受影响单元（企业数变化，不同的填报数）：%(cells)s%(more)s")
             % {"count": len(blockers), "m": index_parameters(run).min_cell_size - 1, "cells": shown,
                "more": _("等") if more > 0 else ""}
         )
@@ -88,28 +92,62 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
 # --- revisions without differencing -----------------------------------------------------------------
 
 
+def changed_members(run: IndexRun, against: IndexRun) -> dict[tuple[str, str], int]:
+    """Per cell, how many filings differ between two runs of one period: the symmetric
+    difference of their members (filings in one run only) plus the filings in both whose
+    composite changed (a filing returned and accepted again). One query over the two runs'
+    scores; then the cells of each differing filing from the codes it recorded."""
+    from collections import Counter
+
+    from django.db import connection
+
+    from .models import RunScore
+
+    table = RunScore._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COALESCE(a.submission_id, b.submission_id) FROM "
+            f"(SELECT submission_id, composite FROM {table} WHERE run_id = %s) a FULL OUTER JOIN "
+            f"(SELECT submission_id, composite FROM {table} WHERE run_id = %s) b ON a.submission_id = b.submission_id "
+            f"WHERE a.submission_id IS NULL OR b.submission_id IS NULL OR a.composite <> b.composite",
+            [run.pk, against.pk],
+        )
+        differing = [row[0] for row in cursor.fetchall()]
+    counts: Counter = Counter()
+    for submission in Submission.objects.filter(pk__in=differing).prefetch_related("enterprise__key_industries"):
+        counts.update((str(kind), str(code)) for kind, code in cell_keys_of(submission))
+    return dict(counts)
+
+
 def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[dict]:
     """Cells that would let the public difference ``run`` against the run currently
     published for its period (``against``, by default that run): published in both, with
-    a change of n of 1 … min_cell_size − 1 filings — n_new·mean_new − n_old·mean_old is
-    then the total score of those few filings (a newly accepted filer's exact score when
-    Δn = 1). Empty when nothing else is published for the period."""
+    1 … min_cell_size − 1 filings that differ between the two — new, gone or re-scored.
+    The difference of the two sums is then the total of those few filings (a newly
+    accepted filer's exact score when Δn = 1) or, when one filer replaced another (Δn = 0),
+    the difference of their two scores. Empty when nothing else is published for the
+    period. Each blocker: kind, code, n_published, n, changed (filings that differ)."""
     if against is None:
         against = IndexRun.objects.filter(period_id=run.period_id, is_published=True).exclude(pk=run.pk).first()
     if against is None or against.pk == run.pk:
         return []
     m = index_parameters(run).min_cell_size
+    changed = changed_members(run, against)
     fields = ("kind", "code", "n", "suppressed")
     old = {(c["kind"], c["code"]): c for c in IndexCell.objects.filter(run=against).values(*fields)}
     out = []
     for cell in IndexCell.objects.filter(run=run, suppressed=False).order_by("kind", "code").values(*fields):
-        before = old.get((cell["kind"], cell["code"]))
+        key = (cell["kind"], cell["code"])
+        before = old.get(key)
         n_before = 0 if before is None else before["n"]
         if before is not None and before["suppressed"]:
             continue  # the published side was hidden: nothing to subtract
-        delta = cell["n"] - n_before
-        if 0 < abs(delta) < m:
-            out.append({"kind": cell["kind"], "code": cell["code"], "n_published": n_before, "n": cell["n"]})
+        if before is None and cell["n"] == 0:
+            continue
+        k = max(changed.get(key, 0), abs(cell["n"] - n_before))
+        if 0 < k < m:
+            out.append({"kind": cell["kind"], "code": cell["code"], "n_published": n_before, "n": cell["n"],
+                        "changed": k})
     return out
 
 

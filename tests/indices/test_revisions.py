@@ -79,3 +79,32 @@ def test_a_rerun_without_changes_is_published():
     rerun = inline_run(p2026)
     assert revision_blockers(rerun) == []
     assert index_run_publish(run=rerun, user=None).is_published
+
+
+def test_a_rerun_where_one_filer_replaced_another_is_not_published():
+    """Δn = 0 but the members changed: one accepted filing withdrawn (returned for
+    correction), another accepted in the same county. The two published sums differ by
+    the new filer's score minus the old filer's: the rule counts the filings that differ
+    (the set difference of the two runs' members), not only Δn."""
+    _, p2026 = build()
+    published = index_run_publish(run=inline_run(p2026), user=None)
+    gone = Submission.objects.filter(period=p2026, county_code="330108", status=SubmissionStatus.ACCEPTED).first()
+    gone.status = SubmissionStatus.RETURNED
+    gone.save(update_fields=["status"])
+    late = accept_late_filing(p2026)
+    rerun = inline_run(p2026)
+    old = IndexCell.objects.get(run=published, kind="county", code="330108")
+    new = IndexCell.objects.get(run=rerun, kind="county", code="330108")
+    assert not old.suppressed and not new.suppressed and new.n == old.n
+    new_score = RunScore.objects.get(run=rerun, enterprise_id=late.enterprise_id).composite
+    old_score = RunScore.objects.get(run=published, enterprise_id=gone.enterprise_id).composite
+    # the finding: the difference of the two published sums is a difference of two scores
+    assert new.n * new.mean - old.n * old.mean == pytest.approx(new_score - old_score, abs=1e-6)
+    blockers = {(b["kind"], b["code"]): b for b in revision_blockers(rerun)}
+    assert blockers[("county", "330108")] == {"kind": "county", "code": "330108", "n_published": old.n, "n": new.n,
+                                              "changed": 2}
+    assert ("nation", "CN") in blockers and blockers[("nation", "CN")]["n"] == blockers[("nation", "CN")]["n_published"]
+    with pytest.raises(ValidationError, match="不能发布"):
+        index_run_publish(run=rerun, user=None)
+    # the filing of another county whose cells did not change is no blocker there
+    assert ("county", "320102") not in blockers
