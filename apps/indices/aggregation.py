@@ -109,6 +109,7 @@ CELL_COLUMNS = (
     "n",
     "registered",
     "coverage",
+    "not_measured_share",
     "mean",
     "weighted_mean",
     "median",
@@ -436,6 +437,13 @@ def _statistics(
         panel_sum = np.bincount(gid[in_panel], (comp - prev)[in_panel], minlength=G)
         panel_change = np.where(panel_n > 0, panel_sum / np.maximum(panel_n, 1), np.nan)
 
+        if "not_measured" in data:
+            asked = np.bincount(gid, data["kpi_asked"][rows], minlength=G)
+            marked = np.bincount(gid, data["not_measured"][rows], minlength=G)
+            not_measured_share = np.where(asked > 0, marked / np.where(asked > 0, asked, 1), np.nan)
+        else:
+            not_measured_share = np.full(G, np.nan)
+
     out = pd.DataFrame(
         {
             "kind": k.kind,
@@ -444,6 +452,7 @@ def _statistics(
             "n": n.astype(np.int64),
             "registered": registered.astype(np.int64),
             "coverage": coverage,
+            "not_measured_share": not_measured_share,
             "mean": mean,
             "weighted_mean": weighted_mean,
             "median": quant[:, 2],
@@ -501,6 +510,11 @@ def _prepare(
         found = pos >= 0
         previous[found] = previous_scores["composite"].to_numpy(float)[pos[found]]
     data["previous"] = previous
+    # 未统计 answers and the quantitative answers they are a share of (when the caller has
+    # them: apps.indices.services.not_measured_frame)
+    if "not_measured" in scores.columns and "kpi_asked" in scores.columns:
+        data["not_measured"] = pd.to_numeric(scores["not_measured"], errors="coerce").fillna(0).to_numpy(float)
+        data["kpi_asked"] = pd.to_numeric(scores["kpi_asked"], errors="coerce").fillna(0).to_numpy(float)
     data["order_composite"] = np.argsort(data["composite"], kind="stable")
     if "weight" in data:
         data["order_weight"] = np.argsort(-data["weight"], kind="stable")

@@ -70,10 +70,43 @@ def _system(hidden: np.ndarray, total: np.ndarray, edges: pd.DataFrame):
     return matrix, known[has_unknown], variables, column
 
 
-def intervals(hidden: np.ndarray, n: np.ndarray, total: np.ndarray, edges: pd.DataFrame, targets: np.ndarray):
+def _witness(sub: sparse.csr_matrix, y: np.ndarray, upper: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inner bounds of the attacker's interval for the block's columns ``local``, from
+    one feasible line each: d = the projection of e_c on the null space of the block's
+    equations (scaled to d_c = 1); y* + t d solves every equation, and stays inside the
+    boxes for t in [t_min, t_max]. So y*_c + t_min … y*_c + t_max are attainable sums (a
+    witness, no LP); the true interval can only be wider."""
+    from scipy.linalg import null_space
+
+    basis = null_space(sub.toarray())
+    low, high = y[local].copy(), y[local].copy()
+    if not basis.shape[1]:
+        return low, high
+    d = basis @ basis[local].T  # column i: the projection of e_{local[i]}
+    scale = d[local, np.arange(len(local))]
+    ok = scale > 1e-9
+    d = np.where(ok, d / np.where(ok, scale, 1.0), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room_up = (upper - y)[:, None]
+        room_down = y[:, None]
+        pos, neg = d > 1e-12, d < -1e-12
+        t_max = np.min(np.where(pos, room_up / d, np.where(neg, room_down / -d, np.inf)), axis=0)
+        t_min = -np.min(np.where(pos, room_down / d, np.where(neg, room_up / -d, np.inf)), axis=0)
+    low[ok] = y[local][ok] + t_min[ok]
+    high[ok] = y[local][ok] + t_max[ok]
+    return low, high
+
+
+def intervals(
+    hidden: np.ndarray, n: np.ndarray, total: np.ndarray, edges: pd.DataFrame, targets: np.ndarray,
+    p: float | None = None,
+):
     """The attacker's bounds [low, high] on the sum of each target cell (positions),
-    from the partition equations with the published sums and 0 ≤ y ≤ 100 n; one pair of
-    LPs per target on its equation block. Returns (low, high, block size per target)."""
+    from the partition equations with the published sums and 0 ≤ y ≤ 100 n, per equation
+    block: closed form for a block of one equation; otherwise, when ``p`` is given, first
+    a feasible line through the true sums (:func:`_witness`) — if it already spans ± p of
+    the target's sum the target is protected and its inner bounds are returned — and a
+    pair of LPs for the rest. Returns (low, high, block size per target, LPs solved)."""
     matrix, rhs, variables, column = _system(hidden, total, edges)
     upper = SCORE_MAX * n[variables]
     m = matrix.shape[0]
@@ -91,6 +124,8 @@ def intervals(hidden: np.ndarray, n: np.ndarray, total: np.ndarray, edges: pd.Da
     high = np.zeros(len(targets))
     size = np.zeros(len(targets), dtype=np.int64)
     cache: dict[int, tuple] = {}
+    witnesses: dict[int, dict | None] = {}
+    lps_solved = 0
     for i, target in enumerate(targets):
         j = int(column[target])
         b = int(block[j])
@@ -105,13 +140,38 @@ def intervals(hidden: np.ndarray, n: np.ndarray, total: np.ndarray, edges: pd.Da
         if sub is None:
             low[i], high[i] = 0.0, upper[j]
             continue
+        if len(eqs) == 1:
+            # one equation Σ a_k y_k = r with boxes 0 ≤ y_k ≤ u_k: the bounds are exact
+            # in closed form (the other terms range over an interval), no LP needed
+            a = sub.toarray()[0]
+            local = int(np.searchsorted(in_block, j))
+            others = np.arange(len(in_block)) != local
+            lo_rest = np.minimum(0.0, a[others] * bounds[others, 1]).sum()
+            hi_rest = np.maximum(0.0, a[others] * bounds[others, 1]).sum()
+            # a_j y_j = r − rest, rest ∈ [lo_rest, hi_rest]
+            ends = sorted(((rhs[eqs[0]] - hi_rest) / a[local], (rhs[eqs[0]] - lo_rest) / a[local]))
+            low[i], high[i] = max(ends[0], 0.0), min(ends[1], upper[j])
+            continue
+        local = int(np.searchsorted(in_block, j))
+        if p is not None:
+            if witnesses.get(b) is None:
+                # every target of the block at once (targets come block by block)
+                locals_b = np.searchsorted(in_block, column[targets[block[column[targets]] == b]])
+                w_lo, w_hi = _witness(sub, total[variables[in_block]], bounds[:, 1], locals_b)
+                witnesses = {b: dict(zip(locals_b.tolist(), zip(w_lo, w_hi, strict=True), strict=True))}
+            w_lo, w_hi = witnesses[b][local]
+            value = total[target]
+            if w_lo <= max(value * (1 - p), 0.0) + 1e-6 and w_hi >= min(value * (1 + p), upper[j]) - 1e-6:
+                low[i], high[i] = w_lo, w_hi
+                continue
+        lps_solved += 2
         c = np.zeros(len(in_block))
         c[int(np.searchsorted(in_block, j))] = 1.0
         lo = linprog(c, A_eq=sub, b_eq=rhs[eqs], bounds=bounds, method="highs")
         hi = linprog(-c, A_eq=sub, b_eq=rhs[eqs], bounds=bounds, method="highs")
         low[i] = lo.fun if lo.status == 0 else 0.0
         high[i] = -hi.fun if hi.status == 0 else upper[j]
-    return low, high, size, block, column
+    return low, high, size, lps_solved
 
 
 def _unprotected(value, upper, low, high, p) -> np.ndarray:
@@ -139,7 +199,7 @@ def protect_intervals(
     add complements until each has a protection interval of ± ``p`` of its sum. Returns
     the cells added (bool mask) and the audit summary recorded on the run: p, audited,
     widened (cells added), unprotected (left, if any: kind, code, n, low, high, value),
-    rounds, largest block, LPs solved and seconds."""
+    rounds, largest block, LPs solved (blocks of one equation are bounded in closed form) and seconds."""
     from .disclosure import complement_cost, protect
 
     started = time.perf_counter()
@@ -162,8 +222,8 @@ def protect_intervals(
         if not len(pending):
             break
         pending = _by_block(pending, current, total, edges)
-        low, high, size, _, _ = intervals(current, n, total, edges, pending)
-        lps += 2 * len(pending)
+        low, high, size, solved = intervals(current, n, total, edges, pending, p=p)
+        lps += solved
         largest = max(largest, int(size.max()) if len(size) else 0)
         bad = _unprotected(total[pending], upper[pending], low, high, p)
         left, low, high = pending[bad], low[bad], high[bad]
@@ -234,7 +294,7 @@ def protection_audit(cells: pd.DataFrame, *, p: float = 0.10, max_cells: int = 0
     if len(primary):
         edges = partition_table(cells)
         targets = _by_block(primary, hidden, total, edges)
-        low, high, _, _, _ = intervals(hidden, n, total, edges, targets)
+        low, high, _, _ = intervals(hidden, n, total, edges, targets, p=p)
         bad = _unprotected(total[targets], SCORE_MAX * n[targets], low, high, p)
         summary["unprotected"] = [
             {"kind": str(cells.at[t, "kind"]), "code": str(cells.at[t, "code"]), "n": int(n[t]),

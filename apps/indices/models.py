@@ -117,6 +117,10 @@ class IndexCell(models.Model):
     n = models.PositiveIntegerField()
     registered = models.PositiveIntegerField()
     coverage = models.FloatField(null=True)
+    # Share of the cell's answers to the framework's common quantitative (KPI) indicators
+    # marked 未统计 (not measured), so that "not measured" can be told from low maturity
+    # (a not-measured KPI scores 0); non-response is the other side of ``coverage``.
+    not_measured_share = models.FloatField(null=True)
     mean = models.FloatField(null=True)
     weighted_mean = models.FloatField(null=True)
     median = models.FloatField(null=True)

@@ -99,9 +99,26 @@ def cells_for(
         cell["hidden"] = bool(not inside and row["suppressed"])
         # insiders read the detailed reason; everyone else the one public reason (不公开)
         cell["reason_label"] = REASONS.get(cell["suppression_reason"], "")
+        cell["rank_label"] = rank_label(cell)
         cell["run_id"] = run.pk
         out.append(cell)
     return out
+
+
+def rank_label(cell: dict) -> str:
+    """The rank as readers see it, with its 95 % rank interval: "第3名（2–6）" (or
+    "第3名" without an interval); "" for a cell without a rank — hidden from this reader,
+    too small or not ranked. The interval comes from the run (apps.indices.aggregation:
+    simulated draws of every ranked cell's mean, seeded and recorded with the run)."""
+    from django.utils.translation import gettext
+
+    rank = cell.get("rank")
+    if rank is None or rank != rank:  # None or NaN
+        return ""
+    low, high = cell.get("rank_low"), cell.get("rank_high")
+    if low is None or high is None or low != low or high != high:
+        return gettext("第%(rank)s名") % {"rank": int(rank)}
+    return gettext("第%(rank)s名（%(low)s–%(high)s）") % {"rank": int(rank), "low": int(low), "high": int(high)}
 
 
 def cell_for(reader: Reader, run: IndexRun, kind: str, code: str) -> dict | None:

@@ -151,6 +151,35 @@ def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[di
     return out
 
 
+# --- not measured ---------------------------------------------------------------------------------
+
+
+def not_measured_frame(period: Period, framework):
+    """Per accepted filing of ``period``: how many of its answers to the framework's common
+    quantitative (KPI) indicators are marked 未统计 (``not_measured``), and how many such
+    indicators it was asked (``kpi_asked``, the same for every filing: industry-module KPIs
+    are left out because they apply to some filings only). One query over the marked
+    answers (a partial index holds only those). Columns: enterprise_id, not_measured,
+    kpi_asked."""
+    import pandas as pd
+    from django.db.models import Count, Q
+
+    from apps.filings.models import SubmissionStatus
+    from apps.frameworks.models import Indicator
+
+    kpis = list(Indicator.objects.filter(framework=framework, kind="kpi", module__isnull=True).values_list("pk", flat=True))
+    accepted = Submission.objects.filter(period=period, status=SubmissionStatus.ACCEPTED)
+    marked = (
+        accepted.filter(answers__not_measured=True, answers__indicator_id__in=kpis)
+        .values_list("enterprise_id").annotate(c=Count("answers", filter=Q(answers__not_measured=True)))
+    ) if kpis else []
+    frame = pd.DataFrame(list(accepted.values_list("enterprise_id", flat=True)), columns=["enterprise_id"])
+    counts = dict(marked)
+    frame["not_measured"] = frame["enterprise_id"].map(counts).fillna(0).astype(float)
+    frame["kpi_asked"] = float(len(kpis))
+    return frame
+
+
 # --- the base period of the development index ------------------------------------------------------
 
 

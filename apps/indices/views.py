@@ -87,6 +87,7 @@ def run_detail(request, pk: int):
         "run": run, "current": current, "preview": preview,
         "previous": previously_published_run(run.period) if run.is_published else None,
         "can_publish": can_publish_indices(request.user),
+        "protection_pct": f"{100 * float((run.audit.get('protection') or {}).get('p') or 0):g}",
     })  # fmt: skip
 
 

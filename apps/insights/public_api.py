@@ -58,7 +58,8 @@ TAG = "public"
 IDENTITY = ("run_id", "kind", "code", "parent_code", "name", "suppressed", "suppression_reason", "reason_label", "stale")
 VALUES = (
     "n", "registered", "coverage", "mean", "weighted_mean", "median", "p10", "p25", "p75", "p90", "std",
-    "ci_low", "ci_high", "benchmark", "level_shares", "dimension_means", "rank", "siblings", "prev_mean",
+    "ci_low", "ci_high", "benchmark", "level_shares", "dimension_means", "rank", "rank_low", "rank_high",
+    "rank_label", "siblings", "not_measured_share", "prev_mean",
     "change", "prev_rank", "rank_change", "panel_n", "panel_change", "dev_index", "performance_ratio",
     "performance_group",
 )  # fmt: skip
@@ -104,7 +105,13 @@ class PublicCellSerializer(serializers.Serializer):
     level_shares = serializers.ListField(child=serializers.FloatField(), allow_null=True)
     dimension_means = serializers.DictField(child=serializers.FloatField(), allow_null=True)
     rank = serializers.IntegerField(allow_null=True)
+    rank_low = serializers.IntegerField(allow_null=True, help_text=gettext_lazy("排名的 95% 区间下限（模拟抽样，种子随批次记录）"))
+    rank_high = serializers.IntegerField(allow_null=True, help_text=gettext_lazy("排名的 95% 区间上限"))
+    rank_label = serializers.CharField(allow_blank=True, help_text=gettext_lazy("排名及其区间，如“第3名（2–6）”"))
     siblings = serializers.IntegerField(allow_null=True)
+    not_measured_share = serializers.FloatField(
+        allow_null=True, help_text=gettext_lazy("标为“未统计”的定量指标答案占比（0–1），用于区分未统计与水平低")
+    )
     prev_mean = serializers.FloatField(allow_null=True)
     change = serializers.FloatField(allow_null=True)
     prev_rank = serializers.IntegerField(allow_null=True)

@@ -235,6 +235,7 @@ RANKING_COLUMNS = [
     Column("change", gettext_lazy("较上期"), "signed", sort="change"),
     Column("n", gettext_lazy("填报企业数"), "int", sort="n"),
     Column("coverage", gettext_lazy("覆盖率"), "pct", sort="coverage"),
+    Column("not_measured_share", gettext_lazy("未统计占比"), "pct"),
     Column("ci", gettext_lazy("95%置信区间"), "ci"),
     Column("performance_group", gettext_lazy("表现分组"), "group"),
 ]
@@ -365,6 +366,7 @@ SUMMARY_COLUMNS = [
     Column("n", gettext_lazy("填报企业数"), "int"),
     Column("registered", gettext_lazy("登记企业数"), "int"),
     Column("coverage", gettext_lazy("覆盖率"), "pct"),
+    Column("not_measured_share", gettext_lazy("未统计占比"), "pct"),
     Column("ci", gettext_lazy("95%置信区间"), "ci"),
     Column("median", gettext_lazy("中位数"), "num"),
 ]

@@ -55,3 +55,29 @@ def test_a_complement_with_room_protects_the_cell():
     cells = compute_cells(scores, registry, IndexParameters(), DIMS)
     result = protection_audit(cells, p=0.10)
     assert result["checked"] >= 1 and result["unprotected"] == []
+
+
+@pytest.mark.parametrize("seed,n", [(21, 400), (22, 900)])
+def test_the_witness_shortcut_decides_like_the_linear_programmes(seed, n):
+    """Blocks of several equations: a feasible line through the true sums proves most
+    targets protected without an LP; the verdict must equal the LPs' for every target."""
+    import numpy as np
+
+    from apps.indices import audit
+    from apps.indices.disclosure import partition_table
+
+    scores, registry, previous = random_population(seed, n)
+    cells = compute_cells(scores, registry, IndexParameters(protection_p=0), DIMS, previous_scores=previous)
+    n_ = cells["n"].to_numpy(np.int64)
+    total = n_ * cells["mean"].astype(float).fillna(0).to_numpy()
+    hidden = cells["suppressed"].to_numpy(bool) & (n_ > 0)
+    targets = np.flatnonzero(hidden & cells["suppression_reason"].isin(audit.PRIMARY).to_numpy())
+    edges = partition_table(cells)
+    targets = audit._by_block(targets, hidden, total, edges)
+    for p in (0.05, 0.10, 0.30):
+        lo, hi, _, lps = audit.intervals(hidden, n_, total, edges, targets)
+        w_lo, w_hi, _, fewer = audit.intervals(hidden, n_, total, edges, targets, p=p)
+        exact = audit._unprotected(total[targets], 100 * n_[targets], lo, hi, p)
+        fast = audit._unprotected(total[targets], 100 * n_[targets], w_lo, w_hi, p)
+        assert (exact == fast).all() and fewer <= lps
+        assert (w_lo >= lo - 1e-6).all() and (w_hi <= hi + 1e-6).all()  # inner bounds

@@ -93,7 +93,8 @@ def test_the_protection_audit_is_recorded_on_the_run():
     _, p2026 = build(small_county=True)
     run = inline_run(p2026)
     protection = run.audit["protection"]
-    assert protection["p"] == 0.10 and protection["checked"] >= 1  # 建邺区 (3 filings) at least
-    assert protection["checked"] + protection["not_checked"] == IndexCell.objects.filter(
+    assert protection["p"] == 0.10 and protection["audited"] >= 1  # 建邺区 (3 filings) at least
+    assert protection["audited"] == IndexCell.objects.filter(
         run=run, suppression_reason__in=["small_n", "dominance", "stability"], n__gt=0).count()
-    assert isinstance(protection["unprotected"], list)
+    assert protection["not_audited"] == 0 and protection["unprotected"] == []
+    assert protection["widened"] == len(protection["widened_cells"]) and run.parameters["protection_p"] == 0.10

@@ -6,6 +6,7 @@ Authorities, enterprises and experts are refused."""
 import time
 
 import pytest
+from django.urls import reverse
 
 from apps.accounts.models import Role
 from apps.indices import pipeline
@@ -160,3 +161,14 @@ def test_ministry_starts_previews_and_publishes_with_a_real_worker(celery_worker
     assert c.post(f"/index-runs/{run.pk}/publish/", {"confirm": "yes"}).status_code == 302
     run.refresh_from_db()
     assert run.is_published
+
+
+def test_the_run_page_shows_the_protection_audit(client):
+    _, p2026 = build(small_county=True)
+    run = pipeline.run_inline(run_id=index_run_start(period=p2026, user=None, enqueue=False).pk)
+    audit = run.audit["protection"]
+    client_for(client, ministry_user())
+    html = client.get(reverse("indices:run", args=[run.pk])).content.decode()
+    assert 'data-testid="protection-audit"' in html
+    assert f"审核 {audit['audited']} 个主隐藏单元" in html and "±10%" in html
+    assert f"增加隐藏 {audit['widened']} 个单元，仍未达标 0 个" in html
