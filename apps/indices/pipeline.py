@@ -221,9 +221,14 @@ def indicator_means(
     return out
 
 
-def _module_membership(compiled, enterprise_ids: np.ndarray, provinces: list[str]) -> np.ndarray | None:
+def _module_membership(compiled, enterprise_ids: np.ndarray, provinces: list[str], divisions=None) -> np.ndarray | None:
     """Which industry modules apply to each filing's enterprise. Reads the enterprises of
-    the chunk's provinces by an indexed filter, not by a list of 20,000 ids."""
+    the chunk's provinces by an indexed filter, not by a list of 20,000 ids.
+
+    As of the period (issue 8): ``divisions`` are the divisions the filings recorded at
+    submission. An enterprise whose industry today lies outside its recorded division has
+    changed industry since; its modules are decided by the recorded division (a module
+    of a finer industry group than the division cannot be told from it and does not apply)."""
     if not compiled.n_modules:
         return None
     industry = dict(Enterprise.objects.filter(province_code__in=provinces).values_list("pk", "industry_id"))
@@ -237,7 +242,10 @@ def _module_membership(compiled, enterprise_ids: np.ndarray, provinces: list[str
         industry.update(Enterprise.objects.filter(pk__in=moved).values_list("pk", "industry_id"))
         for ent, key in through.objects.filter(enterprise_id__in=moved).values_list("enterprise_id", "keyindustry_id"):
             tags.setdefault(ent, []).append(key)
-    return scoring.module_membership(compiled, [industry[e] for e in ids], [tags.get(e, ()) for e in ids])
+    codes = [industry[e] for e in ids]
+    if divisions is not None:
+        codes = [c if not d or str(c).startswith(d) else d for c, d in zip(codes, divisions, strict=True)]
+    return scoring.module_membership(compiled, codes, [tags.get(e, ()) for e in ids])
 
 
 def chunk_attempt_started(*, chunk_id: int) -> None:
@@ -302,7 +310,7 @@ def score_chunk(*, chunk_id: int) -> bool:
         if missing:
             raise ValueError(f"{len(missing)} accepted filings have no packed answers of this framework (first id {sub_ids[missing[0]]})")
         A = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), compiled.n_indicators).astype(float) if blobs else np.empty((0, compiled.n_indicators))
-        result = scoring.score_matrix(compiled, A, _module_membership(compiled, ent_ids, chunk.province_codes))
+        result = scoring.score_matrix(compiled, A, _module_membership(compiled, ent_ids, chunk.province_codes, divisions))
         partial_sums = pack_indicator_sums(compiled.indicator_codes, result.indicator_scores, counties, divisions)
         scored = time.perf_counter()
         RunScore.objects.filter(run=run, chunk=chunk.index).delete()  # an earlier, unfinished attempt

@@ -47,3 +47,37 @@ def test_the_submission_records_size_and_revenue_when_filed():
     location = enterprise_location(enterprise)
     assert location["revenue"] == enterprise.revenue and location["size_class"] == enterprise.size_class
     assert location["county_code"] == enterprise.county_code
+
+
+def test_industry_modules_follow_the_division_the_filing_recorded():
+    """An enterprise of 医药制造业 (division 27, module "bio") filed 2025 with the module's
+    indicator B1; it moved to division 39 since. Re-running 2025 still scores B1."""
+    import numpy as np
+
+    from apps.filings.packing import compiled_for
+    from apps.frameworks import scoring
+    from apps.indices.models import RunScore
+    from apps.reference.models import Industry
+
+    p2025, _ = build()
+    submission = Submission.objects.filter(period=p2025).select_related("enterprise").first()
+    enterprise = submission.enterprise
+    enterprise.industry = Industry.objects.get(code="27")
+    enterprise.save()
+    compiled = compiled_for(p2025.framework)
+    row = scoring.unpack_answers(submission.answer_vector, compiled).copy()
+    row[list(compiled.indicator_codes).index("B1")] = 1.0  # the lowest rubric level
+    submission.answer_vector = scoring.pack_answers(row)
+    submission.division_code = "27"
+    submission.save(update_fields=["answer_vector", "division_code"])
+    with_module = scoring.score_matrix(compiled, row[None, :], [[True]]).composite[0]
+    without = scoring.score_matrix(compiled, row[None, :], [[False]]).composite[0]
+    assert abs(with_module - without) > 0.5  # the module matters for this filing
+
+    first = RunScore.objects.get(run=inline_run(p2025), enterprise_id=enterprise.pk).composite
+    assert first == pytest.approx(with_module)
+    moved = Enterprise.objects.get(pk=enterprise.pk)
+    moved.industry = Industry.objects.get(code="39")
+    moved.save()
+    again = RunScore.objects.get(run=inline_run(p2025), enterprise_id=enterprise.pk).composite
+    assert again == pytest.approx(first) and not np.isclose(again, without)
