@@ -20,12 +20,17 @@ disclosure control").
    composite and of each dimension score, level counts, numbers of registered
    enterprises. A suppressed cell must not be the difference of published ones. Rule,
    repeated until nothing changes: in any partition where exactly one member (the parent
-   or one child) with n > 0 is suppressed, also suppress the published child with the
-   smallest n > 0 (ties: the smallest code; if there is none, the parent). Then
+   or one child) with n > 0 is suppressed, also suppress the published non-empty child of
+   least :func:`complement_cost` — its contributors plus the complement it would force,
+   half for cells hidden in the previous published period (ties: the smallest code; if
+   there is none, the parent). Then
    :func:`determined_unknowns` solves the
    whole system of partition equations at once (what an attacker with a linear-algebra
    package would do); each suppressed cell that the system still determines gets one
    more complementary suppression in a partition it belongs to, and the rule runs again.
+   Finally :func:`apps.indices.audit.protect_intervals` makes sure that the interval an
+   attacker can derive for every primarily suppressed cell's sum reaches ± ``protection_p``
+   (adding complements where it does not).
 4. **Panel comparisons.** The balanced-panel change of a cell is the mean change of the
    enterprises that filed in both periods. It is hidden (panel_change None) when the panel
    has fewer than ``min_cell_size`` enterprises, when the enterprises that entered or
