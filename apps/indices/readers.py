@@ -105,16 +105,16 @@ def cells_for(
     return out
 
 
-def rank_label(cell: dict) -> str:
+def rank_label(cell: dict) -> str | None:
     """The rank as readers see it, with its 95 % rank interval: "第3名（2–6）" (or
-    "第3名" without an interval); "" for a cell without a rank — hidden from this reader,
+    "第3名" without an interval); None for a cell without a rank — hidden from this reader,
     too small or not ranked. The interval comes from the run (apps.indices.aggregation:
     simulated draws of every ranked cell's mean, seeded and recorded with the run)."""
     from django.utils.translation import gettext
 
     rank = cell.get("rank")
     if rank is None or rank != rank:  # None or NaN
-        return ""
+        return None
     low, high = cell.get("rank_low"), cell.get("rank_high")
     if low is None or high is None or low != low or high != high:
         return gettext("第%(rank)s名") % {"rank": int(rank)}

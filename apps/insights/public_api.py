@@ -107,7 +107,7 @@ class PublicCellSerializer(serializers.Serializer):
     rank = serializers.IntegerField(allow_null=True)
     rank_low = serializers.IntegerField(allow_null=True, help_text=gettext_lazy("排名的 95% 区间下限（模拟抽样，种子随批次记录）"))
     rank_high = serializers.IntegerField(allow_null=True, help_text=gettext_lazy("排名的 95% 区间上限"))
-    rank_label = serializers.CharField(allow_blank=True, help_text=gettext_lazy("排名及其区间，如“第3名（2–6）”"))
+    rank_label = serializers.CharField(allow_null=True, help_text=gettext_lazy("排名及其区间，如“第3名（2–6）”"))
     siblings = serializers.IntegerField(allow_null=True)
     not_measured_share = serializers.FloatField(
         allow_null=True, help_text=gettext_lazy("标为“未统计”的定量指标答案占比（0–1），用于区分未统计与水平低")

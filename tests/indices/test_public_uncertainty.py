@@ -45,22 +45,27 @@ def test_the_public_reads_rank_intervals_beside_ranks_in_the_api_and_on_the_page
         mine = expected[row["code"]]
         assert (row["rank"], row["rank_low"], row["rank_high"]) == (mine["rank"], mine["rank_low"], mine["rank_high"])
         if mine["rank"] is None:
-            assert row["rank_low"] is None and row["rank_label"] == ""
+            assert row["rank_low"] is None and row["rank_label"] is None
         else:
             assert row["rank_label"] == f"第{mine['rank']}名（{mine['rank_low']}–{mine['rank_high']}）"
     # hidden cells carry no interval either
     hidden = IndexCell.objects.filter(run=run, suppressed=True).first()
     if hidden is not None:
         found = client.get(f"{API}/periods/{p2026.code}/cells/{hidden.kind}/{hidden.code}/").json()
-        assert found["rank_low"] is None and found["rank_high"] is None and found["rank_label"] == ""
+        assert found["rank_low"] is None and found["rank_high"] is None and found["rank_label"] is None
     # the public ranking page of the provinces shows "第k名（a–b）" in each ranked row
     provinces = [c for c in cells_for(PUBLIC, run, "province") if c["rank"] is not None]
     assert provinces
     html = client.get(reverse("open:provinces")).content.decode()
     for c in provinces:
         row = html.split(f'data-code="{c["code"]}"', 1)[1].split("</tr>", 1)[0]
-        assert f'data-testid="rank">第{c["rank"]}名（{c["rank_low"]}–{c["rank_high"]}）<' in row
+        assert f'data-testid="rank" aria-label="第{c["rank"]}名（{c["rank_low"]}–{c["rank_high"]}）"' in row
+        assert f'第{c["rank"]}名</span> <span class="rank-interval">（{c["rank_low"]}–{c["rank_high"]}）<' in row
     assert "括号内为排名的 95% 区间" in html
+    # the trends page: "rank / siblings（a–b）" for the chosen province
+    c = provinces[0]
+    trends = client.get(reverse("open:trends") + f"?province={c['code']}").content.decode()
+    assert f'class="rank-interval" data-testid="rank-interval">（{c["rank_low"]}–{c["rank_high"]}）<' in trends
 
 
 def test_each_cell_carries_its_share_of_not_measured_answers():
