@@ -89,6 +89,19 @@ def start_workers(n: int) -> subprocess.Popen:
     )
 
 
+def wait_for_workers(timeout: float = 180.0) -> None:
+    """Until the workers answer a ping: they purge their queue when they start, so a run
+    enqueued before that (a fixed sleep on a loaded machine) was erased and stayed queued."""
+    from portal.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.control.ping(timeout=1.0):
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"the Celery workers did not answer within {timeout:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--enterprises", type=int, default=200_000)
@@ -136,7 +149,7 @@ def main() -> None:
 
     worker = start_workers(args.workers)
     try:
-        time.sleep(4)
+        wait_for_workers()
         t = time.perf_counter()
         run = index_run_start(period=latest, user=None)  # enqueued on commit (autocommit here)
         while True:
