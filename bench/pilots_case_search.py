@@ -5,8 +5,8 @@ created and migrated if missing) it seeds 10,000 published showcase cases of syn
 Chinese text once (reused on later runs), then requests the public case library page
 in-process (Django test client, the whole view: full-text query on the GIN-indexed tsvector,
 filters, pagination, template) for 300 random keyword queries, some with a filter, and
-reports p50/p95/max server time. Baseline measured in the same run: the same page with no
-query (the first page of the library). The machine is shared and noisy: compare ratios.
+reports p50/p95/max server time. Baseline measured in the same run, interleaved request by
+request: the same page with no query (the first page of the library). The machine is shared and noisy: compare ratios.
 Appends the figures to docs/PERFORMANCE.md with --write.
 """
 
@@ -45,10 +45,8 @@ def ensure_database(url: str) -> None:
 
 
 def seed(n: int, rng: random.Random) -> int:
-    from django.contrib.postgres.search import SearchVector
-
     from apps.pilots.models import Case, CaseStatus
-    from apps.pilots.search import case_search_text
+    from apps.pilots.search import case_search_text, search_vector
     from apps.reference.models import KeyIndustry, Region, RegionLevel
 
     have = Case.objects.count()
@@ -71,7 +69,7 @@ def seed(n: int, rng: random.Random) -> int:
         case.search_text = case_search_text(case)
         rows.append(case)
     Case.objects.bulk_create(rows, batch_size=2000)
-    Case.objects.filter(search_vector=None).update(search_vector=SearchVector("search_text", config="simple"))
+    Case.objects.filter(search_vector=None).update(search_vector=search_vector())
     from django.db import connection
 
     with connection.cursor() as cur:
@@ -116,8 +114,9 @@ def main() -> None:
     path = "/pilots/cases/"
     for _ in range(10):  # warm-up: templates, connections
         timed(client, path, {})
-    base = [timed(client, path, {}) for _ in range(args.queries // 3)]
-    searches, hits = [], 0
+    load_before = os.getloadavg()
+    # Baseline and search requests alternate, so that both see the same background load.
+    base, searches, hits = [], [], 0
     from apps.pilots.search import search_cases
 
     for i in range(args.queries):
@@ -125,16 +124,21 @@ def main() -> None:
         params = {"q": q}
         if i % 3 == 0:
             params["level"] = rng.choice(LEVELS)
+        base.append(timed(client, path, {}))
         searches.append(timed(client, path, params))
         if i < 20:
             hits += search_cases(Case.objects.published(), q).count()
+    load_after = os.getloadavg()
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"## Public case search, {now} ({os.cpu_count()} CPUs, {platform.platform()})",
         "",
         f"`bench/pilots_case_search.py`: {total:,} published cases on PostgreSQL ({added:,} seeded this run), "
         f"{args.queries} random keyword queries (one or two words, a third with a level filter) through the whole "
-        "library view in-process (Django test client). Shared 2-core machine under other engineers' tests: compare ratios.",
+        "library view in-process (Django test client), each search request right after a baseline request. "
+        f"Load average (1/5/15 min) {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f} before, "
+        f"{load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f} after; shared 2-core machine under other "
+        "engineers' tests: compare ratios.",
         "",
         "| request | p50 ms | p95 ms | max ms | p95 × baseline p95 |",
         "|---|---|---|---|---|",

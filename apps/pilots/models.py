@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connection, models
 from django.utils import timezone
@@ -605,13 +605,13 @@ class Case(models.Model):
         return self.title
 
     def save(self, *args, **kwargs):
-        from .search import case_search_text
+        from .search import case_search_text, search_vector
 
         self.province_code = self.region.province_code if self.region_id else ""
         self.search_text = case_search_text(self)
         super().save(*args, **kwargs)
         if connection.vendor == "postgresql":
-            Case.objects.filter(pk=self.pk).update(search_vector=SearchVector("search_text", config="simple"))
+            Case.objects.filter(pk=self.pk).update(search_vector=search_vector())
 
     @property
     def element_labels(self) -> list[str]:
