@@ -78,13 +78,25 @@ def case_library(request):
     })
 
 
+def _report_to_return_to(request) -> int | None:
+    """The diagnosis report the reader came from (``?report=<filing id>``), when the reader may
+    see it: the case page links back to it."""
+    from apps.filings.models import Submission, SubmissionStatus
+
+    pk = request.GET.get("report", "")
+    if not pk.isdigit() or len(pk) > 12 or not request.user.is_authenticated:
+        return None
+    visible = Submission.objects.visible_to(request.user).filter(pk=int(pk), status=SubmissionStatus.ACCEPTED)
+    return int(pk) if visible.exists() else None
+
+
 def case_detail(request, pk: int):
     qs = Case.objects.select_related("key_industry", "industry", "region", "source_application")
     if not pilot_rules.is_pilot_staff(request.user):
         qs = qs.published()
     case = get_object_or_404(qs, pk=pk)
     return render(request, "pilots/case.html", {
-        "case": case, "is_staff": pilot_rules.is_pilot_staff(request.user),
+        "case": case, "report": _report_to_return_to(request), "is_staff": pilot_rules.is_pilot_staff(request.user),
         "in_my_region": pilot_rules.in_own_region(request.user, case.region_id),
         "history": case.history.order_by("-history_date")[:20] if pilot_rules.is_pilot_staff(request.user) else [],
     })
