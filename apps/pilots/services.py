@@ -1,8 +1,8 @@
 """State changes of pilot selection. Keyword-only services named ``<entity>_<action>``; each
 is atomic, checks who may act (:mod:`apps.accounts.pilot_rules`), refuses a transition that
 is out of order or outside the call's date window with a message a clerk can act on, and
-records an :class:`ApplicationEvent` in the same transaction. Mail to the applicant is sent
-when the transaction commits.
+records an :class:`ApplicationEvent` in the same transaction. Mail to the applicant is queued
+when the transaction commits and sent by a Celery worker (:mod:`apps.pilots.tasks`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from django.conf import settings
@@ -26,6 +27,7 @@ from apps.accounts.scoping import recommending_unit_for
 from apps.filings.evidence import sniff_evidence
 
 from . import assignment as solver
+from . import tasks
 from .models import (
     SCENARIO_MAX_CHARS,
     AggregateResult,
@@ -116,12 +118,15 @@ def _transition(app: Application, *, to: str, action: str, user, note: str = "",
         application=app, action=action, from_status=previous, to_status=to, actor=user, note=note
     )
     if notify:
-        transaction.on_commit(lambda: _notify(app.pk, event.pk))
+        # A partial (not a lambda) so that tests can read which notification a commit queues.
+        transaction.on_commit(partial(tasks.notify_applicant.delay, app.pk, event.pk))
     return event
 
 
-def _notify(application_id: int, event_id: int) -> None:
-    """Mail the applicant about one outcome (Django's mail framework; console backend locally)."""
+def application_notify(*, application_id: int, event_id: int) -> int:
+    """Mail the applicant about one outcome (Django's mail framework; console backend locally,
+    SMTP from EMAIL_URL in production). Runs in the worker (``tasks.notify_applicant``).
+    Returns the number of recipients (0 when the enterprise has no address)."""
     app = Application.objects.select_related("enterprise", "call").get(pk=application_id)
     event = ApplicationEvent.objects.get(pk=event_id)
     recipients = {app.enterprise.contact_email} | set(
@@ -129,13 +134,14 @@ def _notify(application_id: int, event_id: int) -> None:
     )
     recipients.discard("")
     if not recipients:
-        return
+        return 0
     subject = _("【%(call)s】申报状态：%(status)s") % {"call": app.call.title, "status": app.get_status_display()}
     body = _("%(enterprise)s：\n\n您在“%(call)s”中的申报状态已变更为“%(status)s”。%(note)s\n\n请登录平台查看详情。") % {
         "enterprise": app.enterprise.name, "call": app.call.title, "status": app.get_status_display(),
         "note": (_("说明：%(note)s") % {"note": event.note}) if event.note else "",
     }
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, sorted(recipients))
+    return len(recipients)
 
 
 def count_chars(text: str) -> int:

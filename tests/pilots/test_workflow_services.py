@@ -23,6 +23,7 @@ from tests.pilots.builders import (
     expert,
     make_call,
     move_to,
+    send_queued_notifications,
     separately_planned_world,
     staff,
     submitted_application,
@@ -39,9 +40,11 @@ def test_application_draft_submit_withdraw_and_events(mailoutbox, django_capture
     assert app.status == S.DRAFT and app.recommending_unit_id == "320000"
     with pytest.raises(ValidationError, match="三项声明"):
         services.application_submit(application=app, user=user)
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks() as queued:
         app = submitted_application(call, user)
     assert app.status == S.SUBMITTED
+    assert not mailoutbox  # nothing is sent inside the transaction: the worker sends it
+    assert send_queued_notifications(queued) == 1
     assert (app.diagnosis_score, app.diagnosis_level) == (66.0, 3)
     assert mailoutbox and "已申报" in mailoutbox[-1].subject
     app = services.application_withdraw(application=app, user=user, reason="材料需补充")
@@ -239,8 +242,9 @@ def test_objections_inside_and_outside_the_notice_and_decision(mailoutbox, djang
                                 text="对该企业的申报材料真实性有疑问。", client="5.6.7.8")
     services.objection_handle(objection=objection, user=boss, status=ObjectionStatus.UPHELD, handling="经核实属实")
     mailoutbox.clear()
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks() as queued:
         services.call_decide(call=call, user=boss)
+    assert send_queued_notifications(queued) == 2
     apps = [Application.objects.get(pk=a.pk) for a in apps]
     assert [a.status for a in apps] == [S.NOT_SELECTED, S.SELECTED]
     assert len(mailoutbox) == 2
