@@ -27,6 +27,7 @@ from tests.pilots.builders import (
     separately_planned_world,
     staff,
     submitted_application,
+    through_review,
 )
 
 pytestmark = pytest.mark.django_db
@@ -140,19 +141,7 @@ def test_recommendation_quota_return_and_order():
         services.application_check_eligibility(application=apps[2], user=staff(), passed=True)
 
 
-def _through_review(call, n=3, experts=4):
-    """n recommended and eligible applications, experts in the pool, call in review."""
-    apps = [submitted_application(call, applicant()) for _ in range(n)]
-    move_to(call, "recommendation")
-    clerk = authority_user(province())
-    for a in apps:
-        services.application_recommend(application=a, user=clerk)
-    move_to(call, "eligibility")
-    boss = staff()
-    for a in apps:
-        services.application_check_eligibility(application=a, user=boss, passed=True)
-    pool = [expert(name=f"专家{i}", employer=f"单位{i}", scenario_levels=["lifecycle"]) for i in range(experts)]
-    return apps, pool, boss
+_through_review = through_review
 
 
 def test_eligibility_records_automatic_checks_and_fail_reason():
