@@ -221,6 +221,20 @@ def call_update(*, call: Call, user, criteria: list[dict], key_industries=(), **
 
 def call_validate(*, call: Call, criteria: list[dict]) -> None:
     """Dates in stage order, known scenario levels, a rubric with positive weights."""
+    errors = _settings_errors(call) + _rubric_errors(criteria)
+    if errors:
+        raise ValidationError(errors)
+
+
+def call_settings_validate(*, call: Call) -> None:
+    """The checks of :func:`call_validate` that do not concern the rubric (for the XLSX import,
+    which carries no rubric; a call cannot be published without one)."""
+    errors = _settings_errors(call)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _settings_errors(call: Call) -> list[str]:
     errors = []
     order = [
         ("applications_open_on", call.applications_open_on), ("applications_close_on", call.applications_close_on),
@@ -243,6 +257,11 @@ def call_validate(*, call: Call, criteria: list[dict]) -> None:
     unknown = set(call.scenario_levels) - set(ScenarioLevel.values)
     if unknown or not call.scenario_levels:
         errors.append(_("请选择场景层级（产品全生命周期 / 全价值链 / 全产业链）。"))
+    return errors
+
+
+def _rubric_errors(criteria: list[dict]) -> list[str]:
+    errors = []
     if not criteria:
         errors.append(_("请至少填写一项评审要点。"))
     if any(not re.fullmatch(r"[-a-zA-Z0-9_]+", str(c.get("code", ""))) or not str(c.get("name", "")).strip()
@@ -253,8 +272,7 @@ def call_validate(*, call: Call, criteria: list[dict]) -> None:
         errors.append(_("评审要点代码不能重复。"))
     if any(float(c.get("weight", 0)) <= 0 for c in criteria):
         errors.append(_("评审要点的权重必须大于 0。"))
-    if errors:
-        raise ValidationError(errors)
+    return errors
 
 
 @transaction.atomic
@@ -264,6 +282,8 @@ def call_publish(*, call: Call, user) -> Call:
     call = Call.objects.select_for_update().get(pk=call.pk)
     if call.status != CallStatus.DRAFT:
         raise ValidationError(_("该批次已经发布。"))
+    criteria = [{"code": c.code, "name": c.name, "weight": c.weight} for c in call.criteria.all()]
+    call_validate(call=call, criteria=criteria)
     call.status = CallStatus.OPEN
     call.save(update_fields=["status"])
     return call
@@ -481,9 +501,17 @@ def conflict_declare(*, expert: Expert, enterprise, user, reason: str) -> Confli
         defaults={"source": ConflictSource.STAFF if is_staff and own is None else ConflictSource.DECLARED,
                   "reason": reason.strip()[:300], "created_by": user},
     )
-    # An existing assignment of a now-conflicted pair is removed unless its review is submitted.
-    Assignment.objects.filter(expert=expert, application__enterprise=enterprise, review__isnull=True).delete()
+    conflict_recorded(conflict=conflict)
     return conflict
+
+
+def conflict_recorded(*, conflict: Conflict) -> int:
+    """What a new or changed conflict entails, wherever it was recorded (the expert's page,
+    staff, the admin, the XLSX import): an assignment of the now-conflicted pair is removed
+    unless its review has started. Returns how many were removed."""
+    removed, _detail = Assignment.objects.filter(
+        expert_id=conflict.expert_id, application__enterprise_id=conflict.enterprise_id, review__isnull=True).delete()
+    return removed
 
 
 def _eligible_applications(call: Call):
