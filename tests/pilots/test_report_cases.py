@@ -35,8 +35,7 @@ def _case(title, text, *, division="39", key=None, status=CaseStatus.PUBLISHED):
     return case
 
 
-@pytest.fixture
-def report():
+def accepted_filing():
     """An accepted filing of a division-39 enterprise: D1 工作机制 67.5, D2 质量成效 45 (weakest)."""
     ent = EnterpriseFactory(region=county(XUANWU))
     filer = enterprise_user(ent, username="filer")
@@ -47,6 +46,11 @@ def report():
     filing_services.submission_accept(submission=sub, user=authority_user(prefecture(NANJING)))
     submission_score(submission_id=sub.pk)
     return sub, filer
+
+
+@pytest.fixture
+def report():
+    return accepted_filing()
 
 
 def _section(html: str) -> str:
