@@ -78,17 +78,31 @@ def seed(n: int, rng: random.Random) -> int:
 
 
 CPU: dict[str, list[float]] = {"base": [], "search": []}
+DB: dict[str, list[float]] = {"base": [], "search": []}
 
 
 def timed(client, path: str, params: dict, kind: str = "") -> float:
     """Wall-clock ms of one request; its CPU time in this process (which waiting for a core
     on a busy machine does not inflate; database time is not in it) goes to CPU[kind]."""
+    from django.db import connection
+
+    spent = [0.0]
+
+    def in_database(execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            spent[0] += time.perf_counter() - start
+
     t, c = time.perf_counter(), time.process_time()
-    response = client.get(path, params)
+    with connection.execute_wrapper(in_database):
+        response = client.get(path, params)
     elapsed, cpu = time.perf_counter() - t, time.process_time() - c
     assert response.status_code == 200, response.status_code
     if kind:
         CPU[kind].append(cpu * 1000)
+        DB[kind].append(spent[0] * 1000)
     return elapsed * 1000
 
 
@@ -147,15 +161,17 @@ def main() -> None:
         f"{load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f} after; shared 2-core machine under other "
         "engineers' tests: compare ratios.",
         "",
-        "| request | p50 ms | p95 ms | max ms | p95 × baseline p95 | web-process CPU p50 / p95 ms |",
-        "|---|---|---|---|---|---|",
+        "| request | p50 ms | p95 ms | max ms | p95 × baseline p95 | web-process CPU p50 / p95 ms | database p50 / p95 ms |",
+        "|---|---|---|---|---|---|---|",
         f"| baseline: library first page, no query | {pct(base, 50):.1f} | {pct(base, 95):.1f} | {max(base):.1f} | 1 | "
-        f"{pct(CPU['base'], 50):.1f} / {pct(CPU['base'], 95):.1f} |",
+        f"{pct(CPU['base'], 50):.1f} / {pct(CPU['base'], 95):.1f} | {pct(DB['base'], 50):.1f} / {pct(DB['base'], 95):.1f} |",
         f"| full-text search (+ filter) | {pct(searches, 50):.1f} | {pct(searches, 95):.1f} | {max(searches):.1f} | "
-        f"{pct(searches, 95) / pct(base, 95):.2f} | {pct(CPU['search'], 50):.1f} / {pct(CPU['search'], 95):.1f} |",
+        f"{pct(searches, 95) / pct(base, 95):.2f} | {pct(CPU['search'], 50):.1f} / {pct(CPU['search'], 95):.1f} | "
+        f"{pct(DB['search'], 50):.1f} / {pct(DB['search'], 95):.1f} |",
         "",
-        f"Average matches of the first 20 queries: {hits / 20:,.0f}. Target p95 ≤ 50 ms: "
-        f"{'met' if pct(searches, 95) <= 50 else 'NOT met'}.",
+        f"Average matches of the first 20 queries: {hits / 20:,.0f}. Target p95 ≤ 50 ms (wall clock, this run): "
+        f"{'met' if pct(searches, 95) <= 50 else 'NOT met'}. The CPU column is the web process's own work (waiting "
+        "for a core does not count); the database column is the wall time of its queries as the web process saw them.",
         "",
     ]
     text = "\n".join(lines)
