@@ -28,6 +28,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_reference
 	$(BIN)/python manage.py load_framework fixtures/frameworks/qmd-2026.1.json --publish
+	$(BIN)/python manage.py load_framework fixtures/frameworks/qmd-2026.2.json --publish
 	$(BIN)/python manage.py load_demo
 	PORT=$(PORT) scripts/run_dev.sh
 

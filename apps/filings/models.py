@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.scoping import ScopedQuerySet
+from apps.core.language import localized
 from apps.enterprises.models import ImportJobStatus, ImportMode
 
 
@@ -20,6 +21,9 @@ class Period(models.Model):
 
     code = models.SlugField(_("代码"), max_length=20, unique=True, help_text=_("例如 2026"))
     name = models.CharField(_("名称"), max_length=100)
+    name_en = models.CharField(
+        _("英文名称"), max_length=100, blank=True, help_text=_("例如 2026 assessment；留空则英文界面也显示中文名称")
+    )
     framework = models.ForeignKey(
         "frameworks.Framework", verbose_name=_("评估框架版本"), on_delete=models.PROTECT, related_name="periods"
     )
@@ -39,6 +43,11 @@ class Period(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def label(self) -> str:
+        """The period's name in the active language (``name_en`` in English when set)."""
+        return localized(self.name, self.name_en)
 
     def is_open(self, today=None) -> bool:
         today = today or timezone.localdate()

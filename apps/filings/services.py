@@ -24,7 +24,7 @@ from apps.accounts.permissions import can_file, can_review
 from apps.frameworks.models import Framework, FrameworkStatus, Indicator, IndicatorKind, IndustryModule
 from apps.notifications.services import notify_submission_decided
 
-from .answers import CleanAnswer, clean_answer
+from .answers import clean_answer, clean_note
 from .evidence import max_evidence_files, max_evidence_total_bytes, sniff_evidence
 from .models import (
     Answer,
@@ -132,37 +132,55 @@ def _locked(submission: Submission) -> Submission:
 
 
 @transaction.atomic
-def submission_save_answers(*, submission: Submission, user, answers: dict[str, object], revision: int) -> tuple[Submission, dict[str, str]]:
+def submission_save_answers(
+    *, submission: Submission, user, answers: dict[str, object], revision: int, notes: dict[str, str] | None = None
+) -> tuple[Submission, dict[str, str]]:
     """Save some answers of a draft (one step or one field).
 
-    ``answers`` maps indicator codes to raw values (see answers.clean_answer). Valid answers
-    are saved, invalid ones are returned as ``{code: message}`` and leave the stored answer
-    as it was. Raises DraftConflict if ``revision`` is not the stored revision.
+    ``answers`` maps indicator codes to raw values (see answers.clean_answer); ``notes``
+    maps codes to the 说明 of indicators whose framework asks for one (answers.clean_note).
+    Valid answers are saved, invalid ones are returned as ``{code: message}`` and leave the
+    stored answer — value and note — as it was. Raises DraftConflict if ``revision`` is not
+    the stored revision.
     """
+    notes = notes or {}
     _require_enterprise_user(user, submission)
     sub = _locked(submission)
     if not sub.is_editable_by_enterprise:
         raise ValidationError(_("该填报已提交，不能再修改。如需修改，请等待主管部门退回。"))
     if revision != sub.revision:
         raise DraftConflict(sub.revision)
-    indicators = {i.code: i for i in applicable_indicators(submission=sub).filter(code__in=list(answers))}
+    codes = list(dict.fromkeys([*answers, *notes]))
+    indicators = {i.code: i for i in applicable_indicators(submission=sub).filter(code__in=codes)}
     errors: dict[str, str] = {}
-    cleaned: dict[Indicator, CleanAnswer] = {}
-    for code, raw in answers.items():
+    changes: dict[Indicator, dict] = {}
+    for code in codes:
         indicator = indicators.get(code)
         if indicator is None:
             errors[code] = _("%(code)s：不是本次填报的指标。") % {"code": code}
             continue
-        try:
-            cleaned[indicator] = clean_answer(indicator, raw, item_codes=[i.code for i in indicator.checklist_items.all()])
-        except ValidationError as exc:
-            errors[code] = exc.messages[0]
-    for indicator, answer in cleaned.items():
-        Answer.objects.update_or_create(
-            submission=sub, indicator=indicator,
-            defaults={"value": answer.value, "not_measured": answer.not_measured, "updated_by": user},
-        )
-    if cleaned:
+        change: dict = {}
+        problems = []
+        if code in answers:
+            try:
+                answer = clean_answer(
+                    indicator, answers[code], item_codes=[i.code for i in indicator.checklist_items.all()]
+                )
+                change.update(value=answer.value, not_measured=answer.not_measured)
+            except ValidationError as exc:
+                problems.append(exc.messages[0])
+        if code in notes:
+            try:
+                change["note"] = clean_note(indicator, notes[code])
+            except ValidationError as exc:
+                problems.append(exc.messages[0])
+        if problems:  # value and note of one indicator are saved together or not at all
+            errors[code] = " ".join(problems)
+        else:
+            changes[indicator] = change
+    for indicator, change in changes.items():
+        Answer.objects.update_or_create(submission=sub, indicator=indicator, defaults={**change, "updated_by": user})
+    if changes:
         sub.revision += 1
         sub.save(update_fields=["revision", "updated_at"])
     return sub, errors

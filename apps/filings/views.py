@@ -23,7 +23,7 @@ from . import services
 from .evidence import name_with_detected_extension
 from .filters import SubmissionFilter
 from .models import Evidence, Period, ReturnReason, Submission, SubmissionStatus
-from .stepform import IndicatorField, read_step_post
+from .stepform import IndicatorField, read_step_notes, read_step_post
 
 REVIEW_REFUSED = gettext_lazy("只有主管部门可以审核填报。")
 FILE_REFUSED = gettext_lazy("只有企业填报员可以填报诊断。")
@@ -94,16 +94,19 @@ def _latest_reasons(sub: Submission) -> dict[int, list[str]]:
     return reasons
 
 
-def _fields(sub: Submission, indicators, errors: dict[str, str] | None = None, posted: dict | None = None) -> list[IndicatorField]:
+def _fields(
+    sub: Submission, indicators, errors: dict[str, str] | None = None, posted: dict | None = None,
+    posted_notes: dict | None = None,
+) -> list[IndicatorField]:
     answers = {a.indicator_id: a for a in sub.answers.all()}
     evidence = defaultdict(list)
     for e in sub.evidence.all():
         evidence[e.indicator_id].append(e)
     reasons = _latest_reasons(sub) if sub.status == SubmissionStatus.RETURNED else {}
-    errors, posted = errors or {}, posted or {}
+    errors, posted, posted_notes = errors or {}, posted or {}, posted_notes or {}
     return [
         IndicatorField(ind, answers.get(ind.pk), errors.get(ind.code, ""), reasons.get(ind.pk, []), evidence[ind.pk],
-                       posted=posted.get(ind.code))
+                       posted=posted.get(ind.code), posted_note=posted_notes.get(ind.code))
         for ind in indicators
     ]
 
@@ -122,6 +125,7 @@ def filing_step(request, pk: int, dimension: str):
     indicators = [i for i in all_indicators if i.dimension_id == current.pk]
     errors: dict[str, str] = {}
     raw: dict[str, object] = {}
+    notes: dict[str, str] = {}
     conflict = False
     if request.method == "POST":
         try:
@@ -129,9 +133,10 @@ def filing_step(request, pk: int, dimension: str):
         except BadInput as exc:
             return bad_request(request, exc.message)
         raw = read_step_post(indicators, request.POST)
+        notes = read_step_notes(indicators, request.POST)
         try:
             sub, errors = services.submission_save_answers(
-                submission=sub, user=request.user, answers=raw, revision=revision
+                submission=sub, user=request.user, answers=raw, revision=revision, notes=notes
             )
         except services.DraftConflict:
             conflict = True
@@ -155,7 +160,7 @@ def filing_step(request, pk: int, dimension: str):
         request,
         "filings/step.html",
         {
-            "submission": sub, "dimension": current, "fields": _fields(sub, indicators, errors, posted=raw),
+            "submission": sub, "dimension": current, "fields": _fields(sub, indicators, errors, posted=raw, posted_notes=notes),
             "steps": _steps(sub, all_indicators, answered), "conflict": conflict,
             "prev": dims[index - 1] if index > 0 else None, "next": dims[index + 1] if index + 1 < len(dims) else None,
             "answered_total": len(answered & {i.pk for i in all_indicators}), "total": len(all_indicators),
@@ -177,11 +182,12 @@ def filing_autosave(request, pk: int, dimension: str):
                       {"submission": sub, "saved_at": None, "errors": {"": exc.message}, "conflict": False}, status=400)
     indicators = [i for i in services.applicable_indicators(submission=sub) if i.dimension.code == dimension]
     raw = read_step_post(indicators, request.POST)
+    notes = read_step_notes(indicators, request.POST)
     context = {"submission": sub, "saved_at": None, "errors": {}, "conflict": False}
     status = 200
     try:
         sub, errors = services.submission_save_answers(
-            submission=sub, user=request.user, answers=raw, revision=revision
+            submission=sub, user=request.user, answers=raw, revision=revision, notes=notes
         )
         context.update(submission=sub, errors=errors, saved_at=timezone.localtime())
         status = 422 if errors else 200
@@ -199,18 +205,31 @@ def filing_autosave(request, pk: int, dimension: str):
 @login_required
 @require_POST
 def evidence_upload(request, pk: int):
+    """Upload one evidence file for a question. From the step page's htmx form the answer
+    is the question's evidence block (list, control, message beside it; 422 when refused);
+    without JavaScript the browser is sent back to ``next`` with a message, as before."""
     sub = _own_submission(request, pk)
     code = request.POST.get("indicator", "")
     indicator = sub.framework.indicators.filter(code=code).first() if code else None
     upload = request.FILES.get("file")
     back = safe_next(request, reverse("filings:detail", args=[sub.pk]))
+    error = ""
     if upload is None:
-        messages.error(request, _("请选择要上传的文件。"))
-        return HttpResponseRedirect(back)
-    try:
-        services.evidence_add(submission=sub, user=request.user, uploaded_file=upload, indicator=indicator)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        error = _("请选择要上传的文件。")
+    else:
+        try:
+            services.evidence_add(submission=sub, user=request.user, uploaded_file=upload, indicator=indicator)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+    if request.headers.get("HX-Request") and indicator is not None:
+        field = IndicatorField(indicator, None, evidence=list(sub.evidence.filter(indicator=indicator).order_by("pk")))
+        return render(
+            request, "filings/_evidence_block.html",
+            {"f": field, "evidence_error": error, "evidence_saved": "" if error else upload.name},
+            status=422 if error else 200,
+        )
+    if error:
+        messages.error(request, error)
     else:
         messages.success(request, _("已上传证明材料“%(name)s”。") % {"name": upload.name})
     return HttpResponseRedirect(back)
