@@ -3,6 +3,7 @@ no serious or critical violation. The script is loaded from our own static files
 page's Content-Security-Policy (script-src 'self') stays as it is in production."""
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from playwright.sync_api import expect
 
@@ -94,3 +95,13 @@ def test_ten_key_pages_have_no_serious_or_critical_violation(page, live_server, 
     assert page.evaluate("axe.version") == "4.14.1"
     page.evaluate("document.querySelector('main').insertAdjacentHTML('beforeend', '<img src=\"/static/x.png\">')")
     assert "image-alt" in {v["id"] for v in page.evaluate(RUN)}
+    # on a phone, the report and the method page stay inside the screen in both languages
+    # (tables with English headers once pushed them sideways)
+    page.set_viewport_size({"width": 390, "height": 844})
+    _login(page, live_server, "reader")
+    for language in ("zh-hans", "en"):
+        page.context.add_cookies([{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}])
+        for path in (f"/filings/{accepted.pk}/report/", "/open/method/"):
+            page.goto(live_server.url + path)
+            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 0, f"{path} ({language}) scrolls sideways by {overflow} px at 390 px"
