@@ -178,7 +178,7 @@ def _trends_context(runs: list[IndexRun], province: dict | None) -> dict:
     series = [{"name": str(_("全国")), "values": [_value(c) for _, c in national]}]
     if province:
         series.append({"name": province["name"], "values": [_value(c) for _, c in regional]})
-    chart = {"periods": [r.period.name for r, _c in national], "series": series}
+    chart = {"periods": [r.period.label for r, _c in national], "series": series}
     return {"rows": rows, "chart": chart, "province": province}
 
 
