@@ -90,6 +90,8 @@ def can_accept(user, submission) -> bool:
         return False
     if not needs_county_stage(submission):
         return True
+    if stage == ReviewStage.FIRST:
+        return is_platform_staff(user)
     return is_final_reviewer(user)
 
 

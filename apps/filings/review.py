@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.permissions import recorded_user
 from apps.accounts.review_rules import can_pass_on
 
 from .models import EventAction, ReturnReason, Submission, SubmissionEvent, SubmissionStatus
@@ -34,7 +35,7 @@ def submission_pass_on(*, submission: Submission, user, note: str = "") -> Submi
         raise ValidationError(_("只有待审核的填报可以初审转报。"))
     if not can_pass_on(user, sub):
         raise PermissionDenied(_("初审转报只在两级审核期次的县级初审阶段，由县级主管部门办理。"))
-    sub.passed_on_at, sub.passed_on_by = timezone.now(), user
+    sub.passed_on_at, sub.passed_on_by = timezone.now(), recorded_user(user)
     sub.save(update_fields=["passed_on_at", "passed_on_by", "updated_at"])
     _record(sub, EventAction.PASSED_ON, user, note=note.strip(), from_status=SubmissionStatus.SUBMITTED)
     return sub

@@ -20,7 +20,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.accounts.permissions import can_file, can_review
+from apps.accounts.permissions import can_file, can_review, recorded_user
 from apps.accounts.review_rules import can_accept, can_return
 from apps.frameworks.models import Framework, FrameworkStatus, Indicator, IndicatorKind, IndustryModule
 from apps.notifications.services import notify_submission_decided
@@ -76,7 +76,7 @@ def applicable_indicators(*, submission: Submission):
 
 def _record(submission, action, actor, note="", from_status="", to_status="") -> SubmissionEvent:
     return SubmissionEvent.objects.create(
-        submission=submission, action=action, actor=actor, note=note,
+        submission=submission, action=action, actor=recorded_user(actor), note=note,
         from_status=from_status, to_status=to_status or submission.status,
     )
 
@@ -304,7 +304,7 @@ def submission_return(*, submission: Submission, user, reasons: dict[str, str], 
     from .review import answers_snapshot  # local: review imports this module
 
     sub.status = SubmissionStatus.RETURNED
-    sub.decided_at, sub.decided_by = timezone.now(), user
+    sub.decided_at, sub.decided_by = timezone.now(), recorded_user(user)
     sub.passed_on_at = sub.passed_on_by = None
     sub.save(update_fields=["status", "decided_at", "decided_by", "passed_on_at", "passed_on_by", "updated_at"])
     event = _record(sub, EventAction.RETURNED, user, note=note.strip(), from_status=SubmissionStatus.SUBMITTED)
@@ -329,7 +329,7 @@ def submission_accept(*, submission: Submission, user, note: str = "") -> Submis
     if not can_accept(user, sub):
         raise PermissionDenied(_("本期次实行两级审核：须县级主管部门初审转报后，由地市级主管部门审核通过。"))
     sub.status = SubmissionStatus.ACCEPTED
-    sub.decided_at, sub.decided_by = timezone.now(), user
+    sub.decided_at, sub.decided_by = timezone.now(), recorded_user(user)
     sub.save(update_fields=["status", "decided_at", "decided_by", "updated_at"])
     _record(sub, EventAction.ACCEPTED, user, note=note.strip(), from_status=SubmissionStatus.SUBMITTED)
     notify_submission_decided(submission=sub, accepted=True)
