@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from apps.accounts.permissions import recorded_user
 from apps.accounts.review_rules import can_pass_on
 
-from .models import EventAction, ReturnReason, Submission, SubmissionEvent, SubmissionStatus
+from .models import Answer, EventAction, ReturnReason, Submission, SubmissionEvent, SubmissionStatus
 from .services import _locked, _record, _require_reviewer
 from .stepform import IndicatorField
 
@@ -66,6 +66,13 @@ class ReturnComparison:
     recorded: bool  # False: the return predates snapshots, nothing can be compared
     changed: set[str] = field(default_factory=set)
     reasons: dict[str, list[str]] = field(default_factory=dict)
+    snapshot: dict = field(default_factory=dict)
+
+    def earlier_field(self, current: IndicatorField) -> IndicatorField:
+        """The item as it was at the return, shaped like ``current`` for the same template."""
+        then = self.snapshot.get("answers", {}).get(current.indicator.code)
+        answer = Answer(value=then["value"], not_measured=then["not_measured"], note=then["note"]) if then else None
+        return IndicatorField(current.indicator, answer)
 
 
 def changes_since_return(*, submission: Submission) -> ReturnComparison | None:
@@ -89,7 +96,7 @@ def changes_since_return(*, submission: Submission) -> ReturnComparison | None:
         or sorted(then["evidence"].get(code, [])) != sorted(now["evidence"].get(code, []))
     }
     changed.discard("")
-    return ReturnComparison(event, recorded=True, changed=changed, reasons=dict(reasons))
+    return ReturnComparison(event, recorded=True, changed=changed, reasons=dict(reasons), snapshot=then)
 
 
 # --- the compact review page ------------------------------------------------------------------------
@@ -124,6 +131,7 @@ def review_groups(fields: list[IndicatorField], *, flags: list[dict], comparison
         code = f.indicator.code
         f.hints = hints.get(code, [])
         f.changed = code in changed
+        f.earlier = comparison.earlier_field(f) if f.changed else None
         f.earlier_reasons = earlier.get(code, [])
         if only_changed and not f.changed:
             continue

@@ -100,6 +100,7 @@ def test_changed_since_return_lists_changed_items_with_the_earlier_reason(client
     assert items == ["C1", "K1"]
     k1 = only.text[only.text.index('data-testid="item-K1"'):]
     assert "退回后已修改" in k1 and "上次退回原因：" in k1 and "请核对合格率" in k1
+    assert re.search(r"退回时的答案：\s*95 %", k1) and "92 %" in k1
     assert "请修改后重新提交" in only.text  # the general note of the return
     # R1 was returned but not changed: it shows in the full view with its reason
     r1 = full[full.index('data-testid="item-R1"'):full.index('data-testid="item-C1"')]
