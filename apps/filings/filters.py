@@ -92,9 +92,16 @@ class ReviewQueueFilter(SubmissionFilter):
     )
     region = django_filters.ChoiceFilter(label=_("地区"), method="in_region", empty_label=_("全部地区"))
     division_code = django_filters.ChoiceFilter(label=_("行业大类"), empty_label=_("全部行业"))
+    flagged = django_filters.ChoiceFilter(
+        label=_("自动提示"), choices=[("true", _("有自动提示")), ("false", _("无自动提示"))], empty_label=_("全部"),
+        method="with_flag_choice",
+    )
 
     class Meta(SubmissionFilter.Meta):
         pass
+
+    def with_flag_choice(self, queryset, name, value):
+        return self.with_flags(queryset, name, {"true": True, "false": False}.get(value))
 
     def __init__(self, data=None, *args, user=None, **kwargs):
         super().__init__(data, *args, **kwargs)
