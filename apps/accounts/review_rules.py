@@ -112,6 +112,25 @@ def can_decide(user, submission) -> bool:
     return can_accept(user, submission) or can_pass_on(user, submission) or can_return(user, submission)
 
 
+def awaiting_decision_of(queryset, user):
+    """Submitted filings of ``queryset`` whose current stage ``user`` may decide — the same
+    rule as ``can_accept`` / ``can_pass_on`` / ``can_return``, as a filter (the queue's
+    "待我处理"). Jurisdiction is applied by the caller's ``visible_to``."""
+    from django.db.models import F, Q
+
+    submitted = queryset.filter(status="submitted")
+    if not can_review(user):
+        return queryset.none()
+    if is_platform_staff(user):
+        return submitted
+    one_level = Q(period__review_chain=ReviewChain.ONE_LEVEL) | Q(county_code="") | Q(county_code=F("prefecture_code"))
+    if is_county_reviewer(user):
+        return submitted.filter(one_level | Q(passed_on_at__isnull=True))
+    if is_final_reviewer(user):
+        return submitted.filter(one_level | Q(passed_on_at__isnull=False))
+    return submitted.filter(one_level)
+
+
 def stage_label(submission) -> str:
     """Which level the filing waits for, as a plain phrase for the page ('' when none)."""
     from django.utils.translation import gettext as _

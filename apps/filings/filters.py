@@ -92,19 +92,28 @@ class ReviewQueueFilter(SubmissionFilter):
     )
     region = django_filters.ChoiceFilter(label=_("地区"), method="in_region", empty_label=_("全部地区"))
     division_code = django_filters.ChoiceFilter(label=_("行业大类"), empty_label=_("全部行业"))
+    mine = django_filters.ChoiceFilter(
+        label=_("审核阶段"), choices=[("1", _("仅待我处理"))], empty_label=_("全部阶段"), method="awaiting_me",
+    )
     flagged = django_filters.ChoiceFilter(
         label=_("自动提示"), choices=[("true", _("有自动提示")), ("false", _("无自动提示"))], empty_label=_("全部"),
         method="with_flag_choice",
     )
 
     class Meta(SubmissionFilter.Meta):
-        pass
+        fields = [*SubmissionFilter.Meta.fields, "mine"]
+
+    def awaiting_me(self, queryset, name, value):
+        from apps.accounts.review_rules import awaiting_decision_of
+
+        return awaiting_decision_of(queryset, self.user) if value == "1" else queryset
 
     def with_flag_choice(self, queryset, name, value):
         return self.with_flags(queryset, name, {"true": True, "false": False}.get(value))
 
     def __init__(self, data=None, *args, user=None, **kwargs):
         super().__init__(data, *args, **kwargs)
+        self.user = user
         regions = region_choices_for(user)
         if regions:
             self.filters["region"].extra["choices"] = regions

@@ -238,3 +238,26 @@ def test_api_obeys_the_same_chain(world):
     assert again.status_code == 403
     accepted = api(world["prefecture"]).post(f"{url}/accept/", {}, format="json")
     assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
+
+
+def test_queue_awaiting_me_follows_the_chain(client, world):
+    two_level(world)
+    first = submitted(world)
+    second = submitted(world, enterprise_user(EnterpriseFactory(region=county(XUANWU), industry=industry("39"))))
+    review.submission_pass_on(submission=second, user=world["county"])
+    mine = {"mine": "1"}
+    client.force_login(world["county"])
+    assert [s.pk for s in client.get(reverse("filings:queue"), mine).context["page"]] == [first.pk]
+    client.force_login(world["prefecture"])
+    assert [s.pk for s in client.get(reverse("filings:queue"), mine).context["page"]] == [second.pk]
+    everything = client.get(reverse("filings:queue"))  # without it: every filing awaiting review
+    assert {s.pk for s in everything.context["page"]} == {first.pk, second.pk}
+    client.force_login(world["other_prefecture"])
+    assert list(client.get(reverse("filings:queue"), mine).context["page"]) == []
+    # the rule as a filter agrees with the predicates
+    for user in (world["county"], world["prefecture"], world["ministry"]):
+        for sub in (first, second):
+            sub.refresh_from_db()
+            client.force_login(user)
+            listed = sub.pk in [s.pk for s in client.get(reverse("filings:queue"), mine).context["page"]]
+            assert listed == (can_accept(user, sub) or can_pass_on(user, sub) or can_return(user, sub))
