@@ -261,3 +261,23 @@ def test_queue_awaiting_me_follows_the_chain(client, world):
             client.force_login(user)
             listed = sub.pk in [s.pk for s in client.get(reverse("filings:queue"), mine).context["page"]]
             assert listed == (can_accept(user, sub) or can_pass_on(user, sub) or can_return(user, sub))
+
+
+def test_staff_choose_the_chain_of_a_period_in_the_admin(client, world):
+    period = world["period"]
+    staff = UserFactory(role=Role.MINISTRY, is_staff=True, username="ministry-staff")
+    client.force_login(staff)
+    url = reverse("admin:filings_period_change", args=[period.pk])
+    form = client.get(url)
+    assert form.status_code == 200 and 'name="review_chain"' in form.text and "两级审核：县级初审转报" in form.text
+    data = {
+        "code": period.code, "name": period.name, "framework": period.framework_id,
+        "opens_on": period.opens_on.isoformat(), "closes_on": period.closes_on.isoformat(),
+        "coverage_target": period.coverage_target, "review_chain": ReviewChainChoice.TWO_LEVEL,
+    }
+    assert client.post(url, data).status_code == 302
+    period.refresh_from_db()
+    assert period.review_chain == ReviewChainChoice.TWO_LEVEL
+    # an authority is no staff: it cannot change the chain
+    client.force_login(world["prefecture"])
+    assert client.get(url).status_code == 302  # the admin sends non-staff to its login page
