@@ -281,3 +281,19 @@ def test_staff_choose_the_chain_of_a_period_in_the_admin(client, world):
     # an authority is no staff: it cannot change the chain
     client.force_login(world["prefecture"])
     assert client.get(url).status_code == 302  # the admin sends non-staff to its login page
+
+
+def test_paper_import_with_accept_takes_the_importers_step_of_the_chain(world):
+    from tests.filings.test_submission_transfer import ent, row, run, xlsx
+
+    two_level(world)
+    by_county, by_prefecture = ent(), ent()
+    report = run(xlsx([row(by_county)]), world["period"], world["county"], accept=True)
+    assert report.accepted == 0  # a county cannot accept alone: it passes the filing on
+    sub = by_county.submissions.get()
+    assert sub.status == SubmissionStatus.SUBMITTED and sub.passed_on_by == world["county"]
+    assert list(sub.events.values_list("action", flat=True)) == ["created", "submitted", "passed_on"]
+    report = run(xlsx([row(by_prefecture)]), world["period"], world["prefecture"], accept=True)
+    assert report.accepted == 0  # nor can the prefecture before the county: it stays 待审核
+    sub = by_prefecture.submissions.get()
+    assert sub.status == SubmissionStatus.SUBMITTED and sub.passed_on_at is None
