@@ -24,7 +24,7 @@ from apps.enterprises.models import Enterprise
 from apps.frameworks.exchange import export_framework
 from apps.frameworks.models import Framework, FrameworkStatus, IndicatorKind
 
-from . import services
+from . import review, services
 from .answers import NOTE_MAX_LENGTH
 from .filters import SubmissionFilter
 from .models import (
@@ -204,7 +204,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "enterprise", "period", "framework", "status", "status_display", "revision",
             "province_code", "prefecture_code", "county_code", "division_code", "size_class", "flags",
-            "pledged_at", "submitted_at", "decided_at", "created_at", "updated_at",
+            "pledged_at", "submitted_at", "passed_on_at", "decided_at", "created_at", "updated_at",
         ]
         read_only_fields = fields
 
@@ -504,6 +504,22 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         serializer.is_valid(raise_exception=True)
         try:
             sub = services.submission_accept(submission=sub, user=request.user, note=serializer.validated_data["note"])
+        except DjangoValidationError as exc:
+            return _refused(exc)
+        return Response(SubmissionSerializer(sub).data)
+
+    @extend_schema(
+        tags=["filings"], summary="初审通过，转报上级（两级审核期次的县级主管部门）",
+        request=AcceptSerializer,
+        responses={200: SubmissionSerializer, 400: ErrorSerializer, 403: ErrorSerializer, 404: _SCOPE_404},
+    )
+    @action(detail=True, methods=["post"], url_path="pass-on")
+    def pass_on(self, request, pk=None):
+        sub = self.get_object()
+        serializer = AcceptSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            sub = review.submission_pass_on(submission=sub, user=request.user, note=serializer.validated_data["note"])
         except DjangoValidationError as exc:
             return _refused(exc)
         return Response(SubmissionSerializer(sub).data)

@@ -16,12 +16,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from apps.accounts import review_rules
 from apps.accounts.permissions import can_file, can_review, require, requires
 from apps.core.http import BadInput, bad_request, int_field, safe_next
+from apps.reference.models import Industry, Region
 
-from . import services
+from . import review, services
 from .evidence import name_with_detected_extension
-from .filters import SubmissionFilter
+from .filters import ReviewQueueFilter
 from .models import Evidence, Period, ReturnReason, Submission, SubmissionStatus
 from .stepform import IndicatorField, read_step_notes, read_step_post
 
@@ -291,20 +293,21 @@ def filing_check(request, pk: int):
 
 @login_required
 def filing_detail(request, pk: int):
-    """Read-only view of a filing: answers, evidence, history; the review panel for reviewers."""
+    """Read-only view of a filing: answers, evidence, history; reviewers get the review page."""
     sub = get_object_or_404(
         Submission.objects.visible_to(request.user).select_related("period", "framework", "enterprise__region"), pk=pk
     )
+    if can_review(request.user):
+        return _review_page(request, sub)
     indicators = list(services.applicable_indicators(submission=sub))
     fields = _fields(sub, indicators)
     by_dimension = defaultdict(list)
     for f in fields:
         by_dimension[f.indicator.dimension].append(f)
     events = sub.events.select_related("actor").prefetch_related("reasons__indicator")
-    reviewable = can_review(request.user) and sub.status == SubmissionStatus.SUBMITTED
     return render(
         request, "filings/detail.html",
-        {"submission": sub, "by_dimension": dict(by_dimension), "events": events, "can_review": reviewable,
+        {"submission": sub, "by_dimension": dict(by_dimension), "events": events,
          "is_owner": can_file(request.user, sub.enterprise)},
     )
 
@@ -312,19 +315,52 @@ def filing_detail(request, pk: int):
 # --- review ------------------------------------------------------------------------------------------
 
 
+def _review_page(request, sub: Submission):
+    """The compact review page: answers grouped by dimension (collapsible), a "return this
+    item" control per item, hints linking to their items, the decision bar the review chain
+    allows this reviewer, and — after a resubmission — the items changed since the return
+    (``?changed=1``) with the reason given then."""
+    indicators = list(services.applicable_indicators(submission=sub))
+    fields = _fields(sub, indicators)
+    comparison = review.changes_since_return(submission=sub) if sub.status != SubmissionStatus.RETURNED else None
+    only_changed = request.GET.get("changed") == "1" and comparison is not None
+    groups = review.review_groups(fields, flags=sub.flags or [], comparison=comparison, only_changed=only_changed)
+    user = request.user
+    events = sub.events.select_related("actor").prefetch_related("reasons__indicator")
+    return render(
+        request, "filings/review.html",
+        {"submission": sub, "groups": groups, "events": events, "comparison": comparison,
+         "only_changed": only_changed, "item_count": len(fields),
+         "may_accept": review_rules.can_accept(user, sub), "may_pass_on": review_rules.can_pass_on(user, sub),
+         "may_return": review_rules.can_return(user, sub), "stage_label": review_rules.stage_label(sub)},
+    )
+
+
 @requires(can_review, REVIEW_REFUSED)
 def review_queue(request):
+    """Filings to review in the jurisdiction. The default filter (待审核) is shown selected
+    and applied from the first visit; regions and industries are chosen by name."""
     base = (
         Submission.objects.visible_to(request.user)
         .exclude(status=SubmissionStatus.DRAFT)
         .select_related("enterprise", "period")
     )
-    filterset = SubmissionFilter(request.GET or None, queryset=base)
-    qs = filterset.qs if filterset.is_bound and filterset.is_valid() else base.filter(status=SubmissionStatus.SUBMITTED)
+    filterset = ReviewQueueFilter(ReviewQueueFilter.with_defaults(request.GET), queryset=base, user=request.user)
+    qs = filterset.qs if filterset.is_valid() else base.none()
     page = Paginator(qs.order_by("submitted_at", "pk"), 50).get_page(request.GET.get("page"))
+    rows = list(page)
+    region_names = dict(Region.objects.filter(code__in={s.county_code for s in rows}).values_list("code", "name"))
+    division_names = dict(
+        Industry.objects.filter(code__in={s.division_code for s in rows}).values_list("code", "name")
+    )
+    for s in rows:
+        s.region_name = region_names.get(s.county_code, s.county_code)
+        s.division_name = division_names.get(s.division_code, s.division_code)
+        s.stage_label = review_rules.stage_label(s) if review_rules.needs_county_stage(s) else ""
     params = request.GET.copy()
     params.pop("page", None)
-    return render(request, "filings/queue.html", {"filter": filterset, "page": page, "query": params.urlencode()})
+    return render(request, "filings/queue.html",
+                  {"filter": filterset, "page": page, "rows": rows, "query": params.urlencode()})
 
 
 @requires(can_review, REVIEW_REFUSED)
@@ -351,6 +387,20 @@ def review_accept(request, pk: int):
         messages.error(request, "；".join(exc.messages))
     else:
         messages.success(request, _("已审核通过，系统正在计算得分。"))
+    return redirect("filings:detail", pk=sub.pk)
+
+
+@requires(can_review, REVIEW_REFUSED)
+@require_POST
+def review_pass_on(request, pk: int):
+    """County review of a two-level chain: pass the filing on to the prefecture level."""
+    sub = get_object_or_404(Submission.objects.visible_to(request.user), pk=pk)
+    try:
+        review.submission_pass_on(submission=sub, user=request.user, note=request.POST.get("note", ""))
+    except ValidationError as exc:
+        messages.error(request, "；".join(exc.messages))
+    else:
+        messages.success(request, _("已初审通过，转报地市级主管部门审核。"))
     return redirect("filings:detail", pk=sub.pk)
 
 
