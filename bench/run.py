@@ -235,6 +235,9 @@ def main() -> None:
 
     with connection.cursor() as cursor:  # fresh statistics, as autovacuum keeps them in service
         cursor.execute("ANALYZE")
+    # a run left queued or running by an interrupted benchmark would block the period's runs
+    IndexRun.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
+        status=RunStatus.FAILED, error_log="interrupted benchmark")
     periods = list(Period.objects.annotate(n=Count("submissions")).filter(n__gt=0).order_by("opens_on"))
     latest = periods[-1]
     results: dict = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": {

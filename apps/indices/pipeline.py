@@ -158,7 +158,7 @@ def plan_run(*, run_id: int) -> list[int]:
         return [c.pk for c in chunks]
 
 
-def select_arrays(sql: str, fields, params=()) -> dict[str, np.ndarray]:
+def select_arrays(sql: str, fields, params=(), order_by: str | None = None) -> dict[str, np.ndarray]:
     """Run ``SELECT <fields> <sql>`` and return one numpy array per field, without a
     Python loop over rows on PostgreSQL (binary COPY, :func:`apps.core.bulk.copy_out_arrays`).
 
@@ -171,7 +171,8 @@ def select_arrays(sql: str, fields, params=()) -> dict[str, np.ndarray]:
             bulk.fixed_text(expr, spec[1]) if isinstance(spec, tuple) and spec[0] == "text" else expr
             for _, expr, spec in fields
         )
-        raw = bulk.copy_out_arrays(f"SELECT {select} {sql}", [(name, spec) for name, _, spec in fields], params)
+        raw = bulk.copy_out_arrays(f"SELECT {select} {sql}", [(name, spec) for name, _, spec in fields], params,
+                                   order_by=order_by)
         out = {}
         for name, _, spec in fields:
             if isinstance(spec, tuple) and spec[0] == "text":
@@ -182,7 +183,8 @@ def select_arrays(sql: str, fields, params=()) -> dict[str, np.ndarray]:
                 out[name] = raw.pop(name)
         return out
     columns: list[list] = [[] for _ in fields]
-    for rows in fetch_rows(f"SELECT {', '.join(expr for _, expr, _ in fields)} {sql}", params):
+    order = f" ORDER BY {dict((n, e) for n, e, _ in fields)[order_by]}" if order_by else ""
+    for rows in fetch_rows(f"SELECT {', '.join(expr for _, expr, _ in fields)} {sql}{order}", params):
         for row in rows:
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
@@ -220,7 +222,7 @@ def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[st
     # confirmed count (issue 9: a self-registration counts once confirmed).
     sql = (
         f"FROM {table} s JOIN {enterprises_table} e ON e.id = s.enterprise_id "
-        f"WHERE s.period_id = %s AND s.status = %s AND NOT e.awaiting_confirmation AND {condition} ORDER BY s.id"
+        f"WHERE s.period_id = %s AND s.status = %s AND NOT e.awaiting_confirmation AND {condition}"
     )
     fields = [
         ("id", "s.id", "bigint"), ("enterprise_id", "s.enterprise_id", "bigint"),
@@ -231,11 +233,11 @@ def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[st
     ]
     params = [run.period_id, SubmissionStatus.ACCEPTED, *params]
     try:
-        return select_arrays(sql, fields, params)
+        return select_arrays(sql, fields, params, order_by="id")
     except ValueError:
         with connection.cursor() as cursor:  # say which filing lacks its packed answers
             cursor.execute(
-                f"SELECT count(*), min(s.id) {sql.rsplit(' ORDER BY', 1)[0]} AND "
+                f"SELECT count(*), min(s.id) {sql} AND "
                 f"(s.answer_vector IS NULL OR length(s.answer_vector) <> %s)", [*params, 4 * n_indicators])
             missing, first = cursor.fetchone()
         if missing:
@@ -514,7 +516,7 @@ def read_scores(run_id: int, dimensions: int | None = None) -> dict[str, np.ndar
               ("level", "level", "bigint" if connection.vendor != "postgresql" else "smallint")]
     if dimensions is not None:
         fields.append(("dimension_scores", "dimension_scores", ("float32le", dimensions)))
-    return select_arrays(f"FROM {RunScore._meta.db_table} WHERE run_id = %s ORDER BY enterprise_id", fields, [run_id])
+    return select_arrays(f"FROM {RunScore._meta.db_table} WHERE run_id = %s", fields, [run_id], order_by="enterprise_id")
 
 
 def _score_frame(run: IndexRun, dimension_codes: list[str]) -> pd.DataFrame:
@@ -546,11 +548,12 @@ def _registry_frame() -> pd.DataFrame:
 
     revenue = "coalesce(revenue::float8, 'NaN'::float8)" if connection.vendor == "postgresql" else "revenue"
     data = select_arrays(
-        f"FROM {Enterprise._meta.db_table} WHERE NOT awaiting_confirmation ORDER BY id",
+        f"FROM {Enterprise._meta.db_table} WHERE NOT awaiting_confirmation",
         [("enterprise_id", "id", "bigint"), ("province", "province_code", text("province_code")),
          ("prefecture", "prefecture_code", text("prefecture_code")), ("county", "county_code", text("county_code")),
          ("division", "division_code", text("division_code")), ("size_class", "size_class", text("size_class")),
          ("revenue", revenue, "double precision")],
+        order_by="enterprise_id",
     )
     frame = pd.DataFrame({c: data[c] for c in REGISTER_COLUMNS})
     frame["enterprise_id"] = frame["enterprise_id"].astype(np.int64)
@@ -621,12 +624,13 @@ def recorded_frame(period, register: pd.DataFrame) -> pd.DataFrame:
 
     revenue = "coalesce(revenue::float8, 'NaN'::float8)" if connection.vendor == "postgresql" else "revenue"
     data = select_arrays(
-        f"FROM {Submission._meta.db_table} WHERE period_id = %s AND status = %s ORDER BY enterprise_id",
+        f"FROM {Submission._meta.db_table} WHERE period_id = %s AND status = %s",
         [("enterprise_id", "enterprise_id", "bigint"), ("province", "province_code", text("province_code")),
          ("prefecture", "prefecture_code", text("prefecture_code")), ("county", "county_code", text("county_code")),
          ("division", "division_code", text("division_code")), ("size_class", "size_class", text("size_class")),
          ("revenue", revenue, "double precision")],
         [period.pk, SubmissionStatus.ACCEPTED],
+        order_by="enterprise_id",
     )
     frame = pd.DataFrame({c: data[c] for c in REGISTER_COLUMNS})
     frame["enterprise_id"] = frame["enterprise_id"].astype(np.int64)
