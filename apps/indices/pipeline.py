@@ -213,27 +213,41 @@ def _code_width(model, field: str) -> int:
 def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[str, np.ndarray]:
     """Accepted filings of the run's period in the chunk ``codes``: ids, the answer matrix
     (n × indicators), the county and division code each filing recorded when it was
-    submitted (the codes the cells are built from, see :func:`recorded_frame`) and the
-    enterprise's industry (for module membership). One binary COPY."""
+    submitted (the codes the cells are built from, see :func:`recorded_frame`), the
+    enterprise's industry and its key-industry tags as a bit mask over ``key_codes`` (for
+    module membership). One binary COPY."""
     table = Submission._meta.db_table
     enterprises_table = Enterprise._meta.db_table
+    through = Enterprise.key_industries.through._meta.db_table
     condition, params = _chunk_condition(codes)
+    key_codes = sorted(KeyIndustry.objects.values_list("code", flat=True))
+    if len(key_codes) > 62:
+        raise ValueError("more than 62 key industries: tags no longer fit a bit mask")
     # Codes as recorded at submission (issue 8); only enterprises their authority has
     # confirmed count (issue 9: a self-registration counts once confirmed).
     sql = (
         f"FROM {table} s JOIN {enterprises_table} e ON e.id = s.enterprise_id "
         f"WHERE s.period_id = %s AND s.status = %s AND NOT e.awaiting_confirmation AND {condition}"
     )
+    mask = (  # one index probe per filing instead of a second pass over the period
+        f"(SELECT coalesce(sum(1::bigint << (array_position(%s::text[], t.keyindustry_id::text) - 1)), 0)::bigint "
+        f"FROM {through} t WHERE t.enterprise_id = s.enterprise_id)"
+    )
     fields = [
         ("id", "s.id", "bigint"), ("enterprise_id", "s.enterprise_id", "bigint"),
         ("county", "s.county_code", ("text", _code_width(Submission, "county_code"))),
         ("division", "s.division_code", ("text", _code_width(Submission, "division_code"))),
         ("industry", "e.industry_id", ("text", _code_width(Industry, "code"))),
+        ("tag_mask", mask, "bigint"),
         ("answers", "s.answer_vector", ("float32le", n_indicators)),
     ]
     params = [run.period_id, SubmissionStatus.ACCEPTED, *params]
     try:
-        return select_arrays(sql, fields, params, order_by="id")
+        if connection.vendor == "postgresql":
+            data = select_arrays(sql, fields, [key_codes, *params], order_by="id")
+        else:  # no bit shifts over arrays: the tags by a second query
+            data = select_arrays(sql, [f for f in fields if f[0] != "tag_mask"], params, order_by="id")
+            data["tag_mask"] = _tag_masks(data["enterprise_id"], key_codes)
     except ValueError:
         with connection.cursor() as cursor:  # say which filing lacks its packed answers
             cursor.execute(
@@ -243,19 +257,27 @@ def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[st
         if missing:
             raise ValueError(f"{missing} accepted filings have no packed answers of this framework (first id {first})") from None
         raise
+    data["key_codes"] = np.asarray(key_codes, dtype=object)
+    return data
 
 
-def _load_tags(run: IndexRun, codes: list[str]) -> dict[str, np.ndarray]:
-    """(enterprise_id, key industry) pairs of the enterprises that filed in the chunk."""
+def _tag_masks(enterprise_ids: np.ndarray, key_codes: list[str]) -> np.ndarray:
     through = Enterprise.key_industries.through
-    condition, params = _chunk_condition(codes)
-    sql = (
-        f"FROM {through._meta.db_table} t JOIN {Submission._meta.db_table} s ON s.enterprise_id = t.enterprise_id "
-        f"WHERE s.period_id = %s AND s.status = %s AND {condition}"
-    )
-    return select_arrays(sql, [("enterprise_id", "t.enterprise_id", "bigint"),
-                               ("key", "t.keyindustry_id", ("text", _code_width(KeyIndustry, "code")))],
-                         [run.period_id, SubmissionStatus.ACCEPTED, *params])
+    bit = {code: 1 << i for i, code in enumerate(key_codes)}
+    masks: dict[int, int] = {}
+    for ent, key in through.objects.filter(enterprise_id__in=enterprise_ids.tolist()).values_list("enterprise_id", "keyindustry_id"):
+        masks[ent] = masks.get(ent, 0) | bit[key]
+    return np.array([masks.get(e, 0) for e in enterprise_ids.tolist()], dtype=np.int64)
+
+
+def mask_sets(masks: np.ndarray, key_codes) -> tuple[np.ndarray, np.ndarray]:
+    """An integer id of each bit mask of key-industry tags, and per id the sorted tuple of
+    tags it stands for (``key_codes`` sorted: bit i is key_codes[i])."""
+    uniques, inverse = np.unique(np.asarray(masks, dtype=np.int64), return_inverse=True)
+    sets = np.empty(len(uniques), dtype=object)
+    for j, m in enumerate(uniques.tolist()):
+        sets[j] = tuple(str(c) for b, c in enumerate(key_codes) if (m >> b) & 1)
+    return inverse.reshape(-1), sets
 
 
 def tag_sets(owners: np.ndarray, tag_owner: np.ndarray, tag_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -448,9 +470,8 @@ def score_chunk(*, chunk_id: int) -> bool:
     compiled = compiled_for(run.framework)
     with transaction.atomic():
         filings = _load_vectors(run, chunk.province_codes, compiled.n_indicators)
-        tags = _load_tags(run, chunk.province_codes)
         sub_ids, ent_ids = filings["id"], filings["enterprise_id"]
-        tag_ids, tag_tuples = tag_sets(ent_ids, tags["enterprise_id"], tags["key"])
+        tag_ids, tag_tuples = mask_sets(filings["tag_mask"], filings["key_codes"])
         loaded = time.perf_counter()
         membership = _module_membership(compiled, filings["industry"], tag_ids, tag_tuples)
         result = scoring.score_matrix(compiled, filings.pop("answers"), membership)
