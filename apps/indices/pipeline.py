@@ -288,15 +288,11 @@ def tag_sets(owners: np.ndarray, tag_owner: np.ndarray, tag_codes: np.ndarray) -
     pos = pd.Index(owners).get_indexer(np.asarray(tag_owner, dtype=np.int64))
     keep = pos >= 0
     ids, uniques = pd.factorize(np.asarray(tag_codes, dtype=object)[keep], sort=True)
-    if len(uniques) > 63:
-        raise ValueError("more than 63 key industries: tag sets no longer fit a bit mask")
-    mask = np.zeros(len(owners), dtype=np.uint64)
-    np.bitwise_or.at(mask, pos[keep], np.left_shift(np.uint64(1), ids.astype(np.uint64)))
-    masks, inverse = np.unique(mask, return_inverse=True)
-    sets = np.empty(len(masks), dtype=object)
-    for j, m in enumerate(masks.tolist()):
-        sets[j] = tuple(str(t) for b, t in enumerate(uniques) if (m >> b) & 1)
-    return inverse.reshape(-1), sets
+    if len(uniques) > 62:
+        raise ValueError("more than 62 key industries: tag sets no longer fit a bit mask")
+    mask = np.zeros(len(owners), dtype=np.int64)
+    np.bitwise_or.at(mask, pos[keep], np.left_shift(np.int64(1), ids.astype(np.int64)))
+    return mask_sets(mask, [str(u) for u in uniques])
 
 
 # --- indicator means: partial sums per chunk, added up in the join ---------------------------------
