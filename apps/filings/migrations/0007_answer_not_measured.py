@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('filings', '0004_period_coverage_target'),
+        ('filings', '0006_merge_0005_period_name_en_0005_review_chain'),
         ('frameworks', '0002_alter_indicator_dimension_alter_indicator_framework'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
