@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.review_rules import awaiting_decision_of
 from apps.enterprises.models import Enterprise
 from apps.filings.models import Period, ReturnReason, Submission, SubmissionEvent, SubmissionStatus
 from apps.filings.services import continue_url
@@ -167,7 +168,10 @@ def authority_bench(user) -> AuthorityBench:
         Submission.objects.visible_to(user).filter(period=period).order_by()
         .values_list("status").annotate(n=Count("pk")).values_list("status", "n")
     )  # fmt: skip
-    bench.pending = counts.get(SubmissionStatus.SUBMITTED, 0)
+    # Pending means "waiting for this authority's decision": in a two-level review chain a
+    # filing the county has not passed on is the county's, not the prefecture's (and back).
+    awaiting = awaiting_decision_of(Submission.objects.visible_to(user).filter(period=period), user)
+    bench.pending = awaiting.count()
     bench.returned = counts.get(SubmissionStatus.RETURNED, 0)
     bench.drafts = counts.get(SubmissionStatus.DRAFT, 0)
     bench.accepted = counts.get(SubmissionStatus.ACCEPTED, 0)
@@ -178,13 +182,10 @@ def authority_bench(user) -> AuthorityBench:
     bench.not_filed = enterprises.filter(~Exists(started)).count()
     bench.coverage = bench.accepted / bench.registered if bench.registered else None
     bench.target = period.coverage_target
-    bench.oldest_pending = list(
-        Submission.objects.visible_to(user).filter(period=period, status=SubmissionStatus.SUBMITTED)
-        .select_related("enterprise").order_by("submitted_at", "pk")[:5]
-    )  # fmt: skip
+    bench.oldest_pending = list(awaiting.select_related("enterprise").order_by("submitted_at", "pk")[:5])
     p = period.code
     bench.links.update({
-        "pending": f"{queue}?period={p}&status=submitted",
+        "pending": f"{queue}?period={p}&status=submitted&mine=1",
         "returned": f"{queue}?period={p}&status=returned",
         "not_filed": reverse("insights:enterprises") + f"?period={p}&status=none",
     })  # fmt: skip

@@ -297,3 +297,19 @@ def test_paper_import_with_accept_takes_the_importers_step_of_the_chain(world):
     assert report.accepted == 0  # nor can the prefecture before the county: it stays 待审核
     sub = by_prefecture.submissions.get()
     assert sub.status == SubmissionStatus.SUBMITTED and sub.passed_on_at is None
+
+
+def test_workbench_pending_counts_what_waits_for_each_level(world):
+    """The authority home's 待审核 is what waits for *this* authority's decision: in a
+    two-level chain the county's until it passes the filing on, then the prefecture's."""
+    from apps.core.workbenches import authority_bench, current_period
+
+    assert current_period() == world["period"]
+    two_level(world)
+    sub = submitted(world)
+    pending = lambda who: authority_bench(world[who]).pending  # noqa: E731
+    assert (pending("county"), pending("prefecture"), pending("other_prefecture")) == (1, 0, 0)
+    assert [s.pk for s in authority_bench(world["county"]).oldest_pending] == [sub.pk]
+    review.submission_pass_on(submission=sub, user=world["county"], note="")
+    assert (pending("county"), pending("prefecture")) == (0, 1)
+    assert "mine=1" in authority_bench(world["prefecture"]).links["pending"]
