@@ -32,6 +32,7 @@ Paper filings
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 import unicodedata
@@ -46,6 +47,7 @@ from openpyxl.utils import get_column_letter
 
 from apps.accounts.permissions import can_transfer
 from apps.core import formatting
+from apps.core.bulk import copy_rows, update_rows
 from apps.core.spreadsheets import (
     FileImportReport,
     RowError,
@@ -431,6 +433,24 @@ SUBMIT_FIELDS = [
 ]
 
 
+# filings_answer columns written by the import (COPY), key columns first
+ANSWER_COLUMNS = ("submission_id", "indicator_id", "value", "not_measured", "note", "updated_at", "updated_by_id")
+
+
+def _answer_row(answer: Answer, now) -> tuple:
+    value = None if answer.value is None else json.dumps(answer.value, ensure_ascii=False)  # None: SQL NULL, as the ORM
+    return (answer.submission_id, answer.indicator_id, value,
+            answer.not_measured, answer.note or "", now, answer.updated_by_id)
+
+
+def _db_value(field, obj):
+    """A model field's value as COPY takes it (JSON as its text)."""
+    value = getattr(obj, field.attname)
+    if field.get_internal_type() == "JSONField" and value is not None:
+        return json.dumps(value, ensure_ascii=False, cls=field.encoder)
+    return value
+
+
 def _who(user) -> str:
     full = user.get_full_name()
     return f"{full}（{user.username}）" if full else user.username
@@ -535,8 +555,10 @@ def submissions_import_paper(
         final[sub.pk] = held
         sub.enterprise, sub.framework = ent, period.framework  # no query per row below
         to_finish.append((sub, sub.status))
-    Answer.objects.bulk_create(new_answers, batch_size=1000)
-    Answer.objects.bulk_update(changed_answers, ["value", "not_measured", "updated_by", "updated_at"], batch_size=1000)
+    # COPY: tens of thousands of answers per file (bulk_create prepares each object)
+    copy_rows(Answer._meta.db_table, ANSWER_COLUMNS, (_answer_row(a, now) for a in new_answers))
+    update_rows(Answer._meta.db_table, "id", ANSWER_COLUMNS[2:], (
+        (a.pk, *_answer_row(a, now)[2:]) for a in changed_answers))
 
     subs = [sub for sub, _previous in to_finish]
     evidence = _evidence_indicators(subs)
@@ -561,9 +583,10 @@ def submissions_import_paper(
         events.append(SubmissionEvent(submission=sub, action=EventAction.SUBMITTED, actor=user, at=now,
                                       from_status=previous, to_status=SubmissionStatus.SUBMITTED, note=note))
         result.submissions.append(sub)
-    # One statement per batch instead of one save() per filing (updated_at is set above:
-    # bulk_update does not touch auto_now fields).
-    Submission.objects.bulk_update(subs, SUBMIT_FIELDS, batch_size=500)
+    # One statement instead of one save() per filing (updated_at is set above).
+    fields = [Submission._meta.get_field(name) for name in SUBMIT_FIELDS]
+    update_rows(Submission._meta.db_table, "id", [f.column for f in fields], (
+        (sub.pk, *(_db_value(f, sub) for f in fields)) for sub in subs))
     SubmissionEvent.objects.bulk_create(events, batch_size=1000)
     if accept:
         for sub in result.submissions:

@@ -40,6 +40,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.utils.encoders import JSONEncoder
 
+from apps.core.cache import throttle_hit
 from apps.indices.models import CellKind, IndexRun
 from apps.indices.readers import (
     RunStamp,
@@ -162,10 +163,25 @@ def run_record(run: IndexRun) -> dict:
 
 
 class PublicRateThrottle(ScopedRateThrottle):
-    """Per client address; the rate is read on each request (so override_settings works)."""
+    """Per client address, a sliding window like the REST framework's, checked and recorded
+    in one cache round trip (:func:`apps.core.cache.throttle_hit`; the framework's throttle
+    reads the history and writes it back: two). The rate is read on each request (so
+    override_settings works)."""
 
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request, view):
+        self.rate = self.get_rate()
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        self.key = self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        self.wait_seconds = throttle_hit(self.key, limit=self.num_requests, window=self.duration)
+        return self.wait_seconds is None
+
+    def wait(self):
+        return self.wait_seconds
 
 
 class PublicThrottled(Throttled):

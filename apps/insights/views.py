@@ -34,8 +34,18 @@ from apps.accounts.permissions import can_read_insights, export_jobs_visible_to,
 from apps.accounts.scoping import jurisdiction_of
 from apps.core import formatting
 from apps.indices.models import CellKind, IndexRun, RunStatus
-from apps.indices.readers import Reader, cell_for, cells_for, cells_over_runs, cells_with_code_prefix, published_runs
-from apps.reference.models import Industry, KeyIndustry, Region, RegionLevel
+from apps.indices.readers import (
+    Reader,
+    cell_for,
+    cells_for,
+    cells_over_runs,
+    cells_with_code_prefix,
+    public_memo,
+    published_runs,
+    published_runs_brief,
+    run_version,
+)
+from apps.reference.models import Industry, IndustryLevel, KeyIndustry, Region, RegionLevel
 
 from .exports import (
     CONTENT_TYPES,
@@ -48,6 +58,7 @@ from .exports import (
     enterprise_filename,
     enterprise_list,
     export_job_create,
+    published_label,
     sync_max_rows,
 )
 from .models import ExportJob, ExportJobStatus
@@ -155,9 +166,11 @@ def _scope(request) -> Scope:
     return Scope(place=trail[-1], trail=trail, parent=parent, home=region.code == home_code, everything=j.everything)
 
 
-def _runs(request):
-    """All published runs (newest first) and the one of ?period= (default: the newest)."""
-    runs = published_runs()
+def _runs(request, brief: bool = False):
+    """All published runs (newest first) and the one of ?period= (default: the newest).
+    ``brief``: the runs with the public fields only, kept per process under their versions
+    (one small query per request: which runs are published)."""
+    runs = published_runs_brief() if brief else published_runs()
     code = request.GET.get("period")
     if code:
         return runs, next((r for r in runs if r.period.code == code), None)
@@ -277,25 +290,39 @@ def _with_names(cells: list[dict], names: dict[str, str]) -> list[dict]:
     return [dict(c, name=names.get(c["code"], c["code"])) for c in cells]
 
 
+def _region_facts(run, kind: str, parent_code: str, cells: list[dict]) -> dict[str, tuple[str, bool]]:
+    """{code: (name, is placeholder)} of the regions of ``cells`` (children of
+    ``parent_code``): read once per run version and kept with the run's cells (a ranking
+    request then reads no region row)."""
+
+    def build():
+        rows = Region.objects.filter(code__in=[c["code"] for c in cells]).values_list("code", "name", "is_placeholder")
+        return {code: (name, placeholder) for code, name, placeholder in rows}
+
+    return public_memo.get(f"ranking-regions:{run_version(run)}:{kind}:{parent_code}", build, 3600)
+
+
 def region_rows(reader: Reader, run, scope: Scope) -> list[dict]:
     """The child regions of the scope (a placeholder prefecture replaced by its counties),
-    each with its name and the page it drills down to."""
+    each with its name and the page it drills down to. Values through ``cells_for`` (the
+    reader's view of the run's kept cells), names from :func:`_region_facts`."""
     kind = scope.child_kind
     if kind is None:
         return []
     cells = cells_for(reader, run, kind, parent_code=scope.code)
-    regions = {r.code: r for r in Region.objects.filter(code__in=[c["code"] for c in cells]).only("code", "name", "level", "is_placeholder")}
+    regions = _region_facts(run, kind, scope.code, cells)
     if kind == CellKind.PREFECTURE:
-        placeholders = [c["code"] for c in cells if c["code"] in regions and regions[c["code"]].is_placeholder]
+        placeholders = [c["code"] for c in cells if regions.get(c["code"], ("", False))[1]]
         if placeholders:
             cells = [c for c in cells if c["code"] not in placeholders]
-            counties = [cell for code in placeholders for cell in cells_for(reader, run, CellKind.COUNTY, parent_code=code)]
-            regions.update({r.code: r for r in Region.objects.filter(code__in=[c["code"] for c in counties]).only("code", "name", "level", "is_placeholder")})
-            cells += counties
+            for code in placeholders:
+                counties = cells_for(reader, run, CellKind.COUNTY, parent_code=code)
+                regions = {**regions, **_region_facts(run, CellKind.COUNTY, code, counties)}
+                cells += counties
     rows = []
     for c in cells:
         region = regions.get(c["code"])
-        row = dict(c, name=region.name if region else c["code"])
+        row = dict(c, name=region[0] if region else c["code"])
         if region is not None:
             page = "dashboard" if c["kind"] == CellKind.COUNTY else "rankings"
             row["link"] = _url(page, region=c["code"], period=run.period.code)
@@ -315,7 +342,10 @@ def industry_rows(reader: Reader, run, scope: Scope) -> list[dict]:
     else:
         return []
     division = {c["code"]: c["code"].rsplit("|", 1)[-1] for c in cells}
-    names = dict(Industry.objects.filter(code__in=set(division.values())).values_list("code", "name"))
+    names = public_memo.get(
+        f"ranking-divisions:{run_version(run)}",
+        lambda: dict(Industry.objects.filter(level=IndustryLevel.DIVISION).values_list("code", "name")), 3600,
+    )
     rows = []
     for c in cells:
         d = division[c["code"]]
@@ -328,8 +358,9 @@ def key_industry_rows(reader: Reader, run) -> list[dict]:
     """Key industries (national cells only; for ministry staff)."""
     cells = cells_for(reader, run, CellKind.KEY_INDUSTRY, parent_code=NATION_CODE)
     english = _english()
-    names = {code: (en if english and en else name)
-             for code, name, en in KeyIndustry.objects.filter(code__in=[c["code"] for c in cells]).values_list("code", "name", "name_en")}
+    rows = public_memo.get(f"ranking-key-industries:{run_version(run)}",
+                           lambda: list(KeyIndustry.objects.values_list("code", "name", "name_en")), 3600) if cells else []
+    names = {code: (en if english and en else name) for code, name, en in rows}
     return _with_names(cells, names)
 
 
@@ -514,7 +545,7 @@ def rankings_table(request, reader: Reader, run, scope: Scope, tab: str) -> tupl
 def rankings(request):
     _require_reader(request.user)
     scope = _scope(request)
-    runs, run = _runs(request)
+    runs, run = _runs(request, brief=True)
     tab = request.GET.get("tab") if request.GET.get("tab") in TABS else "regions"
     context = _base_context(request, "rankings", scope, runs, run)
     context["tab"] = tab
@@ -590,7 +621,7 @@ def trends_data(request, reader: Reader, runs, run, scope: Scope) -> dict:
     for r, cells in series:
         for code in codes:
             cell = cells.get(code) or {"code": code}
-            row = dict(cell, name=names.get(code, code), period_name=r.period.name, run_label=f"#{r.pk}")
+            row = dict(cell, name=names.get(code, code), period_name=r.period.name, run_label=published_label(r))
             for i, share in enumerate(cell.get("level_shares") or [], start=1):
                 row[f"level_{i}"] = share
             rows.append(row)

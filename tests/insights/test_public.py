@@ -213,6 +213,36 @@ def test_responses_are_cached_by_run(client, published, django_assert_num_querie
         assert client.get(url).content == cold.content
 
 
+# Query budgets of every open-data endpoint: a response not cached yet reads the run, its
+# cells and their names (a few queries, whatever the number of cells); a cached one asks only
+# which run is published; a conditional request that matches asks the same and sends no body.
+ENDPOINT_BUDGETS = [
+    # path, queries when nothing is cached (why), queries in another process (its memory empty)
+    ("/periods/", 2, "which runs are published, the runs", 2),
+    ("/periods/2026/cells/?kind=province", 4, "which run is published, the run, its cells, their names", 1),
+    ("/periods/2026/cells/?kind=province&parent=CN&page_size=1&page=2", 4, "the same, one page", 1),
+    ("/periods/2026/cells/?kind=size", 3, "size names need no query", 1),
+    ("/periods/2026/cells/province/320000/", 4, "which run, the run, the province cells, their names", 1),
+    ("/periods/2026/cells.csv", 3 + 2 * len(KINDS), "which run, the run, per kind its cells and names", 1),
+    ("/periods/2026/cells.json", 3 + 2 * len(KINDS), "the same", 1),
+]
+
+
+@pytest.mark.parametrize("path, cold, why, other_process", ENDPOINT_BUDGETS, ids=[e[0] for e in ENDPOINT_BUDGETS])
+def test_public_api_query_budgets(client, published, django_assert_max_num_queries, django_assert_num_queries,
+                                  path, cold, why, other_process):
+    with django_assert_max_num_queries(cold):  # nothing cached (see ENDPOINT_BUDGETS)
+        first = client.get(API + path)
+    assert first.status_code == 200, first.content
+    with django_assert_num_queries(1):  # cached: which run is published, only
+        assert client.get(API + path).content == first.content
+    with django_assert_num_queries(1):  # the client has it: 304, no body
+        assert client.get(API + path, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    public_memo.clear()  # another worker process: the shared cache, not the database
+    with django_assert_num_queries(other_process):  # (/periods/: the runs themselves, once per process)
+        assert client.get(API + path).content == first.content
+
+
 def test_ranking_page_queries(client, published, django_assert_num_queries):
     with django_assert_num_queries(4):  # which runs are published, the runs, province cells, region names
         assert client.get(reverse("open:provinces")).status_code == 200
