@@ -24,8 +24,10 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -268,6 +270,15 @@ def _sorted(rows: list[dict], sort: str) -> tuple[list[dict], str]:
     present.sort(key=lambda r: r[name], reverse=desc)  # stable: ties stay in code order
     missing = sorted((r for r in rows if r.get(name) is None), key=lambda r: r["code"])
     return present + missing, ("-" if desc else "") + key
+
+
+def _sort_key(sort: str) -> str:
+    """?sort= reduced to a known column and direction (default: rank), as _sorted reads it."""
+    desc = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key not in SORT_FIELDS:
+        return "rank"
+    return ("-" if desc else "") + key
 
 
 def _headers(columns, sort: str, make_url) -> list[dict]:
@@ -559,21 +570,43 @@ def rankings(request):
         "industries": scope.kind != CellKind.COUNTY,
         "key": context["key_allowed"],
     }[tab]
-    if run is not None:
+    if run is None:
+        context["ranking_html"] = render_to_string("insights/_rankings_table.html", context)
+        return render(request, "insights/rankings.html", context)
+    params = {"region": scope.param, "period": run.period.code, "tab": tab if tab != "regions" else ""}
+    sort = _sort_key(request.GET.get("sort", "rank"))
+    j = jurisdiction_of(request.user)
+    reader_scope = "all" if j.everything else f"{j.region_field}={j.region_code}"
+    # The table, its chart and links are the same for every reader of the same jurisdiction:
+    # built once per (run version, jurisdiction, scope, tab, sort, language) from the values
+    # cells_for gives that reader, then kept with the run's cells (issue 13: the template
+    # was most of a request).
+    key = f"ranking-html:{run_version(run)}:{reader_scope}:{scope.code}:{tab}:{sort}:{get_language()}"
+
+    def build():
         reader = Reader.of(request.user)
-        table, sort = rankings_table(request, reader, run, scope, tab)
+        table, effective = rankings_table(request, reader, run, scope, tab)
         national = cell_for(reader, run, CellKind.NATION, NATION_CODE)
-        params = {"region": scope.param, "period": run.period.code, "tab": tab if tab != "regions" else ""}
-        context.update({
+        part = {
+            **context,
             "table": table,
-            "sort": sort,
-            "headers": _headers(table.columns, sort, lambda s: _url("rankings", **params, sort=s)),
+            "sort": effective,
+            "headers": _headers(table.columns, effective, lambda s: _url("rankings", **params, sort=s)),
             "chart": _bar_chart(table.rows, national),
-            "export_query": urlencode({k: v for k, v in {**params, "sort": sort}.items() if v}),
+            "export_query": urlencode({k: v for k, v in {**params, "sort": effective}.items() if v}),
             "confidential_rows": any(r.get("confidential") for r in table.rows),
-            "keep": [("tab", params["tab"]), ("sort", sort if sort != "rank" else "")],
-            "stale": context["stale"] or any(r.get("stale") for r in table.rows),
-        })
+        }
+        html = render_to_string("insights/_rankings_table.html", part)  # no context processors: nothing of the request
+        return html, any(r.get("stale") for r in table.rows), effective
+
+    html, rows_stale, sort = public_memo.get(key, build, 3600)
+    context.update({
+        "ranking_html": mark_safe(html),  # noqa: S308 — rendered by our template above
+        "sort": sort,
+        "export_query": urlencode({k: v for k, v in {**params, "sort": sort}.items() if v}),
+        "keep": [("tab", params["tab"]), ("sort", sort if sort != "rank" else "")],
+        "stale": context["stale"] or rows_stale,
+    })
     return render(request, "insights/rankings.html", context)
 
 

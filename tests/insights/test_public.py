@@ -275,6 +275,37 @@ def test_throttling_answers_429_in_chinese(client, published):
     assert client.get(f"{API}/periods/").status_code == 200
 
 
+def test_throttling_on_redis_one_round_trip_per_request(client, published):
+    """With the production cache (Redis) the throttle keeps each address's requests in one
+    sorted set, checked and recorded by one script call; the cache reuses its client."""
+    import os
+    import uuid
+
+    from django.core.cache import caches
+
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    if not url.startswith("redis://"):
+        pytest.skip("needs the Redis of the test environment (CELERY_BROKER_URL)")
+    prefix = f"test-throttle-{uuid.uuid4().hex[:8]}"
+    redis_cache = {"default": {"BACKEND": "apps.core.cache.RedisCache", "LOCATION": url, "KEY_PREFIX": prefix}}
+    rates = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"public": "3/min"}}
+    with override_settings(CACHES=redis_cache, REST_FRAMEWORK=rates):
+        backend = caches["default"]
+        assert backend._cache.get_client() is backend._cache.get_client()
+        for _ in range(3):
+            assert client.get(f"{API}/periods/", REMOTE_ADDR="10.1.1.1").status_code == 200
+        refused = client.get(f"{API}/periods/2026/cells/", REMOTE_ADDR="10.1.1.1")
+        assert refused.status_code == 429 and "请求过于频繁" in refused.json()["detail"]
+        assert 0 < int(refused["Retry-After"]) <= 60
+        # another address is not held back by the first one's requests
+        assert client.get(f"{API}/periods/", REMOTE_ADDR="10.1.1.2").status_code == 200
+        redis = backend._cache.get_client(write=True)
+        key = backend.make_and_validate_key("throttle_public_10.1.1.1")
+        assert redis.type(key) == b"zset" and redis.zcard(key) == 3  # the refused request is not recorded
+        for found in redis.scan_iter(f"{prefix}:*"):
+            redis.delete(found)
+
+
 # --- bulk downloads ----------------------------------------------------------------------------
 
 
