@@ -570,8 +570,7 @@ def rankings(request):
         "industries": scope.kind != CellKind.COUNTY,
         "key": context["key_allowed"],
     }[tab]
-    if run is None:
-        context["ranking_html"] = render_to_string("insights/_rankings_table.html", context)
+    if run is None:  # the layout shows the empty state instead of the body
         return render(request, "insights/rankings.html", context)
     params = {"region": scope.param, "period": run.period.code, "tab": tab if tab != "regions" else ""}
     sort = _sort_key(request.GET.get("sort", "rank"))
