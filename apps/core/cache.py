@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from django.core.cache import cache as default_cache
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 from django.utils.functional import cached_property
@@ -61,7 +61,7 @@ def throttle_hit(key: str, *, limit: int, window: float, cache=None) -> float | 
     ``window`` seconds: returns None when allowed, else the seconds until one more request
     would be. One round trip on Redis; on other caches (development, tests) the same rule
     with a read and a write."""
-    cache = cache or default_cache
+    cache = cache or caches["default"]  # the backend itself (django.core.cache.cache is a proxy)
     now = time.time()
     if isinstance(cache, RedisCache):
         client = cache._cache.get_client(key, write=True)

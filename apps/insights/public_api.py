@@ -173,6 +173,7 @@ class PublicRateThrottle(ScopedRateThrottle):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def allow_request(self, request, view):
+        self.scope = getattr(view, self.scope_attr, None)
         self.rate = self.get_rate()
         if self.rate is None:
             return True
