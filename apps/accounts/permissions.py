@@ -136,6 +136,16 @@ def can_run_indices(user) -> bool:
     return is_platform_staff(user)
 
 
+def can_read_every_cell(user) -> bool:
+    """May read every index cell unsuppressed (the insider view of the whole country):
+    ministry staff and administrators, whose jurisdiction is everything. The index-cell
+    admin serves only them; staff of a region would otherwise read other regions'
+    suppressed values there. Enterprise users never, whatever their flags."""
+    if not getattr(user, "is_active", False) or is_enterprise_user(user):
+        return False
+    return jurisdiction_of(user).everything
+
+
 def can_use_admin(user) -> bool:
     """May open the admin site (Django's own flag; the admin checks model permissions)."""
     return bool(getattr(user, "is_active", False) and getattr(user, "is_staff", False))

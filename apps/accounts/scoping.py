@@ -148,6 +148,13 @@ def jurisdiction_of(user) -> Jurisdiction:
     return NOTHING
 
 
+def enterprise_filers():
+    """The active log-ins that file for an enterprise: who a filing deadline concerns."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(role=Role.ENTERPRISE, is_active=True, enterprise__isnull=False)
+
+
 def can_edit_enterprises(user) -> bool:
     """Roles that may change enterprise profiles (inside what they can see)."""
     return jurisdiction_of(user).is_empty is False and getattr(user, "role", None) != Role.EXPERT

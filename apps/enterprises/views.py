@@ -111,7 +111,8 @@ def enterprise_detail(request, pk: int):
         Enterprise.objects.visible_to(request.user).select_related("region__parent__parent", "industry"), pk=pk
     )
     can_edit = Enterprise.objects.editable_by(request.user).filter(pk=pk).exists()
-    return render(request, "enterprises/detail.html", {"enterprise": enterprise, "can_edit": can_edit})
+    return render(request, "enterprises/detail.html", {
+        "enterprise": enterprise, "can_edit": can_edit, "can_list": can_list_enterprises(request.user)})
 
 
 @login_required

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.scoping import ScopedQuerySet
+from apps.core.models import TransitionEvent
 from apps.enterprises.models import ImportJobStatus, ImportMode
 
 
@@ -184,26 +185,20 @@ class SubmissionEventQuerySet(ScopedQuerySet):
     enterprise_path = "submission__enterprise"
 
 
-class SubmissionEvent(models.Model):
+class SubmissionEvent(TransitionEvent):
     """One transition of a submission: who, when, why."""
 
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="events")
     action = models.CharField(_("操作"), max_length=10, choices=EventAction.choices)
     from_status = models.CharField(max_length=10, blank=True)
     to_status = models.CharField(max_length=10, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    at = models.DateTimeField(_("时间"), default=timezone.now)
-    note = models.TextField(_("说明"), blank=True)
 
     objects = SubmissionEventQuerySet.as_manager()
 
-    class Meta:
+    class Meta(TransitionEvent.Meta):
         verbose_name = _("填报记录")
         verbose_name_plural = _("填报记录")
         ordering = ["at", "pk"]
-
-    def __str__(self) -> str:
-        return f"{self.get_action_display()} {self.at:%Y-%m-%d %H:%M}"
 
 
 class ReturnReason(models.Model):

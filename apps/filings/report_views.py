@@ -81,6 +81,24 @@ def _previous(sub: Submission, score) -> dict | None:
     }  # fmt: skip
 
 
+# --- showcase cases (issue 10): cases of the industry for the weakest dimensions ----------------
+
+
+def _showcase_cases(sub: Submission, score, dims) -> dict:
+    """Published showcase cases (apps.pilots) of the enterprise's industry for its weakest
+    dimensions (lowest score first, full marks left out); the rule is
+    apps.pilots.selectors.cases_for_report."""
+    from apps.pilots.selectors import cases_for_report
+
+    scored = [d for d in dims if score.dimension_scores.get(d.code) is not None and score.dimension_scores[d.code] < 100]
+    weakest = sorted(scored, key=lambda d: score.dimension_scores[d.code])
+    return cases_for_report(division_code=sub.division_code, weakest=weakest,
+                            key_industry_codes=sub.enterprise.key_industries.values_list("pk", flat=True))
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+
 @login_required
 def filing_report(request, pk: int):
     sub = get_object_or_404(
@@ -123,5 +141,6 @@ def filing_report(request, pk: int):
                             (previous or {}).get("dimensions", {}).get(d.code)) for d in dims],
             "previous": previous,
             "gaps": gaps, "radar": radar, "benchmarks": benchmarks,
+            "showcase": _showcase_cases(sub, score, dims),
         },
     )

@@ -797,10 +797,12 @@ def submissions_import(
         else:
             first_line[uscc] = line
             ent = enterprises.get(uscc)
-            if ent is None:
-                fail(uscc_col, _("统一社会信用代码 %(uscc)s 的企业未在平台登记。请先登记该企业，再导入其填报。") % {"uscc": uscc})
-            elif ent.pk not in visible:
-                fail(uscc_col, _("统一社会信用代码 %(uscc)s 对应的企业登记在您管辖范围以外的地区，不能导入其填报。") % {"uscc": uscc})
+            # One answer for "not registered" and "registered elsewhere": a clerk may not learn
+            # from an import whether another jurisdiction holds an enterprise (issue 9, item 7).
+            if ent is None or ent.pk not in visible:
+                fail(uscc_col, _(
+                    "统一社会信用代码 %(uscc)s 不是您管辖范围内已登记的企业。请核对代码；"
+                    "该企业如尚未在平台登记，请先登记，再导入其填报。") % {"uscc": uscc})
                 ent = None
         if ent is not None:
             name = text(values, col.get(NAME))

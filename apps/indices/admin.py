@@ -7,6 +7,8 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import action
 
+from apps.accounts.permissions import can_read_every_cell
+
 from .models import IndexBase, IndexCell, IndexRun
 from .services import index_base_choose, index_run_publish, index_run_start
 
@@ -56,15 +58,6 @@ class IndexRunAdmin(ModelAdmin):
         return redirect("admin:indices_indexrun_change", object_id)
 
 
-def sees_every_cell(user) -> bool:
-    """The insider view of every cell (what apps.indices.readers.cells_for gives readers
-    whose jurisdiction is everything): the only readers the cell admin serves. Staff of a
-    region would otherwise read other regions' suppressed values here."""
-    from .readers import Reader
-
-    return bool(user.is_active and Reader.of(user).everything)
-
-
 @admin.register(IndexCell)
 class IndexCellAdmin(ModelAdmin):
     """Read-only, and only for readers who see every cell unsuppressed (ministry staff,
@@ -76,10 +69,10 @@ class IndexCellAdmin(ModelAdmin):
 
     # The admin site itself lets in staff only; this narrows it to readers of every cell.
     def has_module_permission(self, request):
-        return sees_every_cell(request.user)
+        return can_read_every_cell(request.user)
 
     def has_view_permission(self, request, obj=None):
-        return sees_every_cell(request.user)
+        return can_read_every_cell(request.user)
 
     def has_add_permission(self, request):
         return False

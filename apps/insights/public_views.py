@@ -8,11 +8,6 @@ cells and their names are cached per run version by the selector.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
-import markdown
-from django.conf import settings
 from django.http import Http404
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -20,17 +15,12 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from markdown.extensions import Extension
-from markdown.extensions.toc import slugify_unicode
-from markdown.treeprocessors import Treeprocessor
 
 from apps.core import formatting
 from apps.frameworks.models import Dimension, MaturityLevel
 from apps.indices.models import CellKind, IndexRun
 from apps.indices.readers import public_cells, public_memo, public_trend, published_runs_brief, run_version
 from apps.indices.services import index_parameters
-
-METHOD_FILE = Path(settings.BASE_DIR) / "docs" / "METHOD.md"
 
 # The ranking pages: URL name → (cell kind, page title, name column heading).
 RANKINGS = {
@@ -54,53 +44,6 @@ PERFORMANCE_GROUPS = {
     "moderate": gettext_lazy("中等"),
     "emerging": gettext_lazy("起步"),
 }
-
-
-# --- the methodology document ---------------------------------------------------------------
-
-
-_CJK = "\u2e80-\u2fff\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
-_CJK_BREAK = re.compile(f"([{_CJK}])[ \t]*\n[ \t]*([{_CJK}])")
-
-
-class _SafeLinks(Treeprocessor):
-    """Drop link and image targets other than http(s), mailto, relative paths and anchors;
-    join lines broken between two Chinese characters (a soft break would show as a space)."""
-
-    ALLOWED = re.compile(r"^(https?:|mailto:|#|/|\./|\.\./|[\w.-]+(/|$|#|\.))", re.IGNORECASE)
-
-    def run(self, root):
-        for element in root.iter():
-            for attribute in ("href", "src"):
-                value = element.get(attribute)
-                if value is not None and not self.ALLOWED.match(value.strip()):
-                    del element.attrib[attribute]
-            if element.tag not in ("code", "pre"):
-                if element.text:
-                    element.text = _CJK_BREAK.sub(r"\1\2", element.text)
-            if element.tail:
-                element.tail = _CJK_BREAK.sub(r"\1\2", element.tail)
-
-
-class _NoRawHtml(Extension):
-    """Raw HTML in the document is shown as text (escaped), never passed through: Markdown 3
-    has no safe_mode, so the block and inline HTML processors are removed."""
-
-    def extendMarkdown(self, md):
-        md.preprocessors.deregister("html_block")
-        md.inlinePatterns.deregister("html")
-        md.treeprocessors.register(_SafeLinks(md), "safe_links", 0)
-
-
-def render_markdown(text: str) -> tuple[str, list[dict]]:
-    """Markdown → (HTML, table of contents tokens), tables enabled, raw HTML escaped."""
-    md = markdown.Markdown(
-        extensions=["tables", "toc", _NoRawHtml()],
-        extension_configs={"toc": {"slugify": slugify_unicode, "toc_depth": "2-3"}},
-        output_format="html",
-    )
-    html = md.convert(text)
-    return html, md.toc_tokens
 
 
 # --- shared context ---------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def notify_submission_decided(*, submission, accepted: bool) -> int:
 def notify_deadlines(*, today: datetime.date | None = None, days: int | None = None) -> int:
     """Remind enterprise users whose filing for an open period is not yet submitted when the
     period closes within ``days`` days; one reminder per user and period. Returns how many."""
-    from apps.accounts.models import Role, User
+    from apps.accounts.scoping import enterprise_filers
     from apps.filings.models import Period, Submission, SubmissionStatus
 
     today = today or timezone.localdate()
@@ -94,7 +94,7 @@ def notify_deadlines(*, today: datetime.date | None = None, days: int | None = N
         done = Submission.objects.filter(
             period=period, status__in=[SubmissionStatus.SUBMITTED, SubmissionStatus.ACCEPTED]
         ).values("enterprise_id")
-        users = User.objects.filter(role=Role.ENTERPRISE, is_active=True, enterprise__isnull=False).exclude(
+        users = enterprise_filers().exclude(
             enterprise_id__in=done
         )
         params = {"period": period.name, "date": period.closes_on.isoformat(), "n": (period.closes_on - today).days}

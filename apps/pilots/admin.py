@@ -1,7 +1,11 @@
 """Admin (django-unfold) of pilot selection and showcase cases, for ministry staff: change
 history everywhere, XLSX import/export of calls, experts and conflicts, export of results.
-Workflow transitions belong to the pilot pages (services with their checks and events), so
-application status and events are read-only here."""
+
+Nothing here bypasses the workflow's services: whatever a service checks is changed on the
+pilot pages only (calls and their rubric, applications, assignments, reviews, results, defence
+slots, objections: view-only here, with a link to the page), the case status moves through
+case_transition, a conflict entered here has the service's consequence (conflict_recorded),
+and the call import runs the service's checks (resources.CallResource)."""
 
 from django.contrib import admin
 from import_export.admin import ExportMixin, ImportExportModelAdmin
@@ -48,6 +52,25 @@ class StaffOnly:
     def has_delete_permission(self, request, obj=None):
         return pilot_rules.is_pilot_staff(request.user)
 
+    def has_import_permission(self, request):
+        return pilot_rules.is_pilot_staff(request.user)
+
+    def has_export_permission(self, request):
+        return pilot_rules.is_pilot_staff(request.user)
+
+
+class ThroughThePages(StaffOnly):
+    """View-only: these rows change through the pilot pages' services, never here."""
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 class XlsxImportExport(ImportExportModelAdmin):
     import_form_class = ImportForm
@@ -63,10 +86,20 @@ class XlsxImportExport(ImportExportModelAdmin):
 class CriterionInline(TabularInline):
     model = RubricCriterion
     extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Call)
-class CallAdmin(StaffOnly, SimpleHistoryAdmin, ModelAdmin, XlsxImportExport):
+class CallAdmin(ThroughThePages, SimpleHistoryAdmin, ModelAdmin, XlsxImportExport):
+    """Calls are created and changed on /pilots/calls/new/ and /pilots/calls/<id>/edit/
+    (services.call_create / call_update); here they are listed, imported and exported."""
+
     resource_classes = [CallResource]
     inlines = [CriterionInline]
     list_display = ["title", "year", "status", "applications_open_on", "notice_ends_on", "quota_per_unit"]
@@ -77,6 +110,13 @@ class CallAdmin(StaffOnly, SimpleHistoryAdmin, ModelAdmin, XlsxImportExport):
 class ScenarioInline(TabularInline):
     model = Scenario
     extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 class EventInline(TabularInline):
@@ -90,7 +130,7 @@ class EventInline(TabularInline):
 
 
 @admin.register(Application)
-class ApplicationAdmin(StaffOnly, SimpleHistoryAdmin, ModelAdmin):
+class ApplicationAdmin(ThroughThePages, SimpleHistoryAdmin, ModelAdmin):
     list_display = ["enterprise", "call", "recommending_unit", "status", "diagnosis_score", "recommend_rank"]
     list_filter = ["call", "status"]
     search_fields = ["enterprise__name", "enterprise__uscc"]
@@ -117,11 +157,15 @@ class ConflictAdmin(StaffOnly, SimpleHistoryAdmin, ModelAdmin, XlsxImportExport)
     list_display = ["expert", "enterprise", "source", "reason", "created_at"]
     list_filter = ["source"]
     raw_id_fields = ["expert", "enterprise"]
+    readonly_fields = ["created_by"]  # set to the staff member who saves it (save_model)
 
     def save_model(self, request, obj, form, change):
+        from .services import conflict_recorded
+
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        conflict_recorded(conflict=obj)
 
 
 @admin.register(Assignment)
@@ -165,13 +209,13 @@ class AggregateResultAdmin(StaffOnly, SimpleHistoryAdmin, ExportMixin, ModelAdmi
 
 
 @admin.register(DefenceSlot)
-class DefenceSlotAdmin(StaffOnly, SimpleHistoryAdmin, ModelAdmin):
+class DefenceSlotAdmin(ThroughThePages, SimpleHistoryAdmin, ModelAdmin):
     list_display = ["call", "starts_at", "place"]
     filter_horizontal = ["panel", "applications"]
 
 
 @admin.register(Objection)
-class ObjectionAdmin(StaffOnly, SimpleHistoryAdmin, ModelAdmin):
+class ObjectionAdmin(ThroughThePages, SimpleHistoryAdmin, ModelAdmin):
     list_display = ["application", "name", "phone", "submitted_at", "status"]
     list_filter = ["status", "call"]
     readonly_fields = ["call", "application", "name", "organisation", "phone", "email", "text", "submitted_at"]
@@ -183,7 +227,7 @@ class CaseAdmin(StaffOnly, SimpleHistoryAdmin, ModelAdmin):
     list_filter = ["status", "scenario_level", "key_industry"]
     search_fields = ["title", "enterprise_display"]
     raw_id_fields = ["enterprise", "industry", "region", "source_application"]
-    readonly_fields = ["status", "published_at", "consent_at", "source_application"]
+    readonly_fields = ["status", "published_at", "consent_at", "source_application", "created_by"]
 
     def save_model(self, request, obj, form, change):
         if not change:

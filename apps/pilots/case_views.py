@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
@@ -23,31 +24,70 @@ from .search import filter_cases
 
 class CappedPaginator(Paginator):
     """Counts at most ``CAP`` matches (a broad query can match most of the library; counting
-    them all costs more than the page itself). The page then says "more than 200, narrow the search"."""
+    them all costs more than the page itself). The page then says "more than 200, narrow the search".
+
+    The search runs once: the ids of the first ``CAP + 1`` matches in page order are fetched
+    (PostgreSQL walks the newest-first index and stops there; a COUNT(*) subquery loses the
+    order and scans every match instead), and a page's rows are then read by primary key
+    from ``rows`` rather than by running the full-text filter again with an OFFSET."""
 
     CAP = 200
 
+    def __init__(self, object_list, per_page, *, rows, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.rows = rows
+
+    @cached_property
+    def ids(self) -> list[int]:
+        return list(self.object_list.values_list("pk", flat=True)[: self.CAP + 1])
+
     @cached_property
     def count(self) -> int:
-        # The ids in page order: PostgreSQL walks the newest-first index and stops after CAP + 1
-        # matches (a COUNT(*) subquery loses the order and scans every match instead).
-        return len(self.object_list.values_list("pk", flat=True)[: self.CAP + 1])
+        return len(self.ids)
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        ids = self.ids[bottom:bottom + self.per_page]
+        found = self.rows.in_bulk(ids)
+        return self._get_page([found[pk] for pk in ids if pk in found], number, self)
+
+
+def _filter_choices() -> dict:
+    """Key industries and provinces for the library's filters: reference data, cached for a
+    few minutes so that the public page does not read them on every request."""
+    return cache.get_or_set("pilots:case-filter-choices", lambda: {
+        "industries": list(KeyIndustry.objects.all()),
+        "provinces": list(Region.objects.filter(level=RegionLevel.PROVINCE).order_by("code")),
+    }, 300)
 
 
 def case_library(request):
     """Published cases: search, filters, and for an authority which come from its region."""
-    qs = filter_cases(Case.objects.published().select_related("key_industry", "region"), request.GET)
+    qs = filter_cases(Case.objects.published(), request.GET)
     own_region = pilot_rules.has_own_region(request.user)
     if own_region and request.GET.get("mine"):
         qs = qs.filter(pilot_rules.own_region_q(request.user))
-    page = CappedPaginator(qs, 20).get_page(request.GET.get("page"))
+    rows = Case.objects.published().select_related("key_industry", "region")
+    page = CappedPaginator(qs, 20, rows=rows).get_page(request.GET.get("page"))
     for case in page.object_list:
         case.in_my_region = pilot_rules.in_own_region(request.user, case.region_id)
     return render(request, "pilots/cases.html", {
         "page": page, "levels": ScenarioLevel.choices, "elements": Element.choices,
-        "industries": KeyIndustry.objects.all(), "provinces": Region.objects.filter(level=RegionLevel.PROVINCE).order_by("code"),
-        "own_region": own_region, "params": request.GET,
+        **_filter_choices(), "own_region": own_region, "params": request.GET,
     })
+
+
+def _report_to_return_to(request) -> int | None:
+    """The diagnosis report the reader came from (``?report=<filing id>``), when the reader may
+    see it: the case page links back to it."""
+    from apps.filings.models import Submission, SubmissionStatus
+
+    pk = request.GET.get("report", "")
+    if not pk.isdigit() or len(pk) > 12 or not request.user.is_authenticated:
+        return None
+    visible = Submission.objects.visible_to(request.user).filter(pk=int(pk), status=SubmissionStatus.ACCEPTED)
+    return int(pk) if visible.exists() else None
 
 
 def case_detail(request, pk: int):
@@ -56,7 +96,7 @@ def case_detail(request, pk: int):
         qs = qs.published()
     case = get_object_or_404(qs, pk=pk)
     return render(request, "pilots/case.html", {
-        "case": case, "is_staff": pilot_rules.is_pilot_staff(request.user),
+        "case": case, "report": _report_to_return_to(request), "is_staff": pilot_rules.is_pilot_staff(request.user),
         "in_my_region": pilot_rules.in_own_region(request.user, case.region_id),
         "history": case.history.order_by("-history_date")[:20] if pilot_rules.is_pilot_staff(request.user) else [],
     })

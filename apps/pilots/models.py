@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connection, models
 from django.utils import timezone
@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from apps.accounts.scoping import ScopedQuerySet
+from apps.core.models import TransitionEvent
 
 # A scenario write-up may hold at most this many characters, counted as the form counts them
 # (Python characters after normalising line breaks to "\n", see forms/services).
@@ -299,26 +300,20 @@ class ApplicationEventQuerySet(ScopedQuerySet):
     enterprise_path = "application__enterprise"
 
 
-class ApplicationEvent(models.Model):
+class ApplicationEvent(TransitionEvent):
     """One transition of an application: who, when, from, to, why."""
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="events")
     action = models.CharField(_("操作"), max_length=14, choices=EventAction.choices)
     from_status = models.CharField(_("原状态"), max_length=14, blank=True)
     to_status = models.CharField(_("新状态"), max_length=14, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    at = models.DateTimeField(_("时间"), default=timezone.now)
-    note = models.TextField(_("说明"), blank=True)
 
     objects = ApplicationEventQuerySet.as_manager()
 
-    class Meta:
+    class Meta(TransitionEvent.Meta):
         verbose_name = _("申报记录")
         verbose_name_plural = _("申报记录")
         ordering = ["application", "at", "pk"]
-
-    def __str__(self) -> str:
-        return f"{self.get_action_display()} {self.at:%Y-%m-%d %H:%M}"
 
 
 class Expert(models.Model):
@@ -605,13 +600,13 @@ class Case(models.Model):
         return self.title
 
     def save(self, *args, **kwargs):
-        from .search import case_search_text
+        from .search import case_search_text, search_vector
 
         self.province_code = self.region.province_code if self.region_id else ""
         self.search_text = case_search_text(self)
         super().save(*args, **kwargs)
         if connection.vendor == "postgresql":
-            Case.objects.filter(pk=self.pk).update(search_vector=SearchVector("search_text", config="simple"))
+            Case.objects.filter(pk=self.pk).update(search_vector=search_vector())
 
     @property
     def element_labels(self) -> list[str]:

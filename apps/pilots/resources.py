@@ -116,9 +116,28 @@ class ConflictResource(AllOrNothing):
         if not instance.source:
             instance.source = ConflictSource.STAFF
 
+    def after_save_instance(self, instance, row, **kwargs):
+        from .services import conflict_recorded
+
+        if not kwargs.get("dry_run"):
+            conflict_recorded(conflict=instance)
+
 
 class CallResource(AllOrNothing):
-    """Calls (without the rubric, which is edited inline in the admin)."""
+    """Calls without their rubric (entered on the call's page, which a call needs before it is
+    published). A row runs the service's checks (dates in stage order, scenario levels) and may
+    create a call or change a draft one only: a published call changes on its page, where
+    the service keeps what the selection already rests on."""
+
+    def before_save_instance(self, instance, row, **kwargs):
+        from .models import CallStatus
+        from .services import call_settings_validate
+
+        if instance.pk and Call.objects.filter(pk=instance.pk).exclude(status=CallStatus.DRAFT).exists():
+            raise ValidationError(_("批次 %(id)s 已发布，不能通过导入修改，请在批次页面修改。") % {"id": instance.pk})
+        if not instance.status:
+            instance.status = CallStatus.DRAFT
+        call_settings_validate(call=instance)
 
     class Meta:
         model = Call

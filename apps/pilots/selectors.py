@@ -183,3 +183,40 @@ def industry_balance(call: Call) -> list[dict]:
         .order_by("key_industry__name")
     )
     return [{"industry": r["key_industry__name"] or "—", "reviewed": r["reviewed"], "chosen": r["chosen"]} for r in rows]
+
+
+# --- the enterprise report's showcase cases -------------------------------------------------------
+
+REPORT_WEAK_DIMENSIONS = 2  # how many of the weakest dimensions get their cases
+REPORT_CASES_PER_LIST = 3
+
+
+def cases_for_report(*, division_code: str, key_industry_codes, weakest: list) -> dict:
+    """Published cases for an enterprise's diagnosis report: of its industry — the GB/T 4754
+    division recorded on the filing, or one of the enterprise's key industries — and, for each
+    of its weakest dimensions (``weakest``: Dimension rows, weakest first), the cases whose
+    text mentions the dimension's name (the case library's full-text rule). The industry's
+    newest other cases follow, so that a report never points at nothing while cases exist.
+
+    Returns ``{"dimensions": [(dimension, [case, ...]), ...], "others": [case, ...]}``; a
+    dimension without a matching case is left out.
+    """
+    from django.db.models import Q
+
+    from .models import Case
+    from .search import search_cases
+
+    industry = Q(industry_id=division_code) if division_code else Q(pk__in=[])
+    codes = list(key_industry_codes)
+    if codes:
+        industry |= Q(key_industry_id__in=codes)
+    cases = Case.objects.published().filter(industry).select_related("key_industry")
+    shown: set[int] = set()
+    per_dimension = []
+    for dimension in weakest[:REPORT_WEAK_DIMENSIONS]:
+        found = list(search_cases(cases, dimension.name)[:REPORT_CASES_PER_LIST])
+        if found:
+            shown.update(c.pk for c in found)
+            per_dimension.append((dimension, found))
+    others = list(cases.exclude(pk__in=shown)[:REPORT_CASES_PER_LIST])
+    return {"dimensions": per_dimension, "others": others}

@@ -1,15 +1,17 @@
 """State changes of pilot selection. Keyword-only services named ``<entity>_<action>``; each
 is atomic, checks who may act (:mod:`apps.accounts.pilot_rules`), refuses a transition that
 is out of order or outside the call's date window with a message a clerk can act on, and
-records an :class:`ApplicationEvent` in the same transaction. Mail to the applicant is sent
-when the transaction commits.
+records an :class:`ApplicationEvent` in the same transaction. Mail to the applicant is queued
+when the transaction commits and sent by a Celery worker (:mod:`apps.pilots.tasks`).
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import re
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from django.conf import settings
@@ -26,6 +28,7 @@ from apps.accounts.scoping import recommending_unit_for
 from apps.filings.evidence import sniff_evidence
 
 from . import assignment as solver
+from . import tasks
 from .models import (
     SCENARIO_MAX_CHARS,
     AggregateResult,
@@ -116,12 +119,15 @@ def _transition(app: Application, *, to: str, action: str, user, note: str = "",
         application=app, action=action, from_status=previous, to_status=to, actor=user, note=note
     )
     if notify:
-        transaction.on_commit(lambda: _notify(app.pk, event.pk))
+        # A partial (not a lambda) so that tests can read which notification a commit queues.
+        transaction.on_commit(partial(tasks.notify_applicant.delay, app.pk, event.pk))
     return event
 
 
-def _notify(application_id: int, event_id: int) -> None:
-    """Mail the applicant about one outcome (Django's mail framework; console backend locally)."""
+def application_notify(*, application_id: int, event_id: int) -> int:
+    """Mail the applicant about one outcome (Django's mail framework; console backend locally,
+    SMTP from EMAIL_URL in production). Runs in the worker (``tasks.notify_applicant``).
+    Returns the number of recipients (0 when the enterprise has no address)."""
     app = Application.objects.select_related("enterprise", "call").get(pk=application_id)
     event = ApplicationEvent.objects.get(pk=event_id)
     recipients = {app.enterprise.contact_email} | set(
@@ -129,13 +135,14 @@ def _notify(application_id: int, event_id: int) -> None:
     )
     recipients.discard("")
     if not recipients:
-        return
+        return 0
     subject = _("【%(call)s】申报状态：%(status)s") % {"call": app.call.title, "status": app.get_status_display()}
     body = _("%(enterprise)s：\n\n您在“%(call)s”中的申报状态已变更为“%(status)s”。%(note)s\n\n请登录平台查看详情。") % {
         "enterprise": app.enterprise.name, "call": app.call.title, "status": app.get_status_display(),
         "note": (_("说明：%(note)s") % {"note": event.note}) if event.note else "",
     }
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, sorted(recipients))
+    return len(recipients)
 
 
 def count_chars(text: str) -> int:
@@ -146,6 +153,22 @@ def count_chars(text: str) -> int:
 # --- calls -------------------------------------------------------------------------------------
 
 
+CALL_FIELDS = (
+    "title", "year", "description", "scenario_levels", "applications_open_on", "applications_close_on",
+    "recommendation_closes_on", "eligibility_closes_on", "review_closes_on", "defence_required", "defence_closes_on",
+    "notice_starts_on", "notice_ends_on", "decision_on", "quota_per_unit", "industry_quotas", "rubric_scale",
+    "reviewers_per_application", "aggregation", "disagreement_threshold", "min_diagnosis_level", "region_conflict",
+)
+
+
+def _set_criteria(call: Call, criteria: list[dict]) -> None:
+    call.criteria.all().delete()
+    RubricCriterion.objects.bulk_create(
+        [RubricCriterion(call=call, code=c["code"], name=c["name"], weight=float(c["weight"]), order=i)
+         for i, c in enumerate(criteria)]
+    )
+
+
 @transaction.atomic
 def call_create(*, user, criteria: list[dict], key_industries=(), **fields) -> Call:
     """Create a call (draft) with its rubric ``criteria`` [{code, name, weight}]."""
@@ -154,15 +177,64 @@ def call_create(*, user, criteria: list[dict], key_industries=(), **fields) -> C
     call_validate(call=call, criteria=criteria)
     call.save()
     call.key_industries.set(key_industries)
-    RubricCriterion.objects.bulk_create(
-        [RubricCriterion(call=call, code=c["code"], name=c["name"], weight=float(c["weight"]), order=i)
-         for i, c in enumerate(criteria)]
-    )
+    _set_criteria(call, criteria)
+    return call
+
+
+@transaction.atomic
+def call_update(*, call: Call, user, criteria: list[dict], key_industries=(), **fields) -> Call:
+    """Change a call's settings (the same checks as :func:`call_create`). What the selection
+    already rests on stays fixed: the rubric and its scale once a review is saved, the reviewers
+    per application once experts are assigned, the aggregation once results are computed;
+    nothing changes after the announcement."""
+    _require_staff(user)
+    call = Call.objects.select_for_update().get(pk=call.pk)
+    if call.announced_at:
+        raise ValidationError(_("该批次的结果已经公布，不能再修改。"))
+    unknown = set(fields) - set(CALL_FIELDS)
+    if unknown:
+        raise ValidationError(_("不能修改的字段：%(f)s") % {"f": "、".join(sorted(unknown))})
+    old_rubric = [(c.code, c.name, float(c.weight)) for c in call.criteria.order_by("order", "pk")]
+    new_rubric = [(c["code"], c["name"], float(c["weight"])) for c in criteria]
+    errors = []
+    if Review.objects.filter(assignment__application__call=call).exists() and (
+            old_rubric != new_rubric or fields.get("rubric_scale", call.rubric_scale) != call.rubric_scale):
+        errors.append(_("专家已开始评审，评审要点和评分标度不能再修改。"))
+    if Assignment.objects.filter(application__call=call).exists() and \
+            int(fields.get("reviewers_per_application", call.reviewers_per_application)) != call.reviewers_per_application:
+        errors.append(_("已分配评审专家，每份申报的评审专家人数不能再修改。"))
+    if AggregateResult.objects.filter(application__call=call).exists() and (
+            fields.get("aggregation", call.aggregation) != call.aggregation
+            or float(fields.get("disagreement_threshold", call.disagreement_threshold)) != call.disagreement_threshold):
+        errors.append(_("评审结果已汇总，汇总方法和分歧阈值不能再修改。"))
+    if errors:
+        raise ValidationError(errors)
+    for name, value in fields.items():
+        setattr(call, name, value)
+    call_validate(call=call, criteria=criteria)
+    call.save()
+    call.key_industries.set(key_industries)
+    if old_rubric != new_rubric:
+        _set_criteria(call, criteria)
     return call
 
 
 def call_validate(*, call: Call, criteria: list[dict]) -> None:
     """Dates in stage order, known scenario levels, a rubric with positive weights."""
+    errors = _settings_errors(call) + _rubric_errors(criteria)
+    if errors:
+        raise ValidationError(errors)
+
+
+def call_settings_validate(*, call: Call) -> None:
+    """The checks of :func:`call_validate` that do not concern the rubric (for the XLSX import,
+    which carries no rubric; a call cannot be published without one)."""
+    errors = _settings_errors(call)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _settings_errors(call: Call) -> list[str]:
     errors = []
     order = [
         ("applications_open_on", call.applications_open_on), ("applications_close_on", call.applications_close_on),
@@ -185,15 +257,22 @@ def call_validate(*, call: Call, criteria: list[dict]) -> None:
     unknown = set(call.scenario_levels) - set(ScenarioLevel.values)
     if unknown or not call.scenario_levels:
         errors.append(_("请选择场景层级（产品全生命周期 / 全价值链 / 全产业链）。"))
+    return errors
+
+
+def _rubric_errors(criteria: list[dict]) -> list[str]:
+    errors = []
     if not criteria:
         errors.append(_("请至少填写一项评审要点。"))
+    if any(not re.fullmatch(r"[-a-zA-Z0-9_]+", str(c.get("code", ""))) or not str(c.get("name", "")).strip()
+           for c in criteria):
+        errors.append(_("每项评审要点须有代码（字母、数字、连字符）和名称。"))
     codes = [c.get("code") for c in criteria]
     if len(set(codes)) != len(codes):
         errors.append(_("评审要点代码不能重复。"))
     if any(float(c.get("weight", 0)) <= 0 for c in criteria):
         errors.append(_("评审要点的权重必须大于 0。"))
-    if errors:
-        raise ValidationError(errors)
+    return errors
 
 
 @transaction.atomic
@@ -203,6 +282,8 @@ def call_publish(*, call: Call, user) -> Call:
     call = Call.objects.select_for_update().get(pk=call.pk)
     if call.status != CallStatus.DRAFT:
         raise ValidationError(_("该批次已经发布。"))
+    criteria = [{"code": c.code, "name": c.name, "weight": c.weight} for c in call.criteria.all()]
+    call_validate(call=call, criteria=criteria)
     call.status = CallStatus.OPEN
     call.save(update_fields=["status"])
     return call
@@ -420,9 +501,17 @@ def conflict_declare(*, expert: Expert, enterprise, user, reason: str) -> Confli
         defaults={"source": ConflictSource.STAFF if is_staff and own is None else ConflictSource.DECLARED,
                   "reason": reason.strip()[:300], "created_by": user},
     )
-    # An existing assignment of a now-conflicted pair is removed unless its review is submitted.
-    Assignment.objects.filter(expert=expert, application__enterprise=enterprise, review__isnull=True).delete()
+    conflict_recorded(conflict=conflict)
     return conflict
+
+
+def conflict_recorded(*, conflict: Conflict) -> int:
+    """What a new or changed conflict entails, wherever it was recorded (the expert's page,
+    staff, the admin, the XLSX import): an assignment of the now-conflicted pair is removed
+    unless its review has started. Returns how many were removed."""
+    removed, _detail = Assignment.objects.filter(
+        expert_id=conflict.expert_id, application__enterprise_id=conflict.enterprise_id, review__isnull=True).delete()
+    return removed
 
 
 def _eligible_applications(call: Call):
@@ -656,12 +745,35 @@ def result_adjust(*, result: AggregateResult, user, score: float, reason: str) -
 
 @transaction.atomic
 def defence_slot_create(*, call: Call, user, starts_at, place: str, panel=(), applications=()) -> DefenceSlot:
+    """Schedule a defence (答辩) session of reviewed applications of ``call`` before the defence
+    window closes; the panel's experts pass the same conflict checks as reviewers."""
     _require_staff(user)
+    call = Call.objects.select_for_update().get(pk=call.pk)
     if not call.defence_required:
         raise ValidationError(_("本批次不安排答辩。"))
-    slot = DefenceSlot.objects.create(call=call, starts_at=starts_at, place=place)
-    slot.panel.set(panel)
-    slot.applications.set(applications)
+    errors = []
+    if not place.strip():
+        errors.append(_("请填写答辩地点。"))
+    start, end = call.window("defence")
+    if starts_at is None or not start <= timezone.localdate(starts_at) <= end:
+        errors.append(_("答辩时间须在答辩阶段内（%(start)s 至 %(end)s）。") % {"start": start, "end": end})
+    apps = list(Application.objects.filter(pk__in=[a.pk for a in applications]).select_related("call", "enterprise"))
+    if not apps:
+        errors.append(_("请选择参加答辩的企业。"))
+    for app in apps:
+        if app.call_id != call.pk or app.status != S.REVIEWED:
+            errors.append(_("%(name)s 不是本批次已完成评审的申报，不能安排答辩。") % {"name": app.enterprise.name})
+    experts = list(panel)
+    if not experts:
+        errors.append(_("请选择答辩专家。"))
+    if errors:
+        raise ValidationError(errors)
+    for expert in experts:
+        for app in apps:
+            _check_pair(expert, app)
+    slot = DefenceSlot.objects.create(call=call, starts_at=starts_at, place=place.strip())
+    slot.panel.set(experts)
+    slot.applications.set(apps)
     return slot
 
 

@@ -19,8 +19,17 @@ from apps.accounts.scoping import recommending_unit_of
 from apps.enterprises.models import Enterprise
 
 from . import selectors, services
-from .forms import MAX_SCENARIOS, ObjectionForm, ObjectionHandleForm, ScenarioForm
+from .forms import (
+    MAX_SCENARIOS,
+    CallForm,
+    CriterionFormSet,
+    DefenceSlotForm,
+    ObjectionForm,
+    ObjectionHandleForm,
+    ScenarioForm,
+)
 from .models import (
+    AggregateResult,
     Application,
     ApplicationStatus,
     Assignment,
@@ -231,9 +240,16 @@ def call_manage(request, call_id: int):
     """Staff page of one call: eligibility, assignment, aggregation, proposed list, objections, decision."""
     _require_staff(request)
     call = get_object_or_404(Call, pk=call_id)
+    slot_form = None
     if request.method == "POST":
-        _manage_post(request, call)
-        return redirect("pilots:manage", call_id=call.pk)
+        if request.POST.get("action") == "defence_slot":
+            slot_form = DefenceSlotForm(request.POST, call=call)
+            if slot_form.is_valid() and _run(request, services.defence_slot_create, call=call, user=request.user,
+                                              success=_("答辩已安排。"), **slot_form.cleaned_data):
+                return redirect("pilots:manage", call_id=call.pk)
+        else:
+            _manage_post(request, call)
+            return redirect("pilots:manage", call_id=call.pk)
     apps = list(Application.objects.filter(call=call).exclude(status=ApplicationStatus.DRAFT)
                 .select_related("enterprise", "recommending_unit", "result").prefetch_related("assignments__expert"))
     return render(request, "pilots/manage.html", {
@@ -242,6 +258,8 @@ def call_manage(request, call_id: int):
         "objections": Objection.objects.filter(call=call).select_related("application__enterprise"),
         "handle_form": ObjectionHandleForm(),
         "problems": request.session.pop("pilot_assignment_problems", None),
+        "slots": call.defence_slots.prefetch_related("panel", "applications__enterprise"),
+        "slot_form": slot_form or DefenceSlotForm(call=call),
     })
 
 
@@ -281,6 +299,15 @@ def _manage_post(request, call: Call) -> None:
             return
         _run(request, services.defence_record, application=app, user=user, score=score, note=post.get("note", ""),
              success=_("答辩结果已记录。"))
+    elif action == "adjust":
+        result = get_object_or_404(AggregateResult, application__call=call, application_id=post.get("application"))
+        try:
+            score = float(post.get("score", ""))
+        except ValueError:
+            messages.error(request, _("调整后得分必须是数字。"))
+            return
+        _run(request, services.result_adjust, result=result, user=user, score=score, reason=post.get("reason", ""),
+             success=_("得分已调整，原因已记录。"))
     elif action == "aggregate":
         _run(request, services.results_aggregate, call=call, user=user, success=_("评审结果已汇总。"))
     elif action == "propose":
@@ -294,6 +321,45 @@ def _manage_post(request, call: Call) -> None:
         _run(request, services.call_decide, call=call, user=user, success=_("认定结果已公布，已通知各申报企业。"))
     else:
         raise Http404
+
+
+# --- staff: a call's settings --------------------------------------------------------------------
+
+
+def _criteria_initial(call: Call | None) -> list[dict]:
+    if call is None:
+        return []
+    return [{"code": c.code, "name": c.name, "weight": c.weight} for c in call.criteria.order_by("order", "pk")]
+
+
+@login_required
+def call_edit(request, call_id: int | None = None):
+    """Staff create a call (draft) or change one: settings, stage dates, quotas, rubric. The
+    checks are the service's (services.call_create / call_update); a refusal keeps what was typed."""
+    _require_staff(request)
+    call = get_object_or_404(Call, pk=call_id) if call_id else None
+    if request.method == "POST":
+        form = CallForm(request.POST, instance=call)
+        criteria = CriterionFormSet(request.POST, prefix="criteria")
+        if form.is_valid() and criteria.is_valid():
+            rows = [r for r in (f.criterion() for f in criteria.forms) if r is not None]
+            fields = {k: v for k, v in form.cleaned_data.items() if k != "key_industries"}
+            industries = form.cleaned_data["key_industries"]
+            try:
+                if call is None:
+                    saved = services.call_create(user=request.user, criteria=rows, key_industries=industries, **fields)
+                else:
+                    saved = services.call_update(call=call, user=request.user, criteria=rows, key_industries=industries,
+                                                 **fields)
+            except (ValidationError, PermissionDenied) as exc:
+                _fail(request, exc)
+            else:
+                messages.success(request, _("批次已保存。"))
+                return redirect("pilots:manage", call_id=saved.pk)
+    else:
+        form = CallForm(instance=call)
+        criteria = CriterionFormSet(prefix="criteria", initial=_criteria_initial(call))
+    return render(request, "pilots/call_form.html", {"call": call, "form": form, "criteria": criteria})
 
 
 # --- expert --------------------------------------------------------------------------------------

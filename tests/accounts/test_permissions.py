@@ -7,7 +7,11 @@ answer is written in the table, so a role that gains or loses a right shows up h
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
@@ -200,3 +204,48 @@ def test_job_lists_by_rule(people):
     assert list(perms.export_jobs_visible_to(qs, own)) == [export]
     assert list(perms.export_jobs_visible_to(qs, people["admin"])) == []  # personal data: owner only
     assert list(perms.export_jobs_visible_to(qs, SYSTEM)) == []
+
+
+# --- the rule itself: role and jurisdiction rules live in apps/accounts only ---------------------
+
+_ROLE_TESTS_IN_CODE = re.compile(
+    r"\.role\s*(==|!=|\bin\b|\bnot in\b)"  # user.role == ... / in (...)
+    r"|\bfilter\([^)]*\brole(__in)?\s*="  # querysets by role
+    r"|\.is_staff\b|\.is_superuser\b"  # Django's flags read as a role
+)
+_ROLE_TESTS_IN_TEMPLATES = re.compile(r"\buser\.(role|is_staff|is_superuser)\b")
+
+
+def _sources(suffix: str):
+    root = Path(settings.BASE_DIR)
+    for path in sorted((root / "apps").rglob(f"*{suffix}")):
+        rel = path.relative_to(root).as_posix()
+        # apps/accounts is where the rules live; migrations and the demo loaders create users
+        # with a role (an assignment, not a rule).
+        if rel.startswith("apps/accounts/") or "/migrations/" in rel or rel.endswith(("/demo.py", "/load_demo.py")):
+            continue
+        yield rel, path.read_text(encoding="utf-8")
+
+
+def test_no_role_comparison_outside_the_permission_module():
+    """Every view, API, form, task and template asks a named predicate of apps/accounts
+    instead of comparing roles itself (issue 9: the checks were written seven times)."""
+    found = [
+        f"{rel}:{n}: {line.strip()}"
+        for suffix, pattern in ((".py", _ROLE_TESTS_IN_CODE), (".html", _ROLE_TESTS_IN_TEMPLATES))
+        for rel, text in _sources(suffix)
+        for n, line in enumerate(text.splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []
+
+
+def test_the_role_scan_finds_a_comparison():
+    """The scan above is not vacuous: the shapes it must catch are caught."""
+    for line in ['if user.role == Role.MINISTRY:', 'if request.user.role in (Role.AUTHORITY,):',
+                 'User.objects.filter(role=Role.ENTERPRISE)', 'if user.is_staff:']:
+        assert _ROLE_TESTS_IN_CODE.search(line), line
+    assert _ROLE_TESTS_IN_TEMPLATES.search('{% if user.role != "enterprise" %}')
+    assert not _ROLE_TESTS_IN_CODE.search("is_staff = pilot_rules.is_pilot_staff(user)")
+    # and it reads the project's sources
+    assert sum(1 for _ in _sources(".py")) > 100 and sum(1 for _ in _sources(".html")) > 40

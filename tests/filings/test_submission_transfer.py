@@ -382,17 +382,18 @@ def test_unknown_enterprise_wrong_name_and_wrong_period(period, nanjing):
     ]
     report = run(xlsx(rows), period, nanjing)
     assert errors_of(report) == [
-        (2, "A（统一社会信用代码）", f"统一社会信用代码 {unknown} 的企业未在平台登记。请先登记该企业，再导入其填报。"),
+        (2, "A（统一社会信用代码）", f"统一社会信用代码 {unknown} 不是您管辖范围内已登记的企业。请核对代码；该企业如尚未在平台登记，请先登记，再导入其填报。"),
         (3, "B（企业名称）", f"企业名称与平台登记的名称（{a.name}）不一致，请核对统一社会信用代码是否填错。"),
         (3, "C（期次）", "本行期次为“2025”，与导入时选择的期次“2026”不一致。"),
     ]
 
 
 def test_enterprise_outside_the_jurisdiction_is_refused(period, nanjing):
+    """Refused with the same words as an unregistered code: no existence oracle."""
     mine, theirs = ent(), ent(GUSU, SUZHOU)
     report = run(xlsx([row(mine), row(theirs)]), period, nanjing, mode=ImportMode.VALID_ROWS_ONLY)
     assert errors_of(report) == [
-        (3, "A（统一社会信用代码）", f"统一社会信用代码 {theirs.uscc} 对应的企业登记在您管辖范围以外的地区，不能导入其填报。"),
+        (3, "A（统一社会信用代码）", f"统一社会信用代码 {theirs.uscc} 不是您管辖范围内已登记的企业。请核对代码；该企业如尚未在平台登记，请先登记，再导入其填报。"),
     ]
     assert report.created == 1
     assert not Submission.objects.filter(enterprise=theirs).exists()

@@ -20,7 +20,6 @@ from apps.indices.models import IndexCell
 from apps.indices.readers import public_memo
 from apps.indices.services import index_run_publish
 from apps.insights.public_api import CELL_FIELDS, VALUES, PublicCellSerializer
-from apps.insights.public_views import render_markdown
 from tests.factories import EnterpriseFactory, county, industry, key_industry
 from tests.indices.population import build
 from tests.indices.test_index_runs import inline_run
@@ -407,17 +406,3 @@ def test_methodology_page_in_english_has_no_chinese(client):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     html = client.get(reverse("open:method")).content.decode()
     assert "What is measured" in html and "fewer than 5 enterprises" in html
-
-
-def test_markdown_is_rendered_with_raw_html_escaped():
-    text = (
-        "# 标题\n\n<script>alert(1)</script>\n\n<div onclick=\"x()\">块</div>\n\n"
-        "| a | b |\n|---|---|\n| <b>粗</b> | [链接](javascript:alert(1)) |\n\n"
-        "[ok](https://example.org) and <img src=x onerror=alert(1)>\n"
-    )
-    html, _toc = render_markdown(text)
-    assert "<script>" not in html and "&lt;script&gt;" in html
-    assert "<div" not in html and "<b>" not in html and "<img" not in html
-    assert "javascript:" not in html
-    assert '<a href="https://example.org">ok</a>' in html
-    assert "<table>" in html and "<td>&lt;b&gt;粗&lt;/b&gt;</td>" in html

@@ -17,7 +17,16 @@ from apps.filings.models import Submission, SubmissionScore, SubmissionStatus
 from apps.pilots import services
 from apps.pilots.models import Call, CallStatus, Expert
 from apps.reference.models import Region, RegionLevel
-from tests.factories import EnterpriseFactory, UserFactory, county, enterprise_user, key_industry, prefecture, province
+from tests.factories import (
+    EnterpriseFactory,
+    UserFactory,
+    authority_user,
+    county,
+    enterprise_user,
+    key_industry,
+    prefecture,
+    province,
+)
 from tests.filings.builders import open_period
 
 STAGES = ["application", "recommendation", "eligibility", "review", "defence", "notice", "decision"]
@@ -127,3 +136,33 @@ def separately_planned_world():
 
 
 __all__ = ["CallStatus"]
+
+
+def send_queued_notifications(callbacks) -> int:
+    """Run here, in order, the applicant notifications that the captured on-commit callbacks
+    would queue for the worker (the services queue ``tasks.notify_applicant.delay`` as a
+    partial); returns how many ran. tests/pilots/test_notify_worker.py runs them on a real
+    worker instead."""
+    from apps.pilots import tasks
+
+    ran = 0
+    for callback in callbacks:
+        if getattr(callback, "func", None) == tasks.notify_applicant.delay:
+            tasks.notify_applicant(*callback.args)
+            ran += 1
+    return ran
+
+
+def through_review(call, n=3, experts=4):
+    """n recommended and eligible applications, experts in the pool, call in review."""
+    apps = [submitted_application(call, applicant()) for _ in range(n)]
+    move_to(call, "recommendation")
+    clerk = authority_user(province())
+    for a in apps:
+        services.application_recommend(application=a, user=clerk)
+    move_to(call, "eligibility")
+    boss = staff()
+    for a in apps:
+        services.application_check_eligibility(application=a, user=boss, passed=True)
+    pool = [expert(name=f"专家{i}", employer=f"单位{i}", scenario_levels=["lifecycle"]) for i in range(experts)]
+    return apps, pool, boss

@@ -7,7 +7,16 @@ from django.urls import reverse
 
 from apps.pilots.models import Application, ApplicationStatus, Assignment, Objection
 from tests.factories import UserFactory, authority_user, province
-from tests.pilots.builders import SCENARIO, applicant, expert, make_call, move_to, staff, submitted_application
+from tests.pilots.builders import (
+    SCENARIO,
+    applicant,
+    expert,
+    make_call,
+    move_to,
+    send_queued_notifications,
+    staff,
+    submitted_application,
+)
 
 pytestmark = pytest.mark.django_db
 S = ApplicationStatus
@@ -43,10 +52,12 @@ def test_whole_workflow_through_the_pages(client, django_capture_on_commit_callb
     assert saved.status_code == 200 and 'value="1"' in saved.content.decode()
     stale = client.post(reverse("pilots:autosave", args=[app.pk]), scenario_post(0), HTTP_HX_REQUEST="true")
     assert stale.status_code == 409
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks() as queued:
         client.post(reverse("pilots:application", args=[app.pk]), scenario_post(1, action="submit"))
     app.refresh_from_db()
     assert app.status == S.SUBMITTED
+    assert not mail.outbox  # the request sends nothing; the queued task does
+    send_queued_notifications(queued)
     assert any("applicant@example.cn" in m.to for m in mail.outbox)
     # another enterprise and an authority of another province see nothing
     login(client, applicant())
@@ -110,8 +121,9 @@ def test_whole_workflow_through_the_pages(client, django_capture_on_commit_callb
     client.post(reverse("pilots:manage", args=[call.pk]),
                 {"action": "handle_objection", "objection": objection.pk, "status": "dismissed", "handling": "经核实不属实"})
     move_to(call, "decision")
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks() as queued:
         client.post(reverse("pilots:manage", args=[call.pk]), {"action": "decide"})
+    assert send_queued_notifications(queued) == 1
     app.refresh_from_db()
     assert app.status == S.SELECTED
     login(client, ent_user)

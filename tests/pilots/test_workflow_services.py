@@ -23,9 +23,11 @@ from tests.pilots.builders import (
     expert,
     make_call,
     move_to,
+    send_queued_notifications,
     separately_planned_world,
     staff,
     submitted_application,
+    through_review,
 )
 
 pytestmark = pytest.mark.django_db
@@ -39,9 +41,11 @@ def test_application_draft_submit_withdraw_and_events(mailoutbox, django_capture
     assert app.status == S.DRAFT and app.recommending_unit_id == "320000"
     with pytest.raises(ValidationError, match="三项声明"):
         services.application_submit(application=app, user=user)
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks() as queued:
         app = submitted_application(call, user)
     assert app.status == S.SUBMITTED
+    assert not mailoutbox  # nothing is sent inside the transaction: the worker sends it
+    assert send_queued_notifications(queued) == 1
     assert (app.diagnosis_score, app.diagnosis_level) == (66.0, 3)
     assert mailoutbox and "已申报" in mailoutbox[-1].subject
     app = services.application_withdraw(application=app, user=user, reason="材料需补充")
@@ -137,19 +141,7 @@ def test_recommendation_quota_return_and_order():
         services.application_check_eligibility(application=apps[2], user=staff(), passed=True)
 
 
-def _through_review(call, n=3, experts=4):
-    """n recommended and eligible applications, experts in the pool, call in review."""
-    apps = [submitted_application(call, applicant()) for _ in range(n)]
-    move_to(call, "recommendation")
-    clerk = authority_user(province())
-    for a in apps:
-        services.application_recommend(application=a, user=clerk)
-    move_to(call, "eligibility")
-    boss = staff()
-    for a in apps:
-        services.application_check_eligibility(application=a, user=boss, passed=True)
-    pool = [expert(name=f"专家{i}", employer=f"单位{i}", scenario_levels=["lifecycle"]) for i in range(experts)]
-    return apps, pool, boss
+_through_review = through_review
 
 
 def test_eligibility_records_automatic_checks_and_fail_reason():
@@ -239,8 +231,9 @@ def test_objections_inside_and_outside_the_notice_and_decision(mailoutbox, djang
                                 text="对该企业的申报材料真实性有疑问。", client="5.6.7.8")
     services.objection_handle(objection=objection, user=boss, status=ObjectionStatus.UPHELD, handling="经核实属实")
     mailoutbox.clear()
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks() as queued:
         services.call_decide(call=call, user=boss)
+    assert send_queued_notifications(queued) == 2
     apps = [Application.objects.get(pk=a.pk) for a in apps]
     assert [a.status for a in apps] == [S.NOT_SELECTED, S.SELECTED]
     assert len(mailoutbox) == 2

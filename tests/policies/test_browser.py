@@ -14,10 +14,7 @@ DEMO_PASSWORD = "Demo-Portal-2026"
 
 
 @pytest.fixture
-def demo(transactional_db, settings):
-    # live_server overrides settings for the session, which leaves SETTINGS_MODULE unset;
-    # load_demo reads it to refuse production settings
-    settings.SETTINGS_MODULE = "portal.settings.test"
+def demo(transactional_db):
     call_command("load_reference", verbosity=0)
     call_command("load_framework", "fixtures/frameworks/qmd-2026.1.json", "--publish", verbosity=0)
     call_command("load_demo", "--enterprises", "150", stdout=open("/dev/null", "w"))

@@ -6,6 +6,7 @@ refuses to run with production settings.
 """
 
 import datetime
+import os
 import random
 from decimal import Decimal
 
@@ -73,7 +74,10 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=2026)
 
     def handle(self, *args, enterprises: int, seed: int, **options):
-        if not settings.DEBUG and "production" in settings.SETTINGS_MODULE:
+        # live_server's settings override leaves settings.SETTINGS_MODULE unset: fall back to
+        # the environment, which names the module the process was started with.
+        module = getattr(settings, "SETTINGS_MODULE", None) or os.environ.get("DJANGO_SETTINGS_MODULE", "")
+        if not settings.DEBUG and "production" in module:
             raise CommandError("演示数据不能加载到生产环境。Refusing to load demo data with production settings.")
         if not Region.objects.filter(code="320102").exists() or not Industry.objects.filter(level=IndustryLevel.DIVISION).exists():
             raise CommandError("请先运行 load_reference 加载行政区划和行业参考数据。Run load_reference first.")
