@@ -28,6 +28,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_reference
 	$(BIN)/python manage.py load_framework fixtures/frameworks/qmd-2026.1.json --publish
+	$(BIN)/python manage.py load_framework fixtures/frameworks/qmd-2026.2.json --publish
 	$(BIN)/python manage.py load_demo
 	PORT=$(PORT) scripts/run_dev.sh
 
@@ -40,8 +41,9 @@ test: install-dev
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Index engine; national scale (issue 13): make bench BENCH_ARGS="--enterprises 1000000 --fanout 1,2,4"
 bench: install-dev
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var .pytest_cache

@@ -43,7 +43,7 @@ KINDS = ("rubric", "checklist", "kpi", "yesno")
 DIRECTIONS = ("higher", "lower")
 TOLERANCE = 1e-6
 
-COMMON_KEYS = {"code", "kind", "question", "question_en", "guidance", "weight", "module"}
+COMMON_KEYS = {"code", "kind", "question", "question_en", "guidance", "note_prompt", "weight", "module"}
 KIND_KEYS = {
     "rubric": {"evidence_from_level", "levels"},
     "checklist": {"items"},
@@ -325,6 +325,8 @@ def check_indicator(rep, ind, dim_code, module_codes, seen_codes, seen_questions
             rep.warn(where, "question does not end with ？")
     check_text(rep, where, ind.get("question_en"), "question_en", required=False, chinese=False)
     check_text(rep, where, ind.get("guidance"), "guidance", required=kind != "yesno")
+    if "note_prompt" in ind:  # optional: asks for a free-text 说明 beside the answer
+        check_text(rep, where, ind.get("note_prompt"), "note_prompt", max_len=200)
     check_weight(rep, where, ind.get("weight"))
     module = ind.get("module")
     if module is not None:

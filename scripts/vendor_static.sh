@@ -13,6 +13,9 @@ set -euo pipefail
 
 ECHARTS_VERSION=6.1.0
 HTMX_VERSION=2.0.11
+# axe-core is loaded only by the accessibility browser test (tests/browser/test_accessibility.py),
+# never by a page: it is vendored so the test runs offline against a pinned, checked file.
+AXE_VERSION=4.14.1
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 vendor_dir="$repo_root/portal/static/vendor"
@@ -54,6 +57,11 @@ htmx=$(unpack htmx.org "$HTMX_VERSION")
 rm -rf "$vendor_dir/htmx"
 place "htmx.org@$HTMX_VERSION" "$htmx/dist/htmx.min.js" htmx/htmx.min.js
 place "htmx.org@$HTMX_VERSION" "$htmx/LICENSE" htmx/LICENSE
+
+axe=$(unpack axe-core "$AXE_VERSION")
+rm -rf "$vendor_dir/axe-core"
+place "axe-core@$AXE_VERSION" "$axe/axe.min.js" axe-core/axe.min.js
+place "axe-core@$AXE_VERSION" "$axe/LICENSE" axe-core/LICENSE
 
 {
     echo "# Vendored third-party files, written by scripts/vendor_static.sh; do not edit by hand."

@@ -28,9 +28,10 @@ def _vendored():
 
 def test_versions_file_lists_the_pinned_packages():
     specs = {spec for spec, _, _ in _vendored()}
-    assert specs == {"echarts@6.1.0", "htmx.org@2.0.11"}
+    assert specs == {"echarts@6.1.0", "htmx.org@2.0.11", "axe-core@4.14.1"}
     paths = {rel for _, rel, _ in _vendored()}
-    assert {"echarts/echarts.min.js", "htmx/htmx.min.js", "echarts/LICENSE", "htmx/LICENSE"} <= paths
+    assert {"echarts/echarts.min.js", "htmx/htmx.min.js", "echarts/LICENSE", "htmx/LICENSE",
+            "axe-core/axe.min.js", "axe-core/LICENSE"} <= paths
 
 
 @pytest.mark.parametrize(("spec", "rel", "digest"), _vendored(), ids=[rel for _, rel, _ in _vendored()])

@@ -26,6 +26,9 @@ can_edit_reference_data       superusers only
 can_use_admin                 Django's ``is_staff`` flag (the admin site checks model permissions itself)
 ============================  ========  ======  =========  ========  =====  ======
 
+``can_review`` opens the review pages; *which stage* of a period's review chain a reviewer
+may decide (county passes on, prefecture accepts) is in :mod:`apps.accounts.review_rules`.
+
 A superuser counts as 系统管理员 whatever its role field says. Every action is further
 limited to the user's jurisdiction by the querysets of :mod:`~apps.accounts.scoping`.
 """

@@ -6,6 +6,7 @@ bulk_create-style executemany. Both run inside the caller's transaction.
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 from django.db import connection
 
 
@@ -78,3 +79,157 @@ def update_rows(table: str, key: str, columns: Sequence[str], rows: Iterable[Seq
         cursor.executemany(f"UPDATE {q(table)} SET {assignments} WHERE {q(key)} = %s",  # noqa: S608
                            [(*row[1:], row[0]) for row in rows])
     return len(rows)
+
+
+# --- binary COPY straight into and out of numpy arrays (PostgreSQL) ----------------------------
+# PostgreSQL's binary COPY format: an 11-byte signature, int32 flags, int32 header-extension
+# length (+ extension), then per row an int16 field count and per field an int32 byte length
+# followed by the value in network byte order; an int16 -1 ends the stream. When every field
+# of a row has a fixed width, the whole stream after the header is one numpy structured array:
+# a million rows are parsed without a Python loop.
+
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+# numpy dtype of each PostgreSQL binary representation the index engine reads or writes
+_BINARY_TYPES = {
+    "bigint": ">i8", "integer": ">i4", "smallint": ">i2", "double precision": ">f8", "real": ">f4",
+    "boolean": "?",
+}
+
+
+def fixed_text(expression: str, width: int) -> str:
+    """SQL for a code column as exactly ``width`` characters (blank-padded; NULL as blanks),
+    so that it has a fixed width in a binary COPY. Codes are ASCII, so characters = bytes;
+    a longer value is cut, which :func:`copy_out_arrays` callers avoid by passing the
+    column's max_length."""
+    return f"rpad(coalesce({expression}, ''), {int(width)})"
+
+
+def _field_dtype(spec) -> tuple[str, object]:
+    """(numpy dtype, byte width) of one field spec: a PostgreSQL type name of
+    _BINARY_TYPES, ("text", width), ("bytes", width) or ("float32le", count)."""
+    if isinstance(spec, str):
+        dt = np.dtype(_BINARY_TYPES[spec])
+        return dt, dt.itemsize
+    kind, size = spec
+    if kind in ("text", "bytes"):
+        return np.dtype(f"S{size}"), size
+    if kind == "float32le":  # a bytea of float32 little-endian (packed answers, dimension scores)
+        return np.dtype(("<f4", (size,))), 4 * size
+    raise ValueError(f"unknown binary field {spec!r}")
+
+
+_SEND = {"bigint": "int8send", "integer": "int4send", "smallint": "int2send", "double precision": "float8send",
+         "real": "float4send", "boolean": "boolsend"}
+
+
+def copy_out_arrays(sql: str, fields: Sequence[tuple[str, object]], params: Sequence = (),
+                    order_by: str | None = None) -> dict[str, np.ndarray]:
+    """Read the rows of ``sql`` (a SELECT of exactly ``fields``, in order) as one numpy array
+    per field: one binary COPY of a single row that holds each column as one ``bytea`` —
+    PostgreSQL concatenates each field's binary representation (``int8send``,
+    ``float8send``, the padded text, the raw bytea) over all rows, so the client receives a
+    handful of large messages instead of one message per row, and numpy reads each column
+    with ``frombuffer``. (psycopg hands out a binary COPY of a million rows one row at a
+    time: 1–2 µs of Python per row before any parsing.)
+
+    Every selected value must have the fixed width its spec gives (coalesce NULLs in the
+    SQL, pad text with :func:`fixed_text`); otherwise ``ValueError`` — never a silently
+    shifted column. The aggregates see the rows in one order, so the columns stay aligned;
+    ``order_by`` names a field to sort the rows by (stable), as SQL's ORDER BY would.
+    Each column of one call must stay under PostgreSQL's 1 GB per value (3 M packed
+    answer rows of 77 indicators; a chunk of a national run is far smaller). PostgreSQL only."""
+    import psycopg
+
+    aliases = [f"c{i}" for i in range(len(fields))]
+    aggregates, checks = [], []
+    for alias, (_, spec) in zip(aliases, fields, strict=True):
+        width = _field_dtype(spec)[1]
+        if isinstance(spec, str):
+            aggregates.append(f"coalesce(string_agg({_SEND[spec]}(q.{alias}), ''::bytea), ''::bytea)")
+        else:  # text (padded by the caller) or bytea: its bytes; a NULL or another length is counted
+            value = f"q.{alias}" if spec[0] != "text" else f"convert_to(q.{alias}, 'UTF8')"
+            aggregates.append(f"coalesce(string_agg({value}, ''::bytea), ''::bytea)")
+            checks.append(f"count(*) FILTER (WHERE octet_length({value}) IS DISTINCT FROM {width})")
+    statement = (
+        f"SELECT count(*), {', '.join(checks) + ', ' if checks else ''}{', '.join(aggregates)} "
+        f"FROM ({sql}) AS q({', '.join(aliases)})"
+    )
+    from django.db import transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        # JIT compiling the aggregate costs ~0.3 s a query and gains nothing on one pass
+        cursor.execute("SET LOCAL jit = off")
+        raw = cursor.cursor
+        # COPY takes no bound parameters: render them client-side, quoted by psycopg
+        if params:
+            statement = psycopg.ClientCursor(raw.connection).mogrify(statement, params)
+        buffer = bytearray()
+        with raw.copy(f"COPY ({statement}) TO STDOUT (FORMAT BINARY)") as copy:
+            for block in copy:
+                buffer += block
+    data = memoryview(buffer)
+    if len(data) < 21 or bytes(data[:11]) != COPY_SIGNATURE:
+        raise ValueError("not a binary COPY stream")
+    pos = 19 + int.from_bytes(data[15:19], "big")
+    if int.from_bytes(data[pos : pos + 2], "big") != 1 + len(checks) + len(fields):
+        raise ValueError("binary COPY row has an unexpected number of fields")
+    pos += 2
+    values = []
+    for _ in range(1 + len(checks) + len(fields)):
+        length = int.from_bytes(data[pos : pos + 4], "big", signed=True)
+        pos += 4
+        values.append(data[pos : pos + length])
+        pos += length
+    n = int.from_bytes(values[0], "big")
+    bad = [int.from_bytes(v, "big") for v in values[1 : 1 + len(checks)]]
+    if any(bad):
+        raise ValueError(f"{sum(bad)} values are NULL or not of the fixed width their column needs")
+    out = {}
+    for (name, spec), blob in zip(fields, values[1 + len(checks) :], strict=True):
+        dtype, width = _field_dtype(spec)
+        if len(blob) != n * width:
+            raise ValueError(f"binary COPY field {name} is not {width} bytes in every row (NULL or another length)")
+        column = np.frombuffer(blob, dtype=dtype, count=n)
+        out[name] = column.astype(column.dtype.newbyteorder("=")) if column.dtype.byteorder == ">" else column.copy()
+    if order_by is not None and n:
+        order = np.argsort(out[order_by], kind="stable")
+        out = {k: v[order] for k, v in out.items()}
+    return out  # copies: the buffer is freed with this frame
+
+
+def decode_codes(values: np.ndarray) -> np.ndarray:
+    """Fixed-width padded code bytes (from :func:`copy_out_arrays`) as an object array of
+    str, decoding each distinct code once (a few thousand codes for a million rows)."""
+    uniques, inverse = np.unique(values, return_inverse=True)
+    decoded = np.array([u.decode("utf-8").rstrip() for u in uniques.tolist()] + [""], dtype=object)
+    return decoded[inverse.reshape(-1)] if len(values) else np.array([], dtype=object)
+
+
+def copy_in_arrays(table: str, columns: Sequence[tuple[str, object]], arrays: dict[str, np.ndarray],
+                   *, batch: int = 200_000) -> int:
+    """Insert the rows given column-wise as numpy arrays into ``table`` with binary COPY
+    (PostgreSQL): ``columns`` are (column name, spec) as for :func:`copy_out_arrays`, with
+    the column's exact PostgreSQL type (binary COPY checks widths, not types). Scalars are
+    broadcast. Written in batches of ``batch`` rows, so memory stays bounded. Returns the
+    row count."""
+    n = max((len(np.atleast_1d(a)) for a in arrays.values() if np.ndim(a)), default=0)
+    dtype = np.dtype([("_count", ">i2")] + [
+        item for i, (name, spec) in enumerate(columns) for item in ((f"_len{i}", ">i4"), (name, _field_dtype(spec)[0]))
+    ])
+    cols = ", ".join(connection.ops.quote_name(c) for c, _ in columns)
+    with connection.cursor() as cursor, cursor.cursor.copy(
+        f"COPY {connection.ops.quote_name(table)} ({cols}) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.write(COPY_SIGNATURE + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00")
+        for start in range(0, n, batch):
+            stop = min(start + batch, n)
+            rows = np.empty(stop - start, dtype=dtype)
+            rows["_count"] = len(columns)
+            for i, (name, spec) in enumerate(columns):
+                rows[f"_len{i}"] = _field_dtype(spec)[1]
+                value = arrays[name]
+                rows[name] = value[start:stop] if np.ndim(value) and len(value) == n else value
+            copy.write(rows.tobytes())
+        copy.write(b"\xff\xff")
+    return n

@@ -99,7 +99,7 @@ def enterprise_bench(user) -> EnterpriseBench:
         if event:
             bench.returned_note = event.note
             bench.returned_items = [
-                (r.indicator.code if r.indicator else "", r.indicator.question if r.indicator else _("总体意见"), r.reason)
+                (r.indicator.code if r.indicator else "", r.indicator.question_text if r.indicator else _("总体意见"), r.reason)
                 for r in ReturnReason.objects.filter(event=event).select_related("indicator").order_by("indicator__code")
             ]
         bench.action = NextAction(_("按退回意见修改"), _first_returned_url(sub, bench.returned_items))

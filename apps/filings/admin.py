@@ -13,7 +13,7 @@ from .models import Period, Submission, SubmissionEvent
 @admin.register(Period)
 class PeriodAdmin(ModelAdmin):
     actions = ["compute_indices"]
-    list_display = ["code", "name", "framework", "opens_on", "closes_on", "closed_early"]
+    list_display = ["code", "name", "framework", "opens_on", "closes_on", "closed_early", "review_chain"]
     search_fields = ["code", "name"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):

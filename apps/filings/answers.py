@@ -11,6 +11,9 @@ from django.utils.translation import gettext as _
 from apps.frameworks.models import Indicator, IndicatorKind
 
 NOT_MEASURED = "not_measured"
+# The longest 说明 (Answer.note) a clerk may write for one indicator: enough for a method and
+# its sources, short enough to read on the review page.
+NOTE_MAX_LENGTH = 500
 # A checklist answered "none of these" (score 0) differs from a checklist not answered yet.
 NONE_OF_THESE = "__none__"
 
@@ -88,3 +91,20 @@ def clean_answer(indicator: Indicator, raw, *, item_codes: list[str] | None = No
             return CleanAnswer(False)
         raise ValidationError(_("%(code)s：请选择“是”或“否”。") % {"code": code})
     raise ValidationError(_("%(code)s：未知的指标类型。") % {"code": code})
+
+
+def clean_note(indicator: Indicator, raw) -> str:
+    """Validate the 说明 of an answer: only where the framework asks for one
+    (``Indicator.note_prompt``), at most :data:`NOTE_MAX_LENGTH` characters. ``None`` or ""
+    clears it."""
+    text = "" if raw is None else str(raw).strip()
+    if not text:
+        return ""
+    if not indicator.note_prompt:
+        raise ValidationError(_("%(code)s：本题不需要填写说明。") % {"code": indicator.code})
+    if len(text) > NOTE_MAX_LENGTH:
+        raise ValidationError(
+            _("%(code)s：说明最多 %(max)d 个字，现在有 %(n)d 个字，请删减 %(over)d 个字后再保存。")
+            % {"code": indicator.code, "max": NOTE_MAX_LENGTH, "n": len(text), "over": len(text) - NOTE_MAX_LENGTH}
+        )
+    return text

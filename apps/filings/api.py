@@ -24,7 +24,8 @@ from apps.enterprises.models import Enterprise
 from apps.frameworks.exchange import export_framework
 from apps.frameworks.models import Framework, FrameworkStatus, IndicatorKind
 
-from . import services
+from . import review, services
+from .answers import NOTE_MAX_LENGTH
 from .filters import SubmissionFilter
 from .models import (
     Answer,
@@ -102,6 +103,9 @@ class FrameworkIndicatorSerializer(serializers.Serializer):
     question = serializers.CharField()
     question_en = serializers.CharField()
     guidance = serializers.CharField()
+    note_prompt = serializers.CharField(
+        required=False, help_text="有此项时，本题须（或可）填写说明（answers 的 note），内容为提示语"
+    )
     weight = serializers.FloatField(help_text="维度内权重")
     levels = serializers.ListField(
         child=serializers.CharField(), required=False, help_text="rubric：各级描述，下标即级别 0–5"
@@ -200,7 +204,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "enterprise", "period", "framework", "status", "status_display", "revision",
             "province_code", "prefecture_code", "county_code", "division_code", "size_class", "flags",
-            "pledged_at", "submitted_at", "decided_at", "created_at", "updated_at",
+            "pledged_at", "submitted_at", "passed_on_at", "decided_at", "created_at", "updated_at",
         ]
         read_only_fields = fields
 
@@ -230,12 +234,25 @@ class AnswersSaveSerializer(serializers.Serializer):
     revision = serializers.IntegerField(min_value=0, help_text="读取草稿时的修订号")
     answers = serializers.DictField(
         child=AnswerValueField(allow_null=True),
-        allow_empty=False,
+        required=False, default=dict,
         help_text=(
             "{指标代码: 答案}。rubric：0–5；checklist：清单项代码列表，“以上均无”为 [\"__none__\"]；"
             "kpi：数字，未统计为 \"not_measured\"；yesno：true/false 或 \"是\"/\"否\"；null 或 \"\" 清除答案。"
         ),
     )
+    notes = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=True),
+        required=False, default=dict,
+        help_text=(
+            "{指标代码: 说明}。只用于框架要求填写说明的指标（框架中的 note_prompt），"
+            f"每条最多 {NOTE_MAX_LENGTH} 字；\"\" 清除说明。"
+        ),
+    )
+
+    def validate(self, attrs):
+        if not attrs.get("answers") and not attrs.get("notes"):
+            raise serializers.ValidationError(_("请至少提交一个答案或说明（answers 或 notes）。"))
+        return attrs
 
 
 class AnswersSaveResultSerializer(serializers.Serializer):
@@ -403,10 +420,11 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             return Response(AnswerSerializer(answers, many=True).data)
         serializer = AnswersSaveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        answers = serializer.validated_data["answers"]
+        answers, notes = serializer.validated_data["answers"], serializer.validated_data["notes"]
         try:
             sub, errors = services.submission_save_answers(
-                submission=sub, user=request.user, answers=answers, revision=serializer.validated_data["revision"]
+                submission=sub, user=request.user, answers=answers, revision=serializer.validated_data["revision"],
+                notes=notes,
             )
         except services.DraftConflict as conflict:
             return Response(
@@ -420,7 +438,7 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             )
         except DjangoValidationError as exc:
             return _refused(exc)
-        saved = [code for code in answers if code not in errors]
+        saved = [code for code in dict.fromkeys([*answers, *notes]) if code not in errors]
         body = {"revision": sub.revision, "saved": saved, "errors": errors}
         if errors and not saved:
             body["detail"] = _("没有保存任何答案：") + "；".join(errors.values())
@@ -486,6 +504,22 @@ class SubmissionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         serializer.is_valid(raise_exception=True)
         try:
             sub = services.submission_accept(submission=sub, user=request.user, note=serializer.validated_data["note"])
+        except DjangoValidationError as exc:
+            return _refused(exc)
+        return Response(SubmissionSerializer(sub).data)
+
+    @extend_schema(
+        tags=["filings"], summary="初审通过，转报上级（两级审核期次的县级主管部门）",
+        request=AcceptSerializer,
+        responses={200: SubmissionSerializer, 400: ErrorSerializer, 403: ErrorSerializer, 404: _SCOPE_404},
+    )
+    @action(detail=True, methods=["post"], url_path="pass-on")
+    def pass_on(self, request, pk=None):
+        sub = self.get_object()
+        serializer = AcceptSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            sub = review.submission_pass_on(submission=sub, user=request.user, note=serializer.validated_data["note"])
         except DjangoValidationError as exc:
             return _refused(exc)
         return Response(SubmissionSerializer(sub).data)

@@ -11,9 +11,18 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from apps.accounts.review_rules import ReviewChain
 from apps.accounts.scoping import ScopedQuerySet
+from apps.core.language import localized
 from apps.core.models import TransitionEvent
 from apps.enterprises.models import ImportJobStatus, ImportMode
+
+
+class ReviewChainChoice(models.TextChoices):
+    """Who decides a period's filings (the rules are in apps.accounts.review_rules)."""
+
+    ONE_LEVEL = ReviewChain.ONE_LEVEL, _("一级审核：县级或地市级主管部门审核通过")
+    TWO_LEVEL = ReviewChain.TWO_LEVEL, _("两级审核：县级初审转报，地市级审核通过")
 
 
 class Period(models.Model):
@@ -21,6 +30,9 @@ class Period(models.Model):
 
     code = models.SlugField(_("代码"), max_length=20, unique=True, help_text=_("例如 2026"))
     name = models.CharField(_("名称"), max_length=100)
+    name_en = models.CharField(
+        _("英文名称"), max_length=100, blank=True, help_text=_("例如 2026 assessment；留空则英文界面也显示中文名称")
+    )
     framework = models.ForeignKey(
         "frameworks.Framework", verbose_name=_("评估框架版本"), on_delete=models.PROTECT, related_name="periods"
     )
@@ -31,6 +43,10 @@ class Period(models.Model):
         _("覆盖率目标（%）"), default=60, validators=[MaxValueValidator(100)],
         help_text=_("各地辖区内企业审核通过的比例应达到的目标，显示在主管部门工作台"),
     )
+    review_chain = models.CharField(
+        _("审核层级"), max_length=3, choices=ReviewChainChoice.choices, default=ReviewChainChoice.ONE_LEVEL,
+        help_text=_("两级审核时，县级主管部门初审转报后，由地市级（或以上）主管部门审核通过"),
+    )
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
 
     class Meta:
@@ -40,6 +56,11 @@ class Period(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def label(self) -> str:
+        """The period's name in the active language (``name_en`` in English when set)."""
+        return localized(self.name, self.name_en)
 
     def is_open(self, today=None) -> bool:
         today = today or timezone.localdate()
@@ -87,6 +108,12 @@ class Submission(models.Model):
     submitted_at = models.DateTimeField(_("提交时间"), null=True, blank=True)
     decided_at = models.DateTimeField(_("审核时间"), null=True, blank=True)
     decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Two-level review chain: when (and by whom) the county passed the filing on to the
+    # prefecture; cleared when the filing is returned or submitted again.
+    passed_on_at = models.DateTimeField(_("初审转报时间"), null=True, blank=True)
+    passed_on_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     # Answers packed in the framework's compiled indicator order (float32, NaN = missing),
@@ -177,6 +204,7 @@ class EventAction(models.TextChoices):
     CREATED = "created", _("创建草稿")
     SUBMITTED = "submitted", _("提交")
     RETURNED = "returned", _("退回修改")
+    PASSED_ON = "passed_on", _("初审通过，转报上级")
     ACCEPTED = "accepted", _("审核通过")
     SCORED = "scored", _("完成评分")
 
@@ -192,6 +220,10 @@ class SubmissionEvent(TransitionEvent):
     action = models.CharField(_("操作"), max_length=10, choices=EventAction.choices)
     from_status = models.CharField(max_length=10, blank=True)
     to_status = models.CharField(max_length=10, blank=True)
+    # On a return: the answers and evidence as they were, so that the next review can show
+    # what changed since (apps.filings.review.changes_since_return). Null on other events
+    # and on returns recorded before this was kept.
+    snapshot = models.JSONField(null=True, blank=True, editable=False)
 
     objects = SubmissionEventQuerySet.as_manager()
 

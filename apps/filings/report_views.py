@@ -125,10 +125,15 @@ def filing_report(request, pk: int):
     levels = list(sub.framework.levels.order_by("rank"))
     current = next((lv for lv in levels if lv.rank == score.level), None)
     following = next((lv for lv in levels if lv.rank == score.level + 1), None)
+    # the enterprise's 说明 where the framework asked for one: part of what was assessed
+    notes = list(
+        sub.answers.exclude(note="").select_related("indicator")
+        .order_by("indicator__dimension__order", "indicator__order", "indicator__code")
+    )  # fmt: skip
     benchmarks = _benchmarks(sub, score.composite, request.user)
     previous = _previous(sub, score)
     radar = {
-        "indicators": [{"name": d.name, "max": 100} for d in dims],
+        "indicators": [{"name": d.label, "min": 0, "max": 100} for d in dims],
         "values": [formatting.rounded(score.dimension_scores.get(d.code, 0.0)) for d in dims],
         "name": sub.enterprise.name,
     }
@@ -140,7 +145,7 @@ def filing_report(request, pk: int):
             "dimensions": [(d, score.dimension_scores.get(d.code, 0.0),
                             (previous or {}).get("dimensions", {}).get(d.code)) for d in dims],
             "previous": previous,
-            "gaps": gaps, "radar": radar, "benchmarks": benchmarks,
+            "gaps": gaps, "radar": radar, "benchmarks": benchmarks, "notes": notes,
             "showcase": _showcase_cases(sub, score, dims),
         },
     )

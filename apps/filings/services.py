@@ -20,11 +20,12 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.accounts.permissions import can_file, can_review
+from apps.accounts.permissions import can_file, can_review, recorded_user
+from apps.accounts.review_rules import can_accept, can_return
 from apps.frameworks.models import Framework, FrameworkStatus, Indicator, IndicatorKind, IndustryModule
 from apps.notifications.services import notify_submission_decided
 
-from .answers import CleanAnswer, clean_answer
+from .answers import clean_answer, clean_note
 from .evidence import max_evidence_files, max_evidence_total_bytes, sniff_evidence
 from .models import (
     Answer,
@@ -75,7 +76,7 @@ def applicable_indicators(*, submission: Submission):
 
 def _record(submission, action, actor, note="", from_status="", to_status="") -> SubmissionEvent:
     return SubmissionEvent.objects.create(
-        submission=submission, action=action, actor=actor, note=note,
+        submission=submission, action=action, actor=recorded_user(actor), note=note,
         from_status=from_status, to_status=to_status or submission.status,
     )
 
@@ -132,37 +133,55 @@ def _locked(submission: Submission) -> Submission:
 
 
 @transaction.atomic
-def submission_save_answers(*, submission: Submission, user, answers: dict[str, object], revision: int) -> tuple[Submission, dict[str, str]]:
+def submission_save_answers(
+    *, submission: Submission, user, answers: dict[str, object], revision: int, notes: dict[str, str] | None = None
+) -> tuple[Submission, dict[str, str]]:
     """Save some answers of a draft (one step or one field).
 
-    ``answers`` maps indicator codes to raw values (see answers.clean_answer). Valid answers
-    are saved, invalid ones are returned as ``{code: message}`` and leave the stored answer
-    as it was. Raises DraftConflict if ``revision`` is not the stored revision.
+    ``answers`` maps indicator codes to raw values (see answers.clean_answer); ``notes``
+    maps codes to the 说明 of indicators whose framework asks for one (answers.clean_note).
+    Valid answers are saved, invalid ones are returned as ``{code: message}`` and leave the
+    stored answer — value and note — as it was. Raises DraftConflict if ``revision`` is not
+    the stored revision.
     """
+    notes = notes or {}
     _require_enterprise_user(user, submission)
     sub = _locked(submission)
     if not sub.is_editable_by_enterprise:
         raise ValidationError(_("该填报已提交，不能再修改。如需修改，请等待主管部门退回。"))
     if revision != sub.revision:
         raise DraftConflict(sub.revision)
-    indicators = {i.code: i for i in applicable_indicators(submission=sub).filter(code__in=list(answers))}
+    codes = list(dict.fromkeys([*answers, *notes]))
+    indicators = {i.code: i for i in applicable_indicators(submission=sub).filter(code__in=codes)}
     errors: dict[str, str] = {}
-    cleaned: dict[Indicator, CleanAnswer] = {}
-    for code, raw in answers.items():
+    changes: dict[Indicator, dict] = {}
+    for code in codes:
         indicator = indicators.get(code)
         if indicator is None:
             errors[code] = _("%(code)s：不是本次填报的指标。") % {"code": code}
             continue
-        try:
-            cleaned[indicator] = clean_answer(indicator, raw, item_codes=[i.code for i in indicator.checklist_items.all()])
-        except ValidationError as exc:
-            errors[code] = exc.messages[0]
-    for indicator, answer in cleaned.items():
-        Answer.objects.update_or_create(
-            submission=sub, indicator=indicator,
-            defaults={"value": answer.value, "not_measured": answer.not_measured, "updated_by": user},
-        )
-    if cleaned:
+        change: dict = {}
+        problems = []
+        if code in answers:
+            try:
+                answer = clean_answer(
+                    indicator, answers[code], item_codes=[i.code for i in indicator.checklist_items.all()]
+                )
+                change.update(value=answer.value, not_measured=answer.not_measured)
+            except ValidationError as exc:
+                problems.append(exc.messages[0])
+        if code in notes:
+            try:
+                change["note"] = clean_note(indicator, notes[code])
+            except ValidationError as exc:
+                problems.append(exc.messages[0])
+        if problems:  # value and note of one indicator are saved together or not at all
+            errors[code] = " ".join(problems)
+        else:
+            changes[indicator] = change
+    for indicator, change in changes.items():
+        Answer.objects.update_or_create(submission=sub, indicator=indicator, defaults={**change, "updated_by": user})
+    if changes:
         sub.revision += 1
         sub.save(update_fields=["revision", "updated_at"])
     return sub, errors
@@ -267,6 +286,7 @@ def submission_submit(*, submission: Submission, user, pledge: bool) -> SubmitRe
     now = timezone.now()
     sub.status = SubmissionStatus.SUBMITTED
     sub.pledged_at, sub.pledged_by, sub.submitted_at = now, user, now
+    sub.passed_on_at = sub.passed_on_by = None  # a resubmitted filing starts its review chain again
     sub.answer_vector = pack_answers(submission=sub)
     sub.flags = submission_flags(submission=sub)
     sub.__dict__.update(enterprise_location(sub.enterprise))
@@ -290,6 +310,8 @@ def submission_return(*, submission: Submission, user, reasons: dict[str, str], 
     sub = _locked(submission)
     if sub.status != SubmissionStatus.SUBMITTED:
         raise ValidationError(_("只有待审核的填报可以退回。"))
+    if not can_return(user, sub):
+        raise PermissionDenied(_("按本期次的审核层级，此阶段的退回由其他层级的主管部门处理。"))
     reasons = {code: text.strip() for code, text in reasons.items() if text and text.strip()}
     if not reasons and not note.strip():
         raise ValidationError(_("退回时请至少填写一条退回原因。"))
@@ -297,10 +319,15 @@ def submission_return(*, submission: Submission, user, reasons: dict[str, str], 
     unknown = sorted(set(reasons) - set(indicators))
     if unknown:
         raise ValidationError(_("未知的指标代码：%(codes)s") % {"codes": "、".join(unknown)})
+    from .review import answers_snapshot  # local: review imports this module
+
     sub.status = SubmissionStatus.RETURNED
-    sub.decided_at, sub.decided_by = timezone.now(), user
-    sub.save(update_fields=["status", "decided_at", "decided_by", "updated_at"])
+    sub.decided_at, sub.decided_by = timezone.now(), recorded_user(user)
+    sub.passed_on_at = sub.passed_on_by = None
+    sub.save(update_fields=["status", "decided_at", "decided_by", "passed_on_at", "passed_on_by", "updated_at"])
     event = _record(sub, EventAction.RETURNED, user, note=note.strip(), from_status=SubmissionStatus.SUBMITTED)
+    event.snapshot = answers_snapshot(submission=sub)
+    event.save(update_fields=["snapshot"])
     ReturnReason.objects.bulk_create(
         [ReturnReason(event=event, indicator=indicators[code], reason=text) for code, text in reasons.items()]
     )
@@ -317,8 +344,10 @@ def submission_accept(*, submission: Submission, user, note: str = "") -> Submis
         return sub
     if sub.status != SubmissionStatus.SUBMITTED:
         raise ValidationError(_("只有待审核的填报可以审核通过。"))
+    if not can_accept(user, sub):
+        raise PermissionDenied(_("本期次实行两级审核：须县级主管部门初审转报后，由地市级主管部门审核通过。"))
     sub.status = SubmissionStatus.ACCEPTED
-    sub.decided_at, sub.decided_by = timezone.now(), user
+    sub.decided_at, sub.decided_by = timezone.now(), recorded_user(user)
     sub.save(update_fields=["status", "decided_at", "decided_by", "updated_at"])
     _record(sub, EventAction.ACCEPTED, user, note=note.strip(), from_status=SubmissionStatus.SUBMITTED)
     notify_submission_decided(submission=sub, accepted=True)
@@ -329,11 +358,16 @@ def submission_accept(*, submission: Submission, user, note: str = "") -> Submis
 
 
 def submission_bulk_accept(*, submission_ids: list[int], user) -> tuple[int, int]:
-    """Accept the given submitted filings that carry no flag; returns (accepted, skipped)."""
+    """Accept the given submitted filings that carry no flag and that the review chain lets
+    ``user`` accept at their stage; returns (accepted, skipped)."""
     accepted = skipped = 0
-    candidates = Submission.objects.visible_to(user).filter(pk__in=submission_ids, status=SubmissionStatus.SUBMITTED)
+    candidates = (
+        Submission.objects.visible_to(user)
+        .filter(pk__in=submission_ids, status=SubmissionStatus.SUBMITTED)
+        .select_related("period")
+    )
     for sub in candidates:
-        if sub.flags:
+        if sub.flags or not can_accept(user, sub):
             skipped += 1
             continue
         submission_accept(submission=sub, user=user, note=_("批量审核通过"))

@@ -1,12 +1,13 @@
 """The filing form of one dimension (one step): reading what the browser posted and
 building what the template shows. Field names: ``a-<code>`` for the answer (a list for
-checklists), ``nm-<code>`` for a KPI's "未统计" box."""
+checklists), ``nm-<code>`` for a KPI's "未统计" box, ``note-<code>`` for the 说明 of an
+indicator whose framework asks for one."""
 
 from dataclasses import dataclass, field
 
 from apps.frameworks.models import Indicator, IndicatorKind
 
-from .answers import NONE_OF_THESE, NOT_MEASURED
+from .answers import NONE_OF_THESE, NOT_MEASURED, NOTE_MAX_LENGTH
 from .models import Answer
 
 
@@ -26,6 +27,15 @@ def read_step_post(indicators: list[Indicator], post) -> dict[str, object]:
     return raw
 
 
+def read_step_notes(indicators: list[Indicator], post) -> dict[str, str]:
+    """The 说明 boxes present in ``post``, for the indicators that have one."""
+    return {
+        ind.code: post.get(f"note-{ind.code}", "")
+        for ind in indicators
+        if ind.note_prompt and f"note-{ind.code}" in post
+    }
+
+
 @dataclass
 class IndicatorField:
     indicator: Indicator
@@ -36,6 +46,7 @@ class IndicatorField:
     # What the browser posted for this indicator when it was refused: shown again in the
     # field, so a clerk corrects the value instead of typing it anew.
     posted: object = None
+    posted_note: str | None = None
 
     @property
     def name(self) -> str:
@@ -64,6 +75,21 @@ class IndicatorField:
     @property
     def none_value(self) -> str:
         return NONE_OF_THESE
+
+    @property
+    def note_name(self) -> str:
+        return f"note-{self.indicator.code}"
+
+    @property
+    def note_text(self) -> str:
+        """The 说明 shown in its box: what was posted if the indicator was refused."""
+        if self.error and self.posted_note is not None:
+            return self.posted_note
+        return self.answer.note if self.answer else ""
+
+    @property
+    def note_max_length(self) -> int:
+        return NOTE_MAX_LENGTH
 
     @property
     def kpi_text(self) -> str:

@@ -46,6 +46,7 @@ from django.utils.translation import gettext as _
 from openpyxl.utils import get_column_letter
 
 from apps.accounts.permissions import can_transfer
+from apps.accounts.review_rules import can_accept, can_pass_on
 from apps.core import formatting
 from apps.core.bulk import copy_rows, update_rows
 from apps.core.spreadsheets import (
@@ -430,6 +431,7 @@ class PaperImportResult:
 SUBMIT_FIELDS = [
     "status", "revision", "pledged_at", "pledged_by", "submitted_at", "updated_at", "answer_vector", "flags",
     "province_code", "prefecture_code", "county_code", "division_code", "size_class", "revenue",
+    "passed_on_at", "passed_on_by",
 ]
 
 
@@ -553,7 +555,7 @@ def submissions_import_paper(
                 current.updated_by, current.updated_at = user, now
                 changed_answers.append(current)
         final[sub.pk] = held
-        sub.enterprise, sub.framework = ent, period.framework  # no query per row below
+        sub.enterprise, sub.framework, sub.period = ent, period.framework, period  # no query per row below
         to_finish.append((sub, sub.status))
     # COPY: tens of thousands of answers per file (bulk_create prepares each object)
     copy_rows(Answer._meta.db_table, ANSWER_COLUMNS, (_answer_row(a, now) for a in new_answers))
@@ -572,6 +574,7 @@ def submissions_import_paper(
         # The pledge was signed on paper; an earlier online pledge does not cover these answers.
         sub.pledged_at = sub.pledged_by = None
         sub.submitted_at = sub.updated_at = now
+        sub.passed_on_at = sub.passed_on_by = None  # changed answers go through the review chain again
         sub.__dict__.update(services.enterprise_location(sub.enterprise))
         natural = {by_id[i].code: value for i, (value, not_measured) in held.items()
                    if value is not None and not not_measured and i in by_id}
@@ -589,9 +592,16 @@ def submissions_import_paper(
         (sub.pk, *(_db_value(f, sub) for f in fields)) for sub in subs))
     SubmissionEvent.objects.bulk_create(events, batch_size=1000)
     if accept:
+        # "同时审核通过" takes the step the period's review chain gives the importer: accept,
+        # or — a county in a two-level chain — pass the filing on to the prefecture.
+        from .review import submission_pass_on
+
         for sub in result.submissions:
-            services.submission_accept(submission=sub, user=user, note=_("纸质填报导入时审核通过"))
-            result.accepted += 1
+            if can_accept(user, sub):
+                services.submission_accept(submission=sub, user=user, note=_("纸质填报导入时审核通过"))
+                result.accepted += 1
+            elif can_pass_on(user, sub):
+                submission_pass_on(submission=sub, user=user, note=_("纸质填报导入时初审转报"))
     return result
 
 

@@ -18,5 +18,6 @@ urlpatterns = [
     path("<int:pk>/check/", views.filing_check, name="check"),
     path("<int:pk>/return/", views.review_return, name="return"),
     path("<int:pk>/accept/", views.review_accept, name="accept"),
+    path("<int:pk>/pass-on/", views.review_pass_on, name="pass-on"),
     path("<int:pk>/report/", report_views.filing_report, name="report"),
 ]

@@ -16,14 +16,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from apps.accounts import review_rules
 from apps.accounts.permissions import can_file, can_review, require, requires
 from apps.core.http import BadInput, bad_request, int_field, safe_next
+from apps.reference.models import Industry, Region
 
-from . import services
+from . import review, services
 from .evidence import name_with_detected_extension
-from .filters import SubmissionFilter
+from .filters import ReviewQueueFilter
 from .models import Evidence, Period, ReturnReason, Submission, SubmissionStatus
-from .stepform import IndicatorField, read_step_post
+from .stepform import IndicatorField, read_step_notes, read_step_post
 
 REVIEW_REFUSED = gettext_lazy("只有主管部门可以审核填报。")
 FILE_REFUSED = gettext_lazy("只有企业填报员可以填报诊断。")
@@ -94,16 +96,19 @@ def _latest_reasons(sub: Submission) -> dict[int, list[str]]:
     return reasons
 
 
-def _fields(sub: Submission, indicators, errors: dict[str, str] | None = None, posted: dict | None = None) -> list[IndicatorField]:
+def _fields(
+    sub: Submission, indicators, errors: dict[str, str] | None = None, posted: dict | None = None,
+    posted_notes: dict | None = None,
+) -> list[IndicatorField]:
     answers = {a.indicator_id: a for a in sub.answers.all()}
     evidence = defaultdict(list)
     for e in sub.evidence.all():
         evidence[e.indicator_id].append(e)
     reasons = _latest_reasons(sub) if sub.status == SubmissionStatus.RETURNED else {}
-    errors, posted = errors or {}, posted or {}
+    errors, posted, posted_notes = errors or {}, posted or {}, posted_notes or {}
     return [
         IndicatorField(ind, answers.get(ind.pk), errors.get(ind.code, ""), reasons.get(ind.pk, []), evidence[ind.pk],
-                       posted=posted.get(ind.code))
+                       posted=posted.get(ind.code), posted_note=posted_notes.get(ind.code))
         for ind in indicators
     ]
 
@@ -122,6 +127,7 @@ def filing_step(request, pk: int, dimension: str):
     indicators = [i for i in all_indicators if i.dimension_id == current.pk]
     errors: dict[str, str] = {}
     raw: dict[str, object] = {}
+    notes: dict[str, str] = {}
     conflict = False
     if request.method == "POST":
         try:
@@ -129,9 +135,10 @@ def filing_step(request, pk: int, dimension: str):
         except BadInput as exc:
             return bad_request(request, exc.message)
         raw = read_step_post(indicators, request.POST)
+        notes = read_step_notes(indicators, request.POST)
         try:
             sub, errors = services.submission_save_answers(
-                submission=sub, user=request.user, answers=raw, revision=revision
+                submission=sub, user=request.user, answers=raw, revision=revision, notes=notes
             )
         except services.DraftConflict:
             conflict = True
@@ -155,7 +162,7 @@ def filing_step(request, pk: int, dimension: str):
         request,
         "filings/step.html",
         {
-            "submission": sub, "dimension": current, "fields": _fields(sub, indicators, errors, posted=raw),
+            "submission": sub, "dimension": current, "fields": _fields(sub, indicators, errors, posted=raw, posted_notes=notes),
             "steps": _steps(sub, all_indicators, answered), "conflict": conflict,
             "prev": dims[index - 1] if index > 0 else None, "next": dims[index + 1] if index + 1 < len(dims) else None,
             "answered_total": len(answered & {i.pk for i in all_indicators}), "total": len(all_indicators),
@@ -177,11 +184,12 @@ def filing_autosave(request, pk: int, dimension: str):
                       {"submission": sub, "saved_at": None, "errors": {"": exc.message}, "conflict": False}, status=400)
     indicators = [i for i in services.applicable_indicators(submission=sub) if i.dimension.code == dimension]
     raw = read_step_post(indicators, request.POST)
+    notes = read_step_notes(indicators, request.POST)
     context = {"submission": sub, "saved_at": None, "errors": {}, "conflict": False}
     status = 200
     try:
         sub, errors = services.submission_save_answers(
-            submission=sub, user=request.user, answers=raw, revision=revision
+            submission=sub, user=request.user, answers=raw, revision=revision, notes=notes
         )
         context.update(submission=sub, errors=errors, saved_at=timezone.localtime())
         status = 422 if errors else 200
@@ -199,18 +207,31 @@ def filing_autosave(request, pk: int, dimension: str):
 @login_required
 @require_POST
 def evidence_upload(request, pk: int):
+    """Upload one evidence file for a question. From the step page's htmx form the answer
+    is the question's evidence block (list, control, message beside it; 422 when refused);
+    without JavaScript the browser is sent back to ``next`` with a message, as before."""
     sub = _own_submission(request, pk)
     code = request.POST.get("indicator", "")
     indicator = sub.framework.indicators.filter(code=code).first() if code else None
     upload = request.FILES.get("file")
     back = safe_next(request, reverse("filings:detail", args=[sub.pk]))
+    error = ""
     if upload is None:
-        messages.error(request, _("请选择要上传的文件。"))
-        return HttpResponseRedirect(back)
-    try:
-        services.evidence_add(submission=sub, user=request.user, uploaded_file=upload, indicator=indicator)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        error = _("请选择要上传的文件。")
+    else:
+        try:
+            services.evidence_add(submission=sub, user=request.user, uploaded_file=upload, indicator=indicator)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+    if request.headers.get("HX-Request") and indicator is not None:
+        field = IndicatorField(indicator, None, evidence=list(sub.evidence.filter(indicator=indicator).order_by("pk")))
+        return render(
+            request, "filings/_evidence_block.html",
+            {"f": field, "evidence_error": error, "evidence_saved": "" if error else upload.name},
+            status=422 if error else 200,
+        )
+    if error:
+        messages.error(request, error)
     else:
         messages.success(request, _("已上传证明材料“%(name)s”。") % {"name": upload.name})
     return HttpResponseRedirect(back)
@@ -272,20 +293,21 @@ def filing_check(request, pk: int):
 
 @login_required
 def filing_detail(request, pk: int):
-    """Read-only view of a filing: answers, evidence, history; the review panel for reviewers."""
+    """Read-only view of a filing: answers, evidence, history; reviewers get the review page."""
     sub = get_object_or_404(
         Submission.objects.visible_to(request.user).select_related("period", "framework", "enterprise__region"), pk=pk
     )
+    if can_review(request.user):
+        return _review_page(request, sub)
     indicators = list(services.applicable_indicators(submission=sub))
     fields = _fields(sub, indicators)
     by_dimension = defaultdict(list)
     for f in fields:
         by_dimension[f.indicator.dimension].append(f)
     events = sub.events.select_related("actor").prefetch_related("reasons__indicator")
-    reviewable = can_review(request.user) and sub.status == SubmissionStatus.SUBMITTED
     return render(
         request, "filings/detail.html",
-        {"submission": sub, "by_dimension": dict(by_dimension), "events": events, "can_review": reviewable,
+        {"submission": sub, "by_dimension": dict(by_dimension), "events": events,
          "is_owner": can_file(request.user, sub.enterprise)},
     )
 
@@ -293,19 +315,52 @@ def filing_detail(request, pk: int):
 # --- review ------------------------------------------------------------------------------------------
 
 
+def _review_page(request, sub: Submission):
+    """The compact review page: answers grouped by dimension (collapsible), a "return this
+    item" control per item, hints linking to their items, the decision bar the review chain
+    allows this reviewer, and — after a resubmission — the items changed since the return
+    (``?changed=1``) with the reason given then."""
+    indicators = list(services.applicable_indicators(submission=sub))
+    fields = _fields(sub, indicators)
+    comparison = review.changes_since_return(submission=sub) if sub.status != SubmissionStatus.RETURNED else None
+    only_changed = request.GET.get("changed") == "1" and comparison is not None
+    groups = review.review_groups(fields, flags=sub.flags or [], comparison=comparison, only_changed=only_changed)
+    user = request.user
+    events = sub.events.select_related("actor").prefetch_related("reasons__indicator")
+    return render(
+        request, "filings/review.html",
+        {"submission": sub, "groups": groups, "events": events, "comparison": comparison,
+         "only_changed": only_changed, "item_count": len(fields),
+         "may_accept": review_rules.can_accept(user, sub), "may_pass_on": review_rules.can_pass_on(user, sub),
+         "may_return": review_rules.can_return(user, sub), "stage_label": review_rules.stage_label(sub)},
+    )
+
+
 @requires(can_review, REVIEW_REFUSED)
 def review_queue(request):
+    """Filings to review in the jurisdiction. The default filter (待审核) is shown selected
+    and applied from the first visit; regions and industries are chosen by name."""
     base = (
         Submission.objects.visible_to(request.user)
         .exclude(status=SubmissionStatus.DRAFT)
         .select_related("enterprise", "period")
     )
-    filterset = SubmissionFilter(request.GET or None, queryset=base)
-    qs = filterset.qs if filterset.is_bound and filterset.is_valid() else base.filter(status=SubmissionStatus.SUBMITTED)
+    filterset = ReviewQueueFilter(ReviewQueueFilter.with_defaults(request.GET), queryset=base, user=request.user)
+    qs = filterset.qs if filterset.is_valid() else base.none()
     page = Paginator(qs.order_by("submitted_at", "pk"), 50).get_page(request.GET.get("page"))
+    rows = list(page)
+    region_names = dict(Region.objects.filter(code__in={s.county_code for s in rows}).values_list("code", "name"))
+    division_names = dict(
+        Industry.objects.filter(code__in={s.division_code for s in rows}).values_list("code", "name")
+    )
+    for s in rows:
+        s.region_name = region_names.get(s.county_code, s.county_code)
+        s.division_name = division_names.get(s.division_code, s.division_code)
+        s.stage_label = review_rules.stage_label(s) if review_rules.needs_county_stage(s) else ""
     params = request.GET.copy()
     params.pop("page", None)
-    return render(request, "filings/queue.html", {"filter": filterset, "page": page, "query": params.urlencode()})
+    return render(request, "filings/queue.html",
+                  {"filter": filterset, "page": page, "rows": rows, "query": params.urlencode()})
 
 
 @requires(can_review, REVIEW_REFUSED)
@@ -332,6 +387,20 @@ def review_accept(request, pk: int):
         messages.error(request, "；".join(exc.messages))
     else:
         messages.success(request, _("已审核通过，系统正在计算得分。"))
+    return redirect("filings:detail", pk=sub.pk)
+
+
+@requires(can_review, REVIEW_REFUSED)
+@require_POST
+def review_pass_on(request, pk: int):
+    """County review of a two-level chain: pass the filing on to the prefecture level."""
+    sub = get_object_or_404(Submission.objects.visible_to(request.user), pk=pk)
+    try:
+        review.submission_pass_on(submission=sub, user=request.user, note=request.POST.get("note", ""))
+    except ValidationError as exc:
+        messages.error(request, "；".join(exc.messages))
+    else:
+        messages.success(request, _("已初审通过，转报地市级主管部门审核。"))
     return redirect("filings:detail", pk=sub.pk)
 
 

@@ -403,7 +403,7 @@ class IndicatorAdminForm(forms.ModelForm):
         model = Indicator
         fields = [
             "framework", "dimension", "module", "code", "order", "kind", "weight", "question", "question_en",
-            "guidance", "unit", "direction", "min_value", "max_value", "thresholds", "evidence_required",
+            "guidance", "note_prompt", "unit", "direction", "min_value", "max_value", "thresholds", "evidence_required",
             "evidence_from_level",
         ]
         labels = {"framework": _("框架版本"), "dimension": _("维度")}
@@ -446,7 +446,7 @@ class IndicatorAdmin(ModelAdmin):
         kind = obj.kind if obj is not None else None
         first = ["framework_version" if obj is not None else "framework", "dimension", "module", "code", "order",
                  "kind", "weight"]
-        fieldsets = [(None, {"fields": first}), (_("问题"), {"fields": ["question", "question_en", "guidance"]})]
+        fieldsets = [(None, {"fields": first}), (_("问题"), {"fields": ["question", "question_en", "guidance", "note_prompt"]})]
         if kind in (None, IndicatorKind.KPI):
             fieldsets.append((_("量化指标"), {"fields": self.KPI_FIELDS}))
         evidence = {

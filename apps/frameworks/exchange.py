@@ -46,7 +46,7 @@ _TOP_KEYS = {"format", "code", "version", "name", "description", "levels", "modu
 _LEVEL_KEYS = {"rank", "name", "name_en", "description", "min_composite", "min_dimension"}
 _MODULE_KEYS = {"code", "name", "industries", "key_industries"}
 _DIMENSION_KEYS = {"code", "name", "name_en", "weight", "description", "indicators"}
-_COMMON_KEYS = {"code", "module", "kind", "question", "question_en", "guidance", "weight"}
+_COMMON_KEYS = {"code", "module", "kind", "question", "question_en", "guidance", "note_prompt", "weight"}
 _KIND_KEYS = {
     "rubric": {"evidence_from_level", "levels"},
     "checklist": {"items", "evidence_required"},
@@ -139,6 +139,8 @@ def _export_indicator(indicator: Indicator) -> dict[str, Any]:
         kind=indicator.kind, question=indicator.question, question_en=indicator.question_en,
         guidance=indicator.guidance, weight=_num(indicator.weight),
     )
+    if indicator.note_prompt:  # optional key: files without it stay byte-for-byte as they were
+        out["note_prompt"] = indicator.note_prompt
     if indicator.kind == IndicatorKind.RUBRIC:
         descriptors = {lv.level: lv.descriptor for lv in indicator.rubric_levels.all()}
         top = max([RUBRIC_TOP_LEVEL, *descriptors])
@@ -422,6 +424,9 @@ def _parse_indicator(r: _Reader, raw, path: str, module_codes: set[str]) -> dict
         guidance=r.text(obj, "guidance", path, subject),
         weight=r.weight(obj, "weight", path, subject),
     )
+    note_prompt = r.text(obj, "note_prompt", path, subject, max_length=_max_length(Indicator, "note_prompt"))
+    if note_prompt:
+        out["note_prompt"] = note_prompt
     if kind == "rubric":
         out["evidence_from_level"] = r.integer(obj, "evidence_from_level", path, subject, required=False)
         descriptors = []
@@ -726,7 +731,8 @@ def write_contents(framework: Framework, spec: dict[str, Any]) -> None:
             rows.append(Indicator(
                 framework=framework, dimension=dimension, module=modules.get(ind.get("module")),
                 code=ind["code"], order=j + 1, kind=ind["kind"], question=ind["question"],
-                question_en=ind["question_en"], guidance=ind["guidance"], weight=_dec(ind["weight"]),
+                question_en=ind["question_en"], guidance=ind["guidance"], note_prompt=ind.get("note_prompt", ""),
+                weight=_dec(ind["weight"]),
                 unit=ind.get("unit", ""), direction=ind.get("direction", ""),
                 min_value=ind.get("min_value"), max_value=ind.get("max_value"),
                 thresholds=ind.get("thresholds", []),

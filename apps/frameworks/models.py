@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.language import localized
+
 
 class FrameworkStatus(models.TextChoices):
     DRAFT = "draft", _("草稿")
@@ -71,6 +73,11 @@ class Dimension(models.Model):
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
 
+    @property
+    def label(self) -> str:
+        """The name in the active language (``name_en`` in English when the framework has it)."""
+        return localized(self.name, self.name_en)
+
 
 class IndustryModule(models.Model):
     """Indicators that apply only to enterprises of some industries (e.g. 生物医药)."""
@@ -125,6 +132,12 @@ class Indicator(models.Model):
     question = models.TextField(_("问题"))
     question_en = models.TextField(_("英文问题"), blank=True)
     guidance = models.TextField(_("填报说明"), blank=True)
+    # A question that asks the enterprise to explain something ("在说明中注明") says what in
+    # ``note_prompt``; the filing form then shows a 说明 box for it (Answer.note). Empty: no box.
+    note_prompt = models.CharField(
+        _("说明提示"), max_length=200, blank=True,
+        help_text=_("填写后，填报页为本题显示“说明”文本框，并以此作为提示，例如：未单独核算质量成本的，请说明估算方法"),
+    )
     weight = models.DecimalField(_("维度内权重"), max_digits=6, decimal_places=4)
     # numeric KPI
     unit = models.CharField(_("单位"), max_length=30, blank=True)
@@ -148,6 +161,11 @@ class Indicator(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.question[:40]}"
+
+    @property
+    def question_text(self) -> str:
+        """The question in the active language (``question_en`` in English when the framework has it)."""
+        return localized(self.question, self.question_en)
 
 
 class RubricLevel(models.Model):
@@ -202,3 +220,8 @@ class MaturityLevel(models.Model):
 
     def __str__(self) -> str:
         return f"L{self.rank} {self.name}"
+
+    @property
+    def label(self) -> str:
+        """The level's name in the active language (``name_en`` in English when the framework has it)."""
+        return localized(self.name, self.name_en)

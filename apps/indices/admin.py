@@ -35,15 +35,15 @@ class IndexRunAdmin(ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description=_("发布所选批次"))
+    @admin.action(description=_("发布所选的指数计算"))
     def publish_runs(self, request, queryset):
         for run in queryset:
             try:
                 index_run_publish(run=run, user=request.user)
             except ValidationError as exc:
-                self.message_user(request, f"#{run.pk}: {' '.join(exc.messages)}", messages.ERROR)
+                self.message_user(request, f"{run.label}：{' '.join(exc.messages)}", messages.ERROR)
             else:
-                self.message_user(request, _("批次 #%(id)s 已发布。") % {"id": run.pk}, messages.SUCCESS)
+                self.message_user(request, _("%(run)s已发布。") % {"run": run.label}, messages.SUCCESS)
 
     @action(description=_("发布"))
     def publish_run(self, request, object_id):
@@ -52,7 +52,7 @@ class IndexRunAdmin(ModelAdmin):
         run = IndexRun.objects.get(pk=object_id)
         try:
             index_run_publish(run=run, user=request.user)
-            self.message_user(request, _("批次 #%(id)s 已发布。") % {"id": run.pk}, messages.SUCCESS)
+            self.message_user(request, _("%(run)s已发布。") % {"run": run.label}, messages.SUCCESS)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         return redirect("admin:indices_indexrun_change", object_id)
@@ -92,7 +92,7 @@ def start_runs_action(modeladmin, request, queryset):
         except ValidationError as exc:
             modeladmin.message_user(request, f"{period}: {' '.join(exc.messages)}", messages.ERROR)
         else:
-            modeladmin.message_user(request, _("%(p)s：指数计算批次 #%(id)s 已排队。") % {"p": period, "id": run.pk}, messages.SUCCESS)
+            modeladmin.message_user(request, _("%(run)s已排队，等待计算。") % {"run": run.label}, messages.SUCCESS)
 
 
 start_runs_action.short_description = _("计算所选期次的指数")

@@ -70,7 +70,17 @@ class IndexRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.period} {self.get_status_display()}"
+        return f"{self.label}，{self.get_status_display()}"
+
+    @property
+    def label(self) -> str:
+        """The run in plain words, as the portal names it to people: the period and when it
+        was started ("2026年度指数计算（2026-11-29 22:40 开始）"), never a "批次 #n"."""
+        from django.utils import timezone
+        from django.utils.translation import gettext
+
+        started = timezone.localtime(self.created_at).strftime("%Y-%m-%d %H:%M") if self.created_at else ""
+        return gettext("%(period)s指数计算（%(at)s 开始）") % {"period": self.period.label, "at": started}
 
 
 class RunScore(models.Model):

@@ -22,15 +22,17 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
+from apps.core import bulk
 from apps.core.bulk import copy_rows, fetch_rows
 from apps.enterprises.models import Enterprise
 from apps.filings.models import Submission, SubmissionStatus
 from apps.filings.packing import compiled_for
 from apps.frameworks import scoring
+from apps.reference.models import Industry, KeyIndustry
 
 from . import aggregation
 from .models import IndexCell, IndexRun, RegisterSnapshot, RunChunk, RunScore, RunStatus
@@ -61,9 +63,74 @@ def run_fail(*, run_id: int, reason: str) -> None:
     )
 
 
+def plan_chunks(counts, k: int) -> list[tuple[list[str], int]]:
+    """Split the period's filings into at most ``k`` chunks of about equal size.
+
+    ``counts`` are (province, prefecture, county, filings) of the accepted filings. A
+    province holding more than 1/k of the filings is split into its prefectures, and a
+    prefecture that still does into its counties, so that one large province (广东 holds
+    about 14 % of manufacturing) does not make one chunk that every other worker waits
+    for. The pieces are then packed largest first into the lightest chunk. A chunk is a
+    list of codes (see :func:`_chunk_condition`): "440000" a whole province,
+    "440000/440100" a prefecture, "440000/440100/440103" a county."""
+    total = sum(n for *_, n in counts)
+    limit = total / max(k, 1)
+    tree: dict[str, dict[str, dict[str, int]]] = {}
+    for province, prefecture, county, n in counts:
+        tree.setdefault(province or "", {}).setdefault(prefecture or "", {})
+        tree[province or ""][prefecture or ""][county or ""] = tree[province or ""][prefecture or ""].get(county or "", 0) + n
+    units: list[tuple[str, int]] = []
+    for province, prefectures in tree.items():
+        size = sum(sum(c.values()) for c in prefectures.values())
+        if size <= limit or k <= 1:
+            units.append((province, size))
+            continue
+        for prefecture, counties in prefectures.items():
+            size = sum(counties.values())
+            if size <= limit:
+                units.append((f"{province}/{prefecture}", size))
+            else:  # a county is the smallest piece: it keeps its indicator sums whole
+                units.extend((f"{province}/{prefecture}/{county}", n) for county, n in counties.items())
+    units.sort(key=lambda u: (-u[1], u[0]))
+    k = max(1, min(k, len(units)))
+    bins: list[list[str]] = [[] for _ in range(k)]
+    sizes = [0] * k
+    for code, n in units:  # largest first into the lightest bin
+        i = sizes.index(min(sizes))
+        bins[i].append(code)
+        sizes[i] += n
+    return [(b, s) for b, s in zip(bins, sizes, strict=True) if b]
+
+
+def _chunk_condition(codes: list[str], alias: str = "s") -> tuple[str, list[str]]:
+    """SQL condition (and its parameters) selecting a chunk's filings by their recorded
+    region codes: whole provinces, (province, prefecture) and (province, prefecture,
+    county) pieces of split provinces."""
+    provinces, prefectures, counties = [], [], []
+    for code in codes:
+        parts = code.split("/")
+        (provinces, prefectures, counties)[len(parts) - 1].append(parts)
+    clauses, params = [], []
+    for columns, items in (
+        (["province_code"], provinces),
+        (["province_code", "prefecture_code"], prefectures),
+        (["province_code", "prefecture_code", "county_code"], counties),
+    ):
+        if not items:
+            continue
+        target = ", ".join(f"{alias}.{c}" for c in columns)
+        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        if len(columns) == 1:
+            clauses.append(f"{target} IN ({', '.join(['%s'] * len(items))})")
+        else:
+            clauses.append(f"({target}) IN ({', '.join([row] * len(items))})")
+        params.extend(v for item in items for v in item)
+    return ("(" + " OR ".join(clauses) + ")") if clauses else "1 = 0", params
+
+
 def plan_run(*, run_id: int) -> list[int]:
-    """Start a run: split the period's accepted filings into chunks of whole provinces
-    of about equal size. Returns the chunk ids to score (none left: already planned)."""
+    """Start a run: split the period's accepted filings into chunks of about equal size
+    (:func:`plan_chunks`). Returns the chunk ids to score (none left: already planned)."""
     with transaction.atomic():
         run = IndexRun.objects.select_for_update().get(pk=run_id)
         if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
@@ -72,53 +139,160 @@ def plan_run(*, run_id: int) -> list[int]:
             return list(run.chunks.filter(done=False).values_list("pk", flat=True))
         counts = (
             Submission.objects.filter(period_id=run.period_id, status=SubmissionStatus.ACCEPTED)
-            .values_list("province_code")
+            .values_list("province_code", "prefecture_code", "county_code")
             .annotate(n=Count("id"))
-            .order_by("-n")
+            .order_by()
         )
-        k = max(1, min(_chunk_count(), len(counts)))
-        bins: list[list[str]] = [[] for _ in range(k)]
-        sizes = [0] * k
-        for province, n in counts:  # largest first into the lightest bin
-            i = sizes.index(min(sizes))
-            bins[i].append(province)
-            sizes[i] += n
+        planned = plan_chunks(list(counts), _chunk_count())
+        # RunChunk.province_codes holds the chunk's codes (pieces of split provinces too)
         chunks = RunChunk.objects.bulk_create(
-            [RunChunk(run=run, index=i, province_codes=b, expected_rows=s) for i, (b, s) in enumerate(zip(bins, sizes, strict=True))]
+            [RunChunk(run=run, index=i, province_codes=b, expected_rows=n) for i, (b, n) in enumerate(planned)]
         )
         run.status = RunStatus.RUNNING
         run.started_at = run.started_at or timezone.now()
         run.chunks_total = len(chunks)
-        run.submissions = sum(sizes)
+        run.submissions = sum(n for _, n in planned)
         run.heartbeat_at = timezone.now()
         run.progress = 1
         run.save()
         return [c.pk for c in chunks]
 
 
-def _load_vectors(run: IndexRun, provinces: list[str]):
-    """Accepted filings of the run's period in ``provinces``: ids, the answer matrix, and
-    the county and division code each filing recorded when it was submitted (the codes the
-    cells are built from, see :func:`recorded_frame`). One query."""
+def select_arrays(sql: str, fields, params=(), order_by: str | None = None) -> dict[str, np.ndarray]:
+    """Run ``SELECT <fields> <sql>`` and return one numpy array per field, without a
+    Python loop over rows on PostgreSQL (binary COPY, :func:`apps.core.bulk.copy_out_arrays`).
+
+    ``fields`` are (name, SQL expression, spec) with spec "bigint", "integer", "smallint",
+    "double precision", ("text", width) or ("float32le", count); text comes back as an object
+    array of str, float32le as an (n, count) float64 matrix. Elsewhere (SQLite for
+    ``make run``) the rows are fetched and converted the slow way."""
+    if connection.vendor == "postgresql":
+        select = ", ".join(
+            bulk.fixed_text(expr, spec[1]) if isinstance(spec, tuple) and spec[0] == "text" else expr
+            for _, expr, spec in fields
+        )
+        raw = bulk.copy_out_arrays(f"SELECT {select} {sql}", [(name, spec) for name, _, spec in fields], params,
+                                   order_by=order_by)
+        out = {}
+        for name, _, spec in fields:
+            if isinstance(spec, tuple) and spec[0] == "text":
+                out[name] = bulk.decode_codes(raw.pop(name))
+            elif isinstance(spec, tuple):
+                out[name] = raw.pop(name).astype(float)
+            else:
+                out[name] = raw.pop(name)
+        return out
+    columns: list[list] = [[] for _ in fields]
+    order = f" ORDER BY {dict((n, e) for n, e, _ in fields)[order_by]}" if order_by else ""
+    for rows in fetch_rows(f"SELECT {', '.join(expr for _, expr, _ in fields)} {sql}{order}", params):
+        for row in rows:
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+    out = {}
+    for (name, _, spec), values in zip(fields, columns, strict=True):
+        if isinstance(spec, tuple) and spec[0] == "text":
+            out[name] = np.array(["" if v is None else str(v) for v in values], dtype=object)
+        elif isinstance(spec, tuple):
+            width = spec[1]
+            blobs = [bytes(v) if v is not None else b"" for v in values]
+            if any(len(b) != 4 * width for b in blobs):
+                raise ValueError(f"{name} is not {width} float32 values in every row")
+            out[name] = (np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), width).astype(float)
+                         if blobs else np.empty((0, width)))
+        elif spec in ("double precision", "real"):
+            out[name] = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+        else:
+            out[name] = np.array(values, dtype=np.int64)
+    return out
+
+
+def _code_width(model, field: str) -> int:
+    return model._meta.get_field(field).max_length
+
+
+def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[str, np.ndarray]:
+    """Accepted filings of the run's period in the chunk ``codes``: ids, the answer matrix
+    (n × indicators), the county and division code each filing recorded when it was
+    submitted (the codes the cells are built from, see :func:`recorded_frame`), the
+    enterprise's industry and its key-industry tags as a bit mask over ``key_codes`` (for
+    module membership). One binary COPY."""
     table = Submission._meta.db_table
     enterprises_table = Enterprise._meta.db_table
+    through = Enterprise.key_industries.through._meta.db_table
+    condition, params = _chunk_condition(codes)
+    key_codes = sorted(KeyIndustry.objects.values_list("code", flat=True))
+    if len(key_codes) > 62:
+        raise ValueError("more than 62 key industries: tags no longer fit a bit mask")
+    # Codes as recorded at submission (issue 8); only enterprises their authority has
+    # confirmed count (issue 9: a self-registration counts once confirmed).
     sql = (
-        # Codes as recorded at submission (issue 8); only enterprises their authority has
-        # confirmed count (issue 9: a self-registration counts once confirmed).
-        f"SELECT s.id, s.enterprise_id, s.answer_vector, s.county_code, s.division_code FROM {table} s "
-        f"JOIN {enterprises_table} e ON e.id = s.enterprise_id "
-        f"WHERE s.period_id = %s AND s.status = %s AND NOT e.awaiting_confirmation "
-        f"AND s.province_code IN ({', '.join(['%s'] * len(provinces))}) ORDER BY s.id"
+        f"FROM {table} s JOIN {enterprises_table} e ON e.id = s.enterprise_id "
+        f"WHERE s.period_id = %s AND s.status = %s AND NOT e.awaiting_confirmation AND {condition}"
     )
-    ids, enterprises, blobs, counties, divisions = [], [], [], [], []
-    for rows in fetch_rows(sql, [run.period_id, SubmissionStatus.ACCEPTED, *provinces]):
-        for sub_id, ent_id, blob, county, division in rows:
-            ids.append(sub_id)
-            enterprises.append(ent_id)
-            blobs.append(bytes(blob) if blob is not None else b"")
-            counties.append(county)
-            divisions.append(division)
-    return np.asarray(ids, dtype=np.int64), np.asarray(enterprises, dtype=np.int64), blobs, counties, divisions
+    mask = (  # one index probe per filing instead of a second pass over the period
+        f"(SELECT coalesce(sum(1::bigint << (array_position(%s::text[], t.keyindustry_id::text) - 1)), 0)::bigint "
+        f"FROM {through} t WHERE t.enterprise_id = s.enterprise_id)"
+    )
+    fields = [
+        ("id", "s.id", "bigint"), ("enterprise_id", "s.enterprise_id", "bigint"),
+        ("county", "s.county_code", ("text", _code_width(Submission, "county_code"))),
+        ("division", "s.division_code", ("text", _code_width(Submission, "division_code"))),
+        ("industry", "e.industry_id", ("text", _code_width(Industry, "code"))),
+        ("tag_mask", mask, "bigint"),
+        ("answers", "s.answer_vector", ("float32le", n_indicators)),
+    ]
+    params = [run.period_id, SubmissionStatus.ACCEPTED, *params]
+    try:
+        if connection.vendor == "postgresql":
+            data = select_arrays(sql, fields, [key_codes, *params], order_by="id")
+        else:  # no bit shifts over arrays: the tags by a second query
+            data = select_arrays(sql, [f for f in fields if f[0] != "tag_mask"], params, order_by="id")
+            data["tag_mask"] = _tag_masks(data["enterprise_id"], key_codes)
+    except ValueError:
+        with connection.cursor() as cursor:  # say which filing lacks its packed answers
+            cursor.execute(
+                f"SELECT count(*), min(s.id) {sql} AND "
+                f"(s.answer_vector IS NULL OR length(s.answer_vector) <> %s)", [*params, 4 * n_indicators])
+            missing, first = cursor.fetchone()
+        if missing:
+            raise ValueError(f"{missing} accepted filings have no packed answers of this framework (first id {first})") from None
+        raise
+    data["key_codes"] = np.asarray(key_codes, dtype=object)
+    return data
+
+
+def _tag_masks(enterprise_ids: np.ndarray, key_codes: list[str]) -> np.ndarray:
+    through = Enterprise.key_industries.through
+    bit = {code: 1 << i for i, code in enumerate(key_codes)}
+    masks: dict[int, int] = {}
+    for ent, key in through.objects.filter(enterprise_id__in=enterprise_ids.tolist()).values_list("enterprise_id", "keyindustry_id"):
+        masks[ent] = masks.get(ent, 0) | bit[key]
+    return np.array([masks.get(e, 0) for e in enterprise_ids.tolist()], dtype=np.int64)
+
+
+def mask_sets(masks: np.ndarray, key_codes) -> tuple[np.ndarray, np.ndarray]:
+    """An integer id of each bit mask of key-industry tags, and per id the sorted tuple of
+    tags it stands for (``key_codes`` sorted: bit i is key_codes[i])."""
+    uniques, inverse = np.unique(np.asarray(masks, dtype=np.int64), return_inverse=True)
+    sets = np.empty(len(uniques), dtype=object)
+    for j, m in enumerate(uniques.tolist()):
+        sets[j] = tuple(str(c) for b, c in enumerate(key_codes) if (m >> b) & 1)
+    return inverse.reshape(-1), sets
+
+
+def tag_sets(owners: np.ndarray, tag_owner: np.ndarray, tag_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Key-industry tags of each of ``owners`` (unique enterprise ids), vectorised: returns
+    an integer id of each owner's set of tags and, per id, the sorted tuple of tags (an
+    enterprise usually carries none or one of the six key industries, so a few ids)."""
+    owners = np.asarray(owners, dtype=np.int64)
+    pos = pd.Index(owners).get_indexer(np.asarray(tag_owner, dtype=np.int64))
+    keep = pos >= 0
+    ids, uniques = pd.factorize(np.asarray(tag_codes, dtype=object)[keep], sort=True)
+    if len(uniques) > 62:
+        raise ValueError("more than 62 key industries: tag sets no longer fit a bit mask")
+    mask = np.zeros(len(owners), dtype=np.int64)
+    np.bitwise_or.at(mask, pos[keep], np.left_shift(np.int64(1), ids.astype(np.int64)))
+    return mask_sets(mask, [str(u) for u in uniques])
 
 
 # --- indicator means: partial sums per chunk, added up in the join ---------------------------------
@@ -221,23 +395,19 @@ def indicator_means(
     return out
 
 
-def _module_membership(compiled, enterprise_ids: np.ndarray, provinces: list[str]) -> np.ndarray | None:
-    """Which industry modules apply to each filing's enterprise. Reads the enterprises of
-    the chunk's provinces by an indexed filter, not by a list of 20,000 ids."""
+def _module_membership(compiled, industries: np.ndarray, tag_ids: np.ndarray, tag_tuples: np.ndarray) -> np.ndarray | None:
+    """Which industry modules apply to each filing's enterprise, from its industry code and
+    key-industry tags: computed once per distinct (industry, tags) pair — a few hundred for
+    a million filings — and spread back by index."""
     if not compiled.n_modules:
         return None
-    industry = dict(Enterprise.objects.filter(province_code__in=provinces).values_list("pk", "industry_id"))
-    tags: dict[int, list[str]] = {}
-    through = Enterprise.key_industries.through
-    for ent, key in through.objects.filter(enterprise__province_code__in=provinces).values_list("enterprise_id", "keyindustry_id"):
-        tags.setdefault(ent, []).append(key)
-    ids = enterprise_ids.tolist()
-    moved = [e for e in ids if e not in industry]  # filed here, registered elsewhere since
-    if moved:
-        industry.update(Enterprise.objects.filter(pk__in=moved).values_list("pk", "industry_id"))
-        for ent, key in through.objects.filter(enterprise_id__in=moved).values_list("enterprise_id", "keyindustry_id"):
-            tags.setdefault(ent, []).append(key)
-    return scoring.module_membership(compiled, [industry[e] for e in ids], [tags.get(e, ()) for e in ids])
+    industry_ids, industry_codes = pd.factorize(np.asarray(industries, dtype=object), sort=True)
+    pairs, inverse = np.unique(industry_ids.astype(np.int64) * max(len(tag_tuples), 1) + tag_ids, return_inverse=True)
+    distinct = scoring.module_membership(
+        compiled, [str(industry_codes[p // max(len(tag_tuples), 1)]) for p in pairs.tolist()],
+        [tag_tuples[p % max(len(tag_tuples), 1)] for p in pairs.tolist()],
+    )
+    return distinct[inverse.reshape(-1)]
 
 
 def chunk_attempt_started(*, chunk_id: int) -> None:
@@ -295,26 +465,17 @@ def score_chunk(*, chunk_id: int) -> bool:
     started = time.perf_counter()
     compiled = compiled_for(run.framework)
     with transaction.atomic():
-        sub_ids, ent_ids, blobs, counties, divisions = _load_vectors(run, chunk.province_codes)
+        filings = _load_vectors(run, chunk.province_codes, compiled.n_indicators)
+        sub_ids, ent_ids = filings["id"], filings["enterprise_id"]
+        tag_ids, tag_tuples = mask_sets(filings["tag_mask"], filings["key_codes"])
         loaded = time.perf_counter()
-        width = compiled.n_indicators * 4
-        missing = [i for i, b in enumerate(blobs) if len(b) != width]
-        if missing:
-            raise ValueError(f"{len(missing)} accepted filings have no packed answers of this framework (first id {sub_ids[missing[0]]})")
-        A = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), compiled.n_indicators).astype(float) if blobs else np.empty((0, compiled.n_indicators))
-        result = scoring.score_matrix(compiled, A, _module_membership(compiled, ent_ids, chunk.province_codes))
-        partial_sums = pack_indicator_sums(compiled.indicator_codes, result.indicator_scores, counties, divisions)
+        membership = _module_membership(compiled, filings["industry"], tag_ids, tag_tuples)
+        result = scoring.score_matrix(compiled, filings.pop("answers"), membership)
+        partial_sums = pack_indicator_sums(compiled.indicator_codes, result.indicator_scores,
+                                           filings["county"], filings["division"])
         scored = time.perf_counter()
         RunScore.objects.filter(run=run, chunk=chunk.index).delete()  # an earlier, unfinished attempt
-        dims = result.dimension_scores.astype("<f4")
-        copy_rows(
-            RunScore._meta.db_table,
-            ["run_id", "chunk", "submission_id", "enterprise_id", "composite", "level", "dimension_scores"],
-            (
-                (run.pk, chunk.index, int(s), int(e), float(c), int(lv), dims[i].tobytes())
-                for i, (s, e, c, lv) in enumerate(zip(sub_ids, ent_ids, result.composite, result.level, strict=True))
-            ),
-        )
+        write_scores(run.pk, chunk.index, sub_ids, ent_ids, result.composite, result.level, result.dimension_scores)
         written = time.perf_counter()
         locked = RunChunk.objects.select_for_update().get(pk=chunk_id)
         if locked.done:  # another delivery finished it meanwhile: roll this one back
@@ -335,40 +496,88 @@ def score_chunk(*, chunk_id: int) -> bool:
 # --- join -----------------------------------------------------------------------------------------
 
 
+def _score_spec(name: str, dimensions: int = 0):
+    if name == "dimension_scores":
+        return ("float32le", dimensions)
+    return RunScore._meta.get_field(name).db_type(connection)
+
+
+def write_scores(run_id: int, chunk: int, submission_ids, enterprise_ids, composite, level, dimension_scores) -> None:
+    """Write a chunk's scores as RunScore rows: one binary COPY from the arrays on
+    PostgreSQL (no per-row Python), row by row elsewhere."""
+    dims = np.asarray(dimension_scores, dtype="<f4").reshape(len(submission_ids), -1)
+    if connection.vendor == "postgresql":
+        names = ["run_id", "chunk", "submission_id", "enterprise_id", "composite", "level", "dimension_scores"]
+        bulk.copy_in_arrays(
+            RunScore._meta.db_table, [(n, _score_spec(n, dims.shape[1])) for n in names],
+            {"run_id": run_id, "chunk": chunk, "submission_id": submission_ids, "enterprise_id": enterprise_ids,
+             "composite": np.asarray(composite, dtype=float), "level": np.asarray(level), "dimension_scores": dims},
+        )
+        return
+    copy_rows(
+        RunScore._meta.db_table,
+        ["run_id", "chunk", "submission_id", "enterprise_id", "composite", "level", "dimension_scores"],
+        (
+            (run_id, chunk, int(s), int(e), float(c), int(lv), dims[i].tobytes())
+            for i, (s, e, c, lv) in enumerate(zip(submission_ids, enterprise_ids, composite, level, strict=True))
+        ),
+    )
+
+
+def read_scores(run_id: int, dimensions: int | None = None) -> dict[str, np.ndarray]:
+    """A run's scores as arrays (enterprise_id, composite, level and, with ``dimensions``,
+    the n × dimensions matrix), in a fixed order: by enterprise id (the unique index on
+    run, enterprise_id). Rows are inserted in the order the chunks finish, and sums in
+    another order differ in the last bits."""
+    fields = [("enterprise_id", "enterprise_id", "bigint"), ("composite", "composite", "double precision"),
+              ("level", "level", "bigint" if connection.vendor != "postgresql" else "smallint")]
+    if dimensions is not None:
+        fields.append(("dimension_scores", "dimension_scores", ("float32le", dimensions)))
+    return select_arrays(f"FROM {RunScore._meta.db_table} WHERE run_id = %s", fields, [run_id], order_by="enterprise_id")
+
+
 def _score_frame(run: IndexRun, dimension_codes: list[str]) -> pd.DataFrame:
-    # In a fixed order (the unique index on run, enterprise_id): the rows are inserted in the
-    # order the chunks finish, and sums in another order differ in the last bits.
-    rows = RunScore.objects.filter(run=run).order_by("enterprise_id").values_list("enterprise_id", "composite", "level", "dimension_scores")
-    ent, comp, lvl, dims = [], [], [], []
-    for e, c, lv, d in rows.iterator(chunk_size=20000):
-        ent.append(e)
-        comp.append(c)
-        lvl.append(lv)
-        dims.append(bytes(d))
-    frame = pd.DataFrame({"enterprise_id": np.asarray(ent, dtype=np.int64), "composite": comp, "level": lvl})
-    matrix = np.frombuffer(b"".join(dims), dtype="<f4").reshape(len(dims), len(dimension_codes)) if dims else np.empty((0, len(dimension_codes)))
+    scores = read_scores(run.pk, len(dimension_codes))
+    frame = pd.DataFrame({"enterprise_id": scores["enterprise_id"].astype(np.int64),
+                          "composite": scores["composite"].astype(float), "level": scores["level"].astype(np.int64)})
+    matrix = scores["dimension_scores"]
     for k, code in enumerate(dimension_codes):
-        frame[code] = matrix[:, k].astype(float)
+        frame[code] = matrix[:, k]
     return frame
 
 
 REGISTER_COLUMNS = ["enterprise_id", "province", "prefecture", "county", "division", "size_class", "revenue"]
 
 
+def _key_industry_pairs() -> dict[str, np.ndarray]:
+    through = Enterprise.key_industries.through
+    return select_arrays(f"FROM {through._meta.db_table}", [
+        ("enterprise_id", "enterprise_id", "bigint"),
+        ("key", "keyindustry_id", ("text", _code_width(KeyIndustry, "code")))])
+
+
 def _registry_frame() -> pd.DataFrame:
     # Every confirmed enterprise registered today (issue 9: self-registrations count once their
     # authority confirms them), also those in a since-abolished region code: what a period's
-    # register snapshot is taken from.
-    rows = Enterprise.objects.filter(awaiting_confirmation=False).values_list(
-        "pk", "province_code", "prefecture_code", "county_code", "division_code", "size_class", "revenue"
+    # register snapshot is taken from. Read column-wise (binary COPY on PostgreSQL).
+    def text(field):
+        return ("text", _code_width(Enterprise, field))
+
+    revenue = "coalesce(revenue::float8, 'NaN'::float8)" if connection.vendor == "postgresql" else "revenue"
+    data = select_arrays(
+        f"FROM {Enterprise._meta.db_table} WHERE NOT awaiting_confirmation",
+        [("enterprise_id", "id", "bigint"), ("province", "province_code", text("province_code")),
+         ("prefecture", "prefecture_code", text("prefecture_code")), ("county", "county_code", text("county_code")),
+         ("division", "division_code", text("division_code")), ("size_class", "size_class", text("size_class")),
+         ("revenue", revenue, "double precision")],
+        order_by="enterprise_id",
     )
-    frame = pd.DataFrame(list(rows), columns=REGISTER_COLUMNS)
+    frame = pd.DataFrame({c: data[c] for c in REGISTER_COLUMNS})
+    frame["enterprise_id"] = frame["enterprise_id"].astype(np.int64)
     frame["revenue"] = frame["revenue"].astype(float)
-    tags: dict[int, list[str]] = {}
-    through = Enterprise.key_industries.through
-    for ent, key in through.objects.values_list("enterprise_id", "keyindustry_id").iterator(chunk_size=50000):
-        tags.setdefault(ent, []).append(key)
-    frame["key_industries"] = [tuple(sorted(tags.get(e, ()))) for e in frame["enterprise_id"].tolist()]
+    pairs = _key_industry_pairs()
+    ids, sets = tag_sets(frame["enterprise_id"].to_numpy(), pairs["enterprise_id"], pairs["key"])
+    frame["key_industries"] = sets[ids] if len(frame) else np.array([], dtype=object)
     return frame
 
 
@@ -427,24 +636,36 @@ def recorded_frame(period, register: pd.DataFrame) -> pd.DataFrame:
     """Each accepted filing's codes as recorded when it was submitted (region, division,
     size class, revenue), with its key-industry tags from the period's register (the
     current tags for an enterprise registered after the snapshot). One row per enterprise."""
-    rows = Submission.objects.filter(period=period, status=SubmissionStatus.ACCEPTED).values_list(
-        "enterprise_id", "province_code", "prefecture_code", "county_code", "division_code", "size_class", "revenue"
+    def text(field):
+        return ("text", _code_width(Submission, field))
+
+    revenue = "coalesce(revenue::float8, 'NaN'::float8)" if connection.vendor == "postgresql" else "revenue"
+    data = select_arrays(
+        f"FROM {Submission._meta.db_table} WHERE period_id = %s AND status = %s",
+        [("enterprise_id", "enterprise_id", "bigint"), ("province", "province_code", text("province_code")),
+         ("prefecture", "prefecture_code", text("prefecture_code")), ("county", "county_code", text("county_code")),
+         ("division", "division_code", text("division_code")), ("size_class", "size_class", text("size_class")),
+         ("revenue", revenue, "double precision")],
+        [period.pk, SubmissionStatus.ACCEPTED],
+        order_by="enterprise_id",
     )
-    frame = pd.DataFrame(list(rows), columns=REGISTER_COLUMNS)
-    frame["revenue"] = pd.to_numeric(frame["revenue"], errors="coerce").astype(float)
-    tags = dict(zip(register["enterprise_id"].tolist(), register["key_industries"].tolist(), strict=True))
-    fallback = register.set_index("enterprise_id")["revenue"]
-    missing = frame["revenue"].isna()
+    frame = pd.DataFrame({c: data[c] for c in REGISTER_COLUMNS})
+    frame["enterprise_id"] = frame["enterprise_id"].astype(np.int64)
+    frame["revenue"] = frame["revenue"].astype(float)
+    known = pd.Index(register["enterprise_id"].to_numpy()).get_indexer(frame["enterprise_id"].to_numpy())
+    missing = frame["revenue"].isna().to_numpy() & (known >= 0)
     if missing.any():  # filings written without revenue (seeded data): the register's
-        frame.loc[missing, "revenue"] = fallback.reindex(frame.loc[missing, "enterprise_id"]).to_numpy()
-    unknown = [e for e in frame["enterprise_id"].tolist() if e not in tags]
-    if unknown:
+        frame.loc[missing, "revenue"] = register["revenue"].to_numpy(float)[known[missing]]
+    tags = np.empty(len(frame), dtype=object)
+    tags[known >= 0] = register["key_industries"].to_numpy(object)[known[known >= 0]]
+    unknown = np.flatnonzero(known < 0)
+    if len(unknown):  # registered after the snapshot: their current tags
         through = Enterprise.key_industries.through
-        late: dict[int, list[str]] = {}
-        for ent, key in through.objects.filter(enterprise_id__in=unknown).values_list("enterprise_id", "keyindustry_id"):
-            late.setdefault(ent, []).append(key)
-        tags.update({e: tuple(sorted(late.get(e, ()))) for e in unknown})
-    frame["key_industries"] = [tags[e] for e in frame["enterprise_id"].tolist()]
+        late_ids = frame["enterprise_id"].to_numpy()[unknown]
+        pairs = list(through.objects.filter(enterprise_id__in=late_ids.tolist()).values_list("enterprise_id", "keyindustry_id"))
+        ids, sets = tag_sets(late_ids, np.array([e for e, _ in pairs], dtype=np.int64), np.array([k for _, k in pairs], dtype=object))
+        tags[unknown] = sets[ids]
+    frame["key_industries"] = tags
     return frame
 
 
@@ -472,8 +693,9 @@ def finalize_run(*, run_id: int) -> IndexRun:
     previous = previous_published_run(run)
     previous_scores = previous_cells = None
     if previous is not None:
-        previous_scores = pd.DataFrame(list(RunScore.objects.filter(run=previous).values_list("enterprise_id", "composite")),
-                                       columns=["enterprise_id", "composite"])
+        earlier = read_scores(previous.pk)
+        previous_scores = pd.DataFrame({"enterprise_id": earlier["enterprise_id"].astype(np.int64),
+                                        "composite": earlier["composite"].astype(float)})
         previous_cells = pd.DataFrame(list(IndexCell.objects.filter(run=previous).values("kind", "code", "n", "mean", "rank", "suppressed")))
     from .services import base_of_run, code_version, index_parameters, library_versions
 
@@ -484,7 +706,8 @@ def finalize_run(*, run_id: int) -> IndexRun:
     provenance = {
         "code_version": code_version(), "libraries": library_versions(),
         "framework": f"{run.framework.code} {run.framework.version}", "framework_id": run.framework_id,
-        "register": {**register_edition(registry), "snapshot": snapshot.pk,
+        # the snapshot's digest is register_edition() of the frame it was taken from
+        "register": {"enterprises": snapshot.enterprises, "sha256": snapshot.digest, "snapshot": snapshot.pk,
                      "taken_at": snapshot.taken_at.isoformat()}, "base_period": base_period,
         "base_run": base_run.pk if base_run else None, "previous_run": previous.pk if previous else None,
     }

@@ -17,7 +17,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from apps.core import formatting
-from apps.frameworks.models import Dimension, MaturityLevel
+from apps.frameworks.models import Dimension, Framework, FrameworkStatus, MaturityLevel
 from apps.indices.models import CellKind, IndexRun
 from apps.indices.readers import public_cells, public_memo, public_trend, published_runs_brief, run_version
 from apps.indices.services import index_parameters
@@ -178,7 +178,7 @@ def _trends_context(runs: list[IndexRun], province: dict | None) -> dict:
     series = [{"name": str(_("全国")), "values": [_value(c) for _, c in national]}]
     if province:
         series.append({"name": province["name"], "values": [_value(c) for _, c in regional]})
-    chart = {"periods": [r.period.name for r, _c in national], "series": series}
+    chart = {"periods": [r.period.label for r, _c in national], "series": series}
     return {"rows": rows, "chart": chart, "province": province}
 
 
@@ -214,5 +214,12 @@ def method(request):
     runs = published_runs_brief()
     run = runs[0] if runs else None
     params = index_parameters(run) if run is not None else IndexParameters()
+    # the framework of the newest published index, else the newest published version: its
+    # dimensions and levels (names in the reader's language) make the method concrete
+    newest = Framework.objects.filter(status=FrameworkStatus.PUBLISHED).order_by("-published_at")
+    framework_id = run.framework_id if run is not None else newest.values_list("pk", flat=True).first()
+    dimensions = list(Dimension.objects.filter(framework_id=framework_id).order_by("order", "code"))
+    levels = list(MaturityLevel.objects.filter(framework_id=framework_id).order_by("rank"))
     return render(request, "insights/public/method.html",
-                  _context(request, "method", runs, run, min_cell_size=params.min_cell_size))
+                  _context(request, "method", runs, run, min_cell_size=params.min_cell_size,
+                           dimensions=dimensions, levels=levels))

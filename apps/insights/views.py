@@ -660,7 +660,7 @@ def trends_data(request, reader: Reader, runs, run, scope: Scope) -> dict:
     table = Table(name="trends", title=_("趋势"), columns=TREND_COLUMNS + level_columns, rows=rows, run=None,
                   period=None, scope_name=scope.name, extra={"scope_code": scope.code, "per_row_run": True})
     chart = {
-        "periods": [r.period.name for r, _c in series],
+        "periods": [r.period.label for r, _c in series],
         "lines": [{"name": names.get(code, code),
                    "value": [None if (cells.get(code) or {}).get("mean") is None else float(f"{cells[code]['mean']:.1f}") for _r, cells in series]}
                   for code in codes],

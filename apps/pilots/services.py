@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -514,11 +515,19 @@ def conflict_recorded(*, conflict: Conflict) -> int:
     return removed
 
 
-def _eligible_applications(call: Call):
-    return list(
-        Application.objects.filter(call=call, status=S.ELIGIBLE)
-        .select_related("enterprise", "call").prefetch_related("scenarios").order_by("pk")
-    )
+def _eligible_applications(call: Call, *, for_assignment: bool = False):
+    """The call's eligible applications in a fixed order. ``for_assignment`` loads only what
+    the assignment matrices read (enterprise name and province, group, key industry, scenario
+    levels): at 3,000 applications the full rows and scenario texts cost seconds."""
+    qs = Application.objects.filter(call=call, status=S.ELIGIBLE).order_by("pk")
+    if for_assignment:
+        return list(
+            qs.select_related("enterprise")
+            .only("pk", "call_id", "enterprise_id", "key_industry_id", "employer_group", "status",
+                  "enterprise__name", "enterprise__province_code")
+            .prefetch_related(Prefetch("scenarios", queryset=Scenario.objects.only("pk", "application_id", "level")))
+        )
+    return list(qs.select_related("enterprise", "call").prefetch_related("scenarios"))
 
 
 def affinity_of(expert: Expert, expert_keys: set[str], application: Application) -> int:
@@ -583,7 +592,7 @@ def assignment_auto(*, call: Call, user) -> AutoAssignResult:
     _require_staff(user)
     call = Call.objects.select_for_update().get(pk=call.pk)
     _require_window(call, "eligibility", "review")
-    apps = _eligible_applications(call)
+    apps = _eligible_applications(call, for_assignment=True)
     experts = list(Expert.objects.filter(is_active=True).select_related("region").prefetch_related("key_industries")
                    .order_by("pk"))
     kept = Assignment.objects.filter(application__in=apps).exclude(method=AssignmentMethod.AUTO, review__isnull=True)
@@ -605,8 +614,10 @@ def assignment_auto(*, call: Call, user) -> AutoAssignResult:
         return AutoAssignResult(created=0, problems=problems, message=message)
     now = timezone.now()
     Assignment.objects.bulk_create(
-        [Assignment(application=apps[i], expert=experts[j], method=AssignmentMethod.AUTO, assigned_by=user, assigned_at=now)
-         for i, j in result.pairs]
+        [Assignment(application_id=apps[i].pk, expert_id=experts[j].pk, method=AssignmentMethod.AUTO, assigned_by=user,
+                    assigned_at=now)
+         for i, j in result.pairs],
+        batch_size=2000,
     )
     return AutoAssignResult(created=len(result.pairs), problems={})
 
@@ -702,15 +713,17 @@ def results_aggregate(*, call: Call, user) -> list[AggregateResult]:
     call = Call.objects.select_for_update().get(pk=call.pk)
     _require_window(call, "review", "defence")
     apps = _eligible_applications(call)
-    missing = [a for a in apps if Review.objects.filter(assignment__application=a, submitted_at__isnull=False).count()
-               < call.reviewers_per_application]
+    totals_of: dict[int, list[float]] = {a.pk: [] for a in apps}
+    for app_id, total in Review.objects.filter(
+            assignment__application__in=apps, submitted_at__isnull=False).values_list("assignment__application_id", "total"):
+        totals_of[app_id].append(total)
+    missing = [a for a in apps if len(totals_of[a.pk]) < call.reviewers_per_application]
     if missing:
         raise ValidationError(_("还有 %(n)s 份申报的评审未全部提交：%(names)s") % {
             "n": len(missing), "names": "、".join(a.enterprise.name for a in missing[:10])})
     results = []
     for a in apps:
-        totals = list(Review.objects.filter(assignment__application=a, submitted_at__isnull=False).values_list("total", flat=True))
-        r = robust_score(totals, method=call.aggregation, threshold=call.disagreement_threshold)
+        r = robust_score(totals_of[a.pk], method=call.aggregation, threshold=call.disagreement_threshold)
         result, _created = AggregateResult.objects.update_or_create(
             application=a, defaults={"method": call.aggregation, "reviews": r.n, "score": r.score, "spread": r.spread,
                                      "disagreement": r.disagreement})

@@ -109,6 +109,8 @@ def test_review_with_return_and_resubmit(page, live_server, screenshot, transact
     _login(page, live_server, "reviewer")
     page.get_by_role("link", name="填报审核").click()
     page.get_by_role("link", name="南京示范电子有限公司").click()
+    page.get_by_test_id("dim-D2").locator("summary").first.click()  # the compact review page: open D2,
+    page.get_by_test_id("return-K1").get_by_text("退回此项").click()  # then "return this item"
     page.get_by_label("K1 的退回原因").fill("一次交检合格率与统计年报不一致，请核对后修改。")
     screenshot(page, "review-return")
     page.get_by_role("button", name="退回修改").click()

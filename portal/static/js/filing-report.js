@@ -5,7 +5,7 @@
   var chart = echarts.init(document.getElementById("radar"), null, {renderer: "svg"});
   chart.setOption({
     animation: false,
-    radar: {indicator: data.indicators, radius: "65%", axisName: {color: "#1f2328"}},
+    radar: {indicator: data.indicators.map(function (i) { return Object.assign({min: 0}, i); }), radius: "65%", axisName: {color: "#1f2328"}},
     series: [{type: "radar", data: [{value: data.values, name: data.name, areaStyle: {opacity: 0.2}}], label: {show: true}}],
     color: ["#b3261e"]
   });

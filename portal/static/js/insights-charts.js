@@ -39,7 +39,8 @@
       c.setOption(opt({
         legend: {bottom: 0, textStyle: {fontFamily: FONT}},
         tooltip: {},
-        radar: {indicator: d.indicators, radius: "62%", center: ["50%", "48%"], axisName: {color: "#1f2328", fontFamily: FONT}},
+        // scores start at 0 on every axis, never at the smallest value shown
+        radar: {indicator: d.indicators.map(function (i) { return Object.assign({min: 0, max: 100}, i); }), radius: "62%", center: ["50%", "48%"], axisName: {color: "#1f2328", fontFamily: FONT}},
         series: [{type: "radar", data: d.series.map(function (s, i) {
           return {name: s.name, value: s.value, areaStyle: {opacity: i === 0 ? 0.25 : 0.05}, lineStyle: {width: i === 0 ? 3 : 1.5, type: i === 0 ? "solid" : "dashed"}};
         })}]
@@ -52,7 +53,7 @@
         tooltip: {trigger: "axis", valueFormatter: function (v) { return v + "%"; }},
         grid: {left: 48, right: 16, top: 24, bottom: 56},
         xAxis: {type: "category", data: d.levels, axisLabel: {interval: 0, fontFamily: FONT}},
-        yAxis: {type: "value", axisLabel: {formatter: "{value}%"}},
+        yAxis: {type: "value", min: 0, axisLabel: {formatter: "{value}%"}},
         series: d.series.map(function (s) { return {type: "bar", name: s.name, data: s.value, label: {show: d.series.length === 1, position: "top", formatter: "{c}%"}}; })
       }));
     },
@@ -82,7 +83,9 @@
         tooltip: {trigger: "axis"},
         grid: {left: 48, right: 24, top: 24, bottom: 56},
         xAxis: {type: "category", data: d.periods},
-        yAxis: {type: "value", name: d.labels.index, scale: true},
+        // from 0: an axis starting near the smallest score makes small changes look large
+        // (no fixed top: the development index may pass 100)
+        yAxis: {type: "value", name: d.labels.index, min: 0},
         series: d.lines.map(function (s, i) { return {type: "line", name: s.name, data: s.value, connectNulls: false, symbolSize: 8, lineStyle: {width: i === 0 ? 3 : 1.5}, label: {show: i === 0, position: "top", formatter: function (p) { return p.value === null ? "" : p.value.toFixed(1); }}}; })
       }));
     },
@@ -93,7 +96,7 @@
         tooltip: {trigger: "axis", valueFormatter: function (v) { return v === null ? "—" : v + "%"; }},
         grid: {left: 48, right: 24, top: 24, bottom: 56},
         xAxis: {type: "category", data: d.periods},
-        yAxis: {type: "value", max: 100, axisLabel: {formatter: "{value}%"}},
+        yAxis: {type: "value", min: 0, max: 100, axisLabel: {formatter: "{value}%"}},
         series: d.levels.map(function (name, i) { return {type: "bar", stack: "levels", name: name, data: d.shares[i], barMaxWidth: 56}; })
       }));
     }

@@ -5,7 +5,6 @@
    data-disable-on-submit a form whose submit buttons are disabled once it is sent;
    data-focus             an element focused when the page loads (the error summary);
    data-disables-text     a checkbox that disables the text field of its .kpi block;
-   data-evidence-for      a button that chooses the indicator of the evidence upload form;
    data-clears="#sel"     after its htmx request, the select #sel is emptied (region cascade).
    Events are delegated from the document, so content swapped in by htmx works too. */
 (function () {
@@ -18,16 +17,8 @@
     }
   });
   document.addEventListener("click", function (e) {
-    var el = e.target.closest("[data-print], [data-evidence-for]");
-    if (!el) { return; }
-    if (el.hasAttribute("data-print")) { window.print(); return; }
-    var code = el.getAttribute("data-evidence-for");
-    var input = document.getElementById("ev-indicator");
-    var label = document.getElementById("ev-for");
-    var panel = document.getElementById("evidence-panel");
-    if (input) { input.value = code; }
-    if (label) { label.textContent = code; }
-    if (panel) { panel.scrollIntoView(); }
+    var el = e.target.closest("[data-print]");
+    if (el) { window.print(); }
   });
   document.addEventListener("submit", function (e) {
     if (e.target.matches("form[data-disable-on-submit]")) {

@@ -11,9 +11,8 @@
       tooltip: {trigger: "axis"},
       grid: {left: 8, right: 24, top: 36, bottom: 8, containLabel: true},
       xAxis: {type: "category", data: data.periods, boundaryGap: true},
-      yAxis: {type: "value",
-              min: function (v) { return Math.max(0, Math.floor((v.min - 5) / 10) * 10); },
-              max: function (v) { return Math.min(100, Math.ceil((v.max + 5) / 10) * 10); }},
+      // Scores run from 0 to 100; the axis shows all of it, so small changes are not magnified.
+      yAxis: {type: "value", min: 0, max: 100},
       series: data.series.map(function (s, i) {
         return {type: "line", name: s.name, data: s.values, connectNulls: false, symbolSize: 8,
                 label: {show: true, position: i === 0 ? "top" : "bottom",

@@ -63,7 +63,7 @@ NAME_SUFFIX = {
 
 
 # (code, name, opens, closes, share of enterprises that filed); the latest period is open.
-DEMO_PERIODS = [("2025", "2025年度"), ("2026", "2026年度")]
+DEMO_PERIODS = [("2025", "2025年度", "2025 assessment"), ("2026", "2026年度", "2026 assessment")]
 
 
 class Command(BaseCommand):
@@ -88,7 +88,7 @@ class Command(BaseCommand):
             filed = self._filings(np.random.default_rng(seed), exclude=users["enterprise"].enterprise_id)
         self.stdout.write(self.style.SUCCESS(f"演示企业新增 {created} 家，共 {Enterprise.objects.count()} 家。"))
         if filed:
-            self.stdout.write(self.style.SUCCESS(f"演示填报新增 {filed} 份（期次 {', '.join(p for p, _ in DEMO_PERIODS)}）。"))
+            self.stdout.write(self.style.SUCCESS(f"演示填报新增 {filed} 份（期次 {', '.join(p for p, *_ in DEMO_PERIODS)}）。"))
         for line in self._indices():
             self.stdout.write(self.style.SUCCESS(line))
         self.stdout.write(self.style.SUCCESS(load_policy_demo()))
@@ -182,10 +182,11 @@ class Command(BaseCommand):
             "2026": (today - datetime.timedelta(days=60), today + datetime.timedelta(days=90)),
         }
         periods = []
-        for code, name in DEMO_PERIODS:
+        for code, name, name_en in DEMO_PERIODS:
             opens, closes = spans[code]
             period, _ = Period.objects.get_or_create(
-                code=code, defaults={"name": name, "framework": framework, "opens_on": opens, "closes_on": closes}
+                code=code, defaults={"name": name, "name_en": name_en, "framework": framework, "opens_on": opens,
+                                     "closes_on": closes},
             )
             periods.append(period)
         return periods
@@ -265,11 +266,11 @@ class Command(BaseCommand):
         from apps.indices.services import index_run_publish, index_run_start
 
         done = []
-        for period in Period.objects.filter(code__in=[code for code, _ in DEMO_PERIODS]).order_by("opens_on"):
+        for period in Period.objects.filter(code__in=[code for code, *_ in DEMO_PERIODS]).order_by("opens_on"):
             if IndexRun.objects.filter(period=period, is_published=True).exists():
                 continue
             run = index_run_start(period=period, user=None, enqueue=False)
             run = pipeline.run_inline(run_id=run.pk)
             index_run_publish(run=run, user=None)
-            done.append(f"演示指数：期次 {period.code} 批次 #{run.pk} 已计算并发布（{run.cells} 个单元）。")
+            done.append(f"演示指数：{run.label}已完成并发布（{run.cells} 个地区和行业单元）。")
         return done

@@ -36,7 +36,7 @@ class Command(BaseCommand):
             run = index_run_start(period=target, user=None, parameters=params, enqueue=not inline)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
-        self.stdout.write(f"指数计算批次 #{run.pk} 已创建（期次 {target}）。")
+        self.stdout.write(f"{run.label}已创建。")
         if inline:
             run = pipeline.run_inline(run_id=run.pk)
         elif no_wait:
@@ -53,10 +53,12 @@ class Command(BaseCommand):
                     break
                 time.sleep(1)
         if run.status != RunStatus.SUCCEEDED:
-            raise CommandError(f"批次 #{run.pk} 未成功：{run.get_status_display()}\n{run.error_log}")
+            raise CommandError(f"{run.label}未成功：{run.get_status_display()}\n{run.error_log}")
+        seconds = (run.timings or {}).get("wall") or sum(v for v in (run.timings or {}).values() if isinstance(v, int | float))
         self.stdout.write(self.style.SUCCESS(
-            f"批次 #{run.pk} 完成：{run.submissions} 份填报，{run.cells} 个单元（隐藏 {run.suppressed_cells} 个），耗时 {run.timings}"
+            f"{run.label}已完成：{run.submissions} 份填报，{run.cells} 个地区和行业单元"
+            f"（其中 {run.suppressed_cells} 个不公开），用时约 {seconds:.1f} 秒。"
         ))
         if publish:
             index_run_publish(run=run, user=None)
-            self.stdout.write(self.style.SUCCESS(f"批次 #{run.pk} 已发布。"))
+            self.stdout.write(self.style.SUCCESS(f"{run.label}已发布。"))

@@ -42,7 +42,7 @@
         grid: {left: 44, right: 16, top: 24, bottom: 48},
         xAxis: {type: "value", min: Math.floor(Math.min.apply(null, d.years.concat([d.target_year]))), max: d.target_year + 0.3,
                 interval: 1, axisLabel: {formatter: function (v) { return Number.isInteger(v) ? String(v) : ""; }}},
-        yAxis: {type: "value", scale: true},
+        yAxis: {type: "value", min: 0},  // every tracked metric is a score or a share: from 0
         series: series
       });
       window.addEventListener("resize", function () { chart.resize(); });
