@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from csp.constants import UNSAFE_EVAL
-from csp.middleware import CSPMiddleware
+from csp.constants import HEADER, HEADER_REPORT_ONLY, UNSAFE_EVAL
+from csp.middleware import CheckableLazyObject, CSPMiddleware
+from django.conf import settings
+from django.http import HttpResponse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext as _
 
@@ -44,11 +46,42 @@ class PortalCSPMiddleware(CSPMiddleware):
     django-unfold's Alpine.js components, which evaluate expressions and need
     ``'unsafe-eval'``. Inline script stays forbidden there too."""
 
+    # what a view may set to change the policy of one response (django-csp's decorators)
+    PER_RESPONSE = ("_csp_config", "_csp_update", "_csp_replace", "_csp_config_ro", "_csp_update_ro", "_csp_replace_ro")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._plain: dict[bool, dict[str, str]] = {}
+
     def get_policy_parts(self, request, response, report_only=False):
         parts = super().get_policy_parts(request, response, report_only=report_only)
         if not report_only and request.path_info.startswith("/admin/"):
             parts.update = {**(parts.update or {}), "script-src": [UNSAFE_EVAL]}
         return parts
+
+    def process_response(self, request, response):
+        """The policy of a response no view changed and no nonce entered depends on the
+        settings and on whether it is the admin's only: built once per process (django-csp
+        builds it twice per response, a third of the CPU of a cached API request)."""
+        if (
+            getattr(request, "_csp_nonce", None) is not None
+            or any(hasattr(response, name) for name in self.PER_RESPONSE)
+            or (settings.DEBUG and response.status_code in (404, 500))
+            or any((getattr(settings, name, None) or {}).get("EXCLUDE_URL_PREFIXES")
+                   for name in ("CONTENT_SECURITY_POLICY", "CONTENT_SECURITY_POLICY_REPORT_ONLY"))
+        ):
+            return super().process_response(request, response)
+        admin = request.path_info.startswith("/admin/")
+        headers = self._plain.get(admin)
+        if headers is None:
+            probe = super().process_response(request, HttpResponse())
+            headers = self._plain[admin] = {h: probe[h] for h in (HEADER, HEADER_REPORT_ONLY) if h in probe}
+        for header, exempt in ((HEADER, "_csp_exempt"), (HEADER_REPORT_ONLY, "_csp_exempt_ro")):
+            if header in headers and header not in response and not getattr(response, exempt, False):
+                response[header] = headers[header]
+        # as django-csp: a nonce asked for after the header is written is an error
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
+        return response
 
 
 class NoStoreForSignedInMiddleware:

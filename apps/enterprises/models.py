@@ -23,16 +23,19 @@ class Enterprise(models.Model):
     uscc = models.CharField(_("统一社会信用代码"), max_length=18, unique=True, validators=[validate_uscc])
     name = models.CharField(_("企业名称"), max_length=200)
     region = models.ForeignKey(
-        Region, verbose_name=_("所在区县"), on_delete=models.PROTECT, related_name="enterprises"
+        Region, verbose_name=_("所在区县"), on_delete=models.PROTECT, related_name="enterprises", db_index=False
     )
-    # Denormalised from region so that a jurisdiction is one indexed equality filter.
-    province_code = models.CharField(_("省级代码"), max_length=6, db_index=True, editable=False)
-    prefecture_code = models.CharField(_("地级代码"), max_length=6, db_index=True, editable=False)
-    county_code = models.CharField(_("县级代码"), max_length=6, db_index=True, editable=False)
+    # Denormalised from region so that a jurisdiction is one indexed equality filter. The
+    # indexes are declared in Meta.indexes, not with db_index: db_index on a CharField (or a
+    # foreign key to a code) adds a second, varchar_pattern_ops index for LIKE queries that
+    # nothing runs on these codes, and every index slows the bulk import (issue 13).
+    province_code = models.CharField(_("省级代码"), max_length=6, editable=False)
+    prefecture_code = models.CharField(_("地级代码"), max_length=6, editable=False)
+    county_code = models.CharField(_("县级代码"), max_length=6, editable=False)
     industry = models.ForeignKey(
-        Industry, verbose_name=_("所属行业"), on_delete=models.PROTECT, related_name="enterprises"
+        Industry, verbose_name=_("所属行业"), on_delete=models.PROTECT, related_name="enterprises", db_index=False
     )
-    division_code = models.CharField(_("行业大类代码"), max_length=2, db_index=True, editable=False)
+    division_code = models.CharField(_("行业大类代码"), max_length=2, editable=False)
     key_industries = models.ManyToManyField(
         KeyIndustry, verbose_name=_("重点行业"), blank=True, related_name="enterprises"
     )
@@ -40,7 +43,7 @@ class Enterprise(models.Model):
     revenue = models.DecimalField(
         _("营业收入（万元）"), max_digits=14, decimal_places=2, validators=[MinValueValidator(0)]
     )
-    size_class = models.CharField(_("企业规模"), max_length=8, choices=SizeClass.choices, editable=False, db_index=True)
+    size_class = models.CharField(_("企业规模"), max_length=8, choices=SizeClass.choices, editable=False)
     address = models.CharField(_("通讯地址"), max_length=300, blank=True)
     contact_name = models.CharField(_("联系人"), max_length=50)
     contact_phone = models.CharField(_("联系电话"), max_length=30)
@@ -56,14 +59,29 @@ class Enterprise(models.Model):
         on_delete=models.SET_NULL, related_name="+",
     )
 
-    history = HistoricalRecords(m2m_fields=[key_industries], verbose_name=_("企业信息变更记录"))
+    # The history table is read by enterprise (id) and date only: no index on the copied
+    # columns (each one costs the import a write per row).
+    history = HistoricalRecords(
+        m2m_fields=[key_industries], verbose_name=_("企业信息变更记录"),
+        no_db_index=["uscc", "awaiting_confirmation", "confirmed_by", "region", "industry"],
+    )
     objects = EnterpriseQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("企业")
         verbose_name_plural = _("企业")
         ordering = ["name"]
-        indexes = [models.Index(fields=["province_code", "division_code"])]
+        indexes = [
+            # also serves province_code alone (its leading column)
+            models.Index(fields=["province_code", "division_code"]),
+            models.Index(fields=["prefecture_code"], name="enterprise_prefecture_idx"),
+            models.Index(fields=["county_code"], name="enterprise_county_idx"),
+            models.Index(fields=["division_code"], name="enterprise_division_idx"),
+            # foreign keys to reference codes (PROTECT checks); size_class has four values
+            # and no index would be chosen for it
+            models.Index(fields=["region"], name="enterprise_region_idx"),
+            models.Index(fields=["industry"], name="enterprise_industry_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.name

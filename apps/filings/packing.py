@@ -43,10 +43,13 @@ def applicable_module_codes(submission: Submission) -> list[str]:
     return [m.code for m in modules_for(framework=submission.framework, enterprise=submission.enterprise)]
 
 
-def pack_answers(*, submission: Submission) -> bytes:
-    """Encode and pack the submission's answers for ``Submission.answer_vector``."""
+def pack_answers(*, submission: Submission, answers: dict[str, object] | None = None) -> bytes:
+    """Encode and pack the submission's answers for ``Submission.answer_vector``;
+    ``answers`` (as :func:`natural_answers` gives them) when the caller holds them already."""
     compiled = compiled_for(submission.framework)
-    return scoring.pack_answers(scoring.encode_answers(compiled, natural_answers(submission)))
+    if answers is None:
+        answers = natural_answers(submission)
+    return scoring.pack_answers(scoring.encode_answers(compiled, answers))
 
 
 def submission_score(*, submission_id: int) -> SubmissionScore | None:

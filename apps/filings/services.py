@@ -379,24 +379,35 @@ def submission_bulk_accept(*, submission_ids: list[int], user) -> tuple[int, int
 # --- automatic flags ---------------------------------------------------------------------------
 
 
-def submission_flags(*, submission: Submission, peer_cache: dict | None = None) -> list[dict]:
+def submission_flags(
+    *,
+    submission: Submission,
+    peer_cache: dict | None = None,
+    answers: list[tuple] | None = None,
+    evidence_indicator_ids: set[int] | None = None,
+) -> list[dict]:
     """Implausible answers a reviewer should look at (they do not block submitting):
     rubric answers at or above the indicator's evidence level without evidence, and KPI
     values far outside what accepted peers of the same industry report.
 
     ``peer_cache`` (a dict the caller keeps) lets a batch of filings of one period — a paper
-    import — read each industry's accepted KPI values once instead of once per filing."""
+    import — read each industry's accepted KPI values (and their median and spread) once
+    instead of once per filing. A caller that holds the filing's answers and evidence in
+    memory passes them as ``answers`` (``[(indicator, value)]``, the filing's answers as they
+    are stored) and ``evidence_indicator_ids`` (ids of the indicators with evidence) instead
+    of having them read again (two queries per filing)."""
     flags = []
-    with_evidence = set(submission.evidence.exclude(indicator=None).values_list("indicator_id", flat=True))
-    answers = list(submission.answers.select_related("indicator"))
-    for a in answers:
-        ind = a.indicator
-        if ind.kind == IndicatorKind.RUBRIC and a.value is not None:
+    if evidence_indicator_ids is None:
+        evidence_indicator_ids = set(submission.evidence.exclude(indicator=None).values_list("indicator_id", flat=True))
+    if answers is None:
+        answers = [(a.indicator, a.value) for a in submission.answers.select_related("indicator")]
+    for ind, value in answers:
+        if ind.kind == IndicatorKind.RUBRIC and value is not None:
             threshold = ind.evidence_from_level if ind.evidence_from_level is not None else 5
-            if a.value >= threshold and ind.pk not in with_evidence:
+            if value >= threshold and ind.pk not in evidence_indicator_ids:
                 flags.append({"indicator": ind.code, "kind": "rubric_high_without_evidence",
-                              "message": _("%(code)s 选择了%(level)d级，但未上传证明材料。") % {"code": ind.code, "level": a.value}})
-    kpis = [a for a in answers if a.indicator.kind == IndicatorKind.KPI and a.value is not None]
+                              "message": _("%(code)s 选择了%(level)d级，但未上传证明材料。") % {"code": ind.code, "level": value}})
+    kpis = [(ind, value) for ind, value in answers if ind.kind == IndicatorKind.KPI and value is not None]
     if kpis:
         flags += _kpi_outlier_flags(submission, kpis, peer_cache)
     return flags
@@ -419,33 +430,44 @@ def _accepted_kpi_values(period_id: int, division_code: str, exclude_submission_
     return by_indicator
 
 
-def _kpi_outlier_flags(submission: Submission, kpis: list[Answer], peer_cache: dict | None = None) -> list[dict]:
+def _peer_spread(by_indicator: dict[int, list[float]]) -> dict[int, tuple[float, float]]:
+    """{indicator id: (median, scaled MAD)} of the indicators with at least 10 peers and
+    some spread; the others say nothing about outliers."""
+    out = {}
+    for indicator_id, raw in by_indicator.items():
+        values = np.asarray(raw, dtype=float)
+        if values.size < 10:
+            continue
+        median = float(np.median(values))
+        mad = float(np.median(np.abs(values - median))) * 1.4826
+        if mad:
+            out[indicator_id] = (median, mad)
+    return out
+
+
+def _kpi_outlier_flags(submission: Submission, kpis: list[tuple], peer_cache: dict | None = None) -> list[dict]:
     """Robust z-score (median / MAD) against accepted filings of the same period and
-    industry division; needs at least 10 peers to say anything."""
+    industry division; needs at least 10 peers to say anything. ``kpis``: [(indicator, value)]."""
     division = submission.enterprise.division_code
     if peer_cache is None:
-        by_indicator = _accepted_kpi_values(submission.period_id, division, submission.pk)
+        spread = _peer_spread(_accepted_kpi_values(submission.period_id, division, submission.pk))
     else:
         # Flags are raised on submit, before the filing can be accepted, so the cached
         # accepted values never contain the filing itself.
         key = (submission.period_id, division)
         if key not in peer_cache:
-            peer_cache[key] = _accepted_kpi_values(submission.period_id, division, None)
-        by_indicator = peer_cache[key]
+            peer_cache[key] = _peer_spread(_accepted_kpi_values(submission.period_id, division, None))
+        spread = peer_cache[key]
     flags = []
-    for a in kpis:
-        values = np.asarray(by_indicator.get(a.indicator_id, []), dtype=float)
-        if values.size < 10:
+    for ind, value in kpis:
+        if ind.pk not in spread:
             continue
-        median = float(np.median(values))
-        mad = float(np.median(np.abs(values - median))) * 1.4826
-        if mad == 0:
-            continue
-        z = (float(a.value) - median) / mad
+        median, mad = spread[ind.pk]
+        z = (float(value) - median) / mad
         if abs(z) > 3.5:
-            flags.append({"indicator": a.indicator.code, "kind": "kpi_outlier",
+            flags.append({"indicator": ind.code, "kind": "kpi_outlier",
                           "message": _("%(code)s 数值 %(value)s 与同行业中位数 %(median)s 差异异常，请核实。") % {
-                              "code": a.indicator.code, "value": f"{float(a.value):g}", "median": f"{median:g}"}})
+                              "code": ind.code, "value": f"{float(value):g}", "median": f"{median:g}"}})
     return flags
 
 

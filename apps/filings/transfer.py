@@ -32,6 +32,7 @@ Paper filings
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 import unicodedata
@@ -47,6 +48,7 @@ from openpyxl.utils import get_column_letter
 from apps.accounts.permissions import can_transfer
 from apps.accounts.review_rules import can_accept, can_pass_on
 from apps.core import formatting
+from apps.core.bulk import copy_rows, update_rows
 from apps.core.spreadsheets import (
     FileImportReport,
     RowError,
@@ -433,6 +435,24 @@ SUBMIT_FIELDS = [
 ]
 
 
+# filings_answer columns written by the import (COPY), key columns first
+ANSWER_COLUMNS = ("submission_id", "indicator_id", "value", "not_measured", "note", "updated_at", "updated_by_id")
+
+
+def _answer_row(answer: Answer, now) -> tuple:
+    value = None if answer.value is None else json.dumps(answer.value, ensure_ascii=False)  # None: SQL NULL, as the ORM
+    return (answer.submission_id, answer.indicator_id, value,
+            answer.not_measured, answer.note or "", now, answer.updated_by_id)
+
+
+def _db_value(field, obj):
+    """A model field's value as COPY takes it (JSON as its text)."""
+    value = getattr(obj, field.attname)
+    if field.get_internal_type() == "JSONField" and value is not None:
+        return json.dumps(value, ensure_ascii=False, cls=field.encoder)
+    return value
+
+
 def _who(user) -> str:
     full = user.get_full_name()
     return f"{full}（{user.username}）" if full else user.username
@@ -508,6 +528,9 @@ def submissions_import_paper(
     if any(s.pk is None for s in new_subs):  # a database that cannot return the new ids
         new_subs = list(Submission.objects.filter(period=period, enterprise__in=[s.enterprise_id for s in new_subs]))
     created = {s.enterprise_id: s for s in new_subs}
+    # The answers each filing holds once written ({indicator id: (value, not measured)}):
+    # flags and the packed vector are computed from them without reading them back.
+    final: dict[int, dict[int, tuple]] = {}
     for ent, sub, cleaned, same in plans:
         if same and sub.status in (SubmissionStatus.SUBMITTED, SubmissionStatus.ACCEPTED):
             result.unchanged += 1
@@ -520,7 +543,9 @@ def submissions_import_paper(
         else:
             result.updated += 1
         old = stored.get(sub.pk, {})
+        held = {indicator_id: (a.value, a.not_measured) for indicator_id, a in old.items()}
         for indicator_id, answer in cleaned.items():
+            held[indicator_id] = (answer.value, answer.not_measured)
             current = old.get(indicator_id)
             if current is None:
                 new_answers.append(Answer(submission_id=sub.pk, indicator_id=indicator_id, value=answer.value,
@@ -529,27 +554,42 @@ def submissions_import_paper(
                 current.value, current.not_measured = answer.value, answer.not_measured
                 current.updated_by, current.updated_at = user, now
                 changed_answers.append(current)
+        final[sub.pk] = held
         sub.enterprise, sub.framework, sub.period = ent, period.framework, period  # no query per row below
         to_finish.append((sub, sub.status))
-    Answer.objects.bulk_create(new_answers, batch_size=1000)
-    Answer.objects.bulk_update(changed_answers, ["value", "not_measured", "updated_by", "updated_at"], batch_size=1000)
+    # COPY: tens of thousands of answers per file (bulk_create prepares each object)
+    copy_rows(Answer._meta.db_table, ANSWER_COLUMNS, (_answer_row(a, now) for a in new_answers))
+    update_rows(Answer._meta.db_table, "id", ANSWER_COLUMNS[2:], (
+        (a.pk, *_answer_row(a, now)[2:]) for a in changed_answers))
 
-    evidence_flags = _paper_evidence_flags([sub for sub, _previous in to_finish], indicators)
+    subs = [sub for sub, _previous in to_finish]
+    evidence = _evidence_indicators(subs)
+    evidence_flags = _paper_evidence_flags(subs, indicators, final, evidence)
+    by_id = {i.pk: i for i in indicators}
     peer_cache: dict = {}  # accepted KPI values per industry, read once for the whole file
     for sub, previous in to_finish:
+        held = final[sub.pk]
         sub.status = SubmissionStatus.SUBMITTED
         sub.revision += 1  # an editor open on the old draft now gets a conflict
         # The pledge was signed on paper; an earlier online pledge does not cover these answers.
         sub.pledged_at = sub.pledged_by = None
-        sub.submitted_at = now
+        sub.submitted_at = sub.updated_at = now
         sub.passed_on_at = sub.passed_on_by = None  # changed answers go through the review chain again
         sub.__dict__.update(services.enterprise_location(sub.enterprise))
-        sub.answer_vector = pack_answers(submission=sub)
-        sub.flags = services.submission_flags(submission=sub, peer_cache=peer_cache) + evidence_flags.get(sub.pk, [])
-        sub.save(update_fields=SUBMIT_FIELDS)
+        natural = {by_id[i].code: value for i, (value, not_measured) in held.items()
+                   if value is not None and not not_measured and i in by_id}
+        sub.answer_vector = pack_answers(submission=sub, answers=natural)
+        sub.flags = services.submission_flags(
+            submission=sub, peer_cache=peer_cache, evidence_indicator_ids=evidence.get(sub.pk, set()),
+            answers=[(by_id[i], value) for i, (value, _nm) in held.items() if i in by_id],
+        ) + evidence_flags.get(sub.pk, [])
         events.append(SubmissionEvent(submission=sub, action=EventAction.SUBMITTED, actor=user, at=now,
                                       from_status=previous, to_status=SubmissionStatus.SUBMITTED, note=note))
         result.submissions.append(sub)
+    # One statement instead of one save() per filing (updated_at is set above).
+    fields = [Submission._meta.get_field(name) for name in SUBMIT_FIELDS]
+    update_rows(Submission._meta.db_table, "id", [f.column for f in fields], (
+        (sub.pk, *(_db_value(f, sub) for f in fields)) for sub in subs))
     SubmissionEvent.objects.bulk_create(events, batch_size=1000)
     if accept:
         # "同时审核通过" takes the step the period's review chain gives the importer: accept,
@@ -565,26 +605,34 @@ def submissions_import_paper(
     return result
 
 
-def _paper_evidence_flags(subs: list[Submission], indicators: list[Indicator]) -> dict[int, list[dict]]:
+def _evidence_indicators(subs: list[Submission]) -> dict[int, set[int]]:
+    """{submission id: ids of the indicators it has evidence for}, in one query."""
+    out: dict[int, set[int]] = {}
+    if subs:
+        rows = Evidence.objects.filter(submission_id__in=[s.pk for s in subs]).exclude(indicator=None)
+        for sub_id, indicator_id in rows.values_list("submission_id", "indicator_id"):
+            out.setdefault(sub_id, set()).add(indicator_id)
+    return out
+
+
+def _paper_evidence_flags(
+    subs: list[Submission], indicators: list[Indicator], answers: dict[int, dict[int, tuple]],
+    evidence: dict[int, set[int]],
+) -> dict[int, list[dict]]:
     """Key yes/no items answered "yes" without uploaded evidence, by submission id: an
     online filing could not be submitted so; a paper one can (the authority keeps the
-    paper), and is flagged for the reviewer."""
-    key = {i.pk: i for i in indicators if i.kind == IndicatorKind.YESNO and i.evidence_required}
-    if not key or not subs:
-        return {}
-    ids = [s.pk for s in subs]
-    with_evidence = set(
-        Evidence.objects.filter(submission_id__in=ids, indicator_id__in=list(key)).values_list("submission_id", "indicator_id")
-    )
+    paper), and is flagged for the reviewer. ``answers``: each filing's answers
+    ({indicator id: (value, not measured)}); ``evidence``: as :func:`_evidence_indicators`."""
+    key = sorted((i for i in indicators if i.kind == IndicatorKind.YESNO and i.evidence_required), key=lambda i: i.pk)
     flags: dict[int, list[dict]] = {}
-    yes = Answer.objects.filter(submission_id__in=ids, indicator_id__in=list(key), value=True)
-    for sub_id, indicator_id in yes.values_list("submission_id", "indicator_id").order_by("submission_id", "indicator_id"):
-        if (sub_id, indicator_id) not in with_evidence:
-            code = key[indicator_id].code
-            flags.setdefault(sub_id, []).append({
-                "indicator": code, "kind": "paper_yes_without_evidence",
-                "message": _("%(code)s 选择了“是”（纸质填报），平台上没有证明材料，请核对纸质材料。") % {"code": code},
-            })
+    for sub in sorted(subs, key=lambda s: s.pk):
+        held, has = answers.get(sub.pk, {}), evidence.get(sub.pk, set())
+        for ind in key:
+            if held.get(ind.pk, (None, False))[0] is True and ind.pk not in has:
+                flags.setdefault(sub.pk, []).append({
+                    "indicator": ind.code, "kind": "paper_yes_without_evidence",
+                    "message": _("%(code)s 选择了“是”（纸质填报），平台上没有证明材料，请核对纸质材料。") % {"code": ind.code},
+                })
     return flags
 
 

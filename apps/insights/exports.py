@@ -191,6 +191,11 @@ class Column:
         raise ValueError(self.kind)
 
 
+def published_label(run) -> str:
+    """When a run's figures were published, local time to the minute (the 数据发布时间 column)."""
+    return timezone.localtime(run.published_at).strftime("%Y-%m-%d %H:%M") if run.published_at else ""
+
+
 @dataclass
 class Table:
     """Rows (dicts: cell values plus name, link, reason_label, confidential, stale) under
@@ -232,7 +237,9 @@ class Table:
     def headers(self) -> list[str]:
         out = [_("期次")]
         if self.run is not None or self.per_row_run:
-            out.append(_("指数批次"))
+            # which publication of the period's figures the row comes from, in words a clerk
+            # reads (a run number such as "#5" meant nothing outside the platform)
+            out.append(_("数据发布时间"))
         out.append(_("范围"))
         for c in self._file_columns():
             out += c.headers()
@@ -250,7 +257,7 @@ class Table:
             else:
                 values = [period_name]
                 if self.run is not None:
-                    values.append(f"#{self.run.pk}")
+                    values.append(published_label(self.run))
             values.append(self.scope_name)
             for c in columns:
                 values += c.export(row)

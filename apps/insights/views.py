@@ -24,8 +24,10 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -34,8 +36,18 @@ from apps.accounts.permissions import can_read_insights, export_jobs_visible_to,
 from apps.accounts.scoping import jurisdiction_of
 from apps.core import formatting
 from apps.indices.models import CellKind, IndexRun, RunStatus
-from apps.indices.readers import Reader, cell_for, cells_for, cells_over_runs, cells_with_code_prefix, published_runs
-from apps.reference.models import Industry, KeyIndustry, Region, RegionLevel
+from apps.indices.readers import (
+    Reader,
+    cell_for,
+    cells_for,
+    cells_over_runs,
+    cells_with_code_prefix,
+    public_memo,
+    published_runs,
+    published_runs_brief,
+    run_version,
+)
+from apps.reference.models import Industry, IndustryLevel, KeyIndustry, Region, RegionLevel
 
 from .exports import (
     CONTENT_TYPES,
@@ -48,6 +60,7 @@ from .exports import (
     enterprise_filename,
     enterprise_list,
     export_job_create,
+    published_label,
     sync_max_rows,
 )
 from .models import ExportJob, ExportJobStatus
@@ -155,9 +168,11 @@ def _scope(request) -> Scope:
     return Scope(place=trail[-1], trail=trail, parent=parent, home=region.code == home_code, everything=j.everything)
 
 
-def _runs(request):
-    """All published runs (newest first) and the one of ?period= (default: the newest)."""
-    runs = published_runs()
+def _runs(request, brief: bool = False):
+    """All published runs (newest first) and the one of ?period= (default: the newest).
+    ``brief``: the runs with the public fields only, kept per process under their versions
+    (one small query per request: which runs are published)."""
+    runs = published_runs_brief() if brief else published_runs()
     code = request.GET.get("period")
     if code:
         return runs, next((r for r in runs if r.period.code == code), None)
@@ -258,6 +273,15 @@ def _sorted(rows: list[dict], sort: str) -> tuple[list[dict], str]:
     return present + missing, ("-" if desc else "") + key
 
 
+def _sort_key(sort: str) -> str:
+    """?sort= reduced to a known column and direction (default: rank), as _sorted reads it."""
+    desc = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key not in SORT_FIELDS:
+        return "rank"
+    return ("-" if desc else "") + key
+
+
 def _headers(columns, sort: str, make_url) -> list[dict]:
     out = []
     for c in columns:
@@ -278,25 +302,39 @@ def _with_names(cells: list[dict], names: dict[str, str]) -> list[dict]:
     return [dict(c, name=names.get(c["code"], c["code"])) for c in cells]
 
 
+def _region_facts(run, kind: str, parent_code: str, cells: list[dict]) -> dict[str, tuple[str, bool]]:
+    """{code: (name, is placeholder)} of the regions of ``cells`` (children of
+    ``parent_code``): read once per run version and kept with the run's cells (a ranking
+    request then reads no region row)."""
+
+    def build():
+        rows = Region.objects.filter(code__in=[c["code"] for c in cells]).values_list("code", "name", "is_placeholder")
+        return {code: (name, placeholder) for code, name, placeholder in rows}
+
+    return public_memo.get(f"ranking-regions:{run_version(run)}:{kind}:{parent_code}", build, 3600)
+
+
 def region_rows(reader: Reader, run, scope: Scope) -> list[dict]:
     """The child regions of the scope (a placeholder prefecture replaced by its counties),
-    each with its name and the page it drills down to."""
+    each with its name and the page it drills down to. Values through ``cells_for`` (the
+    reader's view of the run's kept cells), names from :func:`_region_facts`."""
     kind = scope.child_kind
     if kind is None:
         return []
     cells = cells_for(reader, run, kind, parent_code=scope.code)
-    regions = {r.code: r for r in Region.objects.filter(code__in=[c["code"] for c in cells]).only("code", "name", "level", "is_placeholder")}
+    regions = _region_facts(run, kind, scope.code, cells)
     if kind == CellKind.PREFECTURE:
-        placeholders = [c["code"] for c in cells if c["code"] in regions and regions[c["code"]].is_placeholder]
+        placeholders = [c["code"] for c in cells if regions.get(c["code"], ("", False))[1]]
         if placeholders:
             cells = [c for c in cells if c["code"] not in placeholders]
-            counties = [cell for code in placeholders for cell in cells_for(reader, run, CellKind.COUNTY, parent_code=code)]
-            regions.update({r.code: r for r in Region.objects.filter(code__in=[c["code"] for c in counties]).only("code", "name", "level", "is_placeholder")})
-            cells += counties
+            for code in placeholders:
+                counties = cells_for(reader, run, CellKind.COUNTY, parent_code=code)
+                regions = {**regions, **_region_facts(run, CellKind.COUNTY, code, counties)}
+                cells += counties
     rows = []
     for c in cells:
         region = regions.get(c["code"])
-        row = dict(c, name=region.name if region else c["code"])
+        row = dict(c, name=region[0] if region else c["code"])
         if region is not None:
             page = "dashboard" if c["kind"] == CellKind.COUNTY else "rankings"
             row["link"] = _url(page, region=c["code"], period=run.period.code)
@@ -316,7 +354,10 @@ def industry_rows(reader: Reader, run, scope: Scope) -> list[dict]:
     else:
         return []
     division = {c["code"]: c["code"].rsplit("|", 1)[-1] for c in cells}
-    names = dict(Industry.objects.filter(code__in=set(division.values())).values_list("code", "name"))
+    names = public_memo.get(
+        f"ranking-divisions:{run_version(run)}",
+        lambda: dict(Industry.objects.filter(level=IndustryLevel.DIVISION).values_list("code", "name")), 3600,
+    )
     rows = []
     for c in cells:
         d = division[c["code"]]
@@ -329,8 +370,9 @@ def key_industry_rows(reader: Reader, run) -> list[dict]:
     """Key industries (national cells only; for ministry staff)."""
     cells = cells_for(reader, run, CellKind.KEY_INDUSTRY, parent_code=NATION_CODE)
     english = _english()
-    names = {code: (en if english and en else name)
-             for code, name, en in KeyIndustry.objects.filter(code__in=[c["code"] for c in cells]).values_list("code", "name", "name_en")}
+    rows = public_memo.get(f"ranking-key-industries:{run_version(run)}",
+                           lambda: list(KeyIndustry.objects.values_list("code", "name", "name_en")), 3600) if cells else []
+    names = {code: (en if english and en else name) for code, name, en in rows}
     return _with_names(cells, names)
 
 
@@ -516,7 +558,7 @@ def rankings_table(request, reader: Reader, run, scope: Scope, tab: str) -> tupl
 def rankings(request):
     _require_reader(request.user)
     scope = _scope(request)
-    runs, run = _runs(request)
+    runs, run = _runs(request, brief=True)
     tab = request.GET.get("tab") if request.GET.get("tab") in TABS else "regions"
     context = _base_context(request, "rankings", scope, runs, run)
     context["tab"] = tab
@@ -530,21 +572,42 @@ def rankings(request):
         "industries": scope.kind != CellKind.COUNTY,
         "key": context["key_allowed"],
     }[tab]
-    if run is not None:
+    if run is None:  # the layout shows the empty state instead of the body
+        return render(request, "insights/rankings.html", context)
+    params = {"region": scope.param, "period": run.period.code, "tab": tab if tab != "regions" else ""}
+    sort = _sort_key(request.GET.get("sort", "rank"))
+    j = jurisdiction_of(request.user)
+    reader_scope = "all" if j.everything else f"{j.region_field}={j.region_code}"
+    # The table, its chart and links are the same for every reader of the same jurisdiction:
+    # built once per (run version, jurisdiction, scope, tab, sort, language) from the values
+    # cells_for gives that reader, then kept with the run's cells (issue 13: the template
+    # was most of a request).
+    key = f"ranking-html:{run_version(run)}:{reader_scope}:{scope.code}:{tab}:{sort}:{get_language()}"
+
+    def build():
         reader = Reader.of(request.user)
-        table, sort = rankings_table(request, reader, run, scope, tab)
+        table, effective = rankings_table(request, reader, run, scope, tab)
         national = cell_for(reader, run, CellKind.NATION, NATION_CODE)
-        params = {"region": scope.param, "period": run.period.code, "tab": tab if tab != "regions" else ""}
-        context.update({
+        part = {
+            **context,
             "table": table,
-            "sort": sort,
-            "headers": _headers(table.columns, sort, lambda s: _url("rankings", **params, sort=s)),
+            "sort": effective,
+            "headers": _headers(table.columns, effective, lambda s: _url("rankings", **params, sort=s)),
             "chart": _bar_chart(table.rows, national),
-            "export_query": urlencode({k: v for k, v in {**params, "sort": sort}.items() if v}),
+            "export_query": urlencode({k: v for k, v in {**params, "sort": effective}.items() if v}),
             "confidential_rows": any(r.get("confidential") for r in table.rows),
-            "keep": [("tab", params["tab"]), ("sort", sort if sort != "rank" else "")],
-            "stale": context["stale"] or any(r.get("stale") for r in table.rows),
-        })
+        }
+        html = render_to_string("insights/_rankings_table.html", part)  # no context processors: nothing of the request
+        return html, any(r.get("stale") for r in table.rows), effective
+
+    html, rows_stale, sort = public_memo.get(key, build, 3600)
+    context.update({
+        "ranking_html": mark_safe(html),  # noqa: S308 — rendered by our template above
+        "sort": sort,
+        "export_query": urlencode({k: v for k, v in {**params, "sort": sort}.items() if v}),
+        "keep": [("tab", params["tab"]), ("sort", sort if sort != "rank" else "")],
+        "stale": context["stale"] or rows_stale,
+    })
     return render(request, "insights/rankings.html", context)
 
 
@@ -592,7 +655,7 @@ def trends_data(request, reader: Reader, runs, run, scope: Scope) -> dict:
     for r, cells in series:
         for code in codes:
             cell = cells.get(code) or {"code": code}
-            row = dict(cell, name=names.get(code, code), period_name=r.period.name, run_label=f"#{r.pk}")
+            row = dict(cell, name=names.get(code, code), period_name=r.period.name, run_label=published_label(r))
             for i, share in enumerate(cell.get("level_shares") or [], start=1):
                 row[f"level_{i}"] = share
             rows.append(row)

@@ -73,7 +73,7 @@ def test_province_authority_drills_down_and_exports(page, live_server, transacti
     download.save_as(path)
     sheet = openpyxl.load_workbook(path, read_only=True).active
     values = [r for r in sheet.iter_rows(values_only=True)]
-    assert values[0][:3] == ("期次", "指数批次", "范围") and "隐藏原因" in values[0]
+    assert values[0][:3] == ("期次", "数据发布时间", "范围") and "隐藏原因" in values[0]
     names = {r[3] for r in values[1:]}
     assert names == {"玄武区", "秦淮区", "建邺区"}
 
@@ -90,7 +90,7 @@ def test_province_authority_drills_down_and_exports(page, live_server, transacti
     raw = path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert rows and set(rows[0]) >= {"期次", "指数批次", "维度", "玄武区", "南京市", "全国"}
+    assert rows and set(rows[0]) >= {"期次", "数据发布时间", "维度", "玄武区", "南京市", "全国"}
 
     # breadcrumbs back up to the province
     page.get_by_test_id("breadcrumbs").get_by_role("link", name="江苏省").click()

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from apps.enterprises.models import Enterprise
 from apps.filings.models import Submission
+from apps.insights.exports import published_label
 from apps.insights.models import ExportJob, ExportJobStatus
 from tests.factories import EnterpriseFactory, UserFactory, authority_user, county, prefecture
 from tests.insights.test_authority_pages import export_url, make_world, table_rows, text, url
@@ -83,7 +84,7 @@ def test_ranking_export_matches_the_page(client, world, nanjing):
         rows = reader(response)
         assert [r["名称"] for r in rows] == [r["name"] for r in page], fmt  # same rows, same order
         for on_page, in_file in zip(page, rows, strict=True):
-            assert in_file["期次"] == "2026年度" and in_file["指数批次"] == f"#{run.pk}" and in_file["范围"] == "南京市"
+            assert in_file["期次"] == "2026年度" and in_file["数据发布时间"] == published_label(run) and in_file["范围"] == "南京市"
             for key, header in RANKING_FIELDS:
                 assert page_number(on_page[key]) == file_number(in_file[header]), (fmt, key, on_page["name"])
             rank = on_page["rank"]
@@ -121,7 +122,8 @@ def test_trend_and_coverage_exports_match_the_page(client, world, nanjing):
     page = table_rows(text(client.get(url("trends", peers="320500"))), "trend-table")
     rows = read_csv(client.get(export_url("trends", peers="320500")))
     assert [(r["期次"], r["地区"]) for r in rows] == [(r["period_name"], r["name"]) for r in page]
-    assert {r["指数批次"] for r in rows} == {f"#{run.pk}" for run in world["run"].__class__.objects.filter(is_published=True)}
+    assert {r["数据发布时间"] for r in rows} == {
+        published_label(run) for run in world["run"].__class__.objects.filter(is_published=True)}
     for on_page, in_file in zip(page, rows, strict=True):
         assert page_number(on_page["mean"]) == file_number(in_file["综合指数"])
         assert page_number(on_page["panel_change"]) == file_number(in_file["面板变化（同一批企业）"])

@@ -212,6 +212,36 @@ def test_responses_are_cached_by_run(client, published, django_assert_num_querie
         assert client.get(url).content == cold.content
 
 
+# Query budgets of every open-data endpoint: a response not cached yet reads the run, its
+# cells and their names (a few queries, whatever the number of cells); a cached one asks only
+# which run is published; a conditional request that matches asks the same and sends no body.
+ENDPOINT_BUDGETS = [
+    # path, queries when nothing is cached (why), queries in another process (its memory empty)
+    ("/periods/", 2, "which runs are published, the runs", 2),
+    ("/periods/2026/cells/?kind=province", 4, "which run is published, the run, its cells, their names", 1),
+    ("/periods/2026/cells/?kind=province&parent=CN&page_size=1&page=2", 4, "the same, one page", 1),
+    ("/periods/2026/cells/?kind=size", 3, "size names need no query", 1),
+    ("/periods/2026/cells/province/320000/", 4, "which run, the run, the province cells, their names", 1),
+    ("/periods/2026/cells.csv", 3 + 2 * len(KINDS), "which run, the run, per kind its cells and names", 1),
+    ("/periods/2026/cells.json", 3 + 2 * len(KINDS), "the same", 1),
+]
+
+
+@pytest.mark.parametrize("path, cold, why, other_process", ENDPOINT_BUDGETS, ids=[e[0] for e in ENDPOINT_BUDGETS])
+def test_public_api_query_budgets(client, published, django_assert_max_num_queries, django_assert_num_queries,
+                                  path, cold, why, other_process):
+    with django_assert_max_num_queries(cold):  # nothing cached (see ENDPOINT_BUDGETS)
+        first = client.get(API + path)
+    assert first.status_code == 200, first.content
+    with django_assert_num_queries(1):  # cached: which run is published, only
+        assert client.get(API + path).content == first.content
+    with django_assert_num_queries(1):  # the client has it: 304, no body
+        assert client.get(API + path, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    public_memo.clear()  # another worker process: the shared cache, not the database
+    with django_assert_num_queries(other_process):  # (/periods/: the runs themselves, once per process)
+        assert client.get(API + path).content == first.content
+
+
 def test_ranking_page_queries(client, published, django_assert_num_queries):
     with django_assert_num_queries(4):  # which runs are published, the runs, province cells, region names
         assert client.get(reverse("open:provinces")).status_code == 200
@@ -242,6 +272,37 @@ def test_throttling_answers_429_in_chinese(client, published):
         assert int(refused["Retry-After"]) > 0
     cache.clear()
     assert client.get(f"{API}/periods/").status_code == 200
+
+
+def test_throttling_on_redis_one_round_trip_per_request(client, published):
+    """With the production cache (Redis) the throttle keeps each address's requests in one
+    sorted set, checked and recorded by one script call; the cache reuses its client."""
+    import os
+    import uuid
+
+    from django.core.cache import caches
+
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    if not url.startswith("redis://"):
+        pytest.skip("needs the Redis of the test environment (CELERY_BROKER_URL)")
+    prefix = f"test-throttle-{uuid.uuid4().hex[:8]}"
+    redis_cache = {"default": {"BACKEND": "apps.core.cache.RedisCache", "LOCATION": url, "KEY_PREFIX": prefix}}
+    rates = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"public": "3/min"}}
+    with override_settings(CACHES=redis_cache, REST_FRAMEWORK=rates):
+        backend = caches["default"]
+        assert backend._cache.get_client() is backend._cache.get_client()
+        for _ in range(3):
+            assert client.get(f"{API}/periods/", REMOTE_ADDR="10.1.1.1").status_code == 200
+        refused = client.get(f"{API}/periods/2026/cells/", REMOTE_ADDR="10.1.1.1")
+        assert refused.status_code == 429 and "请求过于频繁" in refused.json()["detail"]
+        assert 0 < int(refused["Retry-After"]) <= 60
+        # another address is not held back by the first one's requests
+        assert client.get(f"{API}/periods/", REMOTE_ADDR="10.1.1.2").status_code == 200
+        redis = backend._cache.get_client(write=True)
+        key = backend.make_and_validate_key("throttle_public_10.1.1.1")
+        assert redis.type(key) == b"zset" and redis.zcard(key) == 3  # the refused request is not recorded
+        for found in redis.scan_iter(f"{prefix}:*"):
+            redis.delete(found)
 
 
 # --- bulk downloads ----------------------------------------------------------------------------
