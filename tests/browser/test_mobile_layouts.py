@@ -1,12 +1,17 @@
 """Pages at 390 px (a phone): the header's role badge stays one line, and no page scrolls
 sideways. Screenshots of the header and one page per role."""
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import expect
 
 from apps.accounts.models import Role
-from tests.conftest import SCREENSHOT_DIR
 from tests.factories import UserFactory, authority_user, enterprise_user, province
+
+# The screenshots folder of tests/conftest.py; importing conftest as a module would configure
+# Celery a second time when this file is collected beside others under xdist.
+SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "screenshots"
 
 pytestmark = [pytest.mark.browser]
 
