@@ -139,7 +139,7 @@ def stage_label(submission) -> str:
     if stage is None:
         return ""
     if not needs_county_stage(submission):
-        return _("待审核（一级审核）")
+        return _("一级审核")
     if stage == ReviewStage.FIRST:
         return _("待县级主管部门初审（两级审核）")
     return _("县级已初审转报，待地市级审核（两级审核）")
