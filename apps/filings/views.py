@@ -377,31 +377,29 @@ def review_return(request, pk: int):
     return redirect("filings:detail", pk=sub.pk)
 
 
-@requires(can_review, REVIEW_REFUSED)
-@require_POST
-def review_accept(request, pk: int):
+def _decide(request, pk: int, decision, done: str):
+    """One review decision from the page: the service decides (and refuses with a message)."""
     sub = get_object_or_404(Submission.objects.visible_to(request.user), pk=pk)
     try:
-        services.submission_accept(submission=sub, user=request.user, note=request.POST.get("note", ""))
+        decision(submission=sub, user=request.user, note=request.POST.get("note", ""))
     except ValidationError as exc:
         messages.error(request, "；".join(exc.messages))
     else:
-        messages.success(request, _("已审核通过，系统正在计算得分。"))
+        messages.success(request, done)
     return redirect("filings:detail", pk=sub.pk)
+
+
+@requires(can_review, REVIEW_REFUSED)
+@require_POST
+def review_accept(request, pk: int):
+    return _decide(request, pk, services.submission_accept, _("已审核通过，系统正在计算得分。"))
 
 
 @requires(can_review, REVIEW_REFUSED)
 @require_POST
 def review_pass_on(request, pk: int):
     """County review of a two-level chain: pass the filing on to the prefecture level."""
-    sub = get_object_or_404(Submission.objects.visible_to(request.user), pk=pk)
-    try:
-        review.submission_pass_on(submission=sub, user=request.user, note=request.POST.get("note", ""))
-    except ValidationError as exc:
-        messages.error(request, "；".join(exc.messages))
-    else:
-        messages.success(request, _("已初审通过，转报地市级主管部门审核。"))
-    return redirect("filings:detail", pk=sub.pk)
+    return _decide(request, pk, review.submission_pass_on, _("已初审通过，转报地市级主管部门审核。"))
 
 
 @requires(can_review, REVIEW_REFUSED)
