@@ -570,20 +570,25 @@ def _key_industry_pairs() -> dict[str, np.ndarray]:
         ("key", "keyindustry_id", ("text", _code_width(KeyIndustry, "code")))])
 
 
+def _frame_columns(model, enterprise_column: str) -> list[tuple]:
+    """The register's columns (enterprise, region codes, division, size class, revenue) as
+    select_arrays reads them from ``model``: the enterprise table (today's register) and the
+    submission table (the codes each filing recorded) carry the same fields."""
+    def text(field):
+        return ("text", _code_width(model, field))
+
+    revenue = "coalesce(revenue::float8, 'NaN'::float8)" if connection.vendor == "postgresql" else "revenue"
+    return [("enterprise_id", enterprise_column, "bigint")] + [
+        (name, f"{name}_code", text(f"{name}_code")) for name in ("province", "prefecture", "county", "division")
+    ] + [("size_class", "size_class", text("size_class")), ("revenue", revenue, "double precision")]
+
+
 def _registry_frame() -> pd.DataFrame:
     # Every confirmed enterprise registered today (issue 9: self-registrations count once their
     # authority confirms them), also those in a since-abolished region code: what a period's
     # register snapshot is taken from. Read column-wise (binary COPY on PostgreSQL).
-    def text(field):
-        return ("text", _code_width(Enterprise, field))
-
-    revenue = "coalesce(revenue::float8, 'NaN'::float8)" if connection.vendor == "postgresql" else "revenue"
     data = select_arrays(
-        f"FROM {Enterprise._meta.db_table} WHERE NOT awaiting_confirmation",
-        [("enterprise_id", "id", "bigint"), ("province", "province_code", text("province_code")),
-         ("prefecture", "prefecture_code", text("prefecture_code")), ("county", "county_code", text("county_code")),
-         ("division", "division_code", text("division_code")), ("size_class", "size_class", text("size_class")),
-         ("revenue", revenue, "double precision")],
+        f"FROM {Enterprise._meta.db_table} WHERE NOT awaiting_confirmation", _frame_columns(Enterprise, "id"),
         order_by="enterprise_id",
     )
     frame = pd.DataFrame({c: data[c] for c in REGISTER_COLUMNS})
@@ -650,17 +655,9 @@ def recorded_frame(period, register: pd.DataFrame) -> pd.DataFrame:
     """Each accepted filing's codes as recorded when it was submitted (region, division,
     size class, revenue), with its key-industry tags from the period's register (the
     current tags for an enterprise registered after the snapshot). One row per enterprise."""
-    def text(field):
-        return ("text", _code_width(Submission, field))
-
-    revenue = "coalesce(revenue::float8, 'NaN'::float8)" if connection.vendor == "postgresql" else "revenue"
     data = select_arrays(
         f"FROM {Submission._meta.db_table} WHERE period_id = %s AND status = %s",
-        [("enterprise_id", "enterprise_id", "bigint"), ("province", "province_code", text("province_code")),
-         ("prefecture", "prefecture_code", text("prefecture_code")), ("county", "county_code", text("county_code")),
-         ("division", "division_code", text("division_code")), ("size_class", "size_class", text("size_class")),
-         ("revenue", revenue, "double precision")],
-        [period.pk, SubmissionStatus.ACCEPTED],
+        _frame_columns(Submission, "enterprise_id"), [period.pk, SubmissionStatus.ACCEPTED],
         order_by="enterprise_id",
     )
     frame = pd.DataFrame({c: data[c] for c in REGISTER_COLUMNS})
