@@ -799,6 +799,8 @@ def defence_record(*, application: Application, user, score: float, note: str = 
         raise ValidationError(_("本批次不安排答辩。"))
     _require_status(app, S.REVIEWED)
     _require_window(app.call, "defence")
+    if not 0 <= score <= 100:  # also refuses NaN
+        raise ValidationError(_("答辩得分须在 0 到 100 之间。"))
     app.defence_score, app.defence_note = score, note.strip()
     app.save()
     ApplicationEvent.objects.create(application=app, action=EventAction.DEFENDED, from_status=app.status,

@@ -45,6 +45,15 @@ def _fail(request, exc: Exception) -> None:
     messages.error(request, " ".join(getattr(exc, "messages", None) or [str(exc)]))
 
 
+def _score_from(request, refusal: str) -> float | None:
+    """The posted score as a number, or None after telling the clerk (the service checks the range)."""
+    try:
+        return float(request.POST.get("score", ""))
+    except ValueError:
+        messages.error(request, refusal)
+        return None
+
+
 def _run(request, action, *args, success: str = "", **kwargs):
     """Call a service; show its refusal as a message. Returns the result or None."""
     try:
@@ -292,19 +301,15 @@ def _manage_post(request, call: Call) -> None:
         _run(request, services.assignment_swap, assignment=asg, expert=expert, user=user, success=_("已调换。"))
     elif action == "defence":
         app = get_object_or_404(Application, call=call, pk=post.get("application"))
-        try:
-            score = float(post.get("score", ""))
-        except ValueError:
-            messages.error(request, _("答辩得分必须是数字。"))
+        score = _score_from(request, _("答辩得分必须是数字。"))
+        if score is None:
             return
         _run(request, services.defence_record, application=app, user=user, score=score, note=post.get("note", ""),
              success=_("答辩结果已记录。"))
     elif action == "adjust":
         result = get_object_or_404(AggregateResult, application__call=call, application_id=post.get("application"))
-        try:
-            score = float(post.get("score", ""))
-        except ValueError:
-            messages.error(request, _("调整后得分必须是数字。"))
+        score = _score_from(request, _("调整后得分必须是数字。"))
+        if score is None:
             return
         _run(request, services.result_adjust, result=result, user=user, score=score, reason=post.get("reason", ""),
              success=_("得分已调整，原因已记录。"))

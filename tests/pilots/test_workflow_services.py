@@ -269,6 +269,9 @@ def test_defence_only_when_the_call_asks_and_in_its_window():
     with pytest.raises(ValidationError, match="答辩"):
         services.defence_record(application=apps[0], user=boss, score=85)
     move_to(call, "defence")
+    for bad in (-1, 101, float("nan")):
+        with pytest.raises(ValidationError, match="0 到 100"):
+            services.defence_record(application=apps[0], user=boss, score=bad)
     app = services.defence_record(application=apps[0], user=boss, score=85, note="回答清楚")
     assert app.defence_score == 85
     assert ApplicationEvent.objects.filter(application=app, action="defended").exists()
