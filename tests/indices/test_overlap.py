@@ -93,3 +93,75 @@ def test_two_key_industries_differing_by_two_firms_lose_the_smaller():
     assert cell(cells, "key_industry", "a")["n"] == 13 and cell(cells, "key_industry", "b")["n"] == 15
     assert cell(cells, "key_industry", "a")["suppression_reason"] == "overlap"  # b − a = firms 15, 16
     assert not cell(cells, "key_industry", "b")["suppressed"]
+
+
+# --- the general check over atoms (division × size class × tag set) ---------------------------
+
+
+def with_division_40(scores: pd.DataFrame, extra: list[tuple[int, str, str, tuple]]) -> pd.DataFrame:
+    """``scores`` plus firms (id, division, size, tags), alternating over the two provinces,
+    composites 50 + id / 2 (every cell stays publishable on the primary rules)."""
+    rows = []
+    for eid, division, size, tags in extra:
+        prov = "320000" if eid % 2 else "330000"
+        rows.append((eid, prov, prov[:3] + "100", prov[:3] + "102", division, size, tags, 50.0 + eid / 2))
+    more = pd.DataFrame(rows, columns=COLUMNS).assign(level=3)
+    more["D1"] = more["composite"]
+    return pd.concat([scores, more], ignore_index=True)
+
+
+def two_dimension_population() -> pd.DataFrame:
+    """biomedicine = division 27 (8 medium) + all 6 large firms (division 40) + firm 9.
+    No division or size class lies inside biomedicine with a small remainder (27 leaves 7,
+    the large class leaves 9), but biomedicine − division 27 − large = firm 9."""
+    extra = [(20 + i, "40", "large", ("biomedicine",)) for i in range(6)]
+    extra += [(26 + i, "40", "small", ()) for i in range(5)]
+    extra += [(31 + i, "39", "medium", ()) for i in range(5)]
+    return with_division_40(population(), extra)
+
+
+def two_key_industries_population() -> pd.DataFrame:
+    """biomedicine = division 27 (8) + firm 9 + six firms of division 40 that also carry
+    "b"; b = those six. b lies inside biomedicine (9 apart) and inside division 40 (5
+    apart), but biomedicine − b − division 27 = firm 9."""
+    extra = [(20 + i, "40", "small", ("biomedicine", "b")) for i in range(6)]
+    extra += [(26 + i, "40", "small", ()) for i in range(5)]
+    return with_division_40(population(), extra)
+
+
+def published_sum(cells: pd.DataFrame, kind: str, code: str) -> float:
+    c = cell(cells, kind, code)
+    assert not c["suppressed"], (kind, code, c["suppression_reason"])
+    return c["n"] * c["mean"]
+
+
+@pytest.mark.parametrize("make,attack", [
+    (two_dimension_population, [("key_industry", "biomedicine", 1), ("division", "27", -1), ("size", "large", -1)]),
+    (two_key_industries_population, [("key_industry", "biomedicine", 1), ("key_industry", "b", -1), ("division", "27", -1)]),
+])  # fmt: skip
+def test_combinations_across_two_dimensions_recovered_firm_9_before_and_not_now(make, attack):
+    scores = make()
+    params = IndexParameters()
+    from apps.indices.aggregation import compute_statistics
+
+    # the attack works on the cells as the pair-by-pair rule left them
+    stats = compute_statistics(scores, registry(scores), params, DIMS)
+    old = dc.apply_disclosure_control(stats, params)
+    old_hidden = old["suppressed"].to_numpy().copy()
+    old.loc[dc.overlap_suppression(old, scores, params) & ~old_hidden, "suppressed"] = False
+    assert sum(sign * published_sum(old, k, c) for k, c, sign in attack) == pytest.approx(71.25, abs=1e-6)
+    # now one of the cells of the combination is suppressed (the key industry: no complement needed)
+    cells = compute_cells(scores, registry(scores), params, DIMS)
+    hidden = [(k, c) for k, c, _ in attack if cell(cells, k, c)["suppressed"]]
+    assert hidden == [("key_industry", "biomedicine")]
+    assert cell(cells, "key_industry", "biomedicine")["suppression_reason"] == "overlap"
+    assert cells.attrs["overlap"][0]["protects"].startswith("39/small/biomedicine")
+
+
+def test_a_key_industry_of_two_whole_divisions_and_one_firm_is_suppressed():
+    """biomedicine = division 27 + division 40 + firm 9 (the pair-by-pair rule caught this
+    one too: K minus its whole divisions)."""
+    scores = with_division_40(population(), [(20 + i, "40", "small", ("biomedicine",)) for i in range(6)])
+    cells = compute_cells(scores, registry(scores), IndexParameters(), DIMS)
+    assert cell(cells, "key_industry", "biomedicine")["suppression_reason"] == "overlap"
+    assert not cell(cells, "division", "27")["suppressed"] and not cell(cells, "division", "40")["suppressed"]
