@@ -715,4 +715,5 @@ def compute_cells(
     records = to_records_frame(cells)
     # the protection-interval audit's summary (recorded on the run by the join)
     records.attrs["protection"] = cells.attrs.get("protection", {})
+    records.attrs["overlap"] = cells.attrs.get("overlap", [])
     return records

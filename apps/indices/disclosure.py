@@ -527,94 +527,27 @@ def _previous_n(cells: pd.DataFrame, previous_cells: pd.DataFrame | None) -> np.
     return out
 
 
-# --- overlapping groups: key industries against divisions, sizes and each other ----------------
-
-# The nation-level groups a key-industry cell is compared with. Divisions and sizes are
-# each a partition of the nation (disjoint); key industries overlap one another.
-OVERLAP_KINDS = (("division", "division"), ("size", "size_class"))
-
-
-def _memberships(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per (filing, key-industry tag): the tag, the filing's division and size."""
-    if "key_industries" not in scores.columns or scores.empty:
-        return pd.DataFrame({"tag": [], "pos": [], "division": [], "size_class": []}, dtype=object)
-    tags = pd.Series(scores["key_industries"].to_numpy(), index=np.arange(len(scores))).explode().dropna().astype(str)
-    pos = tags.index.to_numpy()
-    return pd.DataFrame({
-        "tag": tags.to_numpy(object), "pos": pos,
-        "division": scores["division"].astype(str).to_numpy(object)[pos],
-        "size_class": scores["size_class"].astype(str).to_numpy(object)[pos],
-    })  # fmt: skip
+# --- overlapping groups: the nation-level cells as unions of atoms ------------------------------
 
 
 def overlap_suppression(cells: pd.DataFrame, scores: pd.DataFrame, params: IndexParameters) -> np.ndarray:
-    """Key-industry cells to suppress because a set difference with an overlapping
-    published group is a group of 1 … min_cell_size − 1 filings whose total would follow
-    by subtraction. For a published key industry K with n_K filings:
+    """Nation-level cells to suppress because a combination of published overlapping cells
+    (nation, divisions, size classes, key industries) gives away the sum of a group of
+    1 … min_cell_size − 1 filings, or of a hidden nation-level cell (reason ``overlap``).
 
-    * K minus the published divisions (sizes) wholly inside K leaves r = n_K − Σ n_D
-      filings: 0 < r < min_cell_size is unsafe (the "key industry minus division" attack:
-      n_K·mean_K − n_D·mean_D is the score of the one or two other firms);
-    * a published division, size or other key industry G that contains K leaves
-      n_G − n_K filings: unsafe when 0 < n_G − n_K < min_cell_size;
-    * another published key industry inside K, likewise.
+    The exact check over atoms — filings grouped by (division, size class, key-industry
+    tag set) — is :mod:`apps.indices.overlap`: it covers "key industry minus division",
+    "key industry minus division minus the large firms", two key industries and a
+    division together, and any other linear combination. Repairs are cheapest first (key
+    industries, which are in no partition, before divisions and sizes; then by n).
+    Returns a bool mask over ``cells`` (the cells already suppressed stay as they are);
+    what each suppression protects is in ``cells.attrs["overlap"]``."""
+    from .overlap import overlap_suppression_mask
 
-    Such a K is suppressed (reason ``overlap``); for two key industries the smaller one
-    (ties: the smaller code), and the pairs are checked again until none is unsafe.
-    Key-industry cells are in no partition, so suppressing them needs no complement.
-    Returns a bool mask over ``cells``."""
-    m = params.min_cell_size
-    out = np.zeros(len(cells), dtype=bool)
-    kind = cells["kind"].astype(str).to_numpy(object)
-    code = cells["code"].astype(str).to_numpy(object)
-    n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(np.int64)
     hidden = cells["suppressed"].astype(bool).to_numpy()
-    members = _memberships(scores)
-    if members.empty:
-        return out
-    position = {(k, c): i for i, (k, c) in enumerate(zip(kind, code, strict=True))}
-
-    def small(r: int) -> bool:
-        return 0 < r < m
-
-    keys = sorted(set(members["tag"]))
-    # K against divisions and sizes (disjoint families)
-    for family, column in OVERLAP_KINDS:
-        table = pd.crosstab(members["tag"], members[column])
-        for k in keys:
-            ki = position.get(("key_industry", k))
-            if ki is None or hidden[ki] or n[ki] == 0 or k not in table.index:
-                continue
-            inside, remainder = 0, n[ki]
-            for g, count in table.loc[k].items():
-                gi = position.get((family, str(g)))
-                if gi is None or hidden[gi] or count == 0:
-                    continue
-                if count == n[gi]:  # G wholly inside K
-                    inside += 1
-                    remainder -= n[gi]
-                if count == n[ki] and small(n[gi] - n[ki]):  # K inside G
-                    out[ki] = True
-            if inside and small(remainder):
-                out[ki] = True
-    # K against K′ (overlapping): a pair whose difference is small loses its smaller member
-    pairs = members.merge(members, on="pos", suffixes=("", "_other"))
-    common = pairs.groupby(["tag", "tag_other"]).size()
-    while True:
-        found = None
-        for (a, b), count in common.items():
-            if a >= b:
-                continue
-            ai, bi = position.get(("key_industry", a)), position.get(("key_industry", b))
-            if ai is None or bi is None or hidden[ai] or hidden[bi] or out[ai] or out[bi]:
-                continue
-            if (count == n[ai] and small(n[bi] - n[ai])) or (count == n[bi] and small(n[ai] - n[bi])):
-                found = min((n[ai], a, ai), (n[bi], b, bi))[2]
-                break
-        if found is None:
-            break
-        out[found] = True
-    return out
+    added, record = overlap_suppression_mask(cells, scores, hidden, params.min_cell_size)
+    cells.attrs["overlap"] = cells.attrs.get("overlap", []) + record
+    return added
 
 
 def apply_disclosure_control(
@@ -658,11 +591,23 @@ def apply_disclosure_control(
     cells["suppressed"] = hidden
     cells["suppression_reason"] = reason
     if scores is not None:
-        overlapping = overlap_suppression(cells, scores, params)
-        reason[overlapping] = OVERLAP
-        hidden |= overlapping
-        cells["suppressed"] = hidden
-        cells["suppression_reason"] = reason
+        # Overlaps, then the partitions again when a division or size class was hidden
+        # (it needs complements like any cell), until neither adds anything. Each round
+        # only hides cells, so this ends.
+        cells.attrs["overlap"] = []
+        for _ in range(_MAX_ROUNDS):
+            overlapping = overlap_suppression(cells, scores, params)
+            if not overlapping.any():
+                break
+            reason[overlapping] = OVERLAP
+            hidden |= overlapping
+            more = protect(hidden, n, order, edges, linear=linear_audit, weight=weight)
+            reason[more] = SECONDARY
+            hidden |= more
+            cells["suppressed"] = hidden
+            cells["suppression_reason"] = reason
+        # recorded on the run with the interval audit (IndexRun.audit["protection"])
+        cells.attrs.setdefault("protection", {})["overlap"] = cells.attrs["overlap"]
 
     if "panel_n" in cells.columns and "panel_change" in cells.columns:
         m = params.min_cell_size

@@ -219,14 +219,20 @@ def test_weighted_mean_by_size_class():
 
 
 def test_ranks_ties_share_the_best_rank_and_small_cells_take_none(cells3):
-    # Key industries (min_cell_size 3): electronics 75 and new_materials 75 tie for 1st;
-    # biomedicine 57 is 3rd; aerospace (n = 1) is not ranked and takes no rank.
+    # Key industries (min_cell_size 3): electronics 75 and new_materials 75 would tie for
+    # 1st, but division 39 − electronics − new_materials is filing 8 alone (the overlap
+    # check over atoms suppresses electronics); new_materials is 1st, biomedicine 57 2nd;
+    # aerospace (n = 1) is not ranked and takes no rank.
     ranks = {
         code: cell(cells3, "key_industry", code)["rank"]
         for code in ("electronics", "new_materials", "biomedicine", "aerospace")
     }
-    assert ranks == {"electronics": 1, "new_materials": 1, "biomedicine": 3, "aerospace": None}
-    assert {cell(cells3, "key_industry", c)["siblings"] for c in ranks} == {3}
+    assert cell(cells3, "key_industry", "electronics")["suppression_reason"] == "overlap"
+    assert ranks == {"electronics": None, "new_materials": 1, "biomedicine": 2, "aerospace": None}
+    assert {cell(cells3, "key_industry", c)["siblings"] for c in ranks} == {2}
+    # ties share the best rank: the two divisions with equal means
+    tied = compute_cells(hand_scores().assign(composite=60.0), hand_registry(), IndexParameters(min_cell_size=3), DIMS)
+    assert {cell(tied, "division", c)["rank"] for c in ("27", "39")} == {1}
     # Provinces: 320000 63.75 > 330000 60.
     assert cell(cells3, "province", "320000")["rank"] == 1 and cell(cells3, "province", "330000")["rank"] == 2
     # Prefectures within their province: 320200 (70) before 320100 (60); 330100 alone.

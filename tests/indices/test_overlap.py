@@ -63,11 +63,27 @@ def test_key_industry_minus_division_recovered_a_firm_before_and_is_suppressed_n
 
 
 def test_a_key_industry_with_enough_firms_outside_the_division_stays_published():
-    scores = population()
-    extra = scores["enterprise_id"].between(10, 14)  # five more tagged firms of 39: 6 outside 27 in all
+    scores = with_division_40(population(), [(18, "39", "small", ())])  # a tenth firm of 39
+    extra = scores["enterprise_id"].between(10, 13)  # four more tagged firms of 39: 5 outside 27 …
     scores.loc[extra, "key_industries"] = [("biomedicine",)] * int(extra.sum())
     cells = compute_cells(scores, registry(scores), IndexParameters(), DIMS)
+    # … and 5 untagged firms (14–18): biomedicine − 27, 39 − biomedicine and nation −
+    # biomedicine are groups of 5
     assert not cell(cells, "key_industry", "biomedicine")["suppressed"]
+
+
+def test_the_nation_minus_a_key_industry_is_a_difference_too():
+    """Five more tagged firms (10–14) leave only firms 15–17 untagged: nation −
+    biomedicine is their sum (the pair-by-pair rule did not compare a key industry with
+    the nation; the check over atoms does)."""
+    scores = population()
+    extra = scores["enterprise_id"].between(10, 14)
+    scores.loc[extra, "key_industries"] = [("biomedicine",)] * int(extra.sum())
+    cells = compute_cells(scores, registry(scores), IndexParameters(), DIMS)
+    assert cell(cells, "key_industry", "biomedicine")["suppression_reason"] == "overlap"
+    assert cells.attrs["overlap"] == [
+        {"kind": "key_industry", "code": "biomedicine", "n": 14, "protects": "39/small/", "filings": 3}
+    ]
 
 
 def test_a_key_industry_inside_a_division_with_few_others_is_suppressed():
@@ -91,8 +107,12 @@ def test_two_key_industries_differing_by_two_firms_lose_the_smaller():
     scores.loc[ids == 9, "key_industries"] = [()]
     cells = compute_cells(scores, registry(scores), IndexParameters(), DIMS)
     assert cell(cells, "key_industry", "a")["n"] == 13 and cell(cells, "key_industry", "b")["n"] == 15
-    assert cell(cells, "key_industry", "a")["suppression_reason"] == "overlap"  # b − a = firms 15, 16
-    assert not cell(cells, "key_industry", "b")["suppressed"]
+    # b − a = firms 15, 16 and nation − b = firms 9, 17: the check over atoms finds the
+    # smaller difference first (two firms) and suppresses b (nation − b), then a (nation − a
+    # = firms 9, 15, 16, 17); the pair-by-pair rule suppressed only a.
+    assert cell(cells, "key_industry", "a")["suppression_reason"] == "overlap"
+    assert cell(cells, "key_industry", "b")["suppression_reason"] == "overlap"
+    assert [r["code"] for r in cells.attrs["overlap"]] == ["b", "a"]
 
 
 # --- the general check over atoms (division × size class × tag set) ---------------------------
@@ -153,9 +173,10 @@ def test_combinations_across_two_dimensions_recovered_firm_9_before_and_not_now(
     # now one of the cells of the combination is suppressed (the key industry: no complement needed)
     cells = compute_cells(scores, registry(scores), params, DIMS)
     hidden = [(k, c) for k, c, _ in attack if cell(cells, k, c)["suppressed"]]
-    assert hidden == [("key_industry", "biomedicine")]
-    assert cell(cells, "key_industry", "biomedicine")["suppression_reason"] == "overlap"
-    assert cells.attrs["overlap"][0]["protects"].startswith("39/small/biomedicine")
+    assert len(hidden) == 1 and hidden[0][0] == "key_industry"  # the cheapest: a key industry
+    assert cell(cells, *hidden[0])["suppression_reason"] == "overlap"
+    assert cells.attrs["overlap"][0]["protects"] == "39/small/biomedicine"
+    assert cells.attrs["overlap"][0]["filings"] == 1
 
 
 def test_a_key_industry_of_two_whole_divisions_and_one_firm_is_suppressed():
@@ -165,3 +186,105 @@ def test_a_key_industry_of_two_whole_divisions_and_one_firm_is_suppressed():
     cells = compute_cells(scores, registry(scores), IndexParameters(), DIMS)
     assert cell(cells, "key_industry", "biomedicine")["suppression_reason"] == "overlap"
     assert not cell(cells, "division", "27")["suppressed"] and not cell(cells, "division", "40")["suppressed"]
+
+
+NATION_LEVEL = ("nation", "division", "size", "key_industry")
+
+
+def nation_level_rows(cells: pd.DataFrame, scores: pd.DataFrame):
+    """Membership vectors over the filings of the nation-level cells with filings:
+    (published rows, hidden rows, hidden keys)."""
+    tags = scores["key_industries"].map(lambda t: set(t or ()))
+    published, hidden, keys = [], [], []
+    for c in cells[cells["kind"].isin(NATION_LEVEL)].itertuples(index=False):
+        if c.kind == "nation":
+            v = np.ones(len(scores))
+        elif c.kind == "division":
+            v = (scores["division"] == c.code).to_numpy(float)
+        elif c.kind == "size":
+            v = (scores["size_class"] == c.code).to_numpy(float)
+        else:
+            v = tags.map(lambda t, code=c.code: code in t).to_numpy(float)
+        if not v.any():
+            continue
+        (hidden if c.suppressed else published).append(v)
+        if c.suppressed:
+            keys.append((c.kind, c.code))
+    return np.array(published), np.array(hidden), keys
+
+
+def tagged_population(seed: int, n: int) -> pd.DataFrame:
+    """Random filings over 5 divisions, 4 sizes and 5 key industries whose tags follow the
+    division often (key industries close to a division plus a few firms elsewhere: the
+    pattern the attacks need)."""
+    rng = np.random.default_rng(seed)
+    divisions = np.array(["13", "17", "26", "27", "39"])
+    d = divisions[rng.choice(5, n, p=[0.35, 0.25, 0.2, 0.12, 0.08])]
+    home = {"13": "food", "17": "textile", "26": "chem", "27": "bio", "39": "ict"}
+    tags = []
+    for division in d:
+        t = set()
+        if rng.random() < 0.8:
+            t.add(home[division])
+        if rng.random() < 0.06:
+            t.add(str(rng.choice(list(home.values()))))
+        tags.append(tuple(sorted(t)))
+    prov = rng.choice(["320000", "330000"], n)
+    rows = pd.DataFrame({
+        "enterprise_id": np.arange(1, n + 1), "province": prov, "prefecture": [p[:3] + "100" for p in prov],
+        "county": [p[:3] + "102" for p in prov], "division": d,
+        "size_class": rng.choice(["large", "medium", "small", "micro"], n, p=[0.1, 0.2, 0.35, 0.35]),
+        "key_industries": tags, "composite": rng.uniform(20, 95, n).round(2),
+    })  # fmt: skip
+    rows["level"] = 3
+    rows["D1"] = rows["composite"]
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_no_group_of_fewer_than_five_filings_follows_from_the_nation_level_cells(seed):
+    """Property (the attacker works on filings, not atoms): after disclosure control no
+    set of 1 … 4 filings and no hidden nation-level cell has a sum in the row space of the
+    published nation-level cells' membership vectors. ‖(I − QQᵀ) 1_S‖² = Σ_{i,j∈S} M_ij
+    with M = I − QQᵀ, for every set at once."""
+    scores = tagged_population(seed, 70 + 5 * seed)
+    cells = compute_cells(scores, registry(scores), IndexParameters(), DIMS)
+    published, hidden, keys = nation_level_rows(cells, scores)
+    _, s, vt = np.linalg.svd(published, full_matrices=False)
+    q = vt[s > 1e-9 * s.max()].T
+    m = np.eye(len(scores)) - q @ q.T
+    d = np.diag(m)
+    tol = 1e-8
+    assert (d > tol).all(), "a single filing is derivable"
+    i, j = np.triu_indices(len(scores), 1)
+    assert (d[i] + d[j] + 2 * m[i, j] > tol).all(), "a pair is derivable"
+    a, b, c = (x.ravel() for x in np.meshgrid(*[np.arange(len(scores))] * 3, indexing="ij"))
+    keep = (a < b) & (b < c)
+    a, b, c = a[keep], b[keep], c[keep]
+    triple = d[a] + d[b] + d[c] + 2 * (m[a, b] + m[a, c] + m[b, c])
+    assert (triple > tol).all(), "three filings are derivable"
+    if len(hidden):
+        rest = hidden - (hidden @ q) @ q.T
+        found = np.linalg.norm(rest, axis=1) < 1e-7 * np.linalg.norm(hidden, axis=1)
+        assert not found.any(), [k for k, f in zip(keys, found, strict=True) if f]
+
+
+def test_the_property_is_not_vacuous_the_pair_by_pair_rule_leaves_groups_derivable():
+    """On the same populations the old rule (key industries against one group at a time)
+    left some group of 1 … 4 filings derivable: the cells as the engine published them
+    before the check over atoms."""
+    from apps.indices.aggregation import compute_statistics
+
+    leaky = 0
+    for seed in range(1, 9):
+        scores = tagged_population(seed, 70 + 5 * seed)
+        params = IndexParameters()
+        cells = dc.apply_disclosure_control(compute_statistics(scores, registry(scores), params, DIMS), params)
+        published, _, _ = nation_level_rows(cells, scores)
+        _, s, vt = np.linalg.svd(published, full_matrices=False)
+        q = vt[s > 1e-9 * s.max()].T
+        m = np.eye(len(scores)) - q @ q.T
+        d = np.diag(m)
+        i, j = np.triu_indices(len(scores), 1)
+        leaky += bool((d < 1e-8).any() or (d[i] + d[j] + 2 * m[i, j] < 1e-8).any())
+    assert leaky >= 1
