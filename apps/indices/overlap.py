@@ -76,7 +76,13 @@ def atoms_of(cells: pd.DataFrame, scores: pd.DataFrame) -> Atoms:
     kind = cells["kind"].astype(str).to_numpy(object)
     code = cells["code"].astype(str).to_numpy(object)
     rows = np.flatnonzero(np.isin(kind, NATION_LEVEL))
-    tags = scores["key_industries"].map(_tagset) if "key_industries" in scores.columns else pd.Series("", index=scores.index)
+    if "key_industries" in scores.columns:
+        # tag sets repeat (a few hundred distinct among 200,000 filings): name each once
+        raw = [tuple(t) if isinstance(t, (tuple, list, np.ndarray)) else t for t in scores["key_industries"].tolist()]
+        codes, uniques = pd.factorize(pd.Series(raw, dtype=object), use_na_sentinel=False)
+        tags = pd.Series(np.array([_tagset(u) for u in uniques], dtype=object)[codes], index=scores.index)
+    else:
+        tags = pd.Series("", index=scores.index)
     frame = pd.DataFrame({
         "division": scores["division"].astype(str).to_numpy(object),
         "size": scores["size_class"].astype(str).to_numpy(object),
@@ -104,12 +110,16 @@ def atoms_of(cells: pd.DataFrame, scores: pd.DataFrame) -> Atoms:
 
 
 def _basis(published: np.ndarray) -> np.ndarray:
-    """Orthonormal basis (columns) of the row space of ``published``."""
+    """Orthonormal basis (columns) of the row space of ``published`` (a few dozen rows,
+    thousands of columns): from the eigenvectors of the small Gram matrix A Aᵀ, then one
+    QR pass to restore orthonormality to machine precision."""
     if not len(published):
         return np.zeros((published.shape[1], 0))
-    _, s, vt = np.linalg.svd(published, full_matrices=False)
-    keep = s > _RANK_TOL * max(float(s.max()), 1.0) if len(s) else np.zeros(0, dtype=bool)
-    return vt[keep].T
+    w, u = np.linalg.eigh(published @ published.T)
+    keep = w > _RANK_TOL * max(float(w.max()), 1.0)
+    q = published.T @ (u[:, keep] / np.sqrt(w[keep]))
+    q, _ = np.linalg.qr(q)
+    return q
 
 
 def _residual(q: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -141,12 +151,17 @@ def _matches(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return i, j
 
 
-def _small_sets(z: np.ndarray, n: np.ndarray, limit: int) -> list[tuple[int, ...]]:
+def _small_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int) -> list[tuple[int, ...]]:
     """Candidate sets of classes (each of n ≤ ``limit``, together ≤ ``limit`` filings) whose
     probe sums vanish: singles, then pairs, triples, quadruples (meet in the middle over
     the sorted sums of the first probe, confirmed on the second). Returns the smallest
-    size that has any, sorted by filings."""
-    small = np.flatnonzero((n >= 1) & (n <= limit))
+    size that has any, sorted by filings.
+
+    Only classes of leverage h_j = ‖P e_j‖² ≥ 1/4 (P the projection on the row space) can
+    be in a derivable set of at most 4 classes: for j ∈ S, 1 = e_jᵀ P 1_S ≤ √h_j · √|S|.
+    The leverages sum to the rank (a few dozen), so at most 4 × rank classes qualify —
+    the search stays small however many atoms there are."""
+    small = np.flatnonzero((n >= 1) & (n <= limit) & (leverage >= 1.0 / MAX_SET_CLASSES - 1e-9))
     zs, ns = z[small], n[small]
     zero = np.all(np.abs(zs) < _PROBE_TOL, axis=1)
     if zero.any():
@@ -217,7 +232,8 @@ def overlap_leaks(atoms: Atoms, hidden_rows: np.ndarray, nonempty_rows: np.ndarr
     rng = np.random.default_rng(seed)
     g = rng.standard_normal((len(first), 2))
     z = g - qc @ (qc.T @ g)
-    for s in _small_sets(z, n_cls, min_cell_size - 1):
+    leverage = np.einsum("ij,ij->i", qc, qc)
+    for s in _small_sets(z, n_cls, leverage, min_cell_size - 1):
         indicator = np.zeros(len(first))
         indicator[list(s)] = 1.0
         if _residual(qc, indicator[None, :])[0] < _RESIDUAL_TOL * np.sqrt(len(s)):
