@@ -46,7 +46,7 @@ attacker's subtraction (parent − published children) repeated until nothing ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -550,6 +550,39 @@ def overlap_suppression(cells: pd.DataFrame, scores: pd.DataFrame, params: Index
     return added
 
 
+# --- group attribute disclosure: level distributions ---------------------------------------
+
+# A level distribution with this share in one level puts every filer of the cell in it.
+_WHOLE = 1.0 - 1e-9
+
+
+def one_level_cells(cells: pd.DataFrame) -> np.ndarray:
+    """Published cells with filings whose level distribution puts all of them in one
+    level (``level_shares`` has a share of 100 %): showing it tells every member's level
+    (group attribute disclosure), however large the cell."""
+    if "level_shares" not in cells.columns:
+        return np.zeros(len(cells), dtype=bool)
+    top = np.array([max(s) if isinstance(s, (list, tuple, np.ndarray)) and len(s) else 0.0
+                    for s in cells["level_shares"].tolist()], dtype=float)
+    return top >= _WHOLE
+
+
+def level_disclosure(
+    cells: pd.DataFrame, hidden: np.ndarray, n: np.ndarray, order: np.ndarray, edges: pd.DataFrame,
+    *, linear: bool = True, weight: np.ndarray | None = None,
+) -> np.ndarray:
+    """Published cells whose level distribution the public must not see: those of
+    :func:`one_level_cells`, and complements along the partitions so that the level
+    counts of none of them are a difference of published ones (level counts add up like
+    n, so the same :func:`protect` applies). Returns a bool mask (published cells only)."""
+    own = one_level_cells(cells) & ~hidden & (n > 0)
+    if not own.any():
+        return own
+    unsafe = hidden | own
+    unsafe |= protect(unsafe, n, order, edges, linear=linear, weight=weight)
+    return unsafe & ~hidden
+
+
 def apply_disclosure_control(
     cells: pd.DataFrame,
     params: IndexParameters,
@@ -608,6 +641,11 @@ def apply_disclosure_control(
             cells["suppression_reason"] = reason
         # recorded on the run with the interval audit (IndexRun.audit["protection"])
         cells.attrs.setdefault("protection", {})["overlap"] = cells.attrs["overlap"]
+    levels_hidden = level_disclosure(cells, hidden, n, order, edges, linear=linear_audit, weight=weight)
+    kind, code, _ = _codes(cells)
+    cells.attrs.setdefault("protection", {})["level_hidden"] = [
+        f"{k}{SEPARATOR}{c}" for k, c in zip(kind[levels_hidden], code[levels_hidden], strict=True)
+    ]
 
     if "panel_n" in cells.columns and "panel_change" in cells.columns:
         m = params.min_cell_size
@@ -644,7 +682,9 @@ def order_statistic_mask(n: np.ndarray, min_cell_size: int) -> dict[str, np.ndar
     return out
 
 
-def public_view(cells: pd.DataFrame, params: IndexParameters | None = None) -> pd.DataFrame:
+def public_view(
+    cells: pd.DataFrame, params: IndexParameters | None = None, level_hidden: Collection[str] | None = None
+) -> pd.DataFrame:
     """The cells as the public may see them.
 
     Same rows; for suppressed cells every value column (n included) is None, only kind,
@@ -654,6 +694,9 @@ def public_view(cells: pd.DataFrame, params: IndexParameters | None = None) -> p
     filings (reason no_data) show n = 0, their registered count and coverage. ``stale``
     (when present) is False: marking the cells a late filing touches would point at the
     filer; the public learns only that the period is being updated (IndexRun.stale_since).
+    ``level_shares`` is None for a cell whose filers are all in one level
+    (:func:`one_level_cells`) and for the cells ``level_hidden`` names ("kind|code", the
+    run's complements of :func:`level_disclosure`, IndexRun.audit["protection"]).
     """
     from apps.indices.aggregation import IndexParameters
 
@@ -667,6 +710,12 @@ def public_view(cells: pd.DataFrame, params: IndexParameters | None = None) -> p
         out.loc[suppressed, "suppression_reason"] = NOT_PUBLISHED
     if "stale" in out.columns:
         out["stale"] = False
+    if "level_shares" in out.columns:
+        no_levels = one_level_cells(cells)
+        if level_hidden:
+            keys = cells["kind"].astype(str) + SEPARATOR + cells["code"].astype(str)
+            no_levels |= keys.isin(set(level_hidden)).to_numpy()
+        out.loc[no_levels, "level_shares"] = None
     n = pd.to_numeric(cells["n"], errors="coerce").to_numpy(float)
     for column, ok in order_statistic_mask(n, params.min_cell_size).items():
         if column in out.columns:
@@ -754,6 +803,8 @@ __all__: Sequence[str] = (
     "apply_disclosure_control",
     "order_statistic_mask",
     "public_view",
+    "one_level_cells",
+    "level_disclosure",
     "derivable_cells",
     "linearly_derivable_cells",
     "suppression_summary",

@@ -76,7 +76,9 @@ def _cell_records(run: IndexRun, kind: str, parent_code: str | None, codes: tupl
         raw = pd.DataFrame(list(qs.values(*VALUE_FIELDS)), columns=VALUE_FIELDS)
         if raw.empty:
             return [], []
-        safe = public_view(raw, index_parameters(run)).to_dict("records")
+        # complements of the level-distribution rule, recorded by the run's disclosure control
+        level_hidden = ((run.audit or {}).get("protection") or {}).get("level_hidden") or ()
+        safe = public_view(raw, index_parameters(run), level_hidden).to_dict("records")
         full = raw.astype(object).where(raw.notna(), None).to_dict("records")
         return full, safe
 

@@ -151,3 +151,24 @@ def test_public_reasons_are_one_reason_insiders_keep_the_detail(world):
     insider = cells_for(Reader.of(world["users"]["nanjing"]), run, "county", codes=("320105",))[0]
     assert insider["suppression_reason"] == "small_n" and str(insider["reason_label"]) == "样本不足"
     assert insider["confidential"] and insider["mean"] is not None
+
+
+def test_level_distributions_the_run_withholds_are_withheld_on_every_public_read(world):
+    """Group attribute disclosure: a published cell whose filers are all in one level shows
+    no level distribution to the public, nor do the complements the run recorded
+    (IndexRun.audit["protection"]["level_hidden"]); insiders keep them."""
+    run = world["run"]
+    shown = [c for c in cells_for(PUBLIC, run, "prefecture") if not c["suppressed"] and c["level_shares"]]
+    assert len(shown) >= 2
+    one, other = shown[0]["code"], shown[1]["code"]
+    IndexCell.objects.filter(run=run, kind="prefecture", code=one).update(level_shares=[0.0, 0.0, 1.0, 0.0, 0.0])
+    run.audit = {**(run.audit or {}), "protection": {**(run.audit or {}).get("protection", {}),
+                                                     "level_hidden": [f"prefecture|{other}"]}}
+    run.save(update_fields=["audit"])
+    public_memo.clear()
+    cache.clear()
+    public = {c["code"]: c for c in cells_for(PUBLIC, run, "prefecture")}
+    assert public[one]["level_shares"] is None and public[other]["level_shares"] is None
+    assert public[one]["mean"] is not None
+    ministry = {c["code"]: c for c in cells_for(Reader.of(world["users"]["ministry"]), run, "prefecture")}
+    assert ministry[one]["level_shares"] == [0.0, 0.0, 1.0, 0.0, 0.0] and ministry[other]["level_shares"]
