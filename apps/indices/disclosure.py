@@ -46,7 +46,7 @@ attacker's subtraction (parent − published children) repeated until nothing ne
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -96,7 +96,13 @@ PARTITIONS: tuple[tuple[str, str, str, str], ...] = (
     ("division>province_division", "division", "province_division", "right"),
     ("prefecture>prefecture_division", "prefecture", "prefecture_division", "left"),
     ("province_division>prefecture_division", "province_division", "prefecture_division", "parent_code"),
+    # County × division atoms: never published, added only by audits that model the
+    # filings below counties and prefecture × division cells (across_runs_determined).
+    # Code "prefecture|division|county"; parent_code the county.
+    ("county>county_division", "county", "county_division", "parent_code"),
+    ("prefecture_division>county_division", "prefecture_division", "county_division", "prefix2"),
 )
+COUNTY_DIVISION = "county_division"
 
 # Value columns of a cell (everything but its identity and its suppression flags).
 IDENTITY_COLUMNS = ("kind", "code", "parent_code", "suppressed", "suppression_reason")
@@ -161,6 +167,8 @@ def partition_table(cells: pd.DataFrame) -> pd.DataFrame:
             parent_codes = parent[child]
         elif how == "left":
             parent_codes = pd.Series(code[child]).str.split(SEPARATOR, n=1).str[0].to_numpy(object)
+        elif how == "prefix2":
+            parent_codes = pd.Series(code[child]).str.rsplit(SEPARATOR, n=1).str[0].to_numpy(object)
         elif how == "right":
             parent_codes = pd.Series(code[child]).str.split(SEPARATOR, n=1).str[1].to_numpy(object)
         else:
@@ -785,6 +793,108 @@ def linearly_derivable_cells(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"kind": kind[found], "code": code[found]}, dtype=object)
 
 
+def with_county_divisions(cells: pd.DataFrame, present: Collection[str] | None = None) -> pd.DataFrame:
+    """``cells`` plus one hidden pseudo-cell per (county, division) that holds filings:
+    counties and prefecture × division cells are two partitions of the same prefecture,
+    and their intersections tie them together (a county whose filers are all of one
+    division IS that prefecture × division cell's part). ``present``: the codes
+    "prefecture|division|county" that hold filings (the attacker is assumed to know which
+    intersections are empty, as from the register); without it, every pair whose county
+    and prefecture × division cell both have filings. n 1 marks them non-empty."""
+    kind = cells["kind"].astype(str)
+    n = pd.to_numeric(cells["n"], errors="coerce").fillna(0)
+    counties = cells.loc[(kind == "county") & (n > 0), ["code", "parent_code"]].astype(str)
+    pdiv = cells.loc[(kind == "prefecture_division") & (n > 0), "code"].astype(str)
+    if counties.empty or pdiv.empty:
+        return cells
+    pairs = pd.DataFrame({"pd": pdiv.to_numpy(object)})
+    pairs["prefecture"] = pairs["pd"].str.split(SEPARATOR, n=1).str[0]
+    pairs = pairs.merge(counties.rename(columns={"code": "county", "parent_code": "prefecture"}), on="prefecture")
+    codes = pairs["pd"] + SEPARATOR + pairs["county"]
+    if present is not None:
+        pairs, codes = pairs[codes.isin(set(present)).to_numpy()], codes[codes.isin(set(present))]
+    extra = pd.DataFrame({
+        "kind": COUNTY_DIVISION, "code": codes.to_numpy(object), "parent_code": pairs["county"].to_numpy(object),
+        "n": 1, "suppressed": True,
+    })  # fmt: skip
+    return pd.concat([cells[["kind", "code", "parent_code", "n", "suppressed"]], extra], ignore_index=True)
+
+
+def known_changes(
+    published: pd.DataFrame, candidate: pd.DataFrame, changed: Mapping[tuple[str, str], frozenset],
+    closure: bool = True,
+) -> set[frozenset]:
+    """The sets of changed filings whose total the public can form from two runs: the
+    change set of every cell published in both (new sum − old sum), and, repeatedly, the
+    difference of two such sets one inside the other. Empty sets are known trivially."""
+    open_a = set(zip(published.loc[~published["suppressed"].astype(bool), "kind"].astype(str),
+                     published.loc[~published["suppressed"].astype(bool), "code"].astype(str), strict=True))
+    open_b = set(zip(candidate.loc[~candidate["suppressed"].astype(bool), "kind"].astype(str),
+                     candidate.loc[~candidate["suppressed"].astype(bool), "code"].astype(str), strict=True))
+    known = {frozenset(changed.get(k, frozenset())) for k in open_a & open_b}
+    known.discard(frozenset())
+    for _ in range(_MAX_ROUNDS if closure else 0):
+        more = {a - b for a in known for b in known if b < a} - known
+        if not more:
+            break
+        known |= more
+    return known | {frozenset()}
+
+
+def across_runs_determined(
+    published: pd.DataFrame, candidate: pd.DataFrame, changed: Mapping[tuple[str, str], frozenset],
+    min_cell_size: int = 5, present: tuple[Collection[str], Collection[str]] | None = None,
+) -> pd.DataFrame:
+    """Hidden cells that two runs of one period give away together (issue 8, revisions).
+
+    ``published`` and ``candidate`` are the cells of the run now published and of the
+    run to publish (kind, code, parent_code, n, suppressed); ``changed`` gives, per
+    (kind, code), the set of filings that differ between them (new, gone, re-scored).
+    A cell published in one run is known in the other too when its change set is one the
+    public can total (:func:`known_changes`: nothing changed, or the same late filers as
+    a cell published in both) — whether that run hides it or not. So, for each run, those
+    cells are taken as known and :func:`determined_unknowns` solves that run's partition
+    equations: a hidden cell determined only by the two runs together is returned (kind,
+    code, n, run "published" or "candidate"). A total of 1 … ``min_cell_size`` − 1 changed
+    filings that the public can form (the difference of two cells' change sets, each of
+    at least ``min_cell_size``) is returned as kind "changed_filings" (run "both").
+    County × division intersections are modelled (:func:`with_county_divisions`;
+    ``present``: the non-empty ones of each run)."""
+    found = []
+    totals = known_changes(published, candidate, changed)
+    published = with_county_divisions(published, present[0] if present else None)
+    candidate = with_county_divisions(candidate, present[1] if present else None)
+    # a total of 1 … m − 1 changed filings (two cells' change sets one inside the other)
+    # is itself a small group: reported as one pseudo-cell
+    m = min_cell_size
+    direct = known_changes(published, candidate, changed, closure=False)
+    for group in sorted(totals - direct, key=len):  # direct ones: the Δn rule (revision_blockers)
+        if 0 < len(group) < m:
+            found.append({"kind": "changed_filings", "code": ",".join(map(str, sorted(group)[:10])),
+                          "n": len(group), "run": "both"})
+    for name, this, other in (("candidate", candidate, published), ("published", published, candidate)):
+        this = this.reset_index(drop=True)
+        n = pd.to_numeric(this["n"], errors="coerce").fillna(0).to_numpy(np.int64)
+        hidden = this["suppressed"].astype(bool).to_numpy() & (n > 0)
+        if not hidden.any():
+            continue
+        other_open = set(zip(other.loc[~other["suppressed"].astype(bool), "kind"].astype(str),
+                             other.loc[~other["suppressed"].astype(bool), "code"].astype(str), strict=True))
+        keys = list(zip(this["kind"].astype(str), this["code"].astype(str), strict=True))
+        known = np.array([k in other_open and frozenset(changed.get(k, frozenset())) in totals for k in keys])
+        edges = partition_table(this)
+        if edges.empty:
+            continue
+        together = set(determined_unknowns(hidden & ~known, n, edges).tolist())
+        # what this run's own equations determine is the single-run audit's business
+        alone = set(determined_unknowns(hidden, n, edges).tolist())
+        for i in sorted(together - alone):
+            if keys[i][0] == COUNTY_DIVISION:
+                continue  # its n is not known here; the cells it lies in are what is reported
+            found.append({"kind": keys[i][0], "code": keys[i][1], "n": int(n[i]), "run": name})
+    return pd.DataFrame(found, columns=["kind", "code", "n", "run"])
+
+
 def suppression_summary(cells: pd.DataFrame) -> dict[str, int]:
     """Number of cells per suppression reason (for IndexRun.suppressed_cells and logs)."""
     reasons = cells["suppression_reason"].fillna("").astype(str)
@@ -807,5 +917,6 @@ __all__: Sequence[str] = (
     "level_disclosure",
     "derivable_cells",
     "linearly_derivable_cells",
+    "across_runs_determined",
     "suppression_summary",
 )

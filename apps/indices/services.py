@@ -67,6 +67,14 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
             _("该批次按基期 %(used)s 计算，而当前基期为 %(base)s：请重新计算后再发布。") % {"used": used, "base": base.period.code}
         )
     blockers = revision_blockers(run)
+    stacked = [b for b in blockers if b.get("stacked")]
+    blockers = [b for b in blockers if not b.get("stacked")]
+    if stacked and not blockers:
+        raise ValidationError(
+            _("不能发布：该批次与该期次已发布的批次中，一方隐藏而另一方公开且未变的单元，会使另一方隐藏的 %(count)s 个单元"
+              "可由两次发布的合计联立推算。请等待下一次定期发布再发布。受影响单元：%(cells)s")
+            % {"count": len(stacked), "cells": "、".join(f"{b['kind']}:{b['code']}" for b in stacked[:20])}
+        )
     if blockers:
         shown = "、".join(
             f"{b['kind']}:{b['code']}（{b['n_published']}→{b['n']}，{b.get('changed', abs(b['n'] - b['n_published']))}）"
@@ -97,7 +105,13 @@ def changed_members(run: IndexRun, against: IndexRun) -> dict[tuple[str, str], i
     difference of their members (filings in one run only) plus the filings in both whose
     composite changed (a filing returned and accepted again). One query over the two runs'
     scores; then the cells of each differing filing from the codes it recorded."""
-    from collections import Counter
+    return {key: len(ids) for key, ids in changed_sets(run, against).items()}
+
+
+def changed_sets(run: IndexRun, against: IndexRun) -> dict[tuple[str, str], frozenset]:
+    """Per cell, the filings (submission ids) that differ between two runs of one period
+    (see :func:`changed_members`)."""
+    from collections import defaultdict
 
     from django.db import connection
 
@@ -113,10 +127,11 @@ def changed_members(run: IndexRun, against: IndexRun) -> dict[tuple[str, str], i
             [run.pk, against.pk],
         )
         differing = [row[0] for row in cursor.fetchall()]
-    counts: Counter = Counter()
+    sets: dict[tuple[str, str], set] = defaultdict(set)
     for submission in Submission.objects.filter(pk__in=differing).prefetch_related("enterprise__key_industries"):
-        counts.update((str(kind), str(code)) for kind, code in cell_keys_of(submission))
-    return dict(counts)
+        for kind, code in cell_keys_of(submission):
+            sets[(str(kind), str(code))].add(submission.pk)
+    return {key: frozenset(ids) for key, ids in sets.items()}
 
 
 def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[dict]:
@@ -132,7 +147,8 @@ def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[di
     if against is None or against.pk == run.pk:
         return []
     m = index_parameters(run).min_cell_size
-    changed = changed_members(run, against)
+    changed_by_cell = changed_sets(run, against)
+    changed = {key: len(ids) for key, ids in changed_by_cell.items()}
     fields = ("kind", "code", "n", "suppressed")
     old = {(c["kind"], c["code"]): c for c in IndexCell.objects.filter(run=against).values(*fields)}
     out = []
@@ -148,7 +164,39 @@ def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[di
         if 0 < k < m:
             out.append({"kind": cell["kind"], "code": cell["code"], "n_published": n_before, "n": cell["n"],
                         "changed": k})
+    out += stacked_blockers(run, against, changed_by_cell)
     return out
+
+
+def county_divisions(run: IndexRun) -> set[str]:
+    """The (county, division) intersections that hold filings of ``run``, as
+    "prefecture|division|county" from the codes each filing recorded (one grouped query)."""
+    from .models import RunScore
+
+    rows = (Submission.objects.filter(pk__in=RunScore.objects.filter(run=run).values("submission_id"))
+            .values_list("prefecture_code", "division_code", "county_code").distinct())  # fmt: skip
+    return {f"{p}|{d}|{c}" for p, d, c in rows}
+
+
+def stacked_blockers(run: IndexRun, against: IndexRun, changed: dict[tuple[str, str], frozenset]) -> list[dict]:
+    """Hidden cells of either run that the two runs' partition equations determine
+    together (a cell one run hides and the other publishes unchanged is known in both:
+    apps.indices.disclosure.across_runs_determined). Each: kind, code, n_published, n,
+    changed 0 and ``stacked`` True."""
+    import pandas as pd
+
+    from .disclosure import across_runs_determined
+
+    fields = ["kind", "code", "parent_code", "n", "suppressed"]
+    frames = [pd.DataFrame(list(IndexCell.objects.filter(run=r).values_list(*fields)), columns=fields) for r in (against, run)]
+    found = across_runs_determined(frames[0], frames[1], changed, index_parameters(run).min_cell_size,
+                                   (county_divisions(against), county_divisions(run)))
+    n_of = [dict(zip(zip(f["kind"], f["code"], strict=True), f["n"], strict=True)) for f in frames]
+    return [
+        {"kind": k, "code": c, "n_published": int(n_of[0].get((k, c), 0)), "n": int(n_of[1].get((k, c), 0)),
+         "changed": 0, "stacked": True}
+        for k, c in zip(found["kind"], found["code"], strict=True)
+    ]
 
 
 # --- not measured ---------------------------------------------------------------------------------

@@ -119,3 +119,98 @@ def test_the_two_run_attack_works_when_the_rule_is_ignored():
     assert derivable(np.vstack([pub1, pub2]), target[None, :]).all()
     assert not derivable(pub1, target[None, :]).any()
     assert dc.NOT_PUBLISHED == "not_published"
+
+
+def changed_between(members1, members2) -> dict[tuple[str, str], frozenset]:
+    """Filings that differ per cell (the symmetric difference of the members)."""
+    keys = set(members1) | set(members2)
+    out = {k: frozenset(members1.get(k, set()) ^ members2.get(k, set())) for k in keys}
+    return {k: v for k, v in out.items() if v}
+
+
+def test_two_runs_whose_suppression_patterns_differ_give_nothing_away_when_publishable():
+    """Random populations; the second run has a group of 5–9 late filers of one profile
+    (one county, division, size class and tag set: every cell they touch changes by at
+    least 5, so the Δn rule lets it through) and its own suppression pattern. When the
+    revision rules (Δn, and the stacked equations of apps.indices.disclosure.
+    across_runs_determined) let it be published, no hidden cell of either run lies in the
+    row space of both runs' published cells together. Counts how often the stacked rule was
+    what refused a revision (the rule is not vacuous: some pattern changes did leak)."""
+    m = IndexParameters().min_cell_size
+    refused_by_stacking = checked = 0
+    for seed in range(40, 64):
+        rng = np.random.default_rng(seed)
+        scores, registry, _ = random_population(seed, int(rng.integers(120, 260)))
+        params = IndexParameters()
+        first = compute_cells(scores, registry, params, DIMS)
+        profile = scores.sample(1, random_state=seed).iloc[0]
+        k = int(rng.integers(m, m + 5))
+        start = int(registry["enterprise_id"].max()) + 1
+        late = pd.DataFrame([profile.to_dict()] * k).assign(
+            enterprise_id=np.arange(start, start + k), composite=rng.uniform(20, 95, k), level=3)
+        late = late.assign(D1=late["composite"], D2=late["composite"])
+        registry2 = pd.concat([registry, late[registry.columns]], ignore_index=True)
+        scores2 = pd.concat([scores, late], ignore_index=True)
+        # every other seed without the stability rule: more patterns differ
+        second = compute_cells(scores2, registry2, params, DIMS, previous_cells=first if seed % 2 else None)
+        members1, members2 = memberships(scores), memberships(scores2)
+        changed = changed_between(members1, members2)
+        column = {int(e): j for j, e in enumerate(scores2["enterprise_id"])}
+        pub1, keys1, hid1, _ = vectors(first, members1, column)
+        pub2, keys2, hid2, _ = vectors(second, members2, column)
+        both = np.vstack([pub1, pub2])
+        if blocked(first, second, m):
+            continue
+        present = tuple(set(frame["prefecture"] + "|" + frame["division"] + "|" + frame["county"]) for frame in (scores, scores2))
+        stacked = dc.across_runs_determined(first, second, changed, m, present)
+        if not stacked.empty:
+            refused_by_stacking += 1
+            continue
+        checked += 1
+        # a cell one run hides and the other publishes with the same members is public
+        # already (its sum is printed): not a secret of either run
+        public_sets = {frozenset(members.get(k, ())) for frame, members in ((first, members1), (second, members2))
+                       for k in zip(frame.loc[~frame["suppressed"].astype(bool), "kind"],
+                                    frame.loc[~frame["suppressed"].astype(bool), "code"], strict=True)}
+        # … and so is one the other run publishes whose change set the public can total
+        # (cell ± the total of ≥ m late filers: groups of ≥ m each)
+        totals = dc.known_changes(first, second, changed)
+        for frame, hid, keys, members in ((second, hid1, keys1, members1), (first, hid2, keys2, members2)):
+            other_open = set(zip(frame.loc[~frame["suppressed"].astype(bool), "kind"],
+                                 frame.loc[~frame["suppressed"].astype(bool), "code"], strict=True))
+            secret = np.array([frozenset(members.get(k, ())) not in public_sets
+                               and not (k in other_open and changed.get(k, frozenset()) in totals) for k in keys], dtype=bool)
+            # what either run gives away on its own is the single-run audit's gap (see
+            # test_a_county_minus_a_prefecture_division_cell_is_a_single_run_gap)
+            found = derivable(both, hid) & secret & ~derivable(pub1, hid) & ~derivable(pub2, hid) if len(hid) else secret
+            assert not found.any(), (seed, [k for k, f in zip(keys, found, strict=True) if f])
+    assert checked >= 5, checked
+    print(f"checked {checked}, refused by the stacked rule {refused_by_stacking}")
+
+
+@pytest.mark.xfail(strict=True, reason="single-run gap: counties × prefecture × division cells are not audited together")
+def test_a_county_minus_a_prefecture_division_cell_is_a_single_run_gap():
+    """Found by the test above (seed 46): in the re-run, county 310403 (12 filings) minus
+    prefecture × division 310400|39 (10) is the two filings of division 27 in that county —
+    which are the whole of 310400|27, a hidden cell of 2. Counties and prefecture ×
+    division cells are two partitions of the same prefecture; the partition audit treats
+    them as unrelated (docs/METHOD.md 五、局限). Strict xfail: it fails until the audit
+    models county × division intersections, and then this marker must go."""
+    seed, m = 46, IndexParameters().min_cell_size
+    rng = np.random.default_rng(seed)
+    scores, registry, _ = random_population(seed, int(rng.integers(120, 260)))
+    params = IndexParameters()
+    first = compute_cells(scores, registry, params, DIMS)
+    profile = scores.sample(1, random_state=seed).iloc[0]
+    k = int(rng.integers(m, m + 5))
+    start = int(registry["enterprise_id"].max()) + 1
+    late = pd.DataFrame([profile.to_dict()] * k).assign(
+        enterprise_id=np.arange(start, start + k), composite=rng.uniform(20, 95, k), level=3)
+    late = late.assign(D1=late["composite"], D2=late["composite"])
+    scores2 = pd.concat([scores, late], ignore_index=True)
+    registry2 = pd.concat([registry, late[registry.columns]], ignore_index=True)
+    second = compute_cells(scores2, registry2, params, DIMS, previous_cells=first)
+    column = {int(e): j for j, e in enumerate(scores2["enterprise_id"])}
+    pub, keys, hid, _ = vectors(second, memberships(scores2), column)
+    found = derivable(pub, hid)
+    assert not found.any(), [k for k, f in zip(keys, found, strict=True) if f]

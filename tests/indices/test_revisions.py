@@ -108,3 +108,43 @@ def test_a_rerun_where_one_filer_replaced_another_is_not_published():
         index_run_publish(run=rerun, user=None)
     # the filing of another county whose cells did not change is no blocker there
     assert ("county", "320102") not in blockers
+
+
+# --- two runs stacked: a cell hidden in one run, published unchanged in the other ------------------
+
+
+def hand_cells(suppressed: dict[str, bool], n: dict[str, int]):
+    """A prefecture P (published, n = sum) with three counties."""
+    import pandas as pd
+
+    rows = [("prefecture", "P", "", sum(n.values()), False)]
+    rows += [("county", c, "P", n[c], suppressed[c]) for c in ("c1", "c2", "c3")]
+    return pd.DataFrame(rows, columns=["kind", "code", "parent_code", "n", "suppressed"])
+
+
+def test_two_patterns_that_are_each_safe_give_a_hidden_county_away_together():
+    """The worked example of docs/METHOD.md ("两次发布联立"): published run: c1 (10)
+    published, c2 (3, small) and c3 (6, its complement) hidden. The re-run has five more
+    filers in c1 (15) and hides c2 with c1 instead, publishing c3 (6, unchanged). Each run
+    alone protects c2; together, c3 is known in the first run too, and P − c1 − c3 = c2."""  # noqa: RUF002
+    from apps.indices.disclosure import across_runs_determined
+
+    published = hand_cells({"c1": False, "c2": True, "c3": True}, {"c1": 10, "c2": 3, "c3": 6})
+    candidate = hand_cells({"c1": True, "c2": True, "c3": False}, {"c1": 15, "c2": 3, "c3": 6})
+    five = frozenset(range(5))  # the five late filers of c1
+    changed = {("county", "c1"): five, ("prefecture", "P"): five}
+    found = across_runs_determined(published, candidate, changed)
+    # P is published in both runs, so the five late filers' total is public (P − P′), and
+    # c1 is known in the re-run as well (its published sum + that total): c2 follows in both
+    assert found.to_dict("records") == [
+        {"kind": "county", "code": "c2", "n": 3, "run": "candidate"},
+        {"kind": "county", "code": "c2", "n": 3, "run": "published"},
+    ]
+    # the same pattern kept (c3 the complement in both runs): nothing follows
+    same = hand_cells({"c1": False, "c2": True, "c3": True}, {"c1": 15, "c2": 3, "c3": 6})
+    assert across_runs_determined(published, same, changed).empty
+    # c3 changed between the runs (a re-scored filer whose change no cell published in both
+    # tells): c3 is no longer known in the first run; the re-run still gives c2 away
+    # (P′ − c3′ − (c1 + the five late filers' total))
+    rescored = across_runs_determined(published, candidate, {**changed, ("county", "c3"): frozenset({99})})
+    assert rescored.to_dict("records") == [{"kind": "county", "code": "c2", "n": 3, "run": "candidate"}]
