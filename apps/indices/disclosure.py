@@ -591,6 +591,16 @@ def level_disclosure(
     return unsafe & ~hidden
 
 
+def _dimension_means(cells: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each dimension's mean per cell (NaN where a cell has none), from ``dimension_means``."""
+    if "dimension_means" not in cells.columns:
+        return {}
+    rows = cells["dimension_means"].tolist()
+    codes = sorted({code for r in rows if isinstance(r, dict) for code in r})
+    return {code: np.array([r.get(code, np.nan) if isinstance(r, dict) else np.nan for r in rows], dtype=float)
+            for code in codes}
+
+
 def apply_disclosure_control(
     cells: pd.DataFrame,
     params: IndexParameters,
@@ -628,6 +638,21 @@ def apply_disclosure_control(
         )
         reason[widened] = SECONDARY
         hidden |= widened
+        # the same audit for each dimension's sum (0 ≤ sum ≤ 100 n, same equations): one
+        # pass per dimension on the pattern as it stands, adding complements where needed
+        summary["dimensions"] = {}
+        for dimension, means in _dimension_means(cells).items():
+            view = cells[["kind", "code", "parent_code", "n"]].assign(mean=means)
+            widened, dim_summary = protect_intervals(
+                view, hidden, reason, order, edges, p=params.protection_p, weight=weight,
+                max_cells=params.audit_max_cells,
+            )
+            reason[widened] = SECONDARY
+            hidden |= widened
+            summary["widened"] += dim_summary["widened"]
+            summary["dimensions"][dimension] = {
+                k: dim_summary[k] for k in ("audited", "widened", "unprotected", "lps", "seconds")
+            }
         cells.attrs["protection"] = summary
     cells["suppressed"] = hidden
     cells["suppression_reason"] = reason

@@ -81,3 +81,21 @@ def test_the_witness_shortcut_decides_like_the_linear_programmes(seed, n):
         fast = audit._unprotected(total[targets], 100 * n_[targets], w_lo, w_hi, p)
         assert (exact == fast).all() and fewer <= lps
         assert (w_lo >= lo - 1e-6).all() and (w_hi <= hi + 1e-6).all()  # inner bounds
+
+
+def test_a_dimension_sum_is_audited_like_the_composite():
+    """The composite leaves room (310102 at 60: 310101 anywhere in 0 … 200), but dimension
+    D1 of 310102 is 99.5: y_D1(310101) ≥ 777 − 600 = 177 of 180. The pass for D1 adds the
+    complement with room, as for the composite (worked example of docs/METHOD.md)."""
+    scores, registry = population(60.0)
+    scores.loc[scores["county"] == "310101", "D1"] = 90.0
+    scores.loc[scores["county"] == "310102", "D1"] = 99.5
+    off = compute_cells(scores, registry, IndexParameters(protection_p=0), DIMS)
+    assert not cell(off, "county", "310103")["suppressed"]
+    cells = compute_cells(scores, registry, IndexParameters(), DIMS)
+    summary = cells.attrs["protection"]
+    assert summary["dimensions"]["D1"]["widened"] >= 1 and summary["dimensions"]["D1"]["unprotected"] == []
+    assert summary["dimensions"]["D2"]["widened"] == 0
+    assert cell(cells, "county", "310103")["suppression_reason"] == "secondary"
+    # the composite alone did not need it
+    assert protection_audit(off, p=0.10)["unprotected"] == []
