@@ -674,6 +674,21 @@ def apply_disclosure_control(
             cells["suppression_reason"] = reason
         # recorded on the run with the interval audit (IndexRun.audit["protection"])
         cells.attrs.setdefault("protection", {})["overlap"] = cells.attrs["overlap"]
+        if linear_audit and params.protection_p > 0 and "composite" in scores.columns:
+            from .audit import PRIMARY
+            from .overlap import overlap_intervals
+
+            primary = hidden & np.isin(reason.astype(str), PRIMARY)
+            widened, summary = overlap_intervals(cells, scores, hidden, primary, params.protection_p)
+            if widened.any():
+                reason[widened] = SECONDARY
+                hidden |= widened
+                more = protect(hidden, n, order, edges, linear=linear_audit, weight=weight)
+                reason[more] = SECONDARY
+                hidden |= more
+                cells["suppressed"] = hidden
+                cells["suppression_reason"] = reason
+            cells.attrs["protection"]["overlap_intervals"] = summary
     levels_hidden = level_disclosure(cells, hidden, n, order, edges, linear=linear_audit, weight=weight)
     kind, code, _ = _codes(cells)
     cells.attrs.setdefault("protection", {})["level_hidden"] = [
