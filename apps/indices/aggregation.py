@@ -169,6 +169,10 @@ class IndexParameters:
                          holds (apps.indices.audit); 0 switches the interval rule off
     audit_max_cells      how many of those cells the audit checks (smallest n first);
                          0 = every one
+    audit_dimensions     also audit each dimension's sum the same way (one pass per
+                         dimension). Off by default: at 200,000 filings it cost 2–22 s
+                         per dimension under load (docs/PERFORMANCE.md), far over the
+                         engine's budget; on when a run's parameters ask for it
     """
 
     min_cell_size: int = 5
@@ -185,6 +189,7 @@ class IndexParameters:
     rank_seed: int = 20261129
     protection_p: float = 0.10
     audit_max_cells: int = 0
+    audit_dimensions: bool = False
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:

@@ -46,7 +46,7 @@ attacker's subtraction (parent − published children) repeated until nothing ne
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -641,7 +641,7 @@ def apply_disclosure_control(
         # the same audit for each dimension's sum (0 ≤ sum ≤ 100 n, same equations): one
         # pass per dimension on the pattern as it stands, adding complements where needed
         summary["dimensions"] = {}
-        for dimension, means in _dimension_means(cells).items():
+        for dimension, means in (_dimension_means(cells) if params.audit_dimensions else {}).items():
             view = cells[["kind", "code", "parent_code", "n"]].assign(mean=means)
             widened, dim_summary = protect_intervals(
                 view, hidden, reason, order, edges, p=params.protection_p, weight=weight,
@@ -883,7 +883,8 @@ def known_changes(
 
 def across_runs_determined(
     published: pd.DataFrame, candidate: pd.DataFrame, changed: Mapping[tuple[str, str], frozenset],
-    min_cell_size: int = 5, present: tuple[Collection[str], Collection[str]] | None = None,
+    min_cell_size: int = 5,
+    present: tuple[Collection[str], Collection[str]] | Callable[[], tuple[Collection[str], Collection[str]]] | None = None,
 ) -> pd.DataFrame:
     """Hidden cells that two runs of one period give away together (issue 8, revisions).
 
@@ -902,8 +903,6 @@ def across_runs_determined(
     ``present``: the non-empty ones of each run)."""
     found = []
     totals = known_changes(published, candidate, changed)
-    published = with_county_divisions(published, present[0] if present else None)
-    candidate = with_county_divisions(candidate, present[1] if present else None)
     # a total of 1 … m − 1 changed filings (two cells' change sets one inside the other)
     # is itself a small group: reported as one pseudo-cell
     m = min_cell_size
@@ -912,6 +911,25 @@ def across_runs_determined(
         if 0 < len(group) < m:
             found.append({"kind": "changed_filings", "code": ",".join(map(str, sorted(group)[:10])),
                           "n": len(group), "run": "both"})
+
+    def open_keys(frame: pd.DataFrame) -> set:
+        shown = ~frame["suppressed"].astype(bool)
+        return set(zip(frame.loc[shown, "kind"].astype(str), frame.loc[shown, "code"].astype(str), strict=True))
+
+    def newly_known(this: pd.DataFrame, other: pd.DataFrame) -> bool:
+        hidden = this["suppressed"].astype(bool) & (pd.to_numeric(this["n"], errors="coerce").fillna(0) > 0)
+        keys = zip(this.loc[hidden, "kind"].astype(str), this.loc[hidden, "code"].astype(str), strict=True)
+        shown = open_keys(other)
+        return any(k in shown and frozenset(changed.get(k, frozenset())) in totals for k in keys)
+
+    # Usual case: both runs hide the same cells (the stability rule keeps patterns), so no
+    # hidden cell is known from the other run and nothing more follows — skip the solve.
+    if not (newly_known(published, candidate) or newly_known(candidate, published)):
+        return pd.DataFrame(found, columns=["kind", "code", "n", "run"])
+    if callable(present):
+        present = present()
+    published = with_county_divisions(published, present[0] if present else None)
+    candidate = with_county_divisions(candidate, present[1] if present else None)
     for name, this, other in (("candidate", candidate, published), ("published", published, candidate)):
         this = this.reset_index(drop=True)
         n = pd.to_numeric(this["n"], errors="coerce").fillna(0).to_numpy(np.int64)

@@ -171,11 +171,17 @@ def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[di
 def county_divisions(run: IndexRun) -> set[str]:
     """The (county, division) intersections that hold filings of ``run``, as
     "prefecture|division|county" from the codes each filing recorded (one grouped query)."""
+    from django.db import connection
+
     from .models import RunScore
 
-    rows = (Submission.objects.filter(pk__in=RunScore.objects.filter(run=run).values("submission_id"))
-            .values_list("prefecture_code", "division_code", "county_code").distinct())  # fmt: skip
-    return {f"{p}|{d}|{c}" for p, d, c in rows}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT s.prefecture_code, s.division_code, s.county_code FROM {RunScore._meta.db_table} r "
+            f"JOIN {Submission._meta.db_table} s ON s.id = r.submission_id WHERE r.run_id = %s",
+            [run.pk],
+        )
+        return {f"{p}|{d}|{c}" for p, d, c in cursor.fetchall()}
 
 
 def stacked_blockers(run: IndexRun, against: IndexRun, changed: dict[tuple[str, str], frozenset]) -> list[dict]:
@@ -190,7 +196,7 @@ def stacked_blockers(run: IndexRun, against: IndexRun, changed: dict[tuple[str, 
     fields = ["kind", "code", "parent_code", "n", "suppressed"]
     frames = [pd.DataFrame(list(IndexCell.objects.filter(run=r).values_list(*fields)), columns=fields) for r in (against, run)]
     found = across_runs_determined(frames[0], frames[1], changed, index_parameters(run).min_cell_size,
-                                   (county_divisions(against), county_divisions(run)))
+                                   lambda: (county_divisions(against), county_divisions(run)))
     n_of = [dict(zip(zip(f["kind"], f["code"], strict=True), f["n"], strict=True)) for f in frames]
     return [
         {"kind": k, "code": c, "n_published": int(n_of[0].get((k, c), 0)), "n": int(n_of[1].get((k, c), 0)),

@@ -92,7 +92,8 @@ def test_a_dimension_sum_is_audited_like_the_composite():
     scores.loc[scores["county"] == "310102", "D1"] = 99.5
     off = compute_cells(scores, registry, IndexParameters(protection_p=0), DIMS)
     assert not cell(off, "county", "310103")["suppressed"]
-    cells = compute_cells(scores, registry, IndexParameters(), DIMS)
+    assert compute_cells(scores, registry, IndexParameters(), DIMS).attrs["protection"]["dimensions"] == {}  # off by default
+    cells = compute_cells(scores, registry, IndexParameters(audit_dimensions=True), DIMS)
     summary = cells.attrs["protection"]
     assert summary["dimensions"]["D1"]["widened"] >= 1 and summary["dimensions"]["D1"]["unprotected"] == []
     assert summary["dimensions"]["D2"]["widened"] == 0
