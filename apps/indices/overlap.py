@@ -343,6 +343,9 @@ def overlap_intervals(cells: pd.DataFrame, scores: pd.DataFrame, hidden: np.ndar
     summary = {"audited": 0, "widened": 0, "unprotected": [], "lps": 0}
     if scores is None or scores.empty or p <= 0:
         return added, summary
+    kinds = cells["kind"].astype(str).to_numpy(object)
+    if not (primary & np.isin(kinds, NATION_LEVEL) & (pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy() > 0)).any():
+        return added, summary  # nothing hidden at nation level on the primary rules: no LP
     atoms = atoms_of(cells, scores)
     n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(np.int64)
     nonempty = n[atoms.rows] > 0
