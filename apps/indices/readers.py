@@ -146,7 +146,7 @@ INT_FIELDS = [f.name for f in IndexCell._meta.concrete_fields if f.get_internal_
 # cheaper query on every public request).
 _PUBLIC_RUN_FIELDS = (
     "id", "is_published", "published_at", "stale_since", "submissions", "cells", "suppressed_cells",
-    "parameters", "period__code", "period__name", "period__name_en", "period__opens_on", "period__closes_on",
+    "parameters", "audit", "period__code", "period__name", "period__name_en", "period__opens_on", "period__closes_on",
     "framework__code", "framework__version",
 )  # fmt: skip
 
