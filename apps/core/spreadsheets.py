@@ -41,6 +41,7 @@ import codecs
 import csv
 import io
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -447,18 +448,24 @@ class SheetFrame:
     lines: np.ndarray
 
 
-def _undo_neutralisation(column: pd.Series) -> pd.Series:
-    """:func:`cell_text` on a whole column of strings: stripped, our own "'=" prefix undone."""
-    column = column.str.strip()
-    quoted = column.str.startswith("'") & column.str[1:2].isin(("=", "+", "-", "@"))
-    if quoted.any():
-        column = column.where(~quoted, column.str[1:])
-    return column
+# A cell with space at either end, in a column's cells joined by NUL (no CSV cell holds one)
+_EDGE_SPACE = re.compile(r"(?:^|\x00)\s|\s(?:\x00|$)")
+
+
+def _cell_texts(cells: list[str]) -> list[str]:
+    """:func:`cell_text` on a whole column of strings: stripped, our own "'=" prefix undone.
+    One scan of the joined column finds whether anything needs doing at all (usually not)."""
+    joined = "\x00".join(cells)
+    if _EDGE_SPACE.search(joined):
+        cells = [c.strip() for c in cells]
+    if "'" in joined:
+        cells = [c[1:] if len(c) > 1 and c[0] == "'" and c[1] in "=+-@" else c for c in cells]
+    return cells
 
 
 def _csv_frame(data: bytes, encoding: str) -> tuple[pd.DataFrame, str]:
-    """A CSV file as a frame of raw string cells, one row per record (blank ones included,
-    so that row i is record i + 1), read by pandas' C parser."""
+    """A CSV file as a frame of cell texts, one row per record (blank ones included, so
+    that row i is record i + 1), read by pandas' C parser."""
     text, label = decode_csv(data, encoding)
     if "\x00" in text:
         raise SpreadsheetError(_("文件中含有二进制内容，不是 CSV 文本文件。"))
@@ -477,12 +484,12 @@ def _csv_frame(data: bytes, encoding: str) -> tuple[pd.DataFrame, str]:
             sep=delimiter,
             header=None,
             names=range(width),
-            dtype=str,
+            dtype=object,
             na_filter=False,
             skip_blank_lines=False,
             engine="c",
         )
-        return raw, label
+        return pd.DataFrame({c: _cell_texts(raw[c].tolist()) for c in raw.columns}, index=raw.index), label
     except (pd.errors.ParserError, ValueError):
         # Unbalanced quotes or a record wider than its lines: the csv module reads it (and
         # says which line is wrong). Rare, so its per-cell pace does not matter here.
@@ -509,10 +516,9 @@ def read_frame(*, data: bytes, filename: str, encoding: str = ENCODING_AUTO) -> 
     """
     file_format = check_upload(head=data[:HEAD_BYTES], filename=filename, size=len(data))
     if file_format == "xlsx":
-        raw, label = _records_frame(xlsx_records(data)), ""
+        frame, label = _records_frame(xlsx_records(data)), ""
     else:
-        raw, label = _csv_frame(data, encoding)
-    frame = raw.apply(_undo_neutralisation) if len(raw.columns) else raw
+        frame, label = _csv_frame(data, encoding)
     filled = (frame != "").to_numpy()
     kept = filled.any(axis=1)
     if not kept.any():
