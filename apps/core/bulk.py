@@ -62,7 +62,7 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence] | Map
         if connection.vendor == "postgresql":
             if n:
                 fields = [_copy_text(rows[c], n) for c in columns]
-                payload = "".join(f"{line}\n" for line in map("\t".join, zip(*fields, strict=True)))
+                payload = "\n".join(map("\t".join, zip(*fields, strict=True))) + "\n"
                 cols = ", ".join(connection.ops.quote_name(c) for c in columns)
                 with connection.cursor() as cursor:
                     with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({cols}) FROM STDIN") as copy:

@@ -41,7 +41,6 @@ import codecs
 import csv
 import io
 import os
-import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -448,17 +447,11 @@ class SheetFrame:
     lines: np.ndarray
 
 
-# A cell with space at either end, in a column's cells joined by NUL (no CSV cell holds one)
-_EDGE_SPACE = re.compile(r"(?:^|\x00)\s|\s(?:\x00|$)")
-
-
 def _cell_texts(cells: list[str]) -> list[str]:
-    """:func:`cell_text` on a whole column of strings: stripped, our own "'=" prefix undone.
-    One scan of the joined column finds whether anything needs doing at all (usually not)."""
-    joined = "\x00".join(cells)
-    if _EDGE_SPACE.search(joined):
-        cells = [c.strip() for c in cells]
-    if "'" in joined:
+    """:func:`cell_text` on a whole column of strings: stripped, our own "'=" prefix undone
+    (looked for only when the column holds an apostrophe at all)."""
+    cells = [c.strip() for c in cells]
+    if "'" in "".join(cells):
         cells = [c[1:] if len(c) > 1 and c[0] == "'" and c[1] in "=+-@" else c for c in cells]
     return cells
 

@@ -39,7 +39,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.accounts.scoping import jurisdiction_of, recorded_user
-from apps.core.bulk import copy_out_arrays, copy_rows
+from apps.core.bulk import copy_rows
 from apps.reference.models import Industry, IndustryLevel, KeyIndustry, Region, RegionLevel
 from apps.reference.size import classify_sizes
 
@@ -174,8 +174,10 @@ def load_lookups(*, usccs, counties, user) -> Lookups:
         key_industries[name.casefold()] = pk
         key_bits[pk] = len(key_bits)
 
-    codes = sorted(set(np.asarray(usccs, dtype=object).tolist()) - {""})
-    existing = _rows_by_uscc(codes)
+    # Only a valid code can name an existing enterprise (a row with another code is
+    # flagged, and the resource looks for itself).
+    usccs = np.asarray(usccs, dtype=object)
+    existing = _rows_by_uscc(sorted(set(usccs[uscc_valid(usccs)].tolist())))
     editable: set[str] | None = None
     if not jurisdiction.everything:
         editable = set()
@@ -190,7 +192,7 @@ def load_lookups(*, usccs, counties, user) -> Lookups:
 
 
 def _rows_by_uscc(codes: list[str]) -> pd.DataFrame:
-    """The stored values of the enterprises with these codes, one column per model column
+    """The stored values of the enterprises with these (valid) codes, one column per model column
     (Python values: an integer column with NULLs stays integers), indexed by USCC. On
     PostgreSQL one query with the codes as one array parameter: 20,000 separate parameters
     cost more to send and parse than the look-up itself."""
@@ -211,8 +213,9 @@ def _rows_by_uscc(codes: list[str]) -> pd.DataFrame:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT {columns}, (revenue * 100)::bigint FROM {connection.ops.quote_name(Enterprise._meta.db_table)} "  # noqa: S608
-                "WHERE uscc = ANY(%s)",
-                [codes],
+                "WHERE uscc = ANY(string_to_array(%s, ','))",
+                # valid codes have no comma: one text parameter, not an array of 20,000
+                [",".join(codes)],
             )
             rows = cursor.fetchall()
     frame = pd.DataFrame(rows, columns=[*names, "revenue_cents"], dtype=object)
@@ -526,14 +529,13 @@ def allocate_ids(model, count: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     table = model._meta.db_table
     column = model._meta.pk.column
-    if connection.vendor == "postgresql":
-        # As one binary array: fetching 20,000 one-value rows costs more than taking them.
-        return copy_out_arrays(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [("id", "bigint")],
-            [table, column, count],
-        )["id"]
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array value, not 20,000 one-value rows.
+            cursor.execute(
+                "SELECT array_agg(nextval(pg_get_serial_sequence(%s, %s))) FROM generate_series(1, %s)", [table, column, count]
+            )
+            return np.array(cursor.fetchone()[0], dtype=np.int64)
         # SQLite (local runs): one writer at a time, and this runs in the import's transaction.
         cursor.execute(f"SELECT COALESCE(MAX({column}), 0) FROM {table}")  # noqa: S608 - names from _meta
         start = cursor.fetchone()[0] + 1
