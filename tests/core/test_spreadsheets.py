@@ -278,6 +278,38 @@ def test_read_frame_reads_what_read_records_reads(data, filename):
     assert records_of(sheet) == records
 
 
+def test_calamine_reads_what_openpyxl_reads_and_only_sheets_within_the_caps(settings):
+    import datetime
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["B3"], sheet["C3"], sheet["E3"] = " 名称 ", "代码", "日期"
+    sheet.append([None, "甲公司", 320102, datetime.datetime(2026, 1, 2), 2.5])
+    sheet.append([None, "'=SUM(A1)", 91320102.0, datetime.datetime(2026, 1, 2, 8, 30), True])
+    sheet["B9"] = "最后"
+    out = io.BytesIO()
+    book.save(out)
+    data = out.getvalue()
+    assert spreadsheets._positions_within_caps(data)
+    records = spreadsheets.xlsx_records(data)
+    assert records == spreadsheets._openpyxl_records(data)
+    assert [n for n, _v in records] == [3, 4, 5, 9]
+    assert read_records(data=data, filename="x.xlsx")[2][1] == (4, ["", "甲公司", "320102", "2026-01-02T00:00:00", "2.5"])
+    # a cell beyond the column cap, or a sheet without positions: openpyxl, row by row
+    settings.SPREADSHEET_MAX_COLUMNS = 4
+    assert not spreadsheets._positions_within_caps(data)
+    settings.SPREADSHEET_MAX_COLUMNS = 500
+    assert not spreadsheets._positions_within_caps(_no_positions())
+
+
+def _no_positions() -> bytes:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_bomb(Path(folder) / "small.xlsx", rows=3)  # rows and cells without r="…"
+        return path.read_bytes()
+
+
 def test_read_frame_keeps_the_caps_and_messages(settings):
     settings.ENTERPRISE_IMPORT_MAX_ROWS = 2
     assert read_frame(data=b"h\n1\n\n2\n", filename="x.csv").lines.tolist() == [2, 4]
