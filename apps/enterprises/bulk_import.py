@@ -14,6 +14,12 @@ Validating (:func:`flag_rows`, pandas/numpy, no ORM inside)
     always used; a flagged row the resource accepts is imported like any other. Bad rows are
     usually few, so the per-row work stays small while every message stays the same.
 
+Planning (:func:`plan_rows`)
+    The valid rows are matched by USCC against the stored rows (read by one query in
+    :func:`load_lookups`) and sorted into new, changed and unchanged by comparing columns;
+    key industries are compared as one integer per enterprise (a bit per key industry).
+    No dict per row: everything from reading to the COPY payload is a column.
+
 Writing (:func:`write_rows`, one transaction, the caller's)
     New enterprises get their ids from the table's sequence and go in with COPY; changed
     ones are copied into a temporary staging table and updated with one ``UPDATE … FROM``;
