@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts.scoping import recorded_user
+from apps.enterprises.models import Enterprise
 from apps.filings.models import Period, Submission
 
 from .aggregation import IndexParameters
@@ -114,9 +115,27 @@ def changed_members(run: IndexRun, against: IndexRun) -> dict[tuple[str, str], i
         )
         differing = [row[0] for row in cursor.fetchall()]
     counts: Counter = Counter()
-    for submission in Submission.objects.filter(pk__in=differing).prefetch_related("enterprise__key_industries"):
-        counts.update((str(kind), str(code)) for kind, code in cell_keys_of(submission))
+    submissions = list(Submission.objects.filter(pk__in=differing))
+    tags = _period_tags(run.period, [s.enterprise_id for s in submissions])
+    for submission, key_industries in zip(submissions, tags, strict=True):
+        counts.update((str(kind), str(code)) for kind, code in cell_keys_of(submission, key_industries))
     return dict(counts)
+
+
+def _period_tags(period: Period, enterprise_ids: list[int]) -> list[tuple[str, ...]]:
+    """Key-industry tags of ``enterprise_ids`` as of ``period`` (its register snapshot; see
+    pipeline.period_key_industries), or today's when the period has no snapshot yet."""
+    from .models import RegisterSnapshot
+    from .pipeline import period_key_industries, snapshot_frame
+
+    snapshot = RegisterSnapshot.objects.filter(period=period).first()
+    if snapshot is not None:
+        return list(period_key_industries(snapshot_frame(snapshot), enterprise_ids))
+    through = Enterprise.key_industries.through
+    found: dict[int, list[str]] = {}
+    for ent, key in through.objects.filter(enterprise_id__in=enterprise_ids).values_list("enterprise_id", "keyindustry_id"):
+        found.setdefault(ent, []).append(key)
+    return [tuple(sorted(found.get(e, []))) for e in enterprise_ids]
 
 
 def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[dict]:
@@ -252,8 +271,11 @@ def published_run(period: Period) -> IndexRun | None:
     return IndexRun.objects.filter(period=period, is_published=True).select_related("period", "framework").first()
 
 
-def cell_keys_of(submission: Submission) -> list[tuple[str, str]]:
-    """The cells a filing contributes to."""
+def cell_keys_of(submission: Submission, key_industries=None) -> list[tuple[str, str]]:
+    """The cells a filing contributes to: from the codes it recorded and its key-industry
+    tags as of its period (``key_industries``, else read: :func:`_period_tags`)."""
+    if key_industries is None:
+        key_industries = _period_tags(submission.period, [submission.enterprise_id])[0]
     keys = [
         (CellKind.NATION, "CN"),
         (CellKind.PROVINCE, submission.province_code),
@@ -264,7 +286,7 @@ def cell_keys_of(submission: Submission) -> list[tuple[str, str]]:
         (CellKind.PROVINCE_DIVISION, f"{submission.province_code}|{submission.division_code}"),
         (CellKind.PREFECTURE_DIVISION, f"{submission.prefecture_code}|{submission.division_code}"),
     ]
-    keys += [(CellKind.KEY_INDUSTRY, k) for k in submission.enterprise.key_industries.values_list("pk", flat=True)]
+    keys += [(CellKind.KEY_INDUSTRY, k) for k in key_industries]
     return keys
 
 
