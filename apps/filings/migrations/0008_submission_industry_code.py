@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="submission",
             name="industry_code",
-            field=models.CharField(blank=True, default="", max_length=4, verbose_name="行业代码"),
+            field=models.CharField(blank=True, default="", db_default="", max_length=4, verbose_name="行业代码"),
         ),
         migrations.RunPython(fill_from_today, migrations.RunPython.noop),
     ]
