@@ -784,6 +784,7 @@ def finalize_run(*, run_id: int) -> IndexRun:
     loaded = time.perf_counter()
     cells = aggregation.compute_cells(frame, registry, params, dimension_codes, previous_scores, previous_cells)
     protection = cells.attrs.get("protection", {})  # the interval rule ran inside compute_cells
+    complements = cells.attrs.get("complements", {})  # how the complements were chosen
     aggregated = time.perf_counter()
     indicator_codes = list(compiled_for(run.framework).indicator_codes)
     # an indicator mean resting on fewer filings than a publishable cell is not kept
@@ -814,7 +815,7 @@ def finalize_run(*, run_id: int) -> IndexRun:
         locked.parameters = {**locked.parameters, **params.to_dict()}
         locked.provenance = {**locked.provenance, **provenance}
         locked.previous_run, locked.base_run = previous, base_run
-        locked.audit = {**locked.audit, "protection": protection}
+        locked.audit = {**locked.audit, "protection": protection, "complements": complements}
         locked.timings.update(
             {"load_join": round(loaded - started, 3), "aggregate": round(aggregated - loaded, 3),
              "indicator_means": round(indicators_done - aggregated, 3), "write_cells": round(written - indicators_done, 3)}
