@@ -19,8 +19,10 @@ Two lines are not enough against an attacker who solves all equations at once, n
 linear audit after this choice and repairs with the heuristic where needed, and
 :func:`apps.indices.audit.protect_intervals` then checks the intervals, as before.
 
-Blocks: cells linked through shared partitions (connected components over the non-empty
-cells). A block with no hidden cell needs nothing. A block with more than ``max_cells``
+Blocks: partitions that already hold two hidden (primary) cells are satisfied whatever is
+chosen and drop out; the cells still linked through the remaining partitions form the
+blocks (connected components), solved one by one. A block with no hidden cell needs
+nothing. A block with more than ``max_cells``
 variables, or whose solve finds no feasible choice within ``seconds``, is left to the
 heuristic (:func:`apps.indices.disclosure.complete_suppression`); each block's outcome is
 recorded (the run's audit, "complements").
@@ -41,6 +43,8 @@ METHODS = ("milp", "heuristic")
 # cell): among choices of equal cost the one of smaller codes wins, whatever the order of
 # the frame, so two runs on the same filings give the same pattern.
 TIE_BREAK = 1e-3
+# The run's record lists the first blocks solved to optimality and every block that was not.
+BLOCKS_LISTED = 5
 
 
 def _members(edges: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -50,25 +54,29 @@ def _members(edges: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return part, cell
 
 
-def blocks(n: np.ndarray, edges: pd.DataFrame) -> tuple[int, np.ndarray]:
-    """Connected components of the non-empty cells through shared partitions: (number of
-    blocks, block of each cell; −1 for cells in no partition or empty)."""
-    block = np.full(len(n), -1, dtype=np.int64)
-    if edges.empty:
-        return 0, block
-    part, cell = _members(edges)
-    keep = n[cell] > 0
-    part, cell = part[keep], cell[keep]
+def blocks(part: np.ndarray, cell: np.ndarray, size: int) -> tuple[int, np.ndarray]:
+    """Connected components of the cells through the partitions of the members (``part``,
+    ``cell``): (number of blocks, block of each of ``size`` cells; −1 for a cell in none)."""
+    block = np.full(size, -1, dtype=np.int64)
     if not len(cell):
         return 0, block
     cells = np.unique(cell)
-    column = np.full(len(n), -1, dtype=np.int64)
+    column = np.full(size, -1, dtype=np.int64)
     column[cells] = np.arange(len(cells))
     incidence = sparse.csr_matrix((np.ones(len(cell)), (part, column[cell])), shape=(int(part.max()) + 1, len(cells)))
     adjacency = (incidence.T @ incidence).tocsr()
     count, labels = csgraph.connected_components(adjacency, directed=False)
     block[cells] = labels
     return count, block
+
+
+def weighted_cost(n: np.ndarray, weight: np.ndarray | None, order: np.ndarray | None) -> np.ndarray:
+    """Each cell's cost as a complement: w_c · n_c plus the tie-break by code order."""
+    n = np.asarray(n, dtype=np.int64)
+    cost = (np.ones(len(n)) if weight is None else np.asarray(weight, dtype=float)) * n
+    if order is not None and len(n):  # ties: the smaller code first, as the heuristic does
+        cost = cost + TIE_BREAK * (np.asarray(order, dtype=float) + 1) / len(n)
+    return cost
 
 
 def _solve_block(
@@ -103,48 +111,80 @@ def _solve_block(
 
 def optimal_complements(
     hidden: np.ndarray, n: np.ndarray, edges: pd.DataFrame, weight: np.ndarray | None = None, *,
-    order: np.ndarray | None = None, max_cells: int = 50_000, seconds: float = 20.0,
+    order: np.ndarray | None = None, max_cells: int = 50_000, seconds: float = 20.0, feasible: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict]:
     """The complements of least cost for ``hidden`` (bool per cell; the primary cells):
-    the cells to add (bool mask) and the report recorded on the run — per block with a
-    hidden cell: cells, constraints, status ("optimal", "time_limit" = the best choice
-    found in the time, "heuristic" = too large or nothing found: left to the heuristic),
-    objective (contributors, weighted), seconds."""
+    the cells to add (bool mask) and the report recorded on the run: how many blocks were
+    solved how ("optimal"; "time_limit" = the best choice found in the time left;
+    "heuristic" = too large, no time left or nothing found: left to the heuristic), the
+    largest block, the objective (contributors of the complements, weighted) and, per block
+    (the first few and every one not solved to optimality): cells, hidden, constraints,
+    status, objective, seconds. ``seconds`` bounds all blocks together. ``feasible``: the cells
+    of a feasible choice (the heuristic's line rule): per block, cells dearer than its part
+    of that choice are left out."""
     n = np.asarray(n, dtype=np.int64)
-    w = np.ones(len(n)) if weight is None else np.asarray(weight, dtype=float)
-    cost = w * n
-    if order is not None and len(n):  # ties: the smaller code first, as the heuristic does
-        cost = cost + TIE_BREAK * (np.asarray(order, dtype=float) + 1) / len(n)
+    cost = weighted_cost(n, weight, order)
     added = np.zeros(len(n), dtype=bool)
-    report: dict = {"method": "milp", "blocks": [], "max_cells": max_cells, "seconds_limit": seconds}
+    report: dict = {"method": "milp", "blocks": [], "largest_block": 0, "max_cells": max_cells,
+                    "seconds_limit": seconds}
     if edges.empty:
         return added, report
-    count, block = blocks(n, edges)
     part, cell = _members(edges)
     keep = n[cell] > 0
     part, cell = part[keep], cell[keep]
     unknown = hidden & (n > 0)
-    order = np.argsort(block[cell], kind="stable")
-    member_starts = np.searchsorted(block[cell][order], np.arange(count + 1))
+    if not len(part):
+        return added, report
+    # A partition that already holds two hidden cells satisfies all its constraints whatever
+    # else is chosen: it drops out, and the rest falls apart into small independent blocks
+    # (exactly: nothing links them any more).
+    fixed = np.bincount(part, unknown[cell].astype(np.int64), minlength=int(part.max()) + 1)
+    keep = fixed[part] < 2
+    part, cell = part[keep], cell[keep]
+    count, block = blocks(part, cell, len(n))
+    if feasible is not None:
+        # Within a block, a cell costing more than a known feasible choice of the block (the
+        # heuristic's cells in it) is in no choice of least cost: x_c = 0, its constraints
+        # hold trivially and it leaves the others. Exact, and repeated while it prunes: the
+        # hubs (nation, provinces, divisions) go and the blocks fall apart.
+        report["bound"] = round(float(cost[feasible & (block >= 0)].sum()), 2)
+        for _ in range(10):
+            upper = np.bincount(block[feasible & (block >= 0)], cost[feasible & (block >= 0)], minlength=count)
+            keep = unknown[cell] | (cost[cell] <= upper[block[cell]] + 1e-9)
+            if keep.all():
+                break
+            part, cell = part[keep], cell[keep]
+            count, block = blocks(part, cell, len(n))
+    by_block = np.argsort(block[cell], kind="stable")
+    member_starts = np.searchsorted(block[cell][by_block], np.arange(count + 1))
     cell_order = np.argsort(block, kind="stable")
     cell_starts = np.searchsorted(block[cell_order], np.arange(count + 1))
+    deadline = time.perf_counter() + seconds
+    statuses: dict[str, int] = {}
+    objective_total = 0.0
     for b in np.unique(block[unknown & (block >= 0)]).tolist():
         cells = np.sort(cell_order[cell_starts[b]:cell_starts[b + 1]])
-        rows = order[member_starts[b]:member_starts[b + 1]]
+        rows = by_block[member_starts[b]:member_starts[b + 1]]
         entry = {"cells": int(len(cells)), "hidden": int(unknown[cells].sum()), "constraints": int(len(rows))}
         started = time.perf_counter()
-        if len(cells) > max_cells:
-            entry["status"] = "heuristic"
-            entry["why"] = "too_large"
+        left = deadline - started
+        if len(cells) > max_cells or left <= 0:
+            entry["status"], entry["why"] = "heuristic", ("too_large" if len(cells) > max_cells else "time")
         else:
-            chosen, status, objective, gap = _solve_block(cells, unknown, cost, part[rows], cell[rows], seconds)
+            chosen, status, objective, gap = _solve_block(cells, unknown, cost, part[rows], cell[rows], left)
             if chosen is None:
                 entry["status"], entry["why"] = "heuristic", str(status)
             else:
-                entry["status"], entry["objective"] = status, round(objective - float(cost[cells][unknown[cells]].sum()), 2)
+                entry["status"] = status
+                entry["objective"] = round(objective - float(cost[cells][unknown[cells]].sum()), 2)
+                objective_total += entry["objective"]
                 if gap is not None:
                     entry["gap"] = round(gap, 6)
                 added[cells[chosen & ~unknown[cells]]] = True
         entry["seconds"] = round(time.perf_counter() - started, 3)
-        report["blocks"].append(entry)
+        statuses[entry["status"]] = statuses.get(entry["status"], 0) + 1
+        report["largest_block"] = max(report["largest_block"], entry["cells"])
+        if entry["status"] != "optimal" or len(report["blocks"]) < BLOCKS_LISTED:
+            report["blocks"].append(entry)
+    report.update({"solved": statuses, "objective": round(objective_total, 2)})
     return added, report

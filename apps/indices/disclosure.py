@@ -488,11 +488,15 @@ def protect(
     if method == "milp":
         from .complements import optimal_complements
 
+        # the line rule's choice: a feasible answer whose cost bounds the program's
+        line_rule = complete_suppression(current, n, order, edges, weight)
         chosen, summary = optimal_complements(current, n, edges, weight, order=order, max_cells=max_cells,
-                                              seconds=seconds)
+                                              seconds=seconds, feasible=line_rule)
         current |= chosen
         if report is not None:
             report.update(summary)
+            report["program_cells"], report["program_contributors"] = int(chosen.sum()), int(n[chosen].sum())
+            report["line_rule_cells"], report["line_rule_contributors"] = int(line_rule.sum()), int(n[line_rule].sum())
     for _ in range(_MAX_ROUNDS):
         current |= complete_suppression(current, n, order, edges, weight)
         if not linear:
@@ -660,6 +664,7 @@ def apply_disclosure_control(
     added = protect(hidden, n, order, edges, linear=linear_audit, weight=weight, method=params.complement_method,
                     max_cells=params.milp_max_cells, seconds=params.milp_seconds, report=report)
     report["seconds"] = round(time.perf_counter() - started, 3)
+    report["protect_cells"], report["protect_contributors"] = int(added.sum()), int(n[added].sum())
     reason[added] = SECONDARY
     hidden |= added
     if linear_audit and params.protection_p > 0 and "mean" in cells.columns:

@@ -759,7 +759,7 @@ def finalize_run(*, run_id: int) -> IndexRun:
     frame = scores.merge(recorded_frame(run.period, registry), on="enterprise_id", how="left")
     from .services import not_measured_frame  # each filing's 未统计 answers (issue 8)
 
-    frame = frame.merge(not_measured_frame(run.period, run.framework), on="enterprise_id", how="left")
+    frame = frame.merge(not_measured_frame(run.period, run.framework, registry), on="enterprise_id", how="left")
     previous = previous_published_run(run)
     previous_scores = previous_cells = None
     if previous is not None:
