@@ -111,3 +111,38 @@ def test_the_filing_records_its_industry_class():
     enterprise = Submission.objects.filter(period=p2025).first().enterprise
     assert enterprise_location(enterprise)["industry_code"] == enterprise.industry_id
     assert Submission.objects.filter(period=p2025, industry_code="").count() == 0
+
+
+def kpi_module_framework():
+    """The test framework with a KPI B2 in its module "bio" (division 27): one common KPI
+    (K1) and one module KPI."""
+    industry("27", "医药制造业")
+    b2 = {"code": "B2", "module": "bio", "kind": "kpi", "question": "批次放行一次合格率", "unit": "%",
+          "direction": "higher", "min_value": 0, "max_value": 100, "thresholds": [[0, 0], [100, 100]], "weight": 0.5}
+    dimensions = [dict(d) for d in SPEC["dimensions"]]
+    dimensions[1] = {**dimensions[1], "indicators": [*dimensions[1]["indicators"], b2]}
+    return framework_publish(framework=import_framework({**SPEC, "code": "qmd-nm", "dimensions": dimensions}))
+
+
+def test_the_not_measured_share_counts_the_module_kpis_that_apply():
+    """docs/METHOD.md 四 "未统计占比", worked example: 9 filings; 2 recorded division 27
+    (module "bio" applies: K1 and B2 asked), 7 others (K1 only): 2 × 2 + 7 × 1 = 11 KPI
+    answers asked. Marked 未统计: one bio filer both (2), one other filer K1 (1); a stray mark
+    on B2 by a filer the module does not apply to is not counted. Share 3 / 11 (the common
+    KPIs alone gave 2 / 9)."""
+    from apps.filings.models import Answer
+    from apps.frameworks.models import Indicator
+
+    (p2025,) = build(n=10, periods=("2025",), framework=kpi_module_framework())
+    filings = list(Submission.objects.filter(period=p2025).order_by("pk"))
+    assert len(filings) == 9
+    bio_a, bio_b, other, stray = filings[0], filings[1], filings[2], filings[3]
+    Submission.objects.filter(pk__in=[bio_a.pk, bio_b.pk]).update(division_code="27", industry_code="27")
+    k1, b2 = (Indicator.objects.get(framework=p2025.framework, code=c) for c in ("K1", "B2"))
+    for submission, indicator in ((bio_a, k1), (bio_a, b2), (other, k1), (stray, b2)):
+        Answer.objects.create(submission=submission, indicator=indicator, not_measured=True)
+    run = inline_run(p2025)
+    nation = IndexCell.objects.get(run=run, kind="nation", code="CN")
+    assert nation.n == 9 and nation.not_measured_share == pytest.approx(3 / 11)
+    division = IndexCell.objects.get(run=run, kind="division", code="27")
+    assert division.n == 2 and division.not_measured_share == pytest.approx(2 / 4)
