@@ -33,7 +33,6 @@ def test_the_worker_takes_the_snapshot_of_a_closed_period_once(celery_worker):
     closed.save()
     still_open.opens_on, still_open.closes_on = today - datetime.timedelta(days=5), today + datetime.timedelta(days=5)
     still_open.save()
-    assert PeriodicTask.objects.filter(task="apps.indices.tasks.snapshot_closed_periods", enabled=True).exists()
 
     snapshot_closed_periods.delay()
     assert wait_for(lambda: RegisterSnapshot.objects.filter(period=closed).exists()), celery_worker.log()[-3000:]
@@ -60,3 +59,19 @@ def test_the_worker_takes_the_snapshot_of_a_closed_period_once(celery_worker):
     again = RegisterSnapshot.objects.get(period=closed)
     assert (again.pk, again.taken_at, again.digest) == (snapshot.pk, snapshot.taken_at, snapshot.digest)
     assert RegisterSnapshot.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_data_migration_schedules_the_task_hourly():
+    """The schedule the migration writes (read from the migration itself: transactional
+    tests elsewhere in the suite flush rows that migrations created)."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("apps.indices.migrations.0010_snapshot_schedule")
+    PeriodicTask.objects.filter(task="apps.indices.tasks.snapshot_closed_periods").delete()
+    migration.create_schedule(apps, None)
+    migration.create_schedule(apps, None)  # idempotent
+    task = PeriodicTask.objects.get(task="apps.indices.tasks.snapshot_closed_periods")
+    assert task.enabled and (task.interval.every, task.interval.period) == (1, "hours")
