@@ -39,6 +39,11 @@ def _no_sideways_scroll(page, url):
 def _chip_is_one_line(page):
     chip = page.get_by_test_id("user-chip").bounding_box()
     assert chip["height"] < 40, f"role badge is {chip['height']} px tall"
+    # 通知 and 退出 stay on the badge's line (退出 used to fall onto a line of its own)
+    middle = chip["y"] + chip["height"] / 2
+    for name, box in (("通知", page.get_by_test_id("notice-link").bounding_box()),
+                      ("退出", page.get_by_role("button", name="退出").bounding_box())):
+        assert abs(box["y"] + box["height"] / 2 - middle) < 8, f"{name} is not on the role badge's line"
 
 
 @pytest.fixture
