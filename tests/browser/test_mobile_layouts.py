@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.accounts.models import Role
+from tests.browser.helpers import login as _login
 from tests.factories import UserFactory, authority_user, enterprise_user, province
 
 # The screenshots folder of tests/conftest.py; importing conftest as a module would configure
@@ -16,15 +17,6 @@ SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "screenshots"
 pytestmark = [pytest.mark.browser]
 
 PHONE = {"width": 390, "height": 844}
-
-
-def _login(page, live_server, username):
-    page.context.clear_cookies()
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill("Portal-Test-2026")
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_test_id("user-chip")).to_be_visible()
 
 
 def _no_sideways_scroll(page, url):
