@@ -155,8 +155,9 @@ def timed_import(data: bytes, name: str, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - start, report
 
 
-def paper_filings(codes: list[str], n: int) -> dict:
-    """Import ``n`` paper filings of the latest period for enterprises of ``codes``."""
+def paper_filings(codes: list[str], n: int, profile: str = "") -> dict:
+    """Import ``n`` paper filings of the latest period for enterprises of ``codes`` (with
+    ``profile``: under cProfile, the statistics written to that path)."""
     import openpyxl
     from django.utils import timezone
 
@@ -212,9 +213,18 @@ def paper_filings(codes: list[str], n: int) -> dict:
         sheet.append([code, "", period.code, "", *(answer(i) for i in indicators), None, None])
     out = io.BytesIO()
     book.save(out)
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     start = time.perf_counter()
     report = submissions_import(data=out.getvalue(), filename="bench.xlsx", period=period, user=user)
     seconds = time.perf_counter() - start
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
     return {"filings": n, "seconds": seconds, "per_second": n / seconds, "created": report.created,
             "errors": len(report.errors), "first_errors": [e.message for e in report.errors[:3]]}
 
@@ -223,6 +233,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--filings", type=int, default=2_000)
+    parser.add_argument("--profile", default="", help="write a cProfile of the paper-filing import to this path")
     args = parser.parse_args()
     ensure_database()
     import django
@@ -264,7 +275,7 @@ def main() -> None:
             "seconds": seconds, "rows_per_second": args.rows / seconds, "bad_lines": report.skipped,
         }  # fmt: skip
         if args.filings:
-            results["paper_filings"] = paper_filings(codes, args.filings)
+            results["paper_filings"] = paper_filings(codes, args.filings, args.profile)
     finally:
         delete_rows(codes)
         delete_rows(broken_codes)
