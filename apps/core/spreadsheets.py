@@ -45,8 +45,11 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import methodcaller
 from pathlib import PurePath
 
+import numpy as np
+import pandas as pd
 import tablib
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -421,6 +424,119 @@ def read_records(*, data: bytes, filename: str, encoding: str = ENCODING_AUTO) -
     if not cleaned:
         raise SpreadsheetError(_("文件是空的，没有表头也没有数据。"))
     return file_format, label, cleaned
+
+
+# --- reading as columns -----------------------------------------------------------------------
+
+
+@dataclass
+class SheetFrame:
+    """A sheet read as columns by :func:`read_frame`.
+
+    ``frame`` holds the data rows (blank rows left out) as stripped strings, "" for an empty
+    cell, under positional column labels 0, 1, … as wide as the widest row (wider than the
+    header when a row has more cells). ``lines`` holds each data row's line number (header
+    = its own line, usually 1; blank rows keep their numbers, as Excel shows them).
+    """
+
+    file_format: str  # "csv" or "xlsx"
+    encoding: str  # how a CSV was decoded, for a report ("" for XLSX)
+    header: list[str]
+    header_line: int
+    frame: pd.DataFrame
+    lines: np.ndarray
+
+
+def _undo_neutralisation(column: pd.Series) -> pd.Series:
+    """:func:`cell_text` on a whole column of strings: stripped, our own "'=" prefix undone."""
+    column = column.str.strip()
+    quoted = column.str.startswith("'") & column.str[1:2].isin(("=", "+", "-", "@"))
+    if quoted.any():
+        column = column.where(~quoted, column.str[1:])
+    return column
+
+
+def _csv_frame(data: bytes, encoding: str) -> tuple[pd.DataFrame, str]:
+    """A CSV file as a frame of raw string cells, one row per record (blank ones included,
+    so that row i is record i + 1), read by pandas' C parser."""
+    text, label = decode_csv(data, encoding)
+    if "\x00" in text:
+        raise SpreadsheetError(_("文件中含有二进制内容，不是 CSV 文本文件。"))
+    delimiter = sniff_delimiter(text.split("\n", 1)[0])
+    # The parser needs the width up front (it refuses a record wider than the first one):
+    # the most delimiters on one physical line. A record spanning lines, or a quoted
+    # delimiter, can make this wrong; then the csv module reads the file (below).
+    width = max(map(methodcaller("count", delimiter), text.split("\n"))) + 1
+    if width > max_columns() + 1:
+        width = None  # let the csv module apply the column cap with its message
+    try:
+        if width is None:
+            raise pd.errors.ParserError("too wide")
+        raw = pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            header=None,
+            names=range(width),
+            dtype=str,
+            na_filter=False,
+            skip_blank_lines=False,
+            engine="c",
+        )
+        return raw, label
+    except (pd.errors.ParserError, ValueError):
+        # Unbalanced quotes or a record wider than its lines: the csv module reads it (and
+        # says which line is wrong). Rare, so its per-cell pace does not matter here.
+        records, label = csv_records(data, encoding)
+        return _records_frame(records), label
+
+
+def _records_frame(records: list[tuple[int, list]]) -> pd.DataFrame:
+    """Numbered records (as :func:`csv_records` / :func:`xlsx_records` return them) as a frame
+    of cell texts indexed by record number - 1."""
+    width = max((len(values) for _n, values in records), default=0)
+    rows = [[cell_text(v) for v in values] + [""] * (width - len(values)) for _n, values in records]
+    return pd.DataFrame(rows, index=[n - 1 for n, _v in records], columns=range(width), dtype=object)
+
+
+def read_frame(*, data: bytes, filename: str, encoding: str = ENCODING_AUTO) -> SheetFrame:
+    """Check and read a CSV/XLSX file as columns: a :class:`SheetFrame`.
+
+    The same checks and caps as :func:`read_records` (size, type, zip directory, rows,
+    columns; :class:`SpreadsheetError` with a clerk's message), the same cell texts
+    (:func:`cell_text`) and line numbers; the first non-blank row is the header. A CSV is
+    parsed by pandas' C parser straight into columns, so per-cell Python work is left to
+    the caller's column operations.
+    """
+    file_format = check_upload(head=data[:HEAD_BYTES], filename=filename, size=len(data))
+    if file_format == "xlsx":
+        raw, label = _records_frame(xlsx_records(data)), ""
+    else:
+        raw, label = _csv_frame(data, encoding)
+    frame = raw.apply(_undo_neutralisation) if len(raw.columns) else raw
+    filled = (frame != "").to_numpy()
+    kept = filled.any(axis=1)
+    if not kept.any():
+        raise SpreadsheetError(_("文件是空的，没有表头也没有数据。"))
+    if frame.shape[1] > max_columns():
+        if filled[:, max_columns() :].any():
+            raise _too_many_columns()
+        frame = frame.iloc[:, : max_columns()]
+    frame = frame[kept]
+    if len(frame) - 1 > max_rows():
+        raise _too_many_rows()
+    numbers = frame.index.to_numpy(dtype=np.int64) + 1
+    header = frame.iloc[0].tolist()
+    while header and header[-1] == "":
+        header.pop()
+    body = frame.iloc[1:].reset_index(drop=True)
+    return SheetFrame(
+        file_format=file_format,
+        encoding=label,
+        header=header,
+        header_line=int(numbers[0]),
+        frame=body,
+        lines=numbers[1:],
+    )
 
 
 # --- writing ----------------------------------------------------------------------------------
