@@ -38,6 +38,57 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> i
     return count
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_texts(values, n: int) -> list[str]:
+    """One column's values as COPY text fields (NULL as \\N), a scalar repeated ``n`` times."""
+    if not isinstance(values, (np.ndarray, list, tuple)):
+        return [_copy_texts([values], 1)[0]] * n
+    array = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    if array.dtype == bool:
+        return np.where(array, "t", "f").tolist()
+    if array.dtype.kind in "iu":
+        return list(map(str, array.tolist()))
+    out = []
+    for value in array.tolist():
+        if value is None or (isinstance(value, float) and value != value):
+            out.append("\\N")
+        elif value is True or value is False:
+            out.append("t" if value else "f")
+        elif isinstance(value, str):
+            out.append(value.translate(_COPY_ESCAPES))
+        else:
+            out.append(str(value).translate(_COPY_ESCAPES))
+    return out
+
+
+def copy_columns(table: str, columns: dict[str, object], *, batch: int = 100_000) -> int:
+    """Insert rows given column-wise into ``table``: ``columns`` maps a column name to a
+    sequence of values (str, int, float, bool, datetime or None = NULL; NaN = NULL) or one
+    scalar for every row. On PostgreSQL the rows are joined into COPY text in batches of
+    ``batch`` rows — the joins run in C, where :func:`copy_rows` spends about a microsecond
+    of Python per row and field; elsewhere through :func:`copy_rows`. Returns the row count."""
+    n = max((len(v) for v in columns.values() if isinstance(v, (np.ndarray, list, tuple))), default=0)
+    if not n:
+        return 0
+    names = list(columns)
+    if connection.vendor != "postgresql":
+        lists = [list(v) if isinstance(v, (np.ndarray, list, tuple)) else [v] * n for v in columns.values()]
+        return copy_rows(table, names, zip(*lists, strict=True))
+    cols = ", ".join(connection.ops.quote_name(c) for c in names)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({cols}) FROM STDIN") as copy:
+            for start in range(0, n, batch):
+                stop = min(start + batch, n)
+                texts = [
+                    _copy_texts(v[start:stop] if isinstance(v, (np.ndarray, list, tuple)) else v, stop - start)
+                    for v in columns.values()
+                ]
+                copy.write("\n".join(map("\t".join, zip(*texts, strict=True))) + "\n")
+    return n
+
+
 def fetch_rows(sql: str, params: Sequence = (), *, chunk: int = 20000):
     """Yield the rows of a query in chunks, with a server-side cursor on PostgreSQL."""
     if connection.vendor == "postgresql":

@@ -432,17 +432,20 @@ def test_a_write_that_fails_midway_leaves_nothing(period, nanjing, monkeypatch):
 
     a, b = ent(), ent()
     calls = []
+    copy_columns = transfer.copy_columns
 
-    def failing(*, submission, **_held):
-        calls.append(submission.pk)
+    def failing(table, columns, **kwargs):
+        # the submissions are inserted and their answers copied; the events' COPY fails
+        calls.append(table)
         if len(calls) == 2:
             from django.db import DatabaseError
 
             raise DatabaseError("boom")
-        return b""
+        return copy_columns(table, columns, **kwargs)
 
-    monkeypatch.setattr(transfer, "pack_answers", failing)
+    monkeypatch.setattr(transfer, "copy_columns", failing)
     report = run(xlsx([row(a), row(b)]), period, nanjing)
+    assert calls == [Answer._meta.db_table, "filings_submissionevent"]
     assert not report.applied and report.errors[-1].line == 0
     assert "没有写入任何数据" in report.errors[-1].message
     assert Submission.objects.count() == 0 and Answer.objects.count() == 0
