@@ -502,7 +502,7 @@ class PaperImportResult:
     updated: int = 0
     unchanged: int = 0
     accepted: int = 0
-    submissions: list[Submission] = field(default_factory=list)
+    submission_ids: list[int] = field(default_factory=list)  # the filings written, in the file's order
 
 
 @dataclass
@@ -712,27 +712,32 @@ def record_paper_filings(
                          [changed_subs[i][0].pk if i in changed_subs else None for i in write])
     vectors = final.astype("<f4")
 
-    # New submissions: one INSERT of their final state.
-    location_fields = list(services.enterprise_location(ents[0]).keys()) if ents else []
+    # New submissions: one COPY of their final state (every other field its default), then
+    # their ids (one per enterprise and period).
     new_rows = [r for r, i in enumerate(write) if i not in changed_subs]
-    new_subs = Submission.objects.bulk_create([
-        Submission(
-            enterprise=ents[write[r]], period=period, framework=period.framework, status=SubmissionStatus.SUBMITTED,
-            revision=1, submitted_at=now, answer_vector=vectors[r].tobytes(), flags=flags[r],
-            **services.enterprise_location(ents[write[r]]),
-        )
-        for r in new_rows
-    ], batch_size=1000)
-    if any(s.pk is None for s in new_subs):  # a database that cannot return the new ids
-        ids = dict(Submission.objects.filter(period=period, enterprise__in=[s.enterprise_id for s in new_subs])
+    location = [services.enterprise_location(ents[write[r]]) for r in new_rows]
+    location_fields = list(location[0]) if location else list(services.enterprise_location(Enterprise()))
+    given = {
+        "enterprise": [ents[write[r]].pk for r in new_rows], "period": period.pk, "framework": period.framework_id,
+        "status": SubmissionStatus.SUBMITTED.value, "revision": 1, "submitted_at": now, "created_at": now,
+        "updated_at": now, "answer_vector": [vectors[r].tobytes() for r in new_rows],
+        "flags": [json.dumps(flags[r], ensure_ascii=False) for r in new_rows],
+        **{name: [loc[name] for loc in location] for name in location_fields},
+    }
+    copy_columns(Submission._meta.db_table, {
+        f.column: given[f.name] if f.name in given else f.get_default()
+        for f in Submission._meta.concrete_fields if not f.primary_key
+    })
+    new_ids = dict(Submission.objects.filter(period=period, enterprise__in=given["enterprise"])
                    .values_list("enterprise_id", "pk"))
-        for s in new_subs:
-            s.pk = s.id = ids[s.enterprise_id]
-    sub_of_row: dict[int, Submission] = dict(zip(new_rows, new_subs, strict=True))
-    result.created = len(new_subs)
+    sub_ids = np.zeros(len(write), dtype=np.int64)
+    for r in new_rows:
+        sub_ids[r] = new_ids[ents[write[r]].pk]
+    result.created = len(new_rows)
 
     # Existing submissions: one UPDATE … FROM.
     previous: dict[int, str] = {}
+    updated: list[Submission] = []
     for r, i in enumerate(write):
         if i not in changed_subs:
             continue
@@ -746,14 +751,14 @@ def record_paper_filings(
         sub.passed_on_at = sub.passed_on_by = None  # changed answers go through the review chain again
         sub.__dict__.update(services.enterprise_location(ents[i]))
         sub.answer_vector, sub.flags = vectors[r].tobytes(), flags[r]
-        sub_of_row[r] = sub
-        result.updated += 1
+        sub_ids[r] = sub.pk
+        updated.append(sub)
+    result.updated = len(updated)
     fields = [Submission._meta.get_field(name) for name in (*SUBMIT_FIELDS, *location_fields)]
     update_rows(Submission._meta.db_table, "id", [f.column for f in fields], (
-        (sub_of_row[r].pk, *(_db_value(f, sub_of_row[r]) for f in fields)) for r in sorted(previous)))
+        (sub.pk, *(_db_value(f, sub) for f in fields)) for sub in updated))
 
     # Answers: COPY of every new one (row by row, indicator by indicator), UPDATE of the changed.
-    sub_ids = np.array([sub_of_row[r].pk for r in range(len(write))], dtype=np.int64)
     stored_pairs = {(sub.pk, indicator_id) for sub, _c in changed_subs.values() for indicator_id in stored.get(sub.pk, {})}
     r_idx, j_idx = np.nonzero(present)
     if stored_pairs:
@@ -786,16 +791,14 @@ def record_paper_filings(
         "from_status": [previous.get(r, SubmissionStatus.DRAFT.value) for r in range(len(write))],
         "to_status": SubmissionStatus.SUBMITTED.value, "actor_id": user.pk, "at": now, "note": note, "snapshot": None,
     })
-    for r in range(len(write)):
-        sub = sub_of_row[r]
-        sub.enterprise, sub.framework, sub.period = ents[write[r]], period.framework, period  # no query per row below
-        result.submissions.append(sub)
+    result.submission_ids = sub_ids.tolist()
     if accept:
         # "同时审核通过" takes the step the period's review chain gives the importer: accept,
         # or — a county in a two-level chain — pass the filing on to the prefecture.
         from .review import submission_pass_on
 
-        for sub in result.submissions:
+        subs = Submission.objects.select_related("enterprise", "framework", "period").in_bulk(result.submission_ids)
+        for sub in (subs[pk] for pk in result.submission_ids):
             if can_accept(user, sub):
                 services.submission_accept(submission=sub, user=user, note=_("纸质填报导入时审核通过"))
                 result.accepted += 1
@@ -836,20 +839,25 @@ def _paper_flags(
             if indicator_id in column_of:
                 has_evidence[r, column_of[indicator_id]] = True
     values = final[:, order]
-    divisions = np.array([e.division_code for e in enterprises], dtype=object)
-    spreads = services.kpi_peer_spreads(period.pk, divisions.tolist())
+    division_index, division_codes = pd.factorize(np.array([e.division_code for e in enterprises], dtype=object))
+    spreads = services.kpi_peer_spreads(period.pk, division_codes.tolist())
     with np.errstate(invalid="ignore"):
         for j, ind in enumerate(indicators):
             column = values[:, j]
             if ind.kind == IndicatorKind.RUBRIC:
                 threshold = ind.evidence_from_level if ind.evidence_from_level is not None else 5
+                by_level = {}  # one message per level (thousands of filings share a handful)
                 for r in np.flatnonzero((column >= threshold) & ~has_evidence[:, j]).tolist():
-                    flags[r].append(services.rubric_high_flag(ind, int(column[r])))
+                    level = int(column[r])
+                    if level not in by_level:
+                        by_level[level] = services.rubric_high_flag(ind, level)
+                    flags[r].append(dict(by_level[level]))
         for j, ind in enumerate(indicators):
             if ind.kind != IndicatorKind.KPI:
                 continue
-            median = np.array([spreads[d].get(ind.pk, (np.nan, np.nan))[0] for d in divisions])
-            mad = np.array([spreads[d].get(ind.pk, (np.nan, np.nan))[1] for d in divisions])
+            # each division's (median, MAD) once, spread over its filings by index
+            spread = np.array([spreads[d].get(ind.pk, (np.nan, np.nan)) for d in division_codes]).reshape(-1, 2)
+            median, mad = spread[division_index, 0], spread[division_index, 1]
             z = (values[:, j] - median) / mad
             for r in np.flatnonzero(np.abs(z) > services.KPI_OUTLIER_Z).tolist():
                 flags[r].append(services.kpi_outlier_flag(ind, values[r, j], float(median[r])))
@@ -857,11 +865,12 @@ def _paper_flags(
                  key=lambda j: indicators[j].pk)
     for j in key:
         ind = indicators[j]
+        flag = {
+            "indicator": ind.code, "kind": "paper_yes_without_evidence",
+            "message": _("%(code)s 选择了“是”（纸质填报），平台上没有证明材料，请核对纸质材料。") % {"code": ind.code},
+        }
         for r in np.flatnonzero((values[:, j] == 1.0) & ~has_evidence[:, j]).tolist():
-            flags[r].append({
-                "indicator": ind.code, "kind": "paper_yes_without_evidence",
-                "message": _("%(code)s 选择了“是”（纸质填报），平台上没有证明材料，请核对纸质材料。") % {"code": ind.code},
-            })
+            flags[r].append(dict(flag))
     return flags
 
 
