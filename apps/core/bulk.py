@@ -51,6 +51,13 @@ def _copy_texts(values, n: int) -> list[str]:
         if values.dtype.kind in "iu":
             return list(map(str, values.tolist()))
         values = values.tolist()
+    if all(type(v) is str or v is None for v in values):
+        # the usual text column: escape only if some value needs it
+        texts = ["\\N" if v is None else v for v in values]
+        joined = "".join(v for v in values if v is not None)
+        if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
+            texts = ["\\N" if v is None else v.translate(_COPY_ESCAPES) for v in values]
+        return texts
     out = []
     for value in values:  # a list as it is (numpy would cut the trailing zero bytes of bytes)
         if value is None or (isinstance(value, float) and value != value):
