@@ -558,6 +558,7 @@ def _xlsx_plain_frame(data: bytes) -> pd.DataFrame:
         strings, dates = reader.shared_strings, reader.wb._date_formats
         last_row = 1 + max_rows() + max(max_rows(), MIN_BLANK_ROWS)
         rows, columns, texts = [], [], []
+        row_cap, column_cap, cells_before, kept_rows = max_rows(), max_columns(), 0, 0
         column_of: dict[str, int] = {}
         texts_of: dict[tuple, str] = {}
         with reader.archive.open(target) as source:
@@ -566,6 +567,10 @@ def _xlsx_plain_frame(data: bytes) -> pd.DataFrame:
                 if tag == _ROW:
                     if int(element.get("r") or 0) > last_row:
                         raise _too_many_sheet_rows(last_row)
+                    if len(texts) > cells_before:  # a non-empty row: stop at the caps while reading
+                        cells_before, kept_rows = len(texts), kept_rows + 1
+                        if kept_rows > row_cap + 1:
+                            raise _too_many_rows()
                     element.clear()
                     continue
                 if tag != _CELL:
@@ -596,6 +601,8 @@ def _xlsx_plain_frame(data: bytes) -> pd.DataFrame:
                 column = column_of.get(letters)
                 if column is None:
                     column = column_of[letters] = column_index_from_string(letters) - 1
+                if column >= column_cap:
+                    raise _too_many_columns()
                 number = int(reference[len(letters):])
                 if number > last_row:
                     raise _too_many_sheet_rows(last_row)
@@ -647,7 +654,8 @@ def read_frame(*, data: bytes, filename: str, encoding: str = ENCODING_AUTO) -> 
         raw, label = _xlsx_frame(data), ""
     else:
         raw, label = _csv_frame(data, encoding)
-    frame = raw.apply(_undo_neutralisation) if len(raw.columns) else raw
+    # An XLSX's cells are cell_text already (both readers apply it); a CSV's are raw strings.
+    frame = raw.apply(_undo_neutralisation) if len(raw.columns) and file_format != "xlsx" else raw
     filled = (frame != "").to_numpy()
     kept = filled.any(axis=1)
     if not kept.any():
