@@ -131,10 +131,34 @@ def schema_floor(codes: list[str]) -> float:
 
 
 def delete_rows(codes: list[str]) -> None:
-    from django.db import transaction
+    """Remove the bench's enterprises, their key industries, history and filings: set-based
+    SQL (the ORM's cascade took minutes for 40,000 enterprises); the ORM if that is refused."""
+    from django.db import DatabaseError, connection, transaction
 
     from apps.enterprises.models import Enterprise
 
+    history = Enterprise.history.model
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM enterprises_enterprise WHERE uscc = ANY(%s)", [codes])
+            ids = [r[0] for r in cursor.fetchall()]
+            from apps.filings.models import Submission
+
+            filings = Submission.objects.filter(enterprise_id__in=ids)
+            if filings.exists():  # the paper-filing part of the bench (--filings): their cascade
+                filings.delete()
+            through = Enterprise.key_industries.through._meta.db_table
+            cursor.execute(f"DELETE FROM {through} WHERE enterprise_id = ANY(%s)", [ids])
+            m2m = f"{history._meta.db_table}_key_industries"
+            cursor.execute(
+                f"DELETE FROM {m2m} WHERE history_id IN (SELECT history_id FROM {history._meta.db_table} WHERE id = ANY(%s))",
+                [ids],
+            )
+            cursor.execute(f"DELETE FROM {history._meta.db_table} WHERE id = ANY(%s)", [ids])
+            cursor.execute("DELETE FROM enterprises_enterprise WHERE id = ANY(%s)", [ids])
+        return
+    except DatabaseError as exc:
+        print("set-based clean-up refused, using the ORM:", exc, file=sys.stderr)
     with transaction.atomic():
         for start in range(0, len(codes), 5000):
             chunk = codes[start : start + 5000]

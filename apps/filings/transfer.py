@@ -50,7 +50,7 @@ from openpyxl.utils import get_column_letter
 from apps.accounts.permissions import can_transfer
 from apps.accounts.review_rules import can_accept, can_pass_on
 from apps.core import formatting
-from apps.core.bulk import copy_columns, update_rows
+from apps.core.bulk import copy_rows, update_rows
 from apps.core.spreadsheets import (
     FileImportReport,
     RowError,
@@ -724,10 +724,11 @@ def record_paper_filings(
         "flags": [json.dumps(flags[r], ensure_ascii=False) for r in new_rows],
         **{name: [loc[name] for loc in location] for name in location_fields},
     }
-    copy_columns(Submission._meta.db_table, {
+    submission_columns = {
         f.column: given[f.name] if f.name in given else f.get_default()
         for f in Submission._meta.concrete_fields if not f.primary_key
-    })
+    }
+    copy_rows(Submission._meta.db_table, list(submission_columns), submission_columns)
     new_ids = dict(Submission.objects.filter(period=period, enterprise__in=given["enterprise"])
                    .values_list("enterprise_id", "pk"))
     sub_ids = np.zeros(len(write), dtype=np.int64)
@@ -770,27 +771,29 @@ def record_paper_filings(
     answer_indicators.append(indicator_pks[j_idx])
     answer_json.append(filings.json[rows][r_idx, j_idx])
     answer_nm.append(filings.not_measured[rows][r_idx, j_idx])
-    copy_columns(Answer._meta.db_table, {
+    answer_columns = {
         "submission_id": np.concatenate(answer_ids), "indicator_id": np.concatenate(answer_indicators),
         "value": np.concatenate(answer_json), "not_measured": np.concatenate(answer_nm), "note": "",
         "updated_at": now, "updated_by_id": user.pk,
-    })
+    }
+    copy_rows(Answer._meta.db_table, list(answer_columns), answer_columns)
     update_rows(Answer._meta.db_table, "id", ("value", "not_measured", "updated_at", "updated_by_id"), (
         (a.pk, None if a.value is None else json.dumps(a.value, ensure_ascii=False), a.not_measured, now, user.pk)
         for a in changed_answers))
 
     # Events: every CREATED before every SUBMITTED (the history is ordered by time, then id).
     events = SubmissionEvent._meta.db_table
-    if new_rows:
-        copy_columns(events, {
-            "submission_id": sub_ids[new_rows], "action": EventAction.CREATED.value, "from_status": "",
-            "to_status": SubmissionStatus.DRAFT.value, "actor_id": user.pk, "at": now, "note": note, "snapshot": None,
-        })
-    copy_columns(events, {
-        "submission_id": sub_ids, "action": EventAction.SUBMITTED.value,
-        "from_status": [previous.get(r, SubmissionStatus.DRAFT.value) for r in range(len(write))],
-        "to_status": SubmissionStatus.SUBMITTED.value, "actor_id": user.pk, "at": now, "note": note, "snapshot": None,
-    })
+    created_events = {
+        "submission_id": sub_ids[new_rows], "action": EventAction.CREATED.value, "from_status": "",
+        "to_status": SubmissionStatus.DRAFT.value, "actor_id": user.pk, "at": now, "note": note, "snapshot": None,
+    }
+    submitted_events = {
+        **created_events, "submission_id": sub_ids, "action": EventAction.SUBMITTED.value,
+        "from_status": np.array([previous.get(r, SubmissionStatus.DRAFT.value) for r in range(len(write))], dtype=object),
+        "to_status": SubmissionStatus.SUBMITTED.value,
+    }
+    for columns in (created_events, submitted_events):
+        copy_rows(events, list(columns), columns)
     result.submission_ids = sub_ids.tolist()
     if accept:
         # "同时审核通过" takes the step the period's review chain gives the importer: accept,

@@ -278,91 +278,39 @@ def test_read_frame_reads_what_read_records_reads(data, filename):
     assert records_of(sheet) == records
 
 
-def _shared_strings(data: bytes) -> bytes:
-    """The same workbook with its text cells in a shared-strings table, as Excel writes
-    them (openpyxl writes inline strings)."""
-    import html
-    import re
-    import zipfile
-    from xml.sax.saxutils import escape
-
-    source = zipfile.ZipFile(io.BytesIO(data))
-    strings: list[str] = []
-
-    def shared(match):
-        strings.append(match.group(3))
-        return f'<c r="{match.group(1)}"{match.group(2)} t="s"><v>{len(strings) - 1}</v></c>'
-
-    sheet = re.sub(r'<c r="([A-Z]+\d+)"([^>]*?) t="inlineStr"><is><t>(.*?)</t></is></c>', shared,
-                   source.read("xl/worksheets/sheet1.xml").decode())
-    def runs(text: str) -> str:  # a rich text of two runs
-        plain = html.unescape(text)
-        return f"<r><t>{escape(plain[:1])}</t></r><r><t>{escape(plain[1:])}</t></r>"
-
-    table = "".join(f"<si><t>{text}</t></si>" if i % 2 else f"<si>{runs(text)}</si>" for i, text in enumerate(strings))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
-        for item in source.infolist():
-            content = source.read(item.filename)
-            if item.filename == "xl/worksheets/sheet1.xml":
-                content = sheet.encode()
-            elif item.filename == "[Content_Types].xml":
-                content = content.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType='
-                                          b'"application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
-            elif item.filename == "xl/_rels/workbook.xml.rels":
-                content = content.replace(b"</Relationships>", b'<Relationship Id="rId99" Type="http://schemas.openxmlformats'
-                                          b'.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
-                                          b"</Relationships>")
-            target.writestr(item, content)
-        target.writestr("xl/sharedStrings.xml", '<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.'
-                        f'openxmlformats.org/spreadsheetml/2006/main" count="{len(strings)}">{table}</sst>')
-    return out.getvalue()
-
-
-@pytest.mark.parametrize("kind", ["workbook", "write-only", "shared strings", "dates"])
-def test_read_frame_reads_random_xlsx_as_read_records_does(kind):
-    """The XLSX column reader (sheet XML read directly) against openpyxl's cell reader."""
+def test_calamine_reads_what_openpyxl_reads_and_only_sheets_within_the_caps(settings):
     import datetime
-    import random
 
-    rng = random.Random(kind)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["B3"], sheet["C3"], sheet["E3"] = " 名称 ", "代码", "日期"
+    sheet.append([None, "甲公司", 320102, datetime.datetime(2026, 1, 2), 2.5])
+    sheet.append([None, "'=SUM(A1)", 91320102.0, datetime.datetime(2026, 1, 2, 8, 30), True])
+    sheet["B9"] = "最后"
+    out = io.BytesIO()
+    book.save(out)
+    data = out.getvalue()
+    assert spreadsheets._positions_within_caps(data)
+    def texts(records):  # calamine gives "" for an empty cell, openpyxl None
+        return [(n, [spreadsheets.cell_text(v) for v in values]) for n, values in records]
 
-    def value():
-        roll = rng.random()
-        if roll < 0.2:
-            return None
-        if roll < 0.4:
-            return rng.randrange(-10**6, 10**6)
-        if roll < 0.55:
-            return rng.uniform(-1e6, 1e6)
-        if roll < 0.6:
-            return rng.choice([True, False])
-        if roll < 0.65:
-            return rng.choice([1e20, 1e-7, 0.1 + 0.2, 3.0, -0.0, 12345678901234567890, "=1+1"])
-        if kind == "dates" and roll < 0.7:
-            return datetime.datetime(2026, 1, 1) + datetime.timedelta(days=rng.randrange(400))
-        return rng.choice(["abc", " 95 ", "'=x", "是", "a;c", "&<>\"'", "  ", "x\ny", "_x005F_a", "95%", "9,5", "统一社会信用代码"])
+    records = spreadsheets.xlsx_records(data)
+    assert texts(records) == texts(spreadsheets._openpyxl_records(data))
+    assert [n for n, _v in records] == [3, 4, 5, 9]
+    assert read_records(data=data, filename="x.xlsx")[2][1] == (4, ["", "甲公司", "320102", "2026-01-02T00:00:00", "2.5"])
+    # a cell beyond the column cap, or a sheet without positions: openpyxl, row by row
+    settings.SPREADSHEET_MAX_COLUMNS = 4
+    assert not spreadsheets._positions_within_caps(data)
+    settings.SPREADSHEET_MAX_COLUMNS = 500
+    assert not spreadsheets._positions_within_caps(_no_positions())
 
-    for _trial in range(15):
-        book = openpyxl.Workbook(write_only=kind == "write-only")
-        sheet = book.create_sheet() if kind == "write-only" else book.active
-        for _row in range(rng.randrange(1, 40)):
-            sheet.append([value() for _ in range(rng.randrange(0, 14))])
-        out = io.BytesIO()
-        book.save(out)
-        data = _shared_strings(out.getvalue()) if kind == "shared strings" else out.getvalue()
-        try:
-            records = read_records(data=data, filename="x.xlsx")
-        except SpreadsheetError as exc:  # a sheet of empty rows only
-            with pytest.raises(SpreadsheetError, match=exc.message):
-                read_frame(data=data, filename="x.xlsx")
-            continue
-        if kind != "dates":  # read by the column reader, not handed to openpyxl's cells
-            spreadsheets._xlsx_plain_frame(data)
-        sheet = read_frame(data=data, filename="x.xlsx")
-        # a trailing cell of spaces stays in read_records' row as "" (trimmed in records_of)
-        expected = [(line, cells[: max((i + 1 for i, c in enumerate(cells) if c), default=0)]) for line, cells in records[2]]
-        assert records_of(sheet) == expected
+
+def _no_positions() -> bytes:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_bomb(Path(folder) / "small.xlsx", rows=3)  # rows and cells without r="…"
+        return path.read_bytes()
 
 
 def test_read_frame_keeps_the_caps_and_messages(settings):

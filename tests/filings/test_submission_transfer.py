@@ -432,18 +432,18 @@ def test_a_write_that_fails_midway_leaves_nothing(period, nanjing, monkeypatch):
 
     a, b = ent(), ent()
     calls = []
-    copy_columns = transfer.copy_columns
+    copy_rows = transfer.copy_rows
 
-    def failing(table, columns, **kwargs):
+    def failing(table, columns, rows):
         # the submissions and their answers are copied in; the events' COPY fails
         calls.append(table)
         if table == SubmissionEvent._meta.db_table:
             from django.db import DatabaseError
 
             raise DatabaseError("boom")
-        return copy_columns(table, columns, **kwargs)
+        return copy_rows(table, columns, rows)
 
-    monkeypatch.setattr(transfer, "copy_columns", failing)
+    monkeypatch.setattr(transfer, "copy_rows", failing)
     report = run(xlsx([row(a), row(b)]), period, nanjing)
     assert calls == [Submission._meta.db_table, Answer._meta.db_table, SubmissionEvent._meta.db_table]
     assert not report.applied and report.errors[-1].line == 0
