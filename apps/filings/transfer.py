@@ -343,19 +343,26 @@ def submissions_template(*, period: Period) -> bytes:
 
 
 def _modules_by_enterprise(framework, enterprises: list[Enterprise]) -> dict[int, set[int]]:
-    """Module ids applying to each enterprise, for many enterprises in three queries.
+    """Module ids applying to each enterprise, for many enterprises in four queries.
 
     The same rule as services.modules_for (industry class, its division, or a key-industry
-    tag); tests check that both agree.
+    tag); tests check that both agree. The key-industry tags are read as id pairs (a
+    prefetch would build a model object per enterprise and tag).
     """
     modules = [
         (m.pk, {i.pk for i in m.industries.all()}, {k.pk for k in m.key_industries.all()})
         for m in framework.modules.prefetch_related("industries", "key_industries")
     ]
+    tags: dict[int, set] = {}
+    through = Enterprise.key_industries.through
+    for enterprise_id, key_id in through.objects.filter(
+        enterprise_id__in=[e.pk for e in enterprises]
+    ).values_list("enterprise_id", "keyindustry_id"):
+        tags.setdefault(enterprise_id, set()).add(key_id)
     result: dict[int, set[int]] = {}
     for ent in enterprises:
         codes = {ent.industry_id, ent.division_code}
-        keys = {k.pk for k in ent.key_industries.all()}
+        keys = tags.get(ent.pk, set())
         result[ent.pk] = {pk for pk, industries, key_industries in modules if codes & industries or keys & key_industries}
     return result
 
@@ -613,7 +620,7 @@ def submissions_import_paper(
     _require_transfer(user)
     check_period_for_paper(period)
     enterprises = list(
-        Enterprise.objects.filter(pk__in=[f.enterprise.pk for f in filings]).prefetch_related("key_industries")
+        Enterprise.objects.filter(pk__in=[f.enterprise.pk for f in filings])
     )
     by_pk = {e.pk: e for e in enterprises}
     ordered = [by_pk.get(f.enterprise.pk, f.enterprise) for f in filings]
@@ -1045,7 +1052,7 @@ def submissions_import(
     uscc_texts = [_uscc(t) for t in sheet.texts(col[USCC]).tolist()]
     usccs = set(uscc_texts)
     enterprises = {
-        e.uscc: e for e in Enterprise.objects.filter(uscc__in=usccs).prefetch_related("key_industries")
+        e.uscc: e for e in Enterprise.objects.filter(uscc__in=usccs)
     }
     visible = set(Enterprise.objects.visible_to(user).filter(uscc__in=usccs).values_list("pk", flat=True))
     modules = _modules_by_enterprise(period.framework, list(enterprises.values()))
