@@ -147,9 +147,55 @@ def test_a_random_sheet_gets_the_per_cell_messages(period, nanjing):
     assert len(expected) > 200  # the sheet is full of bad cells
 
 
+def valid_rows(rng, period, enterprises, modules, indicators):
+    """A sheet row of valid, filled cells for each enterprise (its modules' indicators only)."""
+    compiled = compiled_for(period.framework)
+    rows = []
+    for e in enterprises:
+        cells = []
+        for ind in indicators:
+            if ind.module_id and ind.module_id not in modules[e.pk]:
+                cells.append("")
+                continue
+            while True:
+                text = random_text(rng, ind.kind)
+                _filled, value, nm, *_rest, error = per_cell(ind, text, compiled)
+                if error is None and (value is not None or nm):
+                    break
+            cells.append(text)
+        rows.append([e.uscc, e.name, "2026", "", *cells])
+    return rows
+
+
+def assert_written_as_per_filing(period, enterprises, rows, indicators):
+    """Answers, packed vector and flags as the per-filing functions compute them from the
+    stored answers; returns how many rubric/KPI flags were compared."""
+    compiled = compiled_for(period.framework)
+    y1 = next(i for i in indicators if i.code == "Y1")
+    flagged = 0
+    for e, values in zip(enterprises, rows, strict=True):
+        sub = Submission.objects.get(enterprise=e, period=period)
+        stored = {a.indicator_id: (a.value, a.not_measured) for a in Answer.objects.filter(submission=sub)}
+        expected = {}
+        for j, ind in enumerate(indicators):
+            if values[4 + j] != "":
+                _f, value, nm, *_rest = per_cell(ind, values[4 + j], compiled)
+                expected[ind.pk] = (value, nm)
+        assert stored == expected
+        assert bytes(sub.answer_vector) == pack_answers(submission=sub)
+        yes_flags = [f for f in sub.flags if f["kind"] == "paper_yes_without_evidence"]
+        # the per-filing rules list flags in the order the answers come from the database
+        key = lambda f: (f["indicator"], f["kind"])  # noqa: E731
+        assert sorted(sub.flags, key=key) == sorted(services.submission_flags(submission=sub) + yes_flags, key=key)
+        assert bool(yes_flags) == (expected[y1.pk][0] is True)
+        flagged += len(sub.flags) - len(yes_flags)
+    return flagged
+
+
 def test_written_filings_equal_the_per_filing_rules(period, nanjing):
     """A valid random sheet is written with the answers, packed vector and flags that the
-    per-filing functions compute from the stored answers (peers in place for KPI outliers)."""
+    per-filing functions compute from the stored answers (peers in place for KPI outliers);
+    so is a second sheet that changes half of the filings."""
     rng = random.Random(3)
     peers = [ent() for _ in range(12)]
     peer_rows = [[e.uscc, "", "", "", "3", "a", str(78 + k), "否", None] for k, e in enumerate(peers)]
@@ -158,38 +204,15 @@ def test_written_filings_equal_the_per_filing_rules(period, nanjing):
     indicators = framework_indicators(period.framework)
     enterprises = [ent() for _ in range(40)] + [ent(code="27") for _ in range(20)]
     modules = _modules_by_enterprise(period.framework, enterprises)
-    rows = []
-    for e in enterprises:
-        cells = []
-        for ind in indicators:
-            if ind.module_id and ind.module_id not in modules[e.pk]:
-                cells.append("")
-                continue
-            while True:  # a valid, filled cell
-                text = random_text(rng, ind.kind)
-                filled, value, nm, *_rest, error = per_cell(ind, text, compiled_for(period.framework))
-                if error is None and (value is not None or nm):
-                    break
-            cells.append(text)
-        rows.append([e.uscc, e.name, "2026", "", *cells])
+    rows = valid_rows(rng, period, enterprises, modules, indicators)
     report = submissions_import(data=xlsx(rows), filename="随机.xlsx", period=period, user=nanjing)
     assert report.errors == [] and report.created == 60
-    compiled = compiled_for(period.framework)
-    flagged = 0
-    for e, values in zip(enterprises, rows, strict=True):
-        sub = Submission.objects.get(enterprise=e, period=period)
-        stored = {a.indicator_id: (a.value, a.not_measured) for a in Answer.objects.filter(submission=sub)}
-        expected = {}
-        for j, ind in enumerate(indicators):
-            if values[4 + j] == "":
-                continue
-            _f, value, nm, *_rest = per_cell(ind, values[4 + j], compiled)
-            expected[ind.pk] = (value, nm)
-        assert stored == expected
-        assert bytes(sub.answer_vector) == pack_answers(submission=sub)
-        yes_flags = [f for f in sub.flags if f["kind"] == "paper_yes_without_evidence"]
-        assert sub.flags == services.submission_flags(submission=sub) + yes_flags
-        y1 = next(i for i in indicators if i.code == "Y1")
-        assert bool(yes_flags) == (expected[y1.pk][0] is True)
-        flagged += len(sub.flags) - len(yes_flags)
-    assert flagged  # some rubric and KPI flags were raised and compared
+    assert assert_written_as_per_filing(period, enterprises, rows, indicators)  # some flags compared
+
+    again = valid_rows(rng, period, enterprises, modules, indicators)
+    second = [new if k % 2 else old for k, (old, new) in enumerate(zip(rows, again, strict=True))]
+    report = submissions_import(data=xlsx(second), filename="改.xlsx", period=period, user=nanjing)
+    assert report.errors == [] and (report.created, report.unchanged) == (0, 30)
+    assert report.updated == sum(1 for k in range(60) if k % 2 and again[k] != rows[k])
+    assert_written_as_per_filing(period, enterprises, second, indicators)
+    assert all(s.revision == 2 for s in Submission.objects.filter(enterprise__in=enterprises[1::2]))
