@@ -643,8 +643,8 @@ def record_paper_filings(
     *, period: Period, user, filings: CheckedFilings, source: str, accept: bool = False
 ) -> PaperImportResult:
     """Write checked paper filings (see :func:`submissions_import_paper` for what a paper
-    filing records), set-based: new submissions with one INSERT, their answers and events
-    with COPY, existing submissions with one ``UPDATE … FROM``; the packed answer vectors and
+    filing records), set-based: new submissions, answers and events with COPY, existing
+    submissions and changed answers with one ``UPDATE … FROM`` each; the packed answer vectors and
     the reviewer's flags are computed for all filings as matrices. The jurisdiction and the
     accepted filings are checked again under lock (the answers were checked by the caller)."""
     _require_transfer(user)
@@ -690,11 +690,7 @@ def record_paper_filings(
     final = np.full((len(rows), compiled.n_indicators), np.nan)
     order = np.array([compiled.columns[ind.code] for ind in indicators], dtype=np.intp)
     by_id = {ind.pk: ind for ind in indicators}
-    answer_ids: list[np.ndarray] = []
-    answer_indicators: list[np.ndarray] = []
-    answer_json: list[np.ndarray] = []
-    answer_nm: list[np.ndarray] = []
-    changed_answers: list[Answer] = []
+    changed_answers: list[Answer] = []  # stored answers the file changes (new ones are copied below)
     for r, i in enumerate(write):
         if i not in changed_subs:
             continue
@@ -706,12 +702,9 @@ def record_paper_filings(
                 final[r, compiled.columns[code]] = scoring.encode_value(compiled, compiled.columns[code], a.value)
         for indicator_id, answer in cleaned.items():
             current = old.get(indicator_id)
-            if current is not None and current.value == answer.value and current.not_measured == answer.not_measured:
-                continue
-            if current is None:
-                continue  # inserted with the new filings' answers below
-            current.value, current.not_measured = answer.value, answer.not_measured
-            changed_answers.append(current)
+            if current is not None and (current.value, current.not_measured) != (answer.value, answer.not_measured):
+                current.value, current.not_measured = answer.value, answer.not_measured
+                changed_answers.append(current)
     written = np.where(present, filings.encoded[rows], np.nan)
     final[:, order] = np.where(present, written, final[:, order])
     flags = _paper_flags(period, [ents[i] for i in write], indicators, final, order,
@@ -735,10 +728,12 @@ def record_paper_filings(
         f.column: given[f.name] if f.name in given else f.get_default()
         for f in Submission._meta.concrete_fields if not f.primary_key
     }
-    copy_rows(Submission._meta.db_table, list(submission_columns), submission_columns)
-    new_ids = dict(Submission.objects.filter(period=period, enterprise__in=given["enterprise"])
-                   .values_list("enterprise_id", "pk"))
     sub_ids = np.zeros(len(write), dtype=np.int64)
+    new_ids = {}
+    if new_rows:
+        copy_rows(Submission._meta.db_table, list(submission_columns), submission_columns)
+        new_ids = dict(Submission.objects.filter(period=period, enterprise__in=given["enterprise"])
+                       .values_list("enterprise_id", "pk"))
     for r in new_rows:
         sub_ids[r] = new_ids[ents[write[r]].pk]
     result.created = len(new_rows)
@@ -774,14 +769,10 @@ def record_paper_filings(
                         dtype=bool)
         r_idx, j_idx = r_idx[keep], j_idx[keep]
     indicator_pks = np.array([ind.pk for ind in indicators], dtype=np.int64)
-    answer_ids.append(sub_ids[r_idx])
-    answer_indicators.append(indicator_pks[j_idx])
-    answer_json.append(filings.json[rows][r_idx, j_idx])
-    answer_nm.append(filings.not_measured[rows][r_idx, j_idx])
     answer_columns = {
-        "submission_id": np.concatenate(answer_ids), "indicator_id": np.concatenate(answer_indicators),
-        "value": np.concatenate(answer_json), "not_measured": np.concatenate(answer_nm), "note": "",
-        "updated_at": now, "updated_by_id": user.pk,
+        "submission_id": sub_ids[r_idx], "indicator_id": indicator_pks[j_idx],
+        "value": filings.json[rows][r_idx, j_idx], "not_measured": filings.not_measured[rows][r_idx, j_idx],
+        "note": "", "updated_at": now, "updated_by_id": user.pk,
     }
     copy_rows(Answer._meta.db_table, list(answer_columns), answer_columns)
     update_rows(Answer._meta.db_table, "id", ("value", "not_measured", "updated_at", "updated_by_id"), (
