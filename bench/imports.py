@@ -13,7 +13,11 @@ figures in docs/PERFORMANCE.md were taken on portal_i13_bench) it
   5. imports the same file with 1 % of the USCCs broken in all-or-nothing mode (every bad
      line reported, nothing written),
   6. imports paper filings (``--filings``, default 2,000) of the latest period for
-     enterprises of the file through ``submissions_import`` (checking and writing),
+     enterprises of the file through ``submissions_import`` (checking and writing; the two
+     phases timed through its ``on_progress``), then measures that import's floors on the
+     rows it wrote (COPY into bare temporary tables; into temporary tables with the real
+     indexes; into the real tables with every index and foreign key checked, rolled back);
+     ``--profile PATH`` writes a cProfile of the paper import,
 and prints the rates and the ratios to the COPY floor measured in the same run, and writes
 them to bench/results/imports-<timestamp>.json. The rows are deleted again at the end. The
 machine is shared and noisy: compare ratios, not seconds.
