@@ -18,6 +18,8 @@ def _copy_field(value) -> str:
         return "\\N"
     if isinstance(value, bool | np.bool_):
         return "t" if value else "f"
+    if isinstance(value, bytes | memoryview):
+        return "\\\\x" + bytes(value).hex()  # bytea's hex input, its backslash escaped for COPY
     return str(value).translate(_COPY_ESCAPES)
 
 
@@ -28,6 +30,8 @@ def _copy_text(values, n: int) -> list[str]:
     joined column, anything else (dates, decimals) converted once per distinct value."""
     if not np.ndim(values):
         return [_copy_field(values)] * n
+    if isinstance(values, list | tuple) and any(isinstance(v, bytes | memoryview) for v in values):
+        return [_copy_field(v) for v in values]  # numpy would cut the trailing zero bytes
     array = np.asarray(values)
     if array.dtype.kind in "iu":
         return array.astype(str).tolist()
