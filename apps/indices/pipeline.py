@@ -44,6 +44,18 @@ def _chunk_count() -> int:
     return getattr(settings, "INDEX_RUN_CHUNKS", 8)
 
 
+def _recomputable_writes() -> None:
+    """In the current transaction, do not wait for the WAL flush at commit (PostgreSQL's
+    ``synchronous_commit = off`` for this transaction only). What a run writes — a chunk's
+    scores and its done mark, the run's cells — can always be computed again: if the
+    database crashed within the next fraction of a second, the lost commit leaves the chunk
+    not done (scores and mark go together) and the reaper re-runs it, or the run still
+    running and its join runs again. Nothing is ever half-written; only waiting is saved."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+
+
 def _touch(run_id: int, **fields) -> None:
     IndexRun.objects.filter(pk=run_id).update(heartbeat_at=timezone.now(), **fields)
 
@@ -102,30 +114,26 @@ def plan_chunks(counts, k: int) -> list[tuple[list[str], int]]:
     return [(b, s) for b, s in zip(bins, sizes, strict=True) if b]
 
 
-def _chunk_condition(codes: list[str], alias: str = "s") -> tuple[str, list[str]]:
-    """SQL condition (and its parameters) selecting a chunk's filings by their recorded
-    region codes: whole provinces, (province, prefecture) and (province, prefecture,
-    county) pieces of split provinces."""
-    provinces, prefectures, counties = [], [], []
+def _chunk_source(codes: list[str], period_id: int, columns: list[str]) -> tuple[str, list]:
+    """SQL of a chunk's accepted filings (``columns`` of the submission table) and its
+    parameters: one range of the region index ``submission_accepted_region`` per piece of
+    the chunk — a whole province, a (province, prefecture) or a (province, prefecture,
+    county) of a split province — glued with UNION ALL. Each branch is an index-only scan of
+    just that region's filings; one query with the pieces OR-ed together was read as a scan
+    of the whole period (a bitmap or the heap in arrival order), once per chunk."""
+    table = Submission._meta.db_table
+    select = ", ".join(columns)
+    branches, params = [], []
     for code in codes:
         parts = code.split("/")
-        (provinces, prefectures, counties)[len(parts) - 1].append(parts)
-    clauses, params = [], []
-    for columns, items in (
-        (["province_code"], provinces),
-        (["province_code", "prefecture_code"], prefectures),
-        (["province_code", "prefecture_code", "county_code"], counties),
-    ):
-        if not items:
-            continue
-        target = ", ".join(f"{alias}.{c}" for c in columns)
-        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-        if len(columns) == 1:
-            clauses.append(f"{target} IN ({', '.join(['%s'] * len(items))})")
-        else:
-            clauses.append(f"({target}) IN ({', '.join([row] * len(items))})")
-        params.extend(v for item in items for v in item)
-    return ("(" + " OR ".join(clauses) + ")") if clauses else "1 = 0", params
+        where = " AND ".join(
+            f"{column} = %s" for column in ("province_code", "prefecture_code", "county_code")[: len(parts)]
+        )
+        branches.append(f"SELECT {select} FROM {table} WHERE period_id = %s AND status = %s AND {where}")
+        params.extend([period_id, SubmissionStatus.ACCEPTED, *parts])
+    if not branches:
+        return f"SELECT {select} FROM {table} WHERE 1 = 0", []
+    return " UNION ALL ".join(branches), params
 
 
 def plan_run(*, run_id: int) -> list[int]:
@@ -216,43 +224,44 @@ def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[st
     submitted (the codes the cells are built from, see :func:`recorded_frame`), the
     enterprise's industry and its key-industry tags as a bit mask over ``key_codes`` (for
     module membership). One binary COPY."""
-    table = Submission._meta.db_table
     enterprises_table = Enterprise._meta.db_table
     through = Enterprise.key_industries.through._meta.db_table
-    condition, params = _chunk_condition(codes)
+    source, source_params = _chunk_source(
+        codes, run.period_id, ["id", "enterprise_id", "county_code", "division_code", "answer_vector"])
     key_codes = sorted(KeyIndustry.objects.values_list("code", flat=True))
     if len(key_codes) > 62:
         raise ValueError("more than 62 key industries: tags no longer fit a bit mask")
     # Codes as recorded at submission (issue 8); only enterprises their authority has
     # confirmed count (issue 9: a self-registration counts once confirmed).
-    sql = (
-        f"FROM {table} s JOIN {enterprises_table} e ON e.id = s.enterprise_id "
-        f"WHERE s.period_id = %s AND s.status = %s AND NOT e.awaiting_confirmation AND {condition}"
-    )
-    mask = (  # one index probe per filing instead of a second pass over the period
-        f"(SELECT coalesce(sum(1::bigint << (array_position(%s::text[], t.keyindustry_id::text) - 1)), 0)::bigint "
-        f"FROM {through} t WHERE t.enterprise_id = s.enterprise_id)"
-    )
+    sql = f"FROM ({source}) s JOIN {enterprises_table} e ON e.id = s.enterprise_id"
+    if connection.vendor == "postgresql":
+        # the tags as one bit mask per tagged enterprise: one pass over the small tag table,
+        # hashed, instead of an index probe per filing
+        sql += (
+            f" LEFT JOIN (SELECT enterprise_id, sum(1::bigint << (array_position(%s::text[], keyindustry_id::text) - 1))"
+            f"::bigint AS mask FROM {through} GROUP BY enterprise_id) t ON t.enterprise_id = s.enterprise_id"
+        )
+        source_params = [*source_params, key_codes]
+    sql += " WHERE NOT e.awaiting_confirmation"
     fields = [
         ("id", "s.id", "bigint"), ("enterprise_id", "s.enterprise_id", "bigint"),
         ("county", "s.county_code", ("text", _code_width(Submission, "county_code"))),
         ("division", "s.division_code", ("text", _code_width(Submission, "division_code"))),
         ("industry", "e.industry_id", ("text", _code_width(Industry, "code"))),
-        ("tag_mask", mask, "bigint"),
+        ("tag_mask", "coalesce(t.mask, 0)", "bigint"),
         ("answers", "s.answer_vector", ("float32le", n_indicators)),
     ]
-    params = [run.period_id, SubmissionStatus.ACCEPTED, *params]
     try:
         if connection.vendor == "postgresql":
-            data = select_arrays(sql, fields, [key_codes, *params], order_by="id")
+            data = select_arrays(sql, fields, source_params, order_by="id")
         else:  # no bit shifts over arrays: the tags by a second query
-            data = select_arrays(sql, [f for f in fields if f[0] != "tag_mask"], params, order_by="id")
+            data = select_arrays(sql, [f for f in fields if f[0] != "tag_mask"], source_params, order_by="id")
             data["tag_mask"] = _tag_masks(data["enterprise_id"], key_codes)
     except ValueError:
         with connection.cursor() as cursor:  # say which filing lacks its packed answers
             cursor.execute(
                 f"SELECT count(*), min(s.id) {sql} AND "
-                f"(s.answer_vector IS NULL OR length(s.answer_vector) <> %s)", [*params, 4 * n_indicators])
+                f"(s.answer_vector IS NULL OR length(s.answer_vector) <> %s)", [*source_params, 4 * n_indicators])
             missing, first = cursor.fetchone()
         if missing:
             raise ValueError(f"{missing} accepted filings have no packed answers of this framework (first id {first})") from None
@@ -478,6 +487,7 @@ def score_chunk(*, chunk_id: int) -> bool:
     started = time.perf_counter()
     compiled = compiled_for(run.framework)
     with transaction.atomic():
+        _recomputable_writes()
         filings = _load_vectors(run, chunk.province_codes, compiled.n_indicators)
         sub_ids, ent_ids = filings["id"], filings["enterprise_id"]
         tag_ids, tag_tuples = mask_sets(filings["tag_mask"], filings["key_codes"])
@@ -740,6 +750,7 @@ def finalize_run(*, run_id: int) -> IndexRun:
     indicators_done = time.perf_counter()
     columns = [f.name for f in IndexCell._meta.concrete_fields if f.name not in ("id", "run")]
     with transaction.atomic():
+        _recomputable_writes()
         locked = IndexRun.objects.select_for_update().get(pk=run_id)
         if locked.status != RunStatus.RUNNING:
             return locked
