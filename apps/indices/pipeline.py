@@ -139,6 +139,7 @@ def _chunk_source(codes: list[str], period_id: int, columns: list[str]) -> tuple
 def plan_run(*, run_id: int) -> list[int]:
     """Start a run: split the period's accepted filings into chunks of about equal size
     (:func:`plan_chunks`). Returns the chunk ids to score (none left: already planned)."""
+    started = time.perf_counter()
     with transaction.atomic():
         run = IndexRun.objects.select_for_update().get(pk=run_id)
         if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
@@ -162,6 +163,7 @@ def plan_run(*, run_id: int) -> list[int]:
         run.submissions = sum(n for _, n in planned)
         run.heartbeat_at = timezone.now()
         run.progress = 1
+        run.timings["plan"] = round(time.perf_counter() - started, 3)
         run.save()
         return [c.pk for c in chunks]
 
@@ -779,11 +781,14 @@ def finalize_run(*, run_id: int) -> IndexRun:
         locked.save()
     from .services import revision_blockers
 
+    checked = time.perf_counter()
     blockers = revision_blockers(locked)
     published = IndexRun.objects.filter(period_id=locked.period_id, is_published=True).exclude(pk=locked.pk).first()
     locked.audit = {**locked.audit, "revision": {"against": published.pk if published else None,
                                                  "blocking_cells": blockers}}
-    locked.save(update_fields=["audit"])
+    # after the run succeeded (not in "wall"): the revision rule's check against the published run
+    locked.timings["revision_check"] = round(time.perf_counter() - checked, 3)
+    locked.save(update_fields=["audit", "timings"])
     return locked
 
 
