@@ -712,10 +712,17 @@ def finalize_run(*, run_id: int) -> IndexRun:
     dimension_codes = list(run.framework.dimensions.order_by("order", "code").values_list("code", flat=True))
     scores = _score_frame(run, dimension_codes)
     registry, snapshot = register_frame(run.period)
-    frame = scores.merge(recorded_frame(run.period, registry), on="enterprise_id", how="left")
-    from .services import not_measured_frame  # each filing's 未统计 answers (issue 8)
+    recorded = recorded_frame(run.period, registry)
+    frame = scores.merge(recorded, on="enterprise_id", how="left")
+    from .services import not_measured_counts  # each filing's 未统计 answers (issue 8)
 
-    frame = frame.merge(not_measured_frame(run.period, run.framework), on="enterprise_id", how="left")
+    # as services.not_measured_frame, without reading the period's enterprise ids once more:
+    # the recorded frame holds exactly the accepted filers (a score without an accepted
+    # filing, NaN as the frame's merge gave it)
+    marked, asked = not_measured_counts(run.period, run.framework)
+    accepted = pd.Index(recorded["enterprise_id"].to_numpy()).get_indexer(frame["enterprise_id"].to_numpy()) >= 0
+    frame["not_measured"] = np.where(accepted, frame["enterprise_id"].map(marked).fillna(0).to_numpy(float), np.nan)
+    frame["kpi_asked"] = np.where(accepted, float(asked), np.nan)
     previous = previous_published_run(run)
     previous_scores = previous_cells = None
     if previous is not None:

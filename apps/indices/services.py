@@ -154,14 +154,12 @@ def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[di
 # --- not measured ---------------------------------------------------------------------------------
 
 
-def not_measured_frame(period: Period, framework):
-    """Per accepted filing of ``period``: how many of its answers to the framework's common
-    quantitative (KPI) indicators are marked 未统计 (``not_measured``), and how many such
-    indicators it was asked (``kpi_asked``, the same for every filing: industry-module KPIs
-    are left out because they apply to some filings only). One query over the marked
-    answers (a partial index holds only those). Columns: enterprise_id, not_measured,
-    kpi_asked."""
-    import pandas as pd
+def not_measured_counts(period: Period, framework) -> tuple[dict[int, int], int]:
+    """({enterprise id: its accepted filing's answers to the framework's common quantitative
+    (KPI) indicators marked 未统计}, how many such indicators every filing was asked). Only
+    enterprises with at least one marked answer appear: one query over the marked answers
+    (a partial index holds only those). Industry-module KPIs are left out because they apply
+    to some filings only."""
     from django.db.models import Count, Q
 
     from apps.filings.models import SubmissionStatus
@@ -173,10 +171,23 @@ def not_measured_frame(period: Period, framework):
         accepted.filter(answers__not_measured=True, answers__indicator_id__in=kpis)
         .values_list("enterprise_id").annotate(c=Count("answers", filter=Q(answers__not_measured=True)))
     ) if kpis else []
+    return dict(marked), len(kpis)
+
+
+def not_measured_frame(period: Period, framework):
+    """Per accepted filing of ``period``: how many of its answers to the framework's common
+    quantitative (KPI) indicators are marked 未统计 (``not_measured``), and how many such
+    indicators it was asked (``kpi_asked``, the same for every filing), from
+    :func:`not_measured_counts`. Columns: enterprise_id, not_measured, kpi_asked."""
+    import pandas as pd
+
+    from apps.filings.models import SubmissionStatus
+
+    counts, asked = not_measured_counts(period, framework)
+    accepted = Submission.objects.filter(period=period, status=SubmissionStatus.ACCEPTED)
     frame = pd.DataFrame(list(accepted.values_list("enterprise_id", flat=True)), columns=["enterprise_id"])
-    counts = dict(marked)
     frame["not_measured"] = frame["enterprise_id"].map(counts).fillna(0).astype(float)
-    frame["kpi_asked"] = float(len(kpis))
+    frame["kpi_asked"] = float(asked)
     return frame
 
 
