@@ -224,61 +224,39 @@ def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[st
     """Accepted filings of the run's period in the chunk ``codes``: ids, the answer matrix
     (n × indicators), the county and division code each filing recorded when it was
     submitted (the codes the cells are built from, see :func:`recorded_frame`), the
-    enterprise's industry and its key-industry tags as a bit mask over ``key_codes`` (for
-    module membership). One binary COPY."""
+    enterprise's industry, and its key-industry tags (for module membership) as an integer
+    id per filing (``tag_ids``) into the distinct tag sets (``tag_sets``). One binary COPY
+    of the chunk's range of the region index, and one of the small tag table."""
     enterprises_table = Enterprise._meta.db_table
-    through = Enterprise.key_industries.through._meta.db_table
-    source, source_params = _chunk_source(
+    source, params = _chunk_source(
         codes, run.period_id, ["id", "enterprise_id", "county_code", "division_code", "answer_vector"])
-    key_codes = sorted(KeyIndustry.objects.values_list("code", flat=True))
-    if len(key_codes) > 62:
-        raise ValueError("more than 62 key industries: tags no longer fit a bit mask")
     # Codes as recorded at submission (issue 8); only enterprises their authority has
-    # confirmed count (issue 9: a self-registration counts once confirmed).
-    sql = f"FROM ({source}) s JOIN {enterprises_table} e ON e.id = s.enterprise_id"
-    if connection.vendor == "postgresql":
-        # the tags as one bit mask per tagged enterprise: one pass over the small tag table,
-        # hashed, instead of an index probe per filing
-        sql += (
-            f" LEFT JOIN (SELECT enterprise_id, sum(1::bigint << (array_position(%s::text[], keyindustry_id::text) - 1))"
-            f"::bigint AS mask FROM {through} GROUP BY enterprise_id) t ON t.enterprise_id = s.enterprise_id"
-        )
-        source_params = [*source_params, key_codes]
-    sql += " WHERE NOT e.awaiting_confirmation"
+    # confirmed count (issue 9: a self-registration counts once confirmed) — looked up per
+    # filing in the small index enterprise_confirmed_industry.
+    sql = f"FROM ({source}) s JOIN {enterprises_table} e ON e.id = s.enterprise_id WHERE NOT e.awaiting_confirmation"
     fields = [
         ("id", "s.id", "bigint"), ("enterprise_id", "s.enterprise_id", "bigint"),
         ("county", "s.county_code", ("text", _code_width(Submission, "county_code"))),
         ("division", "s.division_code", ("text", _code_width(Submission, "division_code"))),
         ("industry", "e.industry_id", ("text", _code_width(Industry, "code"))),
-        ("tag_mask", "coalesce(t.mask, 0)", "bigint"),
         ("answers", "s.answer_vector", ("float32le", n_indicators)),
     ]
     try:
-        if connection.vendor == "postgresql":
-            data = select_arrays(sql, fields, source_params, order_by="id")
-        else:  # no bit shifts over arrays: the tags by a second query
-            data = select_arrays(sql, [f for f in fields if f[0] != "tag_mask"], source_params, order_by="id")
-            data["tag_mask"] = _tag_masks(data["enterprise_id"], key_codes)
+        data = select_arrays(sql, fields, params, order_by="id")
     except ValueError:
         with connection.cursor() as cursor:  # say which filing lacks its packed answers
             cursor.execute(
                 f"SELECT count(*), min(s.id) {sql} AND "
-                f"(s.answer_vector IS NULL OR length(s.answer_vector) <> %s)", [*source_params, 4 * n_indicators])
+                f"(s.answer_vector IS NULL OR length(s.answer_vector) <> %s)", [*params, 4 * n_indicators])
             missing, first = cursor.fetchone()
         if missing:
             raise ValueError(f"{missing} accepted filings have no packed answers of this framework (first id {first})") from None
         raise
-    data["key_codes"] = np.asarray(key_codes, dtype=object)
+    # The whole tag table (a few rows per hundred enterprises) read and matched in numpy:
+    # cheaper than grouping it in SQL or probing it once per filing.
+    pairs = _key_industry_pairs()
+    data["tag_ids"], data["tag_sets"] = tag_sets(data["enterprise_id"], pairs["enterprise_id"], pairs["key"])
     return data
-
-
-def _tag_masks(enterprise_ids: np.ndarray, key_codes: list[str]) -> np.ndarray:
-    through = Enterprise.key_industries.through
-    bit = {code: 1 << i for i, code in enumerate(key_codes)}
-    masks: dict[int, int] = {}
-    for ent, key in through.objects.filter(enterprise_id__in=enterprise_ids.tolist()).values_list("enterprise_id", "keyindustry_id"):
-        masks[ent] = masks.get(ent, 0) | bit[key]
-    return np.array([masks.get(e, 0) for e in enterprise_ids.tolist()], dtype=np.int64)
 
 
 def mask_sets(masks: np.ndarray, key_codes) -> tuple[np.ndarray, np.ndarray]:
@@ -492,7 +470,7 @@ def score_chunk(*, chunk_id: int) -> bool:
         _recomputable_writes()
         filings = _load_vectors(run, chunk.province_codes, compiled.n_indicators)
         sub_ids, ent_ids = filings["id"], filings["enterprise_id"]
-        tag_ids, tag_tuples = mask_sets(filings["tag_mask"], filings["key_codes"])
+        tag_ids, tag_tuples = filings["tag_ids"], filings["tag_sets"]
         loaded = time.perf_counter()
         industry = as_of_period_industries(filings["industry"], filings["division"])
         membership = _module_membership(compiled, industry, tag_ids, tag_tuples)
