@@ -1,6 +1,8 @@
 """Template context shared by every page: the navigation for the user's role."""
 
-from django.urls import NoReverseMatch, reverse
+from functools import lru_cache
+
+from django.urls import NoReverseMatch, get_urlconf, reverse
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.permissions import (
@@ -23,27 +25,41 @@ def _optional(label, name: str) -> list[tuple[str, str]]:
 
 
 def _nav_for(user) -> list[tuple[str, str]]:
+    """The navigation items ``user`` may follow. The items depend only on what the
+    permission predicates answer (and the enterprise a filer files for), so the list — a dozen
+    ``reverse()`` calls — is built once per answer set and URL configuration in a process
+    (issue 13: the page frame of every signed-in request)."""
+    if not user.is_authenticated:
+        return _nav_items(None, None, get_urlconf())
+    flags = (can_file(user), can_read_insights(user), can_review(user), can_list_enterprises(user),
+             can_import_enterprises(user), can_run_indices(user), can_use_admin(user))  # fmt: skip
+    return _nav_items(flags, user.enterprise_id if flags[0] else None, get_urlconf())
+
+
+@lru_cache(maxsize=256)
+def _nav_items(flags: tuple | None, enterprise_id: int | None, urlconf) -> list[tuple[str, str]]:
     items = [(_("首页"), reverse("core:home"))]
     items += _optional(_("公开数据"), "open:home")
     items += _optional(_("政策跟踪"), "policies:list")
     items += _optional(_("试点示范"), "pilots:home")
-    if not user.is_authenticated:
+    if flags is None:
         items.append((_("企业注册"), reverse("enterprises:register")))
         return items
-    if can_file(user):
+    files, reads_insights, reviews, lists, imports, runs_indices, uses_admin = flags
+    if files:
         items.append((_("诊断填报"), reverse("filings:home")))
-        items.append((_("本企业信息"), reverse("enterprises:detail", args=[user.enterprise_id])))
-    if can_read_insights(user):
+        items.append((_("本企业信息"), reverse("enterprises:detail", args=[enterprise_id])))
+    if reads_insights:
         items += _optional(_("数据分析"), "insights:dashboard")
-    if can_review(user):
+    if reviews:
         items.append((_("填报审核"), reverse("filings:queue")))
-    if can_list_enterprises(user):
+    if lists:
         items.append((_("企业名录"), reverse("enterprises:list")))
-    if can_import_enterprises(user):
+    if imports:
         items.append((_("批量导入"), reverse("enterprises:import")))
-    if can_run_indices(user):
+    if runs_indices:
         items += _optional(_("指数计算"), "indices:runs")
-    if can_use_admin(user):
+    if uses_admin:
         items.append((_("管理后台"), reverse("admin:index")))
     items.append((_("接口文档"), reverse("api-docs")))
     items.append((_("API 令牌"), reverse("accounts:api-tokens")))
@@ -54,4 +70,4 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None:
         return {}
-    return {"nav_items": _nav_for(user)}
+    return {"nav_items": list(_nav_for(user))}

@@ -24,7 +24,6 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
@@ -553,62 +552,90 @@ def rankings_table(request, reader: Reader, run, scope: Scope, tab: str) -> tupl
     return _ranking_table("regions", _("下级地区排名"), region_rows(reader, run, scope), run, scope, sort)
 
 
+# The blocks of an insights page below the site frame (base.html): rendered without the request
+# (nothing of the reader's session goes into them), so they can be kept per key.
+KEPT_BLOCKS = ("title", "head", "breadcrumbs", "content", "scripts")
+
+
+def _render_kept(request, key: str, template: str, build_context) -> HttpResponse:
+    """Render ``template`` (an insights page extending base.html) from blocks kept under
+    ``key``: ``build_context()`` runs and the page's own blocks are rendered only the first
+    time a key is asked for (in this process, else in the shared cache); each request then
+    renders just the site frame around them (header, navigation, notices, messages).
+    ``key`` must name everything the blocks depend on: the published runs' versions, the
+    reader's jurisdiction, the query parameters and the language (issue 13: the page layout
+    was two thirds of a warm ranking request)."""
+    import hashlib
+
+    from render_block import render_block_to_string
+
+    def build() -> dict[str, str]:
+        context = build_context()
+        return {name: render_block_to_string(template, name, context) for name in KEPT_BLOCKS}
+
+    digest = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+    blocks = public_memo.get(f"kept-page:{digest}", build, 3600)
+    return render(request, "insights/kept_page.html", {"blocks": {k: mark_safe(v) for k, v in blocks.items()}})  # noqa: S308 — our templates
+
+
+def _reader_key(user) -> str:
+    """The part of a kept page's key that a reader's identity contributes: the jurisdiction
+    (everything, or the region field and code) and the user's own region (its name heads the
+    trail of 新疆生产建设兵团)."""
+    j = jurisdiction_of(user)
+    return "all" if j.everything else f"{j.region_field}={j.region_code}:{user.region_id}"
+
+
 @login_required
 @require_GET
 def rankings(request):
     _require_reader(request.user)
-    scope = _scope(request)
     runs, run = _runs(request, brief=True)
     tab = request.GET.get("tab") if request.GET.get("tab") in TABS else "regions"
-    context = _base_context(request, "rankings", scope, runs, run)
-    context["tab"] = tab
-    context["tab_links"] = [
-        (key, label, _url("rankings", region=scope.param, period=context["period_code"], tab=key if key != "regions" else ""))
-        for key, label in (("regions", _("地区")), ("industries", _("行业")), ("key", _("重点行业")))
-    ]
-    context["key_allowed"] = scope.everything and scope.kind == CellKind.NATION
-    context["applicable"] = {
-        "regions": scope.child_kind is not None,
-        "industries": scope.kind != CellKind.COUNTY,
-        "key": context["key_allowed"],
-    }[tab]
-    if run is None:  # the layout shows the empty state instead of the body
-        return render(request, "insights/rankings.html", context)
-    params = {"region": scope.param, "period": run.period.code, "tab": tab if tab != "regions" else ""}
     sort = _sort_key(request.GET.get("sort", "rank"))
-    j = jurisdiction_of(request.user)
-    reader_scope = "all" if j.everything else f"{j.region_field}={j.region_code}"
-    # The table, its chart and links are the same for every reader of the same jurisdiction:
-    # built once per (run version, jurisdiction, scope, tab, sort, language) from the values
-    # cells_for gives that reader, then kept with the run's cells (issue 13: the template
-    # was most of a request).
-    key = f"ranking-html:{run_version(run)}:{reader_scope}:{scope.code}:{tab}:{sort}:{get_language()}"
 
-    def build():
+    def build_context() -> dict:
+        scope = _scope(request)
+        context = _base_context(request, "rankings", scope, runs, run)
+        context["tab"] = tab
+        context["tab_links"] = [
+            (key, label, _url("rankings", region=scope.param, period=context["period_code"], tab=key if key != "regions" else ""))
+            for key, label in (("regions", _("地区")), ("industries", _("行业")), ("key", _("重点行业")))
+        ]
+        context["key_allowed"] = scope.everything and scope.kind == CellKind.NATION
+        context["applicable"] = {
+            "regions": scope.child_kind is not None,
+            "industries": scope.kind != CellKind.COUNTY,
+            "key": context["key_allowed"],
+        }[tab]
+        if run is None:  # the layout shows the empty state instead of the body
+            return context
+        params = {"region": scope.param, "period": run.period.code, "tab": tab if tab != "regions" else ""}
         reader = Reader.of(request.user)
         table, effective = rankings_table(request, reader, run, scope, tab)
         national = cell_for(reader, run, CellKind.NATION, NATION_CODE)
-        part = {
-            **context,
+        query = urlencode({k: v for k, v in {**params, "sort": effective}.items() if v})
+        context.update({
             "table": table,
             "sort": effective,
             "headers": _headers(table.columns, effective, lambda s: _url("rankings", **params, sort=s)),
             "chart": _bar_chart(table.rows, national),
-            "export_query": urlencode({k: v for k, v in {**params, "sort": effective}.items() if v}),
+            "export_query": query,
             "confidential_rows": any(r.get("confidential") for r in table.rows),
-        }
-        html = render_to_string("insights/_rankings_table.html", part)  # no context processors: nothing of the request
-        return html, any(r.get("stale") for r in table.rows), effective
+            "keep": [("tab", params["tab"]), ("sort", effective if effective != "rank" else "")],
+            "stale": context["stale"] or any(r.get("stale") for r in table.rows),
+        })  # fmt: skip
+        return context
 
-    html, rows_stale, sort = public_memo.get(key, build, 3600)
-    context.update({
-        "ranking_html": mark_safe(html),  # noqa: S308 — rendered by our template above
-        "sort": sort,
-        "export_query": urlencode({k: v for k, v in {**params, "sort": sort}.items() if v}),
-        "keep": [("tab", params["tab"]), ("sort", sort if sort != "rank" else "")],
-        "stale": context["stale"] or rows_stale,
-    })
-    return render(request, "insights/rankings.html", context)
+    if run is None and request.GET.get("period"):  # an unknown period: not worth keeping
+        return render(request, "insights/rankings.html", build_context())
+    # Everything below the site frame is the same for every reader of one jurisdiction: built
+    # once per (published runs, jurisdiction, region, tab, sort, language) from the values
+    # cells_for gives that reader.
+    runs_key = ",".join(run_version(r) for r in runs)
+    key = (f"rankings:{runs_key}:{run.pk if run else '-'}:{_reader_key(request.user)}:"
+           f"{request.GET.get('region', '')}:{tab}:{sort}:{get_language()}")  # fmt: skip
+    return _render_kept(request, key, "insights/rankings.html", build_context)
 
 
 # --- trends --------------------------------------------------------------------------------------

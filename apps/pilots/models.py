@@ -307,6 +307,9 @@ class ApplicationEvent(TransitionEvent):
     action = models.CharField(_("操作"), max_length=14, choices=EventAction.choices)
     from_status = models.CharField(_("原状态"), max_length=14, blank=True)
     to_status = models.CharField(_("新状态"), max_length=14, blank=True)
+    # When the applicant was mailed about this transition: a task delivered twice (broker
+    # redelivery, a retry) finds it set and sends nothing.
+    notified_at = models.DateTimeField(_("通知时间"), null=True, blank=True, editable=False)
 
     objects = ApplicationEventQuerySet.as_manager()
 

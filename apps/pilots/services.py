@@ -128,9 +128,22 @@ def _transition(app: Application, *, to: str, action: str, user, note: str = "",
 def application_notify(*, application_id: int, event_id: int) -> int:
     """Mail the applicant about one outcome (Django's mail framework; console backend locally,
     SMTP from EMAIL_URL in production). Runs in the worker (``tasks.notify_applicant``).
-    Returns the number of recipients (0 when the enterprise has no address)."""
+    Returns the number of recipients (0 when the enterprise has no address, or when this
+    event's mail was sent already: a task delivered twice sends once — the event row is locked
+    while mailing and stamped ``notified_at``; only a crash between the mail server's
+    acceptance and the commit can still repeat a mail)."""
+    with transaction.atomic():
+        event = ApplicationEvent.objects.select_for_update().get(pk=event_id)
+        if event.notified_at is not None:
+            return 0
+        sent = _mail_applicant(application_id, event)
+        event.notified_at = timezone.now()
+        event.save(update_fields=["notified_at"])
+    return sent
+
+
+def _mail_applicant(application_id: int, event: ApplicationEvent) -> int:
     app = Application.objects.select_related("enterprise", "call").get(pk=application_id)
-    event = ApplicationEvent.objects.get(pk=event_id)
     recipients = {app.enterprise.contact_email} | set(
         app.enterprise.users.filter(is_active=True).exclude(email="").values_list("email", flat=True)
     )

@@ -5,13 +5,12 @@ page's Content-Security-Policy (script-src 'self') stays as it is in production.
 import pytest
 from django.conf import settings
 from django.core.cache import cache
-from playwright.sync_api import expect
 
 from apps.accounts.models import Role
 from apps.filings import services
 from apps.filings.models import Submission, SubmissionStatus
+from tests.browser.helpers import login as _login
 from tests.factories import (
-    TEST_PASSWORD,
     EnterpriseFactory,
     UserFactory,
     authority_user,
@@ -31,15 +30,6 @@ RUN = """async () => {
     .map(v => ({id: v.id, impact: v.impact, help: v.help,
                 nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + " — " + n.failureSummary.split("\\n").slice(1, 2).join(""))}));
 }"""
-
-
-def _login(page, live_server, username):
-    page.context.clear_cookies()
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_test_id("user-chip")).to_be_visible()
 
 
 def _violations(page, live_server, path) -> list[dict]:

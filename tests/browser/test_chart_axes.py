@@ -7,7 +7,8 @@ from django.core.cache import cache
 from playwright.sync_api import expect
 
 from apps.filings.models import Submission, SubmissionStatus
-from tests.factories import TEST_PASSWORD, authority_user, enterprise_user, prefecture
+from tests.browser.helpers import login as _login
+from tests.factories import authority_user, enterprise_user, prefecture
 
 pytestmark = [pytest.mark.browser]
 
@@ -20,15 +21,6 @@ DIMENSION_MINIMA = """id => { const c = echarts.getInstanceByDom(document.getEle
   const radar = c.getModel().getComponent("radar", 0);
   if (radar) { return radar.coordinateSystem.getIndicatorAxes().map(a => a.scale.getExtent()[0]); }
   return [c.getModel().getComponent("yAxis", 0).axis.scale.getExtent()[0]]; }"""
-
-
-def _login(page, live_server, username):
-    page.context.clear_cookies()
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_test_id("user-chip")).to_be_visible()
 
 
 def _drawn(page, chart_id):

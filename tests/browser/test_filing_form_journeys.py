@@ -12,21 +12,14 @@ from apps.filings import services
 from apps.filings.models import Answer, Evidence
 from apps.frameworks.exchange import import_framework
 from apps.frameworks.services import framework_publish
-from tests.factories import TEST_PASSWORD, XUANWU, EnterpriseFactory, county, enterprise_user, industry, key_industry
+from tests.browser.helpers import login as _login
+from tests.factories import XUANWU, EnterpriseFactory, county, enterprise_user, industry, key_industry
 from tests.filings.builders import SPEC, open_period
 
 pytestmark = [pytest.mark.browser]
 
 UPLOAD_C1 = re.compile(r"^上传\s*（C1）$")  # the button says which question it uploads for
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-def _login(page, live_server, username):
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_test_id("user-chip")).to_be_visible()
 
 
 @pytest.fixture

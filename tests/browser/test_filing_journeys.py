@@ -8,19 +8,11 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.filings.models import Submission, SubmissionStatus
+from tests.browser.helpers import login as _login
 from tests.factories import NANJING, XUANWU, EnterpriseFactory, authority_user, county, enterprise_user, prefecture
 from tests.filings.builders import open_period
 
 pytestmark = [pytest.mark.browser]
-
-
-def _login(page, live_server, username):
-    page.context.clear_cookies()
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill("Portal-Test-2026")
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_test_id("user-chip")).to_be_visible()
 
 
 def _setup():

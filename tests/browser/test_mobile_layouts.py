@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.accounts.models import Role
+from tests.browser.helpers import login as _login
 from tests.factories import UserFactory, authority_user, enterprise_user, province
 
 # The screenshots folder of tests/conftest.py; importing conftest as a module would configure
@@ -16,15 +17,6 @@ SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "screenshots"
 pytestmark = [pytest.mark.browser]
 
 PHONE = {"width": 390, "height": 844}
-
-
-def _login(page, live_server, username):
-    page.context.clear_cookies()
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill("Portal-Test-2026")
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_test_id("user-chip")).to_be_visible()
 
 
 def _no_sideways_scroll(page, url):
@@ -39,6 +31,11 @@ def _no_sideways_scroll(page, url):
 def _chip_is_one_line(page):
     chip = page.get_by_test_id("user-chip").bounding_box()
     assert chip["height"] < 40, f"role badge is {chip['height']} px tall"
+    # 通知 and 退出 stay on the badge's line (退出 used to fall onto a line of its own)
+    middle = chip["y"] + chip["height"] / 2
+    for name, box in (("通知", page.get_by_test_id("notice-link").bounding_box()),
+                      ("退出", page.get_by_role("button", name="退出").bounding_box())):
+        assert abs(box["y"] + box["height"] / 2 - middle) < 8, f"{name} is not on the role badge's line"
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from apps.filings import services
 from apps.filings.models import ReviewChainChoice, Submission, SubmissionStatus
+from tests.browser.helpers import login as _login
 from tests.factories import (
     NANJING,
     XUANWU,
@@ -26,15 +27,6 @@ pytestmark = [pytest.mark.browser]
 
 DESKTOP = {"width": 1400, "height": 900}
 PHONE = {"width": 390, "height": 844}
-
-
-def _login(page, live_server, username):
-    page.context.clear_cookies()
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill("Portal-Test-2026")
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_test_id("user-chip")).to_be_visible()
 
 
 def _world(chain=ReviewChainChoice.ONE_LEVEL, answers=COMPLETE):

@@ -7,19 +7,11 @@ from playwright.sync_api import expect
 
 from apps.accounts.models import Role
 from apps.indices.models import IndexRun
+from tests.browser.helpers import login as _login
 from tests.factories import UserFactory
 from tests.indices.population import build
 
 pytestmark = [pytest.mark.browser]
-
-
-def _login(page, live_server, username):
-    page.context.clear_cookies()
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill("Portal-Test-2026")
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_test_id("user-chip")).to_be_visible()
 
 
 @pytest.mark.worker

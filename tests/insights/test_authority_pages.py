@@ -398,22 +398,23 @@ def test_dashboard_query_count(client, users, django_assert_num_queries, who, re
 
 
 @pytest.mark.parametrize("who, params, cold, warm", [
-    # session, user, unread notices (header), [user.region, scope region]: then, on the first
-    # request of a run version, which runs are published, the runs, the rows' cells, their
-    # names, the national cell (chart) (prefecture × division: + the codes of the prefecture's
-    # cells); later requests serve the run's kept cells and names (apps.indices.readers
-    # applies the reader) and add one small query: which runs are published
+    # session, user, unread notices (header), [the user's region: jurisdiction]: then, on the
+    # first request of a run version, which runs are published, the runs, [the scope's region],
+    # the rows' cells, their names, the national cell (chart) (prefecture × division: + the
+    # codes of the prefecture's cells); later requests serve the page's own blocks kept for
+    # (runs, jurisdiction, region, tab, sort, language) and add one small query: which runs
+    # are published
     ("ministry", {}, 8, 4),
     ("ministry", {"tab": "industries"}, 8, 4),
     ("ministry", {"tab": "key"}, 7, 4),  # no key-industry cells in this population: no names query
-    ("jiangsu", {}, 10, 6),
-    ("jiangsu", {"tab": "industries"}, 10, 6),
-    ("jiangsu", {"region": "320100", "sort": "-mean"}, 10, 6),
-    ("nanjing", {"tab": "industries"}, 11, 6),
+    ("jiangsu", {}, 10, 5),
+    ("jiangsu", {"tab": "industries"}, 10, 5),
+    ("jiangsu", {"region": "320100", "sort": "-mean"}, 10, 5),
+    ("nanjing", {"tab": "industries"}, 11, 5),
 ])
 def test_ranking_query_count(client, users, django_assert_num_queries, who, params, cold, warm):
     """The ranking page is served from per-run structures: no query per row, and at most two
-    small ones (the scope's region, which runs are published) beyond session, user and header."""
+    small ones (the reader's region, which runs are published) beyond session, user and header."""
     client.force_login(users[who])
     cache.clear()
     with django_assert_num_queries(cold):

@@ -9,19 +9,11 @@ from playwright.sync_api import expect
 from apps.pilots import services
 from apps.pilots.models import Application, ApplicationStatus, Assignment, Objection
 from apps.pilots.services import count_chars
+from tests.browser.helpers import login as _login
 from tests.factories import authority_user, enterprise_user, province
 from tests.pilots.builders import diagnosed_enterprise, expert, make_call, move_to, staff, submitted_application
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _login(page, live_server, username):
-    page.context.clear_cookies()
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill("Portal-Test-2026")
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_test_id("user-chip")).to_be_visible()
 
 
 def _shots(page, screenshot, name):

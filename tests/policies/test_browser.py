@@ -8,6 +8,8 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
+from tests.browser.helpers import login
+
 pytestmark = [pytest.mark.browser]
 
 DEMO_PASSWORD = "Demo-Portal-2026"
@@ -21,12 +23,7 @@ def demo(transactional_db):
 
 
 def _login(page, live_server, username):
-    page.context.clear_cookies()
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_test_id("user-chip")).to_be_visible()
+    login(page, live_server, username, DEMO_PASSWORD)
 
 
 def test_public_policy_list_search_and_page(page, live_server, demo, screenshot, platform_fonts):
