@@ -98,6 +98,10 @@ class Submission(models.Model):
     prefecture_code = models.CharField(max_length=6, db_index=True, blank=True)
     county_code = models.CharField(max_length=6, db_index=True, blank=True)
     division_code = models.CharField(max_length=2, db_index=True, blank=True)
+    # The enterprise's industry (GB/T 4754 大类 or 中类) when it filed: which industry modules
+    # apply to the filing in index runs of its period (issue 8). "" = not known (a filing
+    # older than this field whose enterprise has since left the recorded division).
+    industry_code = models.CharField(_("行业代码"), max_length=4, blank=True, default="", db_default="")
     size_class = models.CharField(max_length=8, blank=True)
     # Revenue (万元) of the enterprise when it filed: revenue weighting of the period's cells.
     revenue = models.DecimalField(_("营业收入（万元）"), max_digits=14, decimal_places=2, null=True, blank=True)
@@ -142,7 +146,7 @@ class Submission(models.Model):
             # CLUSTER, no table lock). Only accepted filings, which change rarely afterwards.
             models.Index(
                 fields=["period", "province_code", "prefecture_code", "county_code"],
-                include=["id", "enterprise", "division_code", "answer_vector"],
+                include=["id", "enterprise", "division_code", "industry_code", "answer_vector"],
                 condition=models.Q(status="accepted"),
                 name="submission_accepted_region",
             ),

@@ -120,10 +120,13 @@ def submission_open(*, enterprise, period: Period, user) -> tuple[Submission, bo
 
 def enterprise_location(enterprise) -> dict:
     """The denormalised codes a submission carries: where its enterprise is when it files,
-    its size class and revenue (index runs build a period's cells from these)."""
+    its industry (division and class), size class and revenue (index runs build a period's
+    cells and decide its industry modules from these). Every path that submits a filing —
+    the filing pages, the API, the paper import — records them through this function."""
     return {
         "province_code": enterprise.province_code, "prefecture_code": enterprise.prefecture_code,
         "county_code": enterprise.county_code, "division_code": enterprise.division_code,
+        "industry_code": enterprise.industry_id or "",
         "size_class": enterprise.size_class, "revenue": enterprise.revenue,
     }
 

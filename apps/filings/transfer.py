@@ -430,7 +430,7 @@ class PaperImportResult:
 
 SUBMIT_FIELDS = [
     "status", "revision", "pledged_at", "pledged_by", "submitted_at", "updated_at", "answer_vector", "flags",
-    "province_code", "prefecture_code", "county_code", "division_code", "size_class", "revenue",
+    "province_code", "prefecture_code", "county_code", "division_code", "industry_code", "size_class", "revenue",
     "passed_on_at", "passed_on_by",
 ]
 

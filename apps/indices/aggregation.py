@@ -169,6 +169,11 @@ class IndexParameters:
                          holds (apps.indices.audit); 0 switches the interval rule off
     audit_max_cells      how many of those cells the audit checks (smallest n first);
                          0 = every one
+    complement_method    "milp": secondary suppressions of least cost (contributors) per
+                         block of partition equations (apps.indices.complements);
+                         "heuristic": the one-step-ahead rule (disclosure.complete_suppression)
+    milp_max_cells/_seconds  a block with more cells, or without a solution in this time,
+                         is left to the heuristic (recorded on the run)
     """
 
     min_cell_size: int = 5
@@ -185,6 +190,9 @@ class IndexParameters:
     rank_seed: int = 20261129
     protection_p: float = 0.10
     audit_max_cells: int = 0
+    complement_method: str = "milp"
+    milp_max_cells: int = 50_000
+    milp_seconds: float = 20.0
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:
@@ -195,6 +203,8 @@ class IndexParameters:
             raise ValueError("dominance_n must be ≥ 1 and 0 < dominance_k ≤ 1")
         if not self.leader >= self.strong >= self.moderate:
             raise ValueError("performance thresholds must satisfy leader ≥ strong ≥ moderate")
+        if self.complement_method not in ("milp", "heuristic"):
+            raise ValueError(f"complement_method must be milp or heuristic, not {self.complement_method!r}")
         if self.base_national_mean is not None and not self.base_national_mean > 0:
             raise ValueError("base_national_mean must be positive (or None)")
 
@@ -715,4 +725,5 @@ def compute_cells(
     records = to_records_frame(cells)
     # the protection-interval audit's summary (recorded on the run by the join)
     records.attrs["protection"] = cells.attrs.get("protection", {})
+    records.attrs["complements"] = cells.attrs.get("complements", {})
     return records

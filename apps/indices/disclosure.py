@@ -46,6 +46,7 @@ attacker's subtraction (parent − published children) repeated until nothing ne
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -473,13 +474,29 @@ def _repair_linear(
 
 def protect(
     hidden: np.ndarray, n: np.ndarray, order: np.ndarray, edges: pd.DataFrame, linear: bool = True,
-    weight: np.ndarray | None = None,
+    weight: np.ndarray | None = None, *, method: str = "heuristic", max_cells: int = 50_000,
+    seconds: float = 20.0, report: dict | None = None,
 ) -> np.ndarray:
-    """Complementary suppression for ``hidden`` (bool per cell): the line rule of
-    :func:`complete_suppression`, then, with ``linear``, repairs of cells the whole
-    system of equations determines, until none is left. Returns the added cells (mask).
-    ``weight``: see :func:`complement_cost`."""
+    """Complementary suppression for ``hidden`` (bool per cell): with ``method`` "milp",
+    first the choice of least cost per block (:func:`apps.indices.complements.optimal_complements`,
+    blocks above ``max_cells`` or without a solution in ``seconds`` are left to the
+    heuristic; its report goes into ``report``); then the line rule of
+    :func:`complete_suppression` (nothing left to do where the program solved), then,
+    with ``linear``, repairs of cells the whole system of equations determines, until none
+    is left. Returns the added cells (mask). ``weight``: see :func:`complement_cost`."""
     current = hidden.copy()
+    if method == "milp":
+        from .complements import optimal_complements
+
+        # the line rule's choice: a feasible answer whose cost bounds the program's
+        line_rule = complete_suppression(current, n, order, edges, weight)
+        chosen, summary = optimal_complements(current, n, edges, weight, order=order, max_cells=max_cells,
+                                              seconds=seconds, feasible=line_rule)
+        current |= chosen
+        if report is not None:
+            report.update(summary)
+            report["program_cells"], report["program_contributors"] = int(chosen.sum()), int(n[chosen].sum())
+            report["line_rule_cells"], report["line_rule_contributors"] = int(line_rule.sum()), int(n[line_rule].sum())
     for _ in range(_MAX_ROUNDS):
         current |= complete_suppression(current, n, order, edges, weight)
         if not linear:
@@ -642,7 +659,12 @@ def apply_disclosure_control(
     edges = partition_table(cells)
     order = _code_order(cells)
     weight = previous_weight(cells, previous_cells)
-    added = protect(hidden, n, order, edges, linear=linear_audit, weight=weight)
+    report: dict = {"method": params.complement_method}
+    started = time.perf_counter()
+    added = protect(hidden, n, order, edges, linear=linear_audit, weight=weight, method=params.complement_method,
+                    max_cells=params.milp_max_cells, seconds=params.milp_seconds, report=report)
+    report["seconds"] = round(time.perf_counter() - started, 3)
+    report["protect_cells"], report["protect_contributors"] = int(added.sum()), int(n[added].sum())
     reason[added] = SECONDARY
     hidden |= added
     if linear_audit and params.protection_p > 0 and "mean" in cells.columns:
@@ -655,6 +677,11 @@ def apply_disclosure_control(
         reason[widened] = SECONDARY
         hidden |= widened
         cells.attrs["protection"] = summary
+    # what the complements cost, recorded on the run (audit "complements"): cells and
+    # contributors hidden beyond the primary rules (the interval rule's additions included)
+    secondary = hidden & (reason == SECONDARY)
+    report.update({"secondary_cells": int(secondary.sum()), "secondary_contributors": int(n[secondary].sum())})
+    cells.attrs["complements"] = report
     cells["suppressed"] = hidden
     cells["suppression_reason"] = reason
     if scores is not None:

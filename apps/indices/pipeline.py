@@ -140,6 +140,10 @@ def plan_run(*, run_id: int) -> list[int]:
     """Start a run: split the period's accepted filings into chunks of about equal size
     (:func:`plan_chunks`). Returns the chunk ids to score (none left: already planned)."""
     started = time.perf_counter()
+    run = IndexRun.objects.select_related("period").get(pk=run_id)
+    if run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+        # the register (and key-industry tags) of the period, before any chunk scores
+        period_snapshot(run.period)
     with transaction.atomic():
         run = IndexRun.objects.select_for_update().get(pk=run_id)
         if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
@@ -224,12 +228,12 @@ def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[st
     """Accepted filings of the run's period in the chunk ``codes``: ids, the answer matrix
     (n × indicators), the county and division code each filing recorded when it was
     submitted (the codes the cells are built from, see :func:`recorded_frame`), the
-    enterprise's industry, and its key-industry tags (for module membership) as an integer
-    id per filing (``tag_ids``) into the distinct tag sets (``tag_sets``). One binary COPY
-    of the chunk's range of the region index, and one of the small tag table."""
+    industry the filing recorded (today's for a filing without one). One binary COPY of the
+    chunk's ranges of the region index (the key-industry tags come from the period's
+    register snapshot, see :func:`score_chunk`)."""
     enterprises_table = Enterprise._meta.db_table
     source, params = _chunk_source(
-        codes, run.period_id, ["id", "enterprise_id", "county_code", "division_code", "answer_vector"])
+        codes, run.period_id, ["id", "enterprise_id", "county_code", "division_code", "industry_code", "answer_vector"])
     # Codes as recorded at submission (issue 8); only enterprises their authority has
     # confirmed count (issue 9: a self-registration counts once confirmed) — looked up per
     # filing in the small index enterprise_confirmed_industry.
@@ -238,7 +242,8 @@ def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[st
         ("id", "s.id", "bigint"), ("enterprise_id", "s.enterprise_id", "bigint"),
         ("county", "s.county_code", ("text", _code_width(Submission, "county_code"))),
         ("division", "s.division_code", ("text", _code_width(Submission, "division_code"))),
-        ("industry", "e.industry_id", ("text", _code_width(Industry, "code"))),
+        # the industry the filing recorded (issue 8); today's for a filing without one
+        ("industry", "coalesce(nullif(s.industry_code, ''), e.industry_id)", ("text", _code_width(Industry, "code"))),
         ("answers", "s.answer_vector", ("float32le", n_indicators)),
     ]
     try:
@@ -252,10 +257,6 @@ def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[st
         if missing:
             raise ValueError(f"{missing} accepted filings have no packed answers of this framework (first id {first})") from None
         raise
-    # The whole tag table (a few rows per hundred enterprises) read and matched in numpy:
-    # cheaper than grouping it in SQL or probing it once per filing.
-    pairs = _key_industry_pairs()
-    data["tag_ids"], data["tag_sets"] = tag_sets(data["enterprise_id"], pairs["enterprise_id"], pairs["key"])
     return data
 
 
@@ -386,10 +387,11 @@ def indicator_means(
 
 def as_of_period_industries(industries, divisions) -> np.ndarray:
     """The industry code that decides each filing's industry modules, as of its period
-    (issue 8): the enterprise's industry today, unless it lies outside the division the
-    filing recorded at submission — the enterprise changed industry since — then the
-    recorded division (a module of a finer industry group than the division cannot be
-    told from it and does not apply)."""
+    (issue 8). ``industries``: the class the filing recorded at submission
+    (Submission.industry_code), or the enterprise's industry today for a filing that has
+    none; the latter is used only while it lies inside the division the filing recorded —
+    the enterprise changed industry since — otherwise the recorded division (a module of a
+    finer industry group than the division cannot be told from it and does not apply)."""
     today = pd.Series(np.asarray(industries, dtype=object)).fillna("").astype(str)
     recorded = pd.Series(np.asarray(divisions, dtype=object)).fillna("").astype(str)
     inside = [t.startswith(d) for t, d in zip(today.tolist(), recorded.tolist(), strict=True)]
@@ -410,6 +412,16 @@ def _module_membership(compiled, industries: np.ndarray, tag_ids: np.ndarray, ta
         [tag_tuples[p % max(len(tag_tuples), 1)] for p in pairs.tolist()],
     )
     return distinct[inverse.reshape(-1)]
+
+
+def _tuple_ids(tags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An integer id per tuple of tags and, per id, the tuple (as :func:`mask_sets`)."""
+    keys = np.array([",".join(t) for t in tags], dtype=object)
+    ids, uniques = pd.factorize(keys, sort=True)
+    sets = np.empty(len(uniques), dtype=object)
+    for j, key in enumerate(uniques.tolist()):
+        sets[j] = tuple(key.split(",")) if key else ()
+    return ids.astype(np.int64), sets
 
 
 def chunk_attempt_started(*, chunk_id: int) -> None:
@@ -470,7 +482,9 @@ def score_chunk(*, chunk_id: int) -> bool:
         _recomputable_writes()
         filings = _load_vectors(run, chunk.province_codes, compiled.n_indicators)
         sub_ids, ent_ids = filings["id"], filings["enterprise_id"]
-        tag_ids, tag_tuples = filings["tag_ids"], filings["tag_sets"]
+        # modules by key-industry tags as of the period (the snapshot), like the cells
+        tags = period_key_industries(snapshot_frame(period_snapshot(run.period)), ent_ids)
+        tag_ids, tag_tuples = _tuple_ids(tags)
         loaded = time.perf_counter()
         industry = as_of_period_industries(filings["industry"], filings["division"])
         membership = _module_membership(compiled, industry, tag_ids, tag_tuples)
@@ -619,32 +633,78 @@ def _unpack_register(blob: bytes) -> pd.DataFrame:
     return frame[[*REGISTER_COLUMNS, "key_industries"]]
 
 
-def register_frame(period) -> tuple[pd.DataFrame, RegisterSnapshot]:
-    """The register of ``period``: its snapshot, taken now from the current register if
-    the period has none yet (its first run). Enterprises that move or register later do
-    not change the period's ``registered`` counts or coverage."""
+def period_snapshot(period) -> RegisterSnapshot:
+    """The register snapshot of ``period``, taken now from the current register if the
+    period has none yet (its closing, see tasks.index_snapshot_closed_periods, or its
+    first run). Safe when two runs of the period race: one snapshot wins."""
     from django.db import IntegrityError
 
     snapshot = RegisterSnapshot.objects.filter(period=period).first()
-    if snapshot is None:
-        frame = _registry_frame()
-        try:
-            with transaction.atomic():
-                snapshot = RegisterSnapshot.objects.create(
-                    period=period, enterprises=len(frame), digest=register_edition(frame)["sha256"],
-                    data=_pack_register(frame),
-                )
-        except IntegrityError:  # another run of the period took it meanwhile
-            snapshot = RegisterSnapshot.objects.get(period=period)
-        else:
-            return frame, snapshot
-    return _unpack_register(snapshot.data), snapshot
+    if snapshot is not None:
+        return snapshot
+    frame = _registry_frame()
+    try:
+        with transaction.atomic():
+            snapshot = RegisterSnapshot.objects.create(
+                period=period, enterprises=len(frame), digest=register_edition(frame)["sha256"],
+                data=_pack_register(frame),
+            )
+    except IntegrityError:  # another run of the period took it meanwhile
+        return RegisterSnapshot.objects.get(period=period)
+    _UNPACKED[snapshot.pk] = (snapshot.digest, frame)
+    return snapshot
+
+
+# Unpacked snapshots of this process (a snapshot never changes once taken): every chunk of a
+# run reads the tags of its filings from it, so each worker unpacks it once, not per chunk.
+_UNPACKED: dict[int, tuple[str, pd.DataFrame]] = {}
+
+
+def snapshot_frame(snapshot: RegisterSnapshot) -> pd.DataFrame:
+    """The register columns of ``snapshot`` (REGISTER_COLUMNS and key_industries)."""
+    cached = _UNPACKED.get(snapshot.pk)
+    if cached is not None and cached[0] == snapshot.digest:
+        return cached[1]
+    frame = _unpack_register(snapshot.data)
+    if len(_UNPACKED) > 4:
+        _UNPACKED.clear()
+    _UNPACKED[snapshot.pk] = (snapshot.digest, frame)
+    return frame
+
+
+def register_frame(period) -> tuple[pd.DataFrame, RegisterSnapshot]:
+    """The register of ``period``: its snapshot (:func:`period_snapshot`). Enterprises that
+    move, register or are retagged later do not change the period's ``registered`` counts,
+    coverage or key-industry cells."""
+    snapshot = period_snapshot(period)
+    return snapshot_frame(snapshot), snapshot
+
+
+def period_key_industries(register: pd.DataFrame, enterprise_ids) -> np.ndarray:
+    """Each enterprise's key-industry tags (a sorted tuple) as of the period whose
+    ``register`` (snapshot) is given: the snapshot's tags; for an enterprise registered
+    after the snapshot was taken (it filed late in the window), its tags today — the one
+    record of them there is (docs/METHOD.md 四, "按期口径"). Used by the cells, the modules
+    that apply to a filing (score_chunk) and the revision check (services.changed_members),
+    so the three agree."""
+    enterprise_ids = np.asarray(enterprise_ids, dtype=np.int64)
+    known = pd.Index(register["enterprise_id"].to_numpy(np.int64)).get_indexer(enterprise_ids)
+    tags = np.empty(len(enterprise_ids), dtype=object)
+    tags[known >= 0] = register["key_industries"].to_numpy(object)[known[known >= 0]]
+    unknown = np.flatnonzero(known < 0)
+    if len(unknown):
+        through = Enterprise.key_industries.through
+        late_ids = enterprise_ids[unknown]
+        pairs = list(through.objects.filter(enterprise_id__in=late_ids.tolist()).values_list("enterprise_id", "keyindustry_id"))
+        ids, sets = tag_sets(late_ids, np.array([e for e, _ in pairs], dtype=np.int64), np.array([k for _, k in pairs], dtype=object))
+        tags[unknown] = sets[ids]
+    return tags
 
 
 def recorded_frame(period, register: pd.DataFrame) -> pd.DataFrame:
     """Each accepted filing's codes as recorded when it was submitted (region, division,
-    size class, revenue), with its key-industry tags from the period's register (the
-    current tags for an enterprise registered after the snapshot). One row per enterprise."""
+    size class, revenue), with its key-industry tags as of the period
+    (:func:`period_key_industries`). One row per enterprise."""
     data = select_arrays(
         f"FROM {Submission._meta.db_table} WHERE period_id = %s AND status = %s",
         _frame_columns(Submission, "enterprise_id"), [period.pk, SubmissionStatus.ACCEPTED],
@@ -657,15 +717,7 @@ def recorded_frame(period, register: pd.DataFrame) -> pd.DataFrame:
     missing = frame["revenue"].isna().to_numpy() & (known >= 0)
     if missing.any():  # filings written without revenue (seeded data): the register's
         frame.loc[missing, "revenue"] = register["revenue"].to_numpy(float)[known[missing]]
-    tags = np.empty(len(frame), dtype=object)
-    tags[known >= 0] = register["key_industries"].to_numpy(object)[known[known >= 0]]
-    unknown = np.flatnonzero(known < 0)
-    if len(unknown):  # registered after the snapshot: their current tags
-        through = Enterprise.key_industries.through
-        late_ids = frame["enterprise_id"].to_numpy()[unknown]
-        pairs = list(through.objects.filter(enterprise_id__in=late_ids.tolist()).values_list("enterprise_id", "keyindustry_id"))
-        ids, sets = tag_sets(late_ids, np.array([e for e, _ in pairs], dtype=np.int64), np.array([k for _, k in pairs], dtype=object))
-        tags[unknown] = sets[ids]
+    tags = period_key_industries(register, frame["enterprise_id"].to_numpy())
     frame["key_industries"] = tags
     return frame
 
@@ -692,15 +744,9 @@ def finalize_run(*, run_id: int) -> IndexRun:
     registry, snapshot = register_frame(run.period)
     recorded = recorded_frame(run.period, registry)
     frame = scores.merge(recorded, on="enterprise_id", how="left")
-    from .services import not_measured_counts  # each filing's 未统计 answers (issue 8)
+    from .services import not_measured_frame  # each filing's 未统计 answers (issue 8)
 
-    # as services.not_measured_frame, without reading the period's enterprise ids once more:
-    # the recorded frame holds exactly the accepted filers (a score without an accepted
-    # filing, NaN as the frame's merge gave it)
-    marked, asked = not_measured_counts(run.period, run.framework)
-    accepted = pd.Index(recorded["enterprise_id"].to_numpy()).get_indexer(frame["enterprise_id"].to_numpy()) >= 0
-    frame["not_measured"] = np.where(accepted, frame["enterprise_id"].map(marked).fillna(0).to_numpy(float), np.nan)
-    frame["kpi_asked"] = np.where(accepted, float(asked), np.nan)
+    frame = frame.merge(not_measured_frame(run.period, run.framework, registry), on="enterprise_id", how="left")
     previous = previous_published_run(run)
     previous_scores = previous_cells = None
     if previous is not None:
@@ -725,6 +771,7 @@ def finalize_run(*, run_id: int) -> IndexRun:
     loaded = time.perf_counter()
     cells = aggregation.compute_cells(frame, registry, params, dimension_codes, previous_scores, previous_cells)
     protection = cells.attrs.get("protection", {})  # the interval rule ran inside compute_cells
+    complements = cells.attrs.get("complements", {})  # how the complements were chosen
     aggregated = time.perf_counter()
     indicator_codes = list(compiled_for(run.framework).indicator_codes)
     # an indicator mean resting on fewer filings than a publishable cell is not kept
@@ -756,7 +803,7 @@ def finalize_run(*, run_id: int) -> IndexRun:
         locked.parameters = {**locked.parameters, **params.to_dict()}
         locked.provenance = {**locked.provenance, **provenance}
         locked.previous_run, locked.base_run = previous, base_run
-        locked.audit = {**locked.audit, "protection": protection}
+        locked.audit = {**locked.audit, "protection": protection, "complements": complements}
         locked.timings.update(
             {"load_join": round(loaded - started, 3), "aggregate": round(aggregated - loaded, 3),
              "indicator_means": round(indicators_done - aggregated, 3), "write_cells": round(written - indicators_done, 3)}

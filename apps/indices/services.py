@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts.scoping import recorded_user
+from apps.enterprises.models import Enterprise
 from apps.filings.models import Period, Submission
 
 from .aggregation import IndexParameters
@@ -114,9 +115,27 @@ def changed_members(run: IndexRun, against: IndexRun) -> dict[tuple[str, str], i
         )
         differing = [row[0] for row in cursor.fetchall()]
     counts: Counter = Counter()
-    for submission in Submission.objects.filter(pk__in=differing).prefetch_related("enterprise__key_industries"):
-        counts.update((str(kind), str(code)) for kind, code in cell_keys_of(submission))
+    submissions = list(Submission.objects.filter(pk__in=differing))
+    tags = _period_tags(run.period, [s.enterprise_id for s in submissions])
+    for submission, key_industries in zip(submissions, tags, strict=True):
+        counts.update((str(kind), str(code)) for kind, code in cell_keys_of(submission, key_industries))
     return dict(counts)
+
+
+def _period_tags(period: Period, enterprise_ids: list[int]) -> list[tuple[str, ...]]:
+    """Key-industry tags of ``enterprise_ids`` as of ``period`` (its register snapshot; see
+    pipeline.period_key_industries), or today's when the period has no snapshot yet."""
+    from .models import RegisterSnapshot
+    from .pipeline import period_key_industries, snapshot_frame
+
+    snapshot = RegisterSnapshot.objects.filter(period=period).first()
+    if snapshot is not None:
+        return list(period_key_industries(snapshot_frame(snapshot), enterprise_ids))
+    through = Enterprise.key_industries.through
+    found: dict[int, list[str]] = {}
+    for ent, key in through.objects.filter(enterprise_id__in=enterprise_ids).values_list("enterprise_id", "keyindustry_id"):
+        found.setdefault(ent, []).append(key)
+    return [tuple(sorted(found.get(e, []))) for e in enterprise_ids]
 
 
 def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[dict]:
@@ -154,41 +173,68 @@ def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[di
 # --- not measured ---------------------------------------------------------------------------------
 
 
-def not_measured_counts(period: Period, framework) -> tuple[dict[int, int], int]:
-    """({enterprise id: its accepted filing's answers to the framework's common quantitative
-    (KPI) indicators marked 未统计}, how many such indicators every filing was asked). Only
-    enterprises with at least one marked answer appear: one query over the marked answers
-    (a partial index holds only those). Industry-module KPIs are left out because they apply
-    to some filings only."""
-    from django.db.models import Count, Q
+def not_measured_frame(period: Period, framework, register=None):
+    """Per accepted filing of ``period``: how many of the quantitative (KPI) indicators that
+    apply to it were answered 未统计 (``not_measured``) and how many it was asked
+    (``kpi_asked``): the framework's common KPIs plus the KPIs of each industry module that
+    applies to the filing — decided as the index run decides it, from the industry class
+    the filing recorded and the key-industry tags of the period's ``register`` (its
+    snapshot; see pipeline.as_of_period_industries, period_key_industries). One query over
+    the filings' codes and one over the marked answers (a partial index holds only those).
+    Columns: enterprise_id, not_measured, kpi_asked."""
+    import numpy as np
+    import pandas as pd
+    from django.db.models import Count
 
     from apps.filings.models import SubmissionStatus
+    from apps.filings.packing import compiled_for
     from apps.frameworks.models import Indicator
 
-    kpis = list(Indicator.objects.filter(framework=framework, kind="kpi", module__isnull=True).values_list("pk", flat=True))
+    from . import pipeline
+
     accepted = Submission.objects.filter(period=period, status=SubmissionStatus.ACCEPTED)
-    marked = (
-        accepted.filter(answers__not_measured=True, answers__indicator_id__in=kpis)
-        .values_list("enterprise_id").annotate(c=Count("answers", filter=Q(answers__not_measured=True)))
-    ) if kpis else []
-    return dict(marked), len(kpis)
-
-
-def not_measured_frame(period: Period, framework):
-    """Per accepted filing of ``period``: how many of its answers to the framework's common
-    quantitative (KPI) indicators are marked 未统计 (``not_measured``), and how many such
-    indicators it was asked (``kpi_asked``, the same for every filing), from
-    :func:`not_measured_counts`. Columns: enterprise_id, not_measured, kpi_asked."""
-    import pandas as pd
-
-    from apps.filings.models import SubmissionStatus
-
-    counts, asked = not_measured_counts(period, framework)
-    accepted = Submission.objects.filter(period=period, status=SubmissionStatus.ACCEPTED)
-    frame = pd.DataFrame(list(accepted.values_list("enterprise_id", flat=True)), columns=["enterprise_id"])
+    # column-wise (binary COPY on PostgreSQL): one row per filing
+    filings = pipeline.select_arrays(
+        f"FROM {Submission._meta.db_table} s JOIN {Enterprise._meta.db_table} e ON e.id = s.enterprise_id "
+        "WHERE s.period_id = %s AND s.status = %s",
+        [("enterprise_id", "s.enterprise_id", "bigint"),
+         ("industry", "coalesce(nullif(s.industry_code, ''), e.industry_id)", ("text", 4)),
+         ("division", "s.division_code", ("text", 2))],
+        [period.pk, SubmissionStatus.ACCEPTED], order_by="enterprise_id",
+    )
+    kpis = pd.DataFrame(list(Indicator.objects.filter(framework=framework, kind="kpi").values_list("pk", "module__code")),
+                        columns=["indicator", "module"])
+    common = int(kpis["module"].isna().sum())
+    frame = pd.DataFrame({"enterprise_id": filings["enterprise_id"].astype(np.int64)})
+    asked = np.full(len(frame), float(common))
+    compiled = compiled_for(framework)
+    membership = None
+    if compiled.n_modules and len(frame) and kpis["module"].notna().any():
+        industry = pipeline.as_of_period_industries(filings["industry"], filings["division"])
+        if register is None:
+            register = pipeline.snapshot_frame(pipeline.period_snapshot(period))
+        tags = pipeline.period_key_industries(register, frame["enterprise_id"].to_numpy())
+        tag_ids, tag_tuples = pipeline._tuple_ids(tags)
+        membership = pipeline._module_membership(compiled, industry, tag_ids, tag_tuples)
+        per_module = kpis["module"].value_counts()
+        module_kpis = np.array([float(per_module.get(code, 0)) for code in compiled.module_codes])
+        asked = asked + membership.astype(float) @ module_kpis
+    frame["kpi_asked"] = asked
+    marked = pd.DataFrame(list(
+        accepted.filter(answers__not_measured=True, answers__indicator__kind="kpi")
+        .values_list("enterprise_id", "answers__indicator__module__code").annotate(c=Count("answers")).order_by()
+    ), columns=["enterprise_id", "module", "c"])
+    if membership is not None and len(marked):  # a mark counts only where its module applies
+        row = pd.Index(frame["enterprise_id"]).get_indexer(marked["enterprise_id"])
+        column = pd.Index(list(compiled.module_codes)).get_indexer(marked["module"].fillna(""))
+        applies = marked["module"].isna().to_numpy() | (
+            (row >= 0) & (column >= 0) & membership[np.maximum(row, 0), np.maximum(column, 0)])
+        marked = marked.loc[applies]
+    elif len(marked):
+        marked = marked.loc[marked["module"].isna()]
+    counts = marked.groupby("enterprise_id")["c"].sum()
     frame["not_measured"] = frame["enterprise_id"].map(counts).fillna(0).astype(float)
-    frame["kpi_asked"] = float(asked)
-    return frame
+    return frame[["enterprise_id", "not_measured", "kpi_asked"]]
 
 
 # --- the base period of the development index ------------------------------------------------------
@@ -263,8 +309,11 @@ def published_run(period: Period) -> IndexRun | None:
     return IndexRun.objects.filter(period=period, is_published=True).select_related("period", "framework").first()
 
 
-def cell_keys_of(submission: Submission) -> list[tuple[str, str]]:
-    """The cells a filing contributes to."""
+def cell_keys_of(submission: Submission, key_industries=None) -> list[tuple[str, str]]:
+    """The cells a filing contributes to: from the codes it recorded and its key-industry
+    tags as of its period (``key_industries``, else read: :func:`_period_tags`)."""
+    if key_industries is None:
+        key_industries = _period_tags(submission.period, [submission.enterprise_id])[0]
     keys = [
         (CellKind.NATION, "CN"),
         (CellKind.PROVINCE, submission.province_code),
@@ -275,7 +324,7 @@ def cell_keys_of(submission: Submission) -> list[tuple[str, str]]:
         (CellKind.PROVINCE_DIVISION, f"{submission.province_code}|{submission.division_code}"),
         (CellKind.PREFECTURE_DIVISION, f"{submission.prefecture_code}|{submission.division_code}"),
     ]
-    keys += [(CellKind.KEY_INDUSTRY, k) for k in submission.enterprise.key_industries.values_list("pk", flat=True)]
+    keys += [(CellKind.KEY_INDUSTRY, k) for k in key_industries]
     return keys
 
 

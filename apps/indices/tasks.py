@@ -129,3 +129,26 @@ def compute_open_periods() -> list[int]:
         if not IndexRun.objects.filter(period=period, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).exists():
             started.append(index_run_start(period=period, user=None).pk)
     return started
+
+
+@shared_task
+def snapshot_closed_periods() -> list[int]:
+    """Hourly (beat): take the register snapshot of every period whose filing window has
+    closed (its closing date is past, local time) and that has none yet, so that the
+    period's register is the one of its closing, not of its first run (issue 8). Idempotent:
+    a period that has its snapshot is left alone; runs later read it
+    (pipeline.register_frame). Returns the ids of the periods snapshotted now."""
+    from django.utils import timezone as tz
+
+    from apps.filings.models import Period
+
+    from .models import RegisterSnapshot
+    from .pipeline import period_snapshot
+
+    taken = []
+    closed = Period.objects.filter(closes_on__lt=tz.localdate()).exclude(
+        pk__in=RegisterSnapshot.objects.values("period_id")).order_by("closes_on")
+    for period in closed:
+        period_snapshot(period)
+        taken.append(period.pk)
+    return taken

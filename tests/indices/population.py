@@ -24,10 +24,11 @@ COUNTIES = [
 ]
 
 
-def build(n: int = 60, seed: int = 3, periods=("2025", "2026"), small_county: bool = False):
+def build(n: int = 60, seed: int = 3, periods=("2025", "2026"), small_county: bool = False, framework=None):
     """``n`` enterprises over five counties; with ``small_county`` three more in 建邺区,
-    a county too small to publish."""
-    framework = published_framework()
+    a county too small to publish. ``framework``: a published framework (default: the test
+    framework of tests.filings.builders)."""
+    framework = framework or published_framework()
     rng = np.random.default_rng(seed)
     regions = [county(c, p) for c, p in COUNTIES]
     divisions = [industry("39"), industry("36", "汽车制造业")]
@@ -52,7 +53,8 @@ def build(n: int = 60, seed: int = 3, periods=("2025", "2026"), small_county: bo
             Submission.objects.create(
                 enterprise=e, period=period, framework=framework, status=SubmissionStatus.ACCEPTED,
                 province_code=e.province_code, prefecture_code=e.prefecture_code, county_code=e.county_code,
-                division_code=e.division_code, size_class=e.size_class, answer_vector=scoring.pack_answers(row),
+                division_code=e.division_code, industry_code=e.industry_id, size_class=e.size_class,
+                answer_vector=scoring.pack_answers(row),
             )
         made.append(period)
     return made

@@ -27,7 +27,7 @@ def provinces():
 
 def test_a_large_province_is_not_hidden_to_protect_a_small_one_when_a_cheaper_complement_exists():
     scores, registry = provinces()
-    cells = compute_cells(scores, registry, IndexParameters(), DIMS)
+    cells = compute_cells(scores, registry, IndexParameters(complement_method="heuristic"), DIMS)
     others = cells[(cells["kind"] == "province") & (cells["code"] != "630000")].sort_values("n")
     # the finding: 广东 is the smallest published province, so "smallest n first" hid it
     # (60 + a prefecture 30 + a county 15 + their province × division cells 60 + 30 = 195
@@ -43,6 +43,36 @@ def test_a_large_province_is_not_hidden_to_protect_a_small_one_when_a_cheaper_co
     assert lost == 65 + 62 + 31 + 65 + 62  # 285, against 350 with 广东 as the complement
     assert dc.derivable_cells(cells).empty and dc.linearly_derivable_cells(cells).empty
     assert cells.attrs["protection"]["unprotected"] == []
+
+
+def test_the_optimal_choice_hides_fewer_contributors_than_the_heuristic():
+    """docs/METHOD.md "互补隐藏：最优选择", worked example: the same frame as above. The
+    heuristic hides 江苏 65, 南京 62, a county of 南京 31 and their province × division
+    and prefecture × division cells 65 + 62: 285 filings. The 0/1 program sees that 江苏's
+    small prefecture 320200 (3 filings, hidden anyway) already pairs with 江苏 in its
+    prefecture partition: hiding 江苏 and its province × division cell, 65 + 65 = 130,
+    protects 青海 — 155 filings fewer, and the linear and interval audits still pass."""
+    scores, registry = provinces()
+    cells = compute_cells(scores, registry, IndexParameters(), DIMS)
+    secondary = cells.loc[cells["suppression_reason"] == "secondary"]
+    assert sorted(zip(secondary["kind"], secondary["code"], secondary["n"], strict=True)) == [
+        ("province", "320000", 65), ("province_division", "320000|39", 65)]
+    report = cells.attrs["complements"]
+    assert report["method"] == "milp" and report["secondary_contributors"] == 130 and report["secondary_cells"] == 2
+    assert report["solved"] == {"optimal": 1} and report["objective"] == 130
+    assert not any(cells.loc[cells["code"].str.startswith("44"), "suppressed"])
+    assert dc.derivable_cells(cells).empty and dc.linearly_derivable_cells(cells).empty
+    assert cells.attrs["protection"]["unprotected"] == []
+
+
+def test_a_block_above_the_size_limit_is_left_to_the_heuristic():
+    scores, registry = provinces()
+    cells = compute_cells(scores, registry, IndexParameters(milp_max_cells=10), DIMS)
+    heuristic = compute_cells(scores, registry, IndexParameters(complement_method="heuristic"), DIMS)
+    report = cells.attrs["complements"]
+    assert [(b["status"], b["why"]) for b in report["blocks"]] == [("heuristic", "too_large")]
+    assert cells["suppression_reason"].tolist() == heuristic["suppression_reason"].tolist()
+    assert report["secondary_contributors"] == 285
 
 
 def test_complement_cost_counts_the_complements_a_cell_would_force():
@@ -77,9 +107,38 @@ def test_the_pattern_is_the_same_for_the_same_frame_and_follows_last_periods_com
     previous = pd.DataFrame({"kind": ["province"] * 2, "code": ["630000", "440000"], "n": [4, 60],
                              "mean": [60.0, 69.0], "rank": [None, None], "suppressed": [True, True],
                              "suppression_reason": ["small_n", "secondary"]})
-    following = compute_cells(scores, registry, IndexParameters(), DIMS, previous_cells=previous)
+    heuristic = IndexParameters(complement_method="heuristic")
+    following = compute_cells(scores, registry, heuristic, DIMS, previous_cells=previous)
     assert cell(following, "province", "440000")["suppression_reason"] == "secondary"
     assert dc.derivable_cells(following).empty and dc.linearly_derivable_cells(following).empty
+    # the 0/1 program counts what each choice really forces: 江苏 must pair with its
+    # prefecture 320200 (3 filings) anyway, so it stays the complement (130 < 97.5 + 130)
+    optimal = compute_cells(scores, registry, IndexParameters(), DIMS, previous_cells=previous)
+    assert cell(optimal, "province", "440000")["suppressed"] is False
+    assert cell(optimal, "province", "320000")["suppression_reason"] == "secondary"
+
+
+def test_the_optimal_choice_keeps_last_periods_complement_among_equals():
+    """Counties of 2, 12, 12 and 15 filings in one prefecture: either county of 12 protects
+    the county of 2; ties go to the smaller code (310102). Hidden last period (as a
+    complement: at n 12 ≥ 2 × 5 the stability rule does not hold it), 310103 costs 6 and
+    stays the complement."""
+    from tests.indices.test_disclosure import filings as make
+
+    rows = [("310101", "39", 50)] * 2 + [("310102", "39", 60)] * 12 + [("310103", "39", 70)] * 12
+    rows += [("310104", "39", 80)] * 15
+    scores = make(rows)
+
+    def secondary(previous=None):
+        cells = compute_cells(scores, scores[COLUMNS], IndexParameters(), DIMS, previous_cells=previous)
+        assert dc.derivable_cells(cells).empty and dc.linearly_derivable_cells(cells).empty
+        return sorted(cells.loc[(cells["kind"] == "county") & (cells["suppression_reason"] == "secondary"), "code"])
+
+    assert secondary() == ["310102"]
+    previous = pd.DataFrame({"kind": ["county", "county"], "code": ["310101", "310103"], "n": [2, 12],
+                             "mean": [50.0, 70.0], "rank": [None, None],
+                             "suppressed": [True, True], "suppression_reason": ["small_n", "secondary"]})
+    assert secondary(previous) == ["310103"]
 
 
 @pytest.mark.django_db

@@ -225,7 +225,7 @@ class Command(BaseCommand):
                 subs.append(Submission(
                     enterprise=e, period=period, framework=framework, status=statuses[k], revision=1,
                     province_code=e.province_code, prefecture_code=e.prefecture_code, county_code=e.county_code,
-                    division_code=e.division_code, size_class=e.size_class,
+                    division_code=e.division_code, industry_code=e.industry_id, size_class=e.size_class,
                     answer_vector=scoring.pack_answers(A[k]) if statuses[k] != SubmissionStatus.DRAFT else None,
                     submitted_at=now if statuses[k] != SubmissionStatus.DRAFT else None,
                     pledged_at=now if statuses[k] != SubmissionStatus.DRAFT else None,

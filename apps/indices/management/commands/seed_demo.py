@@ -155,13 +155,14 @@ class Command(BaseCommand):
             rows = (
                 (int(ent_ids[i]), period.pk, framework.pk, SubmissionStatus.ACCEPTED, 1,
                  regions[info[int(ent_ids[i])]].province_code, regions[info[int(ent_ids[i])]].prefecture_code,
-                 info[int(ent_ids[i])], division[i], sizes[int(ent_ids[i])], now, now, now, vectors[k].tobytes(), "[]", now, now)
+                 info[int(ent_ids[i])], division[i], division[i], sizes[int(ent_ids[i])], now, now, now, vectors[k].tobytes(), "[]",
+                 now, now)
                 for k, i in enumerate(chosen)
             )
             copy_rows(
                 Submission._meta.db_table,
                 ["enterprise_id", "period_id", "framework_id", "status", "revision", "province_code", "prefecture_code",
-                 "county_code", "division_code", "size_class", "pledged_at", "submitted_at", "decided_at",
+                 "county_code", "division_code", "industry_code", "size_class", "pledged_at", "submitted_at", "decided_at",
                  "answer_vector", "flags", "created_at", "updated_at"],
                 rows,
             )

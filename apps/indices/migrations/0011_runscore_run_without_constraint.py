@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('indices', '0009_indexcell_not_measured_share'),
+        ('indices', '0010_snapshot_schedule'),
     ]
 
     operations = [

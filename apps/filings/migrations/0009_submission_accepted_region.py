@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run inside a transaction
 
     dependencies = [
-        ('filings', '0007_answer_not_measured'),
+        ('filings', '0008_submission_industry_code'),
     ]
 
     operations = [
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
             index=models.Index(
                 condition=models.Q(('status', 'accepted')),
                 fields=['period', 'province_code', 'prefecture_code', 'county_code'],
-                include=('id', 'enterprise', 'division_code', 'answer_vector'),
+                include=('id', 'enterprise', 'division_code', 'industry_code', 'answer_vector'),
                 name='submission_accepted_region',
             ),
         ),
