@@ -13,7 +13,11 @@ figures in docs/PERFORMANCE.md were taken on portal_i13_bench) it
   5. imports the same file with 1 % of the USCCs broken in all-or-nothing mode (every bad
      line reported, nothing written),
   6. imports paper filings (``--filings``, default 2,000) of the latest period for
-     enterprises of the file through ``submissions_import`` (checking and writing),
+     enterprises of the file through ``submissions_import`` (checking and writing; the two
+     phases timed through its ``on_progress``), then measures that import's floors on the
+     rows it wrote (COPY into bare temporary tables; into temporary tables with the real
+     indexes; into the real tables with every index and foreign key checked, rolled back);
+     ``--profile PATH`` writes a cProfile of the paper import,
 and prints the rates and the ratios to the COPY floor measured in the same run, and writes
 them to bench/results/imports-<timestamp>.json. The rows are deleted again at the end. The
 machine is shared and noisy: compare ratios, not seconds.
@@ -131,10 +135,34 @@ def schema_floor(codes: list[str]) -> float:
 
 
 def delete_rows(codes: list[str]) -> None:
-    from django.db import transaction
+    """Remove the bench's enterprises, their key industries, history and filings: set-based
+    SQL (the ORM's cascade took minutes for 40,000 enterprises); the ORM if that is refused."""
+    from django.db import DatabaseError, connection, transaction
 
     from apps.enterprises.models import Enterprise
 
+    history = Enterprise.history.model
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM enterprises_enterprise WHERE uscc = ANY(%s)", [codes])
+            ids = [r[0] for r in cursor.fetchall()]
+            from apps.filings.models import Submission
+
+            filings = Submission.objects.filter(enterprise_id__in=ids)
+            if filings.exists():  # the paper-filing part of the bench (--filings): their cascade
+                filings.delete()
+            through = Enterprise.key_industries.through._meta.db_table
+            cursor.execute(f"DELETE FROM {through} WHERE enterprise_id = ANY(%s)", [ids])
+            m2m = f"{history._meta.db_table}_key_industries"
+            cursor.execute(
+                f"DELETE FROM {m2m} WHERE history_id IN (SELECT history_id FROM {history._meta.db_table} WHERE id = ANY(%s))",
+                [ids],
+            )
+            cursor.execute(f"DELETE FROM {history._meta.db_table} WHERE id = ANY(%s)", [ids])
+            cursor.execute("DELETE FROM enterprises_enterprise WHERE id = ANY(%s)", [ids])
+        return
+    except DatabaseError as exc:
+        print("set-based clean-up refused, using the ORM:", exc, file=sys.stderr)
     with transaction.atomic():
         for start in range(0, len(codes), 5000):
             chunk = codes[start : start + 5000]
@@ -155,8 +183,9 @@ def timed_import(data: bytes, name: str, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - start, report
 
 
-def paper_filings(codes: list[str], n: int) -> dict:
-    """Import ``n`` paper filings of the latest period for enterprises of ``codes``."""
+def paper_filings(codes: list[str], n: int, profile: str = "") -> dict:
+    """Import ``n`` paper filings of the latest period for enterprises of ``codes`` (with
+    ``profile``: under cProfile, the statistics written to that path)."""
     import openpyxl
     from django.utils import timezone
 
@@ -212,17 +241,93 @@ def paper_filings(codes: list[str], n: int) -> dict:
         sheet.append([code, "", period.code, "", *(answer(i) for i in indicators), None, None])
     out = io.BytesIO()
     book.save(out)
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    stages = {}
     start = time.perf_counter()
-    report = submissions_import(data=out.getvalue(), filename="bench.xlsx", period=period, user=user)
+    report = submissions_import(data=out.getvalue(), filename="bench.xlsx", period=period, user=user,
+                                on_progress=lambda stage, rows: stages.setdefault(stage, time.perf_counter()))
     seconds = time.perf_counter() - start
-    return {"filings": n, "seconds": seconds, "per_second": n / seconds, "created": report.created,
-            "errors": len(report.errors), "first_errors": [e.message for e in report.errors[:3]]}
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    out = {"filings": n, "seconds": seconds, "per_second": n / seconds, "created": report.created,
+           "errors": len(report.errors), "first_errors": [e.message for e in report.errors[:3]],
+           "read_and_check_seconds": stages.get("checked", start) - start,
+           "write_and_commit_seconds": start + seconds - stages.get("checked", start)}
+    from apps.filings.models import Submission
+
+    ids = list(Submission.objects.filter(period=period, enterprise__uscc__in=codes[:n]).values_list("pk", flat=True))
+    out.update(paper_floor(ids))
+    out["ratio_to_schema_floor"] = seconds / out["schema_floor_seconds"]
+    out["ratio_to_copy_floor"] = seconds / out["copy_floor_seconds"]
+    return out
+
+
+def paper_floor(submission_ids: list[int]) -> dict:
+    """The floors of a paper-filing import, measured on the rows it wrote: PostgreSQL's COPY
+    of the same submission, answer and event rows (as text, read back with COPY TO) into
+    temporary tables without indexes or constraints (``copy_floor_seconds``), and into the
+    real tables (every index, the foreign keys checked) after deleting them, rolled back
+    (``schema_floor_seconds``); between them, into temporary tables with the real tables'
+    indexes but no foreign keys (``indexes_floor_seconds``). Best of two."""
+    from django.db import connection, transaction
+
+    from apps.filings.models import Answer, Submission, SubmissionEvent
+
+    tables = [(Submission._meta.db_table, "id"), (Answer._meta.db_table, "submission_id"),
+              (SubmissionEvent._meta.db_table, "submission_id")]
+    ids = ",".join(str(i) for i in submission_ids)
+    dumps = {}
+    with connection.cursor() as cursor:
+        for table, key in tables:
+            buffer = bytearray()
+            with cursor.cursor.copy(f"COPY (SELECT * FROM {table} WHERE {key} IN ({ids})) TO STDOUT") as copy:
+                for block in copy:
+                    buffer += block
+            dumps[table] = bytes(buffer)
+
+    def timed(into_real: bool, indexes: bool = False) -> float:
+        elapsed = 0.0
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                targets = {}
+                for table, _key in tables:
+                    if into_real:
+                        targets[table] = table
+                    else:
+                        targets[table] = f"floor_{table}"
+                        including = " INCLUDING INDEXES" if indexes else ""
+                        cursor.execute(f"CREATE TEMP TABLE floor_{table} (LIKE {table}{including}) ON COMMIT DROP")
+                if into_real:
+                    for table, key in reversed(tables):
+                        cursor.execute(f"DELETE FROM {table} WHERE {key} IN ({ids})")
+                start = time.perf_counter()
+                for table, _key in tables:
+                    with cursor.cursor.copy(f"COPY {targets[table]} FROM STDIN") as copy:
+                        copy.write(dumps[table])
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                elapsed = time.perf_counter() - start
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+        return elapsed
+
+    return {"copy_floor_seconds": min(timed(False) for _ in range(2)),
+            "indexes_floor_seconds": min(timed(False, indexes=True) for _ in range(2)),
+            "schema_floor_seconds": min(timed(True) for _ in range(2)),
+            "rows_written": {table: data.count(b"\n") for table, data in dumps.items()}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--filings", type=int, default=2_000)
+    parser.add_argument("--profile", default="", help="write a cProfile of the paper-filing import to this path")
     args = parser.parse_args()
     ensure_database()
     import django
@@ -264,7 +369,7 @@ def main() -> None:
             "seconds": seconds, "rows_per_second": args.rows / seconds, "bad_lines": report.skipped,
         }  # fmt: skip
         if args.filings:
-            results["paper_filings"] = paper_filings(codes, args.filings)
+            results["paper_filings"] = paper_filings(codes, args.filings, args.profile)
     finally:
         delete_rows(codes)
         delete_rows(broken_codes)

@@ -4,14 +4,75 @@ On PostgreSQL rows go in with COPY; elsewhere (SQLite for the local run) with
 bulk_create-style executemany. Both run inside the caller's transaction.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from django.db import connection
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
-def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
-    """Insert ``rows`` (tuples in ``columns`` order) into ``table``; returns the row count."""
+
+def _copy_field(value) -> str:
+    if value is None or value != value:  # None or NaN
+        return "\\N"
+    if isinstance(value, bool | np.bool_):
+        return "t" if value else "f"
+    if isinstance(value, bytes | memoryview):
+        return "\\\\x" + bytes(value).hex()  # bytea's hex input, its backslash escaped for COPY
+    return str(value).translate(_COPY_ESCAPES)
+
+
+def _copy_text(values, n: int) -> list[str]:
+    """One column as the fields of PostgreSQL's text COPY format: NULL (None/NaN) as \\N,
+    booleans as t/f, text escaped; a scalar is repeated ``n`` times. Whole columns at a
+    time: integers by numpy, text checked for characters to escape in one scan of the
+    joined column, anything else (dates, decimals) converted once per distinct value."""
+    if not np.ndim(values):
+        return [_copy_field(values)] * n
+    if isinstance(values, list | tuple) and any(isinstance(v, bytes | memoryview) for v in values):
+        return [_copy_field(v) for v in values]  # numpy would cut the trailing zero bytes
+    array = np.asarray(values)
+    if array.dtype.kind in "iu":
+        return array.astype(str).tolist()
+    if array.dtype.kind == "b":
+        return np.where(array, "t", "f").tolist()
+    if array.dtype.kind == "U":
+        array = array.astype(object)
+    kind = pd.api.types.infer_dtype(array, skipna=False)
+    if kind == "string":
+        cells = array.tolist()
+        joined = "".join(cells)
+        if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
+            cells = [c.translate(_COPY_ESCAPES) for c in cells]
+        return cells
+    if kind == "integer":
+        return array.astype(np.int64).astype(str).tolist()
+    codes, uniques = pd.factorize(array, use_na_sentinel=True)
+    texts = np.array([*(_copy_field(u) for u in uniques), "\\N"], dtype=object)
+    return texts[codes].tolist()
+
+
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence] | Mapping[str, object]) -> int:
+    """Insert ``rows`` into ``table``; returns the row count.
+
+    ``rows`` are tuples in ``columns`` order, or — for many rows — a mapping of column name
+    to a numpy array / sequence of values, or a scalar for every row (column-wise). On
+    PostgreSQL the column-wise form is turned into COPY's text format a column at a time
+    and sent in one piece: no Python call per row (psycopg's ``write_row`` costs ~20 µs a
+    row of 20 fields)."""
+    if isinstance(rows, Mapping):
+        n = max((len(v) for v in rows.values() if np.ndim(v)), default=0)
+        if connection.vendor == "postgresql":
+            if n:
+                fields = [_copy_text(rows[c], n) for c in columns]
+                payload = "\n".join(map("\t".join, zip(*fields, strict=True))) + "\n"
+                cols = ", ".join(connection.ops.quote_name(c) for c in columns)
+                with connection.cursor() as cursor:
+                    with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({cols}) FROM STDIN") as copy:
+                        copy.write(payload.encode("utf-8"))
+            return n
+        rows = zip(*(list(rows[c]) if np.ndim(rows[c]) else [rows[c]] * n for c in columns), strict=True)
     count = 0
     if connection.vendor == "postgresql":
         cols = ", ".join(connection.ops.quote_name(c) for c in columns)

@@ -1,13 +1,12 @@
 """Filters over enterprise lists, shared by the list page and the API."""
 
 import django_filters
-from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from apps.reference.models import Industry, IndustryLevel, KeyIndustry, Region
 from apps.reference.size import SizeClass
 
-from .models import Enterprise
+from .models import Enterprise, enterprise_search_q
 
 
 class EnterpriseFilter(django_filters.FilterSet):
@@ -38,4 +37,4 @@ class EnterpriseFilter(django_filters.FilterSet):
 
     def search(self, queryset, name, value):
         value = value.strip()
-        return queryset.filter(Q(name__icontains=value) | Q(uscc__iexact=value.upper()))
+        return queryset.filter(enterprise_search_q(value))

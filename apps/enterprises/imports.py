@@ -47,7 +47,7 @@ from apps.core.spreadsheets import (
     RowError,
     SpreadsheetError,
     max_rows,
-    read_records,
+    read_frame,
     render_dataset,
 )
 
@@ -79,15 +79,21 @@ ImportFileError = SpreadsheetError
 
 @dataclass
 class ImportTable:
-    """A file read into strings: canonical headers, data rows and their line numbers."""
+    """A file read into strings: canonical headers, the data rows as columns (``frame``,
+    one column per header) and their line numbers."""
 
     headers: list[str]
-    rows: list[list[str]]
+    frame: pd.DataFrame
     lines: list[int]
     file_format: str  # "csv" or "xlsx"
     encoding: str = ""  # how a CSV was decoded, for the report ("" for XLSX)
     ignored_columns: list[str] = field(default_factory=list)
     read_errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[list[str]]:
+        """The data rows as lists of cells (for the per-row resource)."""
+        return self.frame.to_numpy(dtype=object).tolist()
 
     def to_dataset(self) -> tablib.Dataset:
         dataset = tablib.Dataset(*self.rows, headers=self.headers)
@@ -157,8 +163,8 @@ def read_enterprise_table(*, data: bytes, filename: str, encoding: str = ImportE
     (typically an unquoted comma inside a value) is left out and reported in
     ``read_errors``.
     """
-    file_format, label, cleaned = read_records(data=data, filename=filename, encoding=encoding)
-    header_line, header_cells = cleaned[0]
+    sheet = read_frame(data=data, filename=filename, encoding=encoding)
+    header_line, header_cells = sheet.header_line, sheet.header
 
     headers: list[str] = []
     ignored: list[str] = []
@@ -186,36 +192,38 @@ def read_enterprise_table(*, data: bytes, filename: str, encoding: str = ImportE
         )
 
     width = len(headers)
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    read_errors: list[RowError] = []
-    for line, values in cleaned[1:]:
-        extra = [v for v in values[width:] if v] if len(values) > width else None
-        if extra:
-            read_errors.append(
-                RowError(
-                    line=line,
-                    column="",
-                    message=_("这一行比表头多出 %(n)d 个有内容的单元格，可能是某个值里有未加引号的逗号。请核对这一行。")
-                    % {"n": len(extra)},
-                )
-            )
-            continue
-        rows.append((values + [""] * width)[:width])
-        lines.append(line)
-    if not rows and not read_errors:
+    frame = sheet.frame
+    for missing_column in range(frame.shape[1], width):
+        frame[missing_column] = ""
+    # Rows with more filled cells than the header are left out and reported, one by one
+    # (they are few); the rest stay columns.
+    extra = (frame.iloc[:, width:] != "").sum(axis=1).to_numpy() if frame.shape[1] > width else np.zeros(len(frame), int)
+    wide = extra > 0
+    read_errors = [
+        RowError(
+            line=int(line),
+            column="",
+            message=_("这一行比表头多出 %(n)d 个有内容的单元格，可能是某个值里有未加引号的逗号。请核对这一行。")
+            % {"n": int(n)},
+        )
+        for line, n in zip(sheet.lines[wide], extra[wide], strict=True)
+    ]
+    body = frame.iloc[:, :width][~wide].reset_index(drop=True)
+    body.columns = headers
+    lines = sheet.lines[~wide].tolist()
+    if not len(body) and not read_errors:
         raise ImportFileError(_("文件中只有表头，没有数据行。"))
-    if len(rows) + len(read_errors) > max_rows():
+    if len(body) + len(read_errors) > max_rows():
         raise ImportFileError(
             _("数据行超过 %(limit)d 行的上限，请分成几个文件分别导入。") % {"limit": max_rows()}
         )
     ignored += [c for c in EXPORT_ONLY_COLUMNS if c in seen]
     return ImportTable(
         headers=headers,
-        rows=rows,
+        frame=body,
         lines=lines,
-        file_format=file_format,
-        encoding=label,
+        file_format=sheet.file_format,
+        encoding=sheet.encoding,
         ignored_columns=ignored,
         read_errors=read_errors,
     )
@@ -291,18 +299,20 @@ def enterprises_import(
     table = read_enterprise_table(data=data, filename=filename, encoding=encoding)
     reason = (change_reason or _("批量导入：%(name)s") % {"name": filename})[:100]  # simple_history's column
     columns = [c for c in table.headers if not c.startswith("__ignored_")]
-    frame = pd.DataFrame(table.rows, columns=table.headers)[columns]
-    usccs = bulk_import.normalised_usccs(frame[USCC])
-    lookups = bulk_import.load_lookups(usccs=list(usccs), counties=list(frame[COUNTY]), user=user)
+    frame = table.frame[columns]
+    lookups = bulk_import.load_lookups(
+        usccs=bulk_import.normalised_usccs(frame[USCC]), counties=frame[COUNTY].to_numpy(dtype=object), user=user
+    )
     flagged, parsed = bulk_import.flag_rows(frame, lookups)
+    n_rows = len(frame)
 
     errors = list(table.read_errors)
     crashed = False
     flagged_at = np.flatnonzero(flagged)
-    rechecked: dict[int, dict] = {}
+    valid = ~flagged
     if len(flagged_at):
         # The resource says what is wrong with each flagged row, in the words it always used.
-        sub = tablib.Dataset(*[table.rows[i] for i in flagged_at], headers=table.headers)
+        sub = tablib.Dataset(*table.frame.iloc[flagged_at].to_numpy(dtype=object).tolist(), headers=table.headers)
         sub.line_numbers = [table.lines[i] for i in flagged_at]
         resource = EnterpriseResource(user=user, change_reason=reason)
         with transaction.atomic():
@@ -313,26 +323,25 @@ def enterprises_import(
         bad_lines = {e.line for e in found}
         for i in flagged_at:
             if table.lines[i] not in bad_lines:
-                rechecked[i] = bulk_import.parse_row(dict(zip(columns, frame.iloc[i], strict=True)), lookups)
+                # a flagged row the resource accepts (a full-width digit, say): its values
+                # as the resource's widgets read them
+                for name, value in bulk_import.parse_row(dict(zip(columns, frame.iloc[i], strict=True)), lookups).items():
+                    parsed[name][i] = value
+                valid[i] = True
     errors.sort(key=lambda e: e.line)
     if on_progress:
-        on_progress("checked", len(table.rows) + len(table.read_errors))
+        on_progress("checked", n_rows + len(table.read_errors))
 
-    text_columns = [frame[c].tolist() for c in columns]
-    parsed_names = list(parsed.columns)
-    parsed_columns = [parsed[c].tolist() for c in parsed_names]
-    valid: list[dict] = []
-    skip = flagged.tolist()
-    for i, (texts, values) in enumerate(zip(zip(*text_columns, strict=True), zip(*parsed_columns, strict=True), strict=True)):
-        if skip[i] and i not in rechecked:
-            continue
-        record = dict(zip(columns, texts, strict=True))
-        record.update(rechecked.get(i) or zip(parsed_names, values, strict=True))
-        valid.append(record)
-    plan = bulk_import.plan_rows(valid, lookups, has_address=ADDRESS in columns, has_email=CONTACT_EMAIL in columns)
+    plan = bulk_import.plan_rows(
+        frame[valid].reset_index(drop=True),
+        {name: values[valid] for name, values in parsed.items()},
+        lookups,
+        has_address=ADDRESS in columns,
+        has_email=CONTACT_EMAIL in columns,
+    )
 
     refused = bool(errors) and mode == ImportMode.ALL_OR_NOTHING
-    write = not dry_run and not refused and not crashed and (plan.new or plan.changed)
+    write = not dry_run and not refused and not crashed and bool(len(plan.new) or len(plan.changed))
     if write:
         try:
             with transaction.atomic():
@@ -353,7 +362,7 @@ def enterprises_import(
         encoding=table.encoding,
         mode=mode,
         dry_run=dry_run,
-        total_rows=len(table.rows) + len(table.read_errors),
+        total_rows=n_rows + len(table.read_errors),
         created=0 if rolled_back else created,
         updated=0 if rolled_back else updated,
         unchanged=0 if rolled_back else unchanged,

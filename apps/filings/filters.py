@@ -34,10 +34,10 @@ class SubmissionFilter(django_filters.FilterSet):
         return queryset.exclude(flags=[]) if value else queryset.filter(flags=[])
 
     def search(self, queryset, name, value):
-        from django.db.models import Q
+        from apps.enterprises.models import enterprise_search_q
 
         value = value.strip()
-        return queryset.filter(Q(enterprise__name__icontains=value) | Q(enterprise__uscc__iexact=value.upper()))
+        return queryset.filter(enterprise_search_q(value, "enterprise"))
 
 
 # --- the review queue page: regions and industries chosen by name ------------------------------

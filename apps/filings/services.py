@@ -408,8 +408,7 @@ def submission_flags(
         if ind.kind == IndicatorKind.RUBRIC and value is not None:
             threshold = ind.evidence_from_level if ind.evidence_from_level is not None else 5
             if value >= threshold and ind.pk not in evidence_indicator_ids:
-                flags.append({"indicator": ind.code, "kind": "rubric_high_without_evidence",
-                              "message": _("%(code)s 选择了%(level)d级，但未上传证明材料。") % {"code": ind.code, "level": value}})
+                flags.append(rubric_high_flag(ind, value))
     kpis = [(ind, value) for ind, value in answers if ind.kind == IndicatorKind.KPI and value is not None]
     if kpis:
         flags += _kpi_outlier_flags(submission, kpis, peer_cache)
@@ -467,10 +466,44 @@ def _kpi_outlier_flags(submission: Submission, kpis: list[tuple], peer_cache: di
             continue
         median, mad = spread[ind.pk]
         z = (float(value) - median) / mad
-        if abs(z) > 3.5:
-            flags.append({"indicator": ind.code, "kind": "kpi_outlier",
-                          "message": _("%(code)s 数值 %(value)s 与同行业中位数 %(median)s 差异异常，请核实。") % {
-                              "code": ind.code, "value": f"{float(value):g}", "median": f"{median:g}"}})
+        if abs(z) > KPI_OUTLIER_Z:
+            flags.append(kpi_outlier_flag(ind, value, median))
     return flags
+
+
+# The flags' wording, one place for the per-filing rules above and the paper import's
+# column-wise ones (apps.filings.transfer).
+
+
+def rubric_high_flag(indicator, level) -> dict:
+    """The flag of a rubric answer at or above its evidence level without evidence."""
+    return {"indicator": indicator.code, "kind": "rubric_high_without_evidence",
+            "message": _("%(code)s 选择了%(level)d级，但未上传证明材料。") % {"code": indicator.code, "level": level}}
+
+
+def kpi_outlier_flag(indicator, value, median: float) -> dict:
+    """The flag of a KPI value more than 3.5 robust z-scores from its peers' median."""
+    return {"indicator": indicator.code, "kind": "kpi_outlier",
+            "message": _("%(code)s 数值 %(value)s 与同行业中位数 %(median)s 差异异常，请核实。") % {
+                "code": indicator.code, "value": f"{float(value):g}", "median": f"{median:g}"}}
+
+
+#: How far from the peers' median (in scaled MADs) a KPI value is flagged.
+KPI_OUTLIER_Z = 3.5
+
+
+def kpi_peer_spreads(period_id: int, division_codes) -> dict[str, dict[int, tuple[float, float]]]:
+    """{division: {indicator id: (median, scaled MAD)}} of the accepted filings of a period,
+    for many divisions in one query (what ``peer_cache`` of :func:`submission_flags` holds
+    per division); divisions without enough peers map to {}."""
+    divisions = sorted(set(division_codes))
+    by_division: dict[str, dict[int, list[float]]] = {d: {} for d in divisions}
+    peers = Answer.objects.filter(
+        submission__period_id=period_id, submission__division_code__in=divisions,
+        submission__status=SubmissionStatus.ACCEPTED, indicator__kind=IndicatorKind.KPI,
+    ).exclude(value=None).values_list("submission__division_code", "indicator_id", "value")
+    for division, indicator_id, value in peers:
+        by_division[division].setdefault(indicator_id, []).append(float(value))
+    return {division: _peer_spread(values) for division, values in by_division.items()}
 
 

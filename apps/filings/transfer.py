@@ -38,6 +38,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
 import tablib
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, transaction
@@ -55,15 +57,16 @@ from apps.core.spreadsheets import (
     SpreadsheetError,
     max_rows,
     neutralised,
-    read_records,
+    read_frame,
 )
 from apps.enterprises.models import Enterprise, ImportEncoding, ImportMode
+from apps.frameworks import scoring
 from apps.frameworks.models import FrameworkStatus, Indicator, IndicatorKind
 
 from . import services
 from .answers import NONE_OF_THESE, NOT_MEASURED, CleanAnswer, clean_answer
 from .models import Answer, EventAction, Evidence, Period, Submission, SubmissionEvent, SubmissionStatus
-from .packing import pack_answers
+from .packing import compiled_for
 
 logger = logging.getLogger(__name__)
 
@@ -340,19 +343,26 @@ def submissions_template(*, period: Period) -> bytes:
 
 
 def _modules_by_enterprise(framework, enterprises: list[Enterprise]) -> dict[int, set[int]]:
-    """Module ids applying to each enterprise, for many enterprises in three queries.
+    """Module ids applying to each enterprise, for many enterprises in four queries.
 
     The same rule as services.modules_for (industry class, its division, or a key-industry
-    tag); tests check that both agree.
+    tag); tests check that both agree. The key-industry tags are read as id pairs (a
+    prefetch would build a model object per enterprise and tag).
     """
     modules = [
         (m.pk, {i.pk for i in m.industries.all()}, {k.pk for k in m.key_industries.all()})
         for m in framework.modules.prefetch_related("industries", "key_industries")
     ]
+    tags: dict[int, set] = {}
+    through = Enterprise.key_industries.through
+    for enterprise_id, key_id in through.objects.filter(
+        enterprise_id__in=[e.pk for e in enterprises]
+    ).values_list("enterprise_id", "keyindustry_id"):
+        tags.setdefault(enterprise_id, set()).add(key_id)
     result: dict[int, set[int]] = {}
     for ent in enterprises:
         codes = {ent.industry_id, ent.division_code}
-        keys = {k.pk for k in ent.key_industries.all()}
+        keys = tags.get(ent.pk, set())
         result[ent.pk] = {pk for pk, industries, key_industries in modules if codes & industries or keys & key_industries}
     return result
 
@@ -398,6 +408,80 @@ def _same_answers(cleaned: dict[int, CleanAnswer], stored: dict[int, Answer]) ->
     return True
 
 
+# --- checking a whole column ------------------------------------------------------------------------
+
+# A plain decimal number (what nearly every KPI cell holds): float() and numpy read it alike,
+# so it is parsed and range-checked for the whole column at once. Any other text in a KPI
+# cell (units, "95%", "1,200", full-width digits, 未统计, rubbish) goes through the per-cell
+# rules (raw_from_cell, clean_answer).
+_PLAIN_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+
+
+@dataclass
+class CheckedColumn:
+    """One indicator's cells, checked for every row of a sheet (index = row)."""
+
+    filled: np.ndarray  # bool: the cell says something ("" and an empty item list do not)
+    value: np.ndarray  # object: the natural value clean_answer gives, None when none
+    not_measured: np.ndarray  # bool: 未统计
+    answered: np.ndarray  # bool: a value or 未统计
+    json: np.ndarray  # object: the value as Answer.value stores it (JSON text), None = NULL
+    encoded: np.ndarray  # float64: scoring.encode_value of the value, NaN when none or 未统计
+    error: np.ndarray  # object: clean_answer's message, None when the cell is valid
+    has_error: np.ndarray  # bool
+
+
+def check_column(indicator: Indicator, texts, compiled) -> CheckedColumn:
+    """``clean_answer(indicator, raw_from_cell(indicator, text))`` for every cell text of a
+    column at once, with the same results and messages (a test compares them on random
+    sheets). Each distinct text is checked once — a rubric, yes/no or checklist column holds
+    a handful — and the plain numbers of a KPI column are parsed and compared with the
+    indicator's range as one array; ``compiled`` (the framework's compiled form) encodes the
+    values for the packed answer vector."""
+    texts = np.asarray(texts, dtype=object)
+    codes, uniques = pd.factorize(texts)
+    uniques = np.asarray(uniques, dtype=object)
+    k = len(uniques)
+    filled, not_measured, has_error = np.zeros(k, bool), np.zeros(k, bool), np.zeros(k, bool)
+    value, as_json, error = np.full(k, None, object), np.full(k, None, object), np.full(k, None, object)
+    encoded = np.full(k, np.nan)
+    slow = np.ones(k, bool)
+    column = compiled.columns[indicator.code]
+    if indicator.kind == IndicatorKind.KPI and k:
+        plain = pd.Series(uniques, dtype=object).str.fullmatch(_PLAIN_NUMBER).fillna(False).to_numpy(bool)
+        numbers = np.full(k, np.nan)
+        numbers[plain] = uniques[plain].astype(float)
+        low = -np.inf if indicator.min_value is None else indicator.min_value
+        high = np.inf if indicator.max_value is None else indicator.max_value
+        with np.errstate(invalid="ignore"):
+            ok = plain & np.isfinite(numbers) & (numbers >= low) & (numbers <= high)
+        good = numbers[ok]
+        filled[ok] = True
+        value[ok] = good.tolist()
+        as_json[ok] = [repr(x) for x in good.tolist()]  # json.dumps of a float is its repr
+        encoded[ok] = good
+        slow = ~ok
+    item_codes = _item_codes(indicator) if indicator.kind == IndicatorKind.CHECKLIST else None
+    for u in np.flatnonzero(slow).tolist():
+        raw = raw_from_cell(indicator, uniques[u])
+        filled[u] = raw not in ("", [])
+        try:
+            answer = clean_answer(indicator, raw, item_codes=item_codes)
+        except ValidationError as exc:
+            error[u], has_error[u] = exc.messages[0], True
+            continue
+        value[u], not_measured[u] = answer.value, answer.not_measured
+        if answer.value is not None:
+            as_json[u] = json.dumps(answer.value, ensure_ascii=False)
+            if not answer.not_measured:
+                encoded[u] = scoring.encode_value(compiled, column, answer.value)
+    answered = np.array([v is not None for v in value.tolist()], dtype=bool) | not_measured
+    return CheckedColumn(
+        filled=filled[codes], value=value[codes], not_measured=not_measured[codes], answered=answered[codes],
+        json=as_json[codes], encoded=encoded[codes], error=error[codes], has_error=has_error[codes],
+    )
+
+
 # --- the paper-filing service ---------------------------------------------------------------------
 
 
@@ -425,24 +509,68 @@ class PaperImportResult:
     updated: int = 0
     unchanged: int = 0
     accepted: int = 0
-    submissions: list[Submission] = field(default_factory=list)
+    submission_ids: list[int] = field(default_factory=list)  # the filings written, in the file's order
 
 
+@dataclass
+class CheckedFilings:
+    """Paper filings whose answers are checked, as matrices: row i is ``enterprises[i]``,
+    column j is ``indicators[j]``. ``present``: the filing gives an answer for the indicator
+    (it applies and is answered); where present, ``value`` holds the natural value (None for
+    未统计), ``not_measured`` 未统计, ``json`` Answer.value's JSON text and ``encoded`` the
+    packed vector's number (NaN for 未统计)."""
+
+    enterprises: list[Enterprise]
+    indicators: list[Indicator]
+    present: np.ndarray
+    value: np.ndarray
+    not_measured: np.ndarray
+    json: np.ndarray
+    encoded: np.ndarray
+
+    def answers(self, i: int) -> dict[int, CleanAnswer]:
+        """Row ``i``'s answers as {indicator id: CleanAnswer}."""
+        return {
+            self.indicators[j].pk: CleanAnswer(self.value[i, j], bool(self.not_measured[i, j]))
+            for j in np.flatnonzero(self.present[i]).tolist()
+        }
+
+    @classmethod
+    def from_columns(cls, enterprises, indicators, columns: list[CheckedColumn], applies: np.ndarray, rows):
+        """The rows ``rows`` of column-wise checked cells (:func:`check_column`)."""
+        def stack(name):
+            return np.stack([getattr(c, name)[rows] for c in columns], axis=1) if columns else np.zeros((len(rows), 0))
+
+        present = applies[rows] & stack("answered").astype(bool)
+        return cls(enterprises=enterprises, indicators=indicators, present=present, value=stack("value"),
+                   not_measured=stack("not_measured").astype(bool) & present, json=stack("json"),
+                   encoded=np.where(present, stack("encoded").astype(float), np.nan))
+
+    @classmethod
+    def from_answers(cls, enterprises, indicators, cleaned: list[dict[int, CleanAnswer]], compiled):
+        """Filings checked one by one (:func:`clean_paper_answers`)."""
+        n, m = len(enterprises), len(indicators)
+        out = cls(enterprises=enterprises, indicators=indicators, present=np.zeros((n, m), bool),
+                  value=np.full((n, m), None, object), not_measured=np.zeros((n, m), bool),
+                  json=np.full((n, m), None, object), encoded=np.full((n, m), np.nan))
+        for i, answers in enumerate(cleaned):
+            for j, ind in enumerate(indicators):
+                answer = answers.get(ind.pk)
+                if answer is None:
+                    continue
+                out.present[i, j], out.value[i, j], out.not_measured[i, j] = True, answer.value, answer.not_measured
+                if answer.value is not None:
+                    out.json[i, j] = json.dumps(answer.value, ensure_ascii=False)
+                    if not answer.not_measured:
+                        out.encoded[i, j] = scoring.encode_value(compiled, compiled.columns[ind.code], answer.value)
+        return out
+
+
+# Submission fields a paper filing sets besides the recorded codes of services.enterprise_location
 SUBMIT_FIELDS = [
     "status", "revision", "pledged_at", "pledged_by", "submitted_at", "updated_at", "answer_vector", "flags",
-    "province_code", "prefecture_code", "county_code", "division_code", "industry_code", "size_class", "revenue",
     "passed_on_at", "passed_on_by",
 ]
-
-
-# filings_answer columns written by the import (COPY), key columns first
-ANSWER_COLUMNS = ("submission_id", "indicator_id", "value", "not_measured", "note", "updated_at", "updated_by_id")
-
-
-def _answer_row(answer: Answer, now) -> tuple:
-    value = None if answer.value is None else json.dumps(answer.value, ensure_ascii=False)  # None: SQL NULL, as the ORM
-    return (answer.submission_id, answer.indicator_id, value,
-            answer.not_measured, answer.note or "", now, answer.updated_by_id)
 
 
 def _db_value(field, obj):
@@ -458,6 +586,19 @@ def _who(user) -> str:
     return f"{full}（{user.username}）" if full else user.username
 
 
+def _check_filers(user, enterprises: list[Enterprise]) -> None:
+    """One filing per enterprise, every enterprise inside ``user``'s jurisdiction."""
+    enterprise_ids = [e.pk for e in enterprises]
+    if len(set(enterprise_ids)) != len(enterprise_ids):
+        raise ValidationError(_("同一家企业在一次导入中只能有一份填报。"))
+    visible = set(Enterprise.objects.visible_to(user).filter(pk__in=enterprise_ids).values_list("pk", flat=True))
+    outside = [e.uscc for e in enterprises if e.pk not in visible]
+    if outside:
+        raise PermissionDenied(
+            _("以下企业不在您的管辖范围内，不能导入其填报：%(codes)s") % {"codes": "、".join(outside)}
+        )
+
+
 @transaction.atomic
 def submissions_import_paper(
     *, period: Period, user, filings: list[PaperFiling], source: str, accept: bool = False
@@ -471,132 +612,194 @@ def submissions_import_paper(
     ACCEPTED, through services.submission_accept, when ``accept``), with the answers saved
     by ``user`` and an event noting the paper filing, the importer and ``source`` (the file
     name). A submitted or accepted filing whose answers are unchanged is left alone.
+
+    The answers are checked filing by filing here; a file goes through
+    :func:`submissions_import`, which checks them column by column and records them with
+    the same :func:`record_paper_filings`.
     """
     _require_transfer(user)
     check_period_for_paper(period)
-    enterprise_ids = [f.enterprise.pk for f in filings]
-    if len(set(enterprise_ids)) != len(enterprise_ids):
-        raise ValidationError(_("同一家企业在一次导入中只能有一份填报。"))
-    visible = set(Enterprise.objects.visible_to(user).filter(pk__in=enterprise_ids).values_list("pk", flat=True))
-    outside = [f.enterprise.uscc for f in filings if f.enterprise.pk not in visible]
-    if outside:
-        raise PermissionDenied(
-            _("以下企业不在您的管辖范围内，不能导入其填报：%(codes)s") % {"codes": "、".join(outside)}
-        )
-    enterprises = list(Enterprise.objects.filter(pk__in=enterprise_ids).prefetch_related("key_industries"))
+    enterprises = list(
+        Enterprise.objects.filter(pk__in=[f.enterprise.pk for f in filings])
+    )
     by_pk = {e.pk: e for e in enterprises}
+    ordered = [by_pk.get(f.enterprise.pk, f.enterprise) for f in filings]
+    _check_filers(user, ordered)
     modules = _modules_by_enterprise(period.framework, enterprises)
     indicators = framework_indicators(period.framework)
+    cleaned, problems = [], []
+    for filing, ent in zip(filings, ordered, strict=True):
+        answers, errors = clean_paper_answers(indicators=indicators, module_ids=modules[ent.pk], raw=filing.answers)
+        problems += [f"{ent.uscc}：{message}" for message in errors.values()]
+        cleaned.append(answers)
+    if problems:
+        raise ValidationError(problems)
+    checked = CheckedFilings.from_answers(ordered, indicators, cleaned, compiled_for(period.framework))
+    return record_paper_filings(period=period, user=user, filings=checked, source=source, accept=accept)
+
+
+@transaction.atomic
+def record_paper_filings(
+    *, period: Period, user, filings: CheckedFilings, source: str, accept: bool = False
+) -> PaperImportResult:
+    """Write checked paper filings (see :func:`submissions_import_paper` for what a paper
+    filing records), set-based: new submissions, answers and events with COPY, existing
+    submissions and changed answers with one ``UPDATE … FROM`` each; the packed answer vectors and
+    the reviewer's flags are computed for all filings as matrices. The jurisdiction and the
+    accepted filings are checked again under lock (the answers were checked by the caller)."""
+    _require_transfer(user)
+    check_period_for_paper(period)
+    ents, indicators = filings.enterprises, filings.indicators
+    _check_filers(user, ents)
     existing = {
         s.enterprise_id: s
-        for s in Submission.objects.select_for_update().filter(period=period, enterprise_id__in=enterprise_ids)
+        for s in Submission.objects.select_for_update().filter(period=period, enterprise_id__in=[e.pk for e in ents])
     }
     stored: dict[int, dict[int, Answer]] = {}
     for answer in Answer.objects.filter(submission__in=[s.pk for s in existing.values()]):
         stored.setdefault(answer.submission_id, {})[answer.indicator_id] = answer
 
-    # Check everything before writing anything.
-    plans = []
-    problems = []
-    for filing in filings:
-        ent = by_pk[filing.enterprise.pk]
-        cleaned, errors = clean_paper_answers(indicators=indicators, module_ids=modules[ent.pk], raw=filing.answers)
+    # Filings that exist already are compared one by one (a re-imported export: few answers
+    # differ); the new ones are written as matrices.
+    result = PaperImportResult()
+    problems, write, changed_subs = [], [], {}
+    for i, ent in enumerate(ents):
         sub = existing.get(ent.pk)
-        if errors:
-            problems += [f"{ent.uscc}：{message}" for message in errors.values()]
+        if sub is None:
+            write.append(i)
             continue
-        same = sub is not None and _same_answers(cleaned, stored.get(sub.pk, {}))
-        if sub is not None and sub.status == SubmissionStatus.ACCEPTED and not same:
+        cleaned = filings.answers(i)
+        same = _same_answers(cleaned, stored.get(sub.pk, {}))
+        if sub.status == SubmissionStatus.ACCEPTED and not same:
             problems.append(_("%(uscc)s：该企业本期次的填报已审核通过，不能用导入覆盖。") % {"uscc": ent.uscc})
-            continue
-        plans.append((ent, sub, cleaned, same))
+        elif same and sub.status in (SubmissionStatus.SUBMITTED, SubmissionStatus.ACCEPTED):
+            result.unchanged += 1
+        else:
+            write.append(i)
+            changed_subs[i] = (sub, cleaned)
     if problems:
         raise ValidationError(problems)
 
-    result = PaperImportResult()
     now = timezone.now()
     note = _("纸质填报导入（导入人：%(who)s，文件：%(source)s）") % {"who": _who(user), "source": source}
-    events: list[SubmissionEvent] = []
-    new_answers: list[Answer] = []
-    changed_answers: list[Answer] = []
-    to_finish: list[tuple[Submission, str]] = []
-    new_subs = Submission.objects.bulk_create(
-        [Submission(enterprise=ent, period=period, framework=period.framework, **services.enterprise_location(ent))
-         for ent, sub, _cleaned, _same in plans if sub is None],
-        batch_size=500,
-    )
-    if any(s.pk is None for s in new_subs):  # a database that cannot return the new ids
-        new_subs = list(Submission.objects.filter(period=period, enterprise__in=[s.enterprise_id for s in new_subs]))
-    created = {s.enterprise_id: s for s in new_subs}
-    # The answers each filing holds once written ({indicator id: (value, not measured)}):
-    # flags and the packed vector are computed from them without reading them back.
-    final: dict[int, dict[int, tuple]] = {}
-    for ent, sub, cleaned, same in plans:
-        if same and sub.status in (SubmissionStatus.SUBMITTED, SubmissionStatus.ACCEPTED):
-            result.unchanged += 1
+    compiled = compiled_for(period.framework)
+    rows = np.asarray(write, dtype=np.intp)
+    present = filings.present[rows]
+    # The answers each filing holds once written, encoded in the compiled order (NaN:
+    # none or 未统计): the packed vector and the flags are computed from it.
+    final = np.full((len(rows), compiled.n_indicators), np.nan)
+    order = np.array([compiled.columns[ind.code] for ind in indicators], dtype=np.intp)
+    by_id = {ind.pk: ind for ind in indicators}
+    changed_answers: list[Answer] = []  # stored answers the file changes (new ones are copied below)
+    for r, i in enumerate(write):
+        if i not in changed_subs:
             continue
-        if sub is None:
-            sub = created[ent.pk]
-            events.append(SubmissionEvent(submission=sub, action=EventAction.CREATED, actor=user, at=now,
-                                          to_status=SubmissionStatus.DRAFT, note=note))
-            result.created += 1
-        else:
-            result.updated += 1
+        sub, cleaned = changed_subs[i]
         old = stored.get(sub.pk, {})
-        held = {indicator_id: (a.value, a.not_measured) for indicator_id, a in old.items()}
+        for indicator_id, a in old.items():
+            if a.value is not None and not a.not_measured and indicator_id in by_id:
+                code = by_id[indicator_id].code
+                final[r, compiled.columns[code]] = scoring.encode_value(compiled, compiled.columns[code], a.value)
         for indicator_id, answer in cleaned.items():
-            held[indicator_id] = (answer.value, answer.not_measured)
             current = old.get(indicator_id)
-            if current is None:
-                new_answers.append(Answer(submission_id=sub.pk, indicator_id=indicator_id, value=answer.value,
-                                          not_measured=answer.not_measured, updated_by_id=user.pk))
-            elif current.value != answer.value or current.not_measured != answer.not_measured:
+            if current is not None and (current.value, current.not_measured) != (answer.value, answer.not_measured):
                 current.value, current.not_measured = answer.value, answer.not_measured
-                current.updated_by, current.updated_at = user, now
                 changed_answers.append(current)
-        final[sub.pk] = held
-        sub.enterprise, sub.framework, sub.period = ent, period.framework, period  # no query per row below
-        to_finish.append((sub, sub.status))
-    # COPY: tens of thousands of answers per file (bulk_create prepares each object)
-    copy_rows(Answer._meta.db_table, ANSWER_COLUMNS, (_answer_row(a, now) for a in new_answers))
-    update_rows(Answer._meta.db_table, "id", ANSWER_COLUMNS[2:], (
-        (a.pk, *_answer_row(a, now)[2:]) for a in changed_answers))
+    written = np.where(present, filings.encoded[rows], np.nan)
+    final[:, order] = np.where(present, written, final[:, order])
+    flags = _paper_flags(period, [ents[i] for i in write], indicators, final, order,
+                         _evidence_indicators([changed_subs[i][0] for i in write if i in changed_subs]),
+                         [changed_subs[i][0].pk if i in changed_subs else None for i in write])
+    vectors = final.astype("<f4")
 
-    subs = [sub for sub, _previous in to_finish]
-    evidence = _evidence_indicators(subs)
-    evidence_flags = _paper_evidence_flags(subs, indicators, final, evidence)
-    by_id = {i.pk: i for i in indicators}
-    peer_cache: dict = {}  # accepted KPI values per industry, read once for the whole file
-    for sub, previous in to_finish:
-        held = final[sub.pk]
+    # New submissions: one COPY of their final state (every other field its default), then
+    # their ids (one per enterprise and period).
+    new_rows = [r for r, i in enumerate(write) if i not in changed_subs]
+    location = [services.enterprise_location(ents[write[r]]) for r in new_rows]
+    location_fields = list(location[0]) if location else list(services.enterprise_location(Enterprise()))
+    given = {
+        "enterprise": [ents[write[r]].pk for r in new_rows], "period": period.pk, "framework": period.framework_id,
+        "status": SubmissionStatus.SUBMITTED.value, "revision": 1, "submitted_at": now, "created_at": now,
+        "updated_at": now, "answer_vector": [vectors[r].tobytes() for r in new_rows],
+        "flags": [json.dumps(flags[r], ensure_ascii=False) for r in new_rows],
+        **{name: [loc[name] for loc in location] for name in location_fields},
+    }
+    submission_columns = {
+        f.column: given[f.name] if f.name in given else f.get_default()
+        for f in Submission._meta.concrete_fields if not f.primary_key
+    }
+    sub_ids = np.zeros(len(write), dtype=np.int64)
+    new_ids = {}
+    if new_rows:
+        copy_rows(Submission._meta.db_table, list(submission_columns), submission_columns)
+        new_ids = dict(Submission.objects.filter(period=period, enterprise__in=given["enterprise"])
+                       .values_list("enterprise_id", "pk"))
+    for r in new_rows:
+        sub_ids[r] = new_ids[ents[write[r]].pk]
+    result.created = len(new_rows)
+
+    # Existing submissions: one UPDATE … FROM.
+    previous: dict[int, str] = {}
+    updated: list[Submission] = []
+    for r, i in enumerate(write):
+        if i not in changed_subs:
+            continue
+        sub = changed_subs[i][0]
+        previous[r] = sub.status
         sub.status = SubmissionStatus.SUBMITTED
         sub.revision += 1  # an editor open on the old draft now gets a conflict
         # The pledge was signed on paper; an earlier online pledge does not cover these answers.
         sub.pledged_at = sub.pledged_by = None
         sub.submitted_at = sub.updated_at = now
         sub.passed_on_at = sub.passed_on_by = None  # changed answers go through the review chain again
-        sub.__dict__.update(services.enterprise_location(sub.enterprise))
-        natural = {by_id[i].code: value for i, (value, not_measured) in held.items()
-                   if value is not None and not not_measured and i in by_id}
-        sub.answer_vector = pack_answers(submission=sub, answers=natural)
-        sub.flags = services.submission_flags(
-            submission=sub, peer_cache=peer_cache, evidence_indicator_ids=evidence.get(sub.pk, set()),
-            answers=[(by_id[i], value) for i, (value, _nm) in held.items() if i in by_id],
-        ) + evidence_flags.get(sub.pk, [])
-        events.append(SubmissionEvent(submission=sub, action=EventAction.SUBMITTED, actor=user, at=now,
-                                      from_status=previous, to_status=SubmissionStatus.SUBMITTED, note=note))
-        result.submissions.append(sub)
-    # One statement instead of one save() per filing (updated_at is set above).
-    fields = [Submission._meta.get_field(name) for name in SUBMIT_FIELDS]
+        sub.__dict__.update(services.enterprise_location(ents[i]))
+        sub.answer_vector, sub.flags = vectors[r].tobytes(), flags[r]
+        sub_ids[r] = sub.pk
+        updated.append(sub)
+    result.updated = len(updated)
+    fields = [Submission._meta.get_field(name) for name in (*SUBMIT_FIELDS, *location_fields)]
     update_rows(Submission._meta.db_table, "id", [f.column for f in fields], (
-        (sub.pk, *(_db_value(f, sub) for f in fields)) for sub in subs))
-    SubmissionEvent.objects.bulk_create(events, batch_size=1000)
+        (sub.pk, *(_db_value(f, sub) for f in fields)) for sub in updated))
+
+    # Answers: COPY of every new one (row by row, indicator by indicator), UPDATE of the changed.
+    stored_pairs = {(sub.pk, indicator_id) for sub, _c in changed_subs.values() for indicator_id in stored.get(sub.pk, {})}
+    r_idx, j_idx = np.nonzero(present)
+    if stored_pairs:
+        keep = np.array([(int(sub_ids[r]), indicators[j].pk) not in stored_pairs for r, j in zip(r_idx, j_idx, strict=True)],
+                        dtype=bool)
+        r_idx, j_idx = r_idx[keep], j_idx[keep]
+    indicator_pks = np.array([ind.pk for ind in indicators], dtype=np.int64)
+    answer_columns = {
+        "submission_id": sub_ids[r_idx], "indicator_id": indicator_pks[j_idx],
+        "value": filings.json[rows][r_idx, j_idx], "not_measured": filings.not_measured[rows][r_idx, j_idx],
+        "note": "", "updated_at": now, "updated_by_id": user.pk,
+    }
+    copy_rows(Answer._meta.db_table, list(answer_columns), answer_columns)
+    update_rows(Answer._meta.db_table, "id", ("value", "not_measured", "updated_at", "updated_by_id"), (
+        (a.pk, None if a.value is None else json.dumps(a.value, ensure_ascii=False), a.not_measured, now, user.pk)
+        for a in changed_answers))
+
+    # Events: every CREATED before every SUBMITTED (the history is ordered by time, then id).
+    events = SubmissionEvent._meta.db_table
+    created_events = {
+        "submission_id": sub_ids[new_rows], "action": EventAction.CREATED.value, "from_status": "",
+        "to_status": SubmissionStatus.DRAFT.value, "actor_id": user.pk, "at": now, "note": note, "snapshot": None,
+    }
+    submitted_events = {
+        **created_events, "submission_id": sub_ids, "action": EventAction.SUBMITTED.value,
+        "from_status": np.array([previous.get(r, SubmissionStatus.DRAFT.value) for r in range(len(write))], dtype=object),
+        "to_status": SubmissionStatus.SUBMITTED.value,
+    }
+    for columns in (created_events, submitted_events):
+        copy_rows(events, list(columns), columns)
+    result.submission_ids = sub_ids.tolist()
     if accept:
         # "同时审核通过" takes the step the period's review chain gives the importer: accept,
         # or — a county in a two-level chain — pass the filing on to the prefecture.
         from .review import submission_pass_on
 
-        for sub in result.submissions:
+        subs = Submission.objects.select_related("enterprise", "framework", "period").in_bulk(result.submission_ids)
+        for sub in (subs[pk] for pk in result.submission_ids):
             if can_accept(user, sub):
                 services.submission_accept(submission=sub, user=user, note=_("纸质填报导入时审核通过"))
                 result.accepted += 1
@@ -615,24 +818,60 @@ def _evidence_indicators(subs: list[Submission]) -> dict[int, set[int]]:
     return out
 
 
-def _paper_evidence_flags(
-    subs: list[Submission], indicators: list[Indicator], answers: dict[int, dict[int, tuple]],
-    evidence: dict[int, set[int]],
-) -> dict[int, list[dict]]:
-    """Key yes/no items answered "yes" without uploaded evidence, by submission id: an
-    online filing could not be submitted so; a paper one can (the authority keeps the
-    paper), and is flagged for the reviewer. ``answers``: each filing's answers
-    ({indicator id: (value, not measured)}); ``evidence``: as :func:`_evidence_indicators`."""
-    key = sorted((i for i in indicators if i.kind == IndicatorKind.YESNO and i.evidence_required), key=lambda i: i.pk)
-    flags: dict[int, list[dict]] = {}
-    for sub in sorted(subs, key=lambda s: s.pk):
-        held, has = answers.get(sub.pk, {}), evidence.get(sub.pk, set())
-        for ind in key:
-            if held.get(ind.pk, (None, False))[0] is True and ind.pk not in has:
-                flags.setdefault(sub.pk, []).append({
-                    "indicator": ind.code, "kind": "paper_yes_without_evidence",
-                    "message": _("%(code)s 选择了“是”（纸质填报），平台上没有证明材料，请核对纸质材料。") % {"code": ind.code},
-                })
+def _paper_flags(
+    period: Period, enterprises: list[Enterprise], indicators: list[Indicator], final: np.ndarray,
+    order: np.ndarray, evidence: dict[int, set[int]], sub_ids: list[int | None],
+) -> list[list[dict]]:
+    """The reviewer's flags of each filing (services.submission_flags' rules, with the
+    messages of its flag builders) from the encoded answers ``final`` (filings × compiled
+    columns, NaN = none; ``order[j]`` the column of ``indicators[j]``): rubric levels at or
+    above the evidence level without evidence and KPI values far from the accepted peers of
+    the filing's industry division (each division's median once per file), then key yes/no
+    items answered "yes" without uploaded evidence — an online filing could not be
+    submitted so; a paper one can (the authority keeps the paper), and is flagged."""
+    n = len(enterprises)
+    flags: list[list[dict]] = [[] for _ in range(n)]
+    if not n:
+        return flags
+    has_evidence = np.zeros((n, len(indicators)), bool)
+    column_of = {ind.pk: j for j, ind in enumerate(indicators)}
+    for r, sub_id in enumerate(sub_ids):
+        for indicator_id in evidence.get(sub_id, ()) if sub_id is not None else ():
+            if indicator_id in column_of:
+                has_evidence[r, column_of[indicator_id]] = True
+    values = final[:, order]
+    division_index, division_codes = pd.factorize(np.array([e.division_code for e in enterprises], dtype=object))
+    spreads = services.kpi_peer_spreads(period.pk, division_codes.tolist())
+    with np.errstate(invalid="ignore"):
+        for j, ind in enumerate(indicators):
+            column = values[:, j]
+            if ind.kind == IndicatorKind.RUBRIC:
+                threshold = ind.evidence_from_level if ind.evidence_from_level is not None else 5
+                by_level = {}  # one message per level (thousands of filings share a handful)
+                for r in np.flatnonzero((column >= threshold) & ~has_evidence[:, j]).tolist():
+                    level = int(column[r])
+                    if level not in by_level:
+                        by_level[level] = services.rubric_high_flag(ind, level)
+                    flags[r].append(dict(by_level[level]))
+        for j, ind in enumerate(indicators):
+            if ind.kind != IndicatorKind.KPI:
+                continue
+            # each division's (median, MAD) once, spread over its filings by index
+            spread = np.array([spreads[d].get(ind.pk, (np.nan, np.nan)) for d in division_codes]).reshape(-1, 2)
+            median, mad = spread[division_index, 0], spread[division_index, 1]
+            z = (values[:, j] - median) / mad
+            for r in np.flatnonzero(np.abs(z) > services.KPI_OUTLIER_Z).tolist():
+                flags[r].append(services.kpi_outlier_flag(ind, values[r, j], float(median[r])))
+    key = sorted((j for j, ind in enumerate(indicators) if ind.kind == IndicatorKind.YESNO and ind.evidence_required),
+                 key=lambda j: indicators[j].pk)
+    for j in key:
+        ind = indicators[j]
+        flag = {
+            "indicator": ind.code, "kind": "paper_yes_without_evidence",
+            "message": _("%(code)s 选择了“是”（纸质填报），平台上没有证明材料，请核对纸质材料。") % {"code": ind.code},
+        }
+        for r in np.flatnonzero((values[:, j] == 1.0) & ~has_evidence[:, j]).tolist():
+            flags[r].append(dict(flag))
     return flags
 
 
@@ -673,8 +912,15 @@ class _Sheet:
     encoding: str
     columns: dict[str, int]  # fixed column name → index
     indicator_columns: dict[int, int]  # indicator pk → index
-    rows: list[tuple[int, list[str]]]
+    frame: pd.DataFrame  # data rows: cell texts ("" = empty) under the header's positions
+    lines: np.ndarray  # each data row's line number, as Excel shows it
     ignored: list[str]
+
+    def texts(self, index: int | None) -> np.ndarray:
+        """The column at ``index`` as an array of cell texts (all "" when there is no such column)."""
+        if index is None or index not in self.frame.columns:
+            return np.full(len(self.frame), "", dtype=object)
+        return self.frame[index].to_numpy(dtype=object)
 
 
 def _header_key(text: str) -> str:
@@ -682,10 +928,11 @@ def _header_key(text: str) -> str:
 
 
 def read_sheet(*, data: bytes, filename: str, indicators: list[Indicator]) -> _Sheet:
-    """Read the first sheet of an XLSX (or a CSV) into rows of cell texts, mapping the
-    header cells to fixed columns and indicators; raise SpreadsheetError when unusable."""
-    file_format, encoding, cleaned = read_records(data=data, filename=filename, encoding=ImportEncoding.AUTO)
-    header_line, header = cleaned[0]
+    """Read the first sheet of an XLSX (or a CSV) as columns of cell texts
+    (:func:`apps.core.spreadsheets.read_frame`), mapping the header cells to fixed columns
+    and indicators; raise SpreadsheetError when unusable."""
+    sheet = read_frame(data=data, filename=filename, encoding=ImportEncoding.AUTO)
+    header_line, header = sheet.header_line, sheet.header
     fixed = {_header_key(c): c for c in (*LEADING_COLUMNS, *TRAILING_COLUMNS)}
     by_code = {i.code.casefold(): i for i in indicators}
     columns: dict[str, int] = {}
@@ -722,12 +969,31 @@ def read_sheet(*, data: bytes, filename: str, indicators: list[Indicator]) -> _S
             _("表头（第 %(line)d 行）缺少本期次评估框架的指标列：%(codes)s。请使用该期次的模板（各期次的指标可能不同）。")
             % {"line": header_line, "codes": "、".join(missing)}
         )
-    rows = cleaned[1:]
-    if not rows:
+    if not len(sheet.frame):
         raise SpreadsheetError(_("文件中只有表头，没有数据行。"))
-    if len(rows) > max_rows():
+    if len(sheet.frame) > max_rows():
         raise SpreadsheetError(_("数据行超过 %(limit)d 行的上限，请分成几个文件分别导入。") % {"limit": max_rows()})
-    return _Sheet(file_format, encoding, columns, indicator_columns, rows, ignored)
+    return _Sheet(sheet.file_format, sheet.encoding, columns, indicator_columns, sheet.frame, sheet.lines, ignored)
+
+
+def _applicability(indicators: list[Indicator], enterprises: list[Enterprise | None], modules: dict[int, set[int]]) -> np.ndarray:
+    """rows × indicators: the indicator applies to the row's enterprise (False for rows
+    without a known enterprise)."""
+    module_pks = sorted({ind.module_id for ind in indicators if ind.module_id is not None})
+    position = {pk: k for k, pk in enumerate(module_pks)}
+    member = np.zeros((len(enterprises), len(module_pks) + 1), bool)  # last column: "no module" = always
+    member[:, -1] = True
+    for i, ent in enumerate(enterprises):
+        if ent is None:
+            member[i, -1] = False
+            continue
+        for pk in modules[ent.pk]:
+            if pk in position:
+                member[i, position[pk]] = True
+    which = np.array([position[ind.module_id] if ind.module_id is not None else len(module_pks) for ind in indicators],
+                     dtype=np.intp)
+    known = np.array([ent is not None for ent in enterprises], dtype=bool)
+    return member[:, which] & known[:, None]
 
 
 # --- importing ------------------------------------------------------------------------------------
@@ -746,13 +1012,16 @@ def submissions_import(
 ) -> SubmissionImportReport:
     """Import paper filings of ``period`` from an XLSX (or CSV) file, reporting every bad cell.
 
-    Rows are checked one by one (enterprise registered and inside ``user``'s jurisdiction,
-    answers valid for the period's framework, submission not already accepted); then, in
-    one transaction, the good rows are written through :func:`submissions_import_paper` —
-    all of them only if there is no bad row (``all_or_nothing``), or just the good ones
-    (``valid_rows_only``). Raises SpreadsheetError when the file as a whole is unusable,
-    PermissionDenied when ``user`` may not import. ``on_progress(stage, rows)`` is told the
-    rows checked ("checked"), then written ("written").
+    The sheet is read and checked as columns (:func:`check_column`: the rules of
+    ``clean_answer`` for a whole indicator column at once), the rows as a whole (enterprise
+    registered and inside ``user``'s jurisdiction, name and period, the indicators that
+    apply to each enterprise answered and no others, submission not already accepted);
+    then, in one transaction, the good rows are written through
+    :func:`record_paper_filings` — all of them only if there is no bad row
+    (``all_or_nothing``), or just the good ones (``valid_rows_only``). Raises
+    SpreadsheetError when the file as a whole is unusable, PermissionDenied when ``user``
+    may not import. ``on_progress(stage, rows)`` is told the rows checked ("checked"), then
+    written ("written").
     """
     _require_transfer(user)
     if mode not in ImportMode.values:
@@ -762,18 +1031,19 @@ def submissions_import(
     except ValidationError as exc:
         raise SpreadsheetError(exc.messages[0]) from exc
     indicators = framework_indicators(period.framework)
+    compiled = compiled_for(period.framework)
     sheet = read_sheet(data=data, filename=filename, indicators=indicators)
-
-    def text(values: list[str], index: int | None) -> str:
-        return values[index] if index is not None and index < len(values) else ""
+    n = len(sheet.frame)
+    lines = sheet.lines.tolist()
 
     def where(index: int | None, label: str) -> str:
         return f"{get_column_letter(index + 1)}（{label}）" if index is not None else label
 
     col = sheet.columns
-    usccs = {_uscc(text(values, col[USCC])) for _line, values in sheet.rows}
+    uscc_texts = [_uscc(t) for t in sheet.texts(col[USCC]).tolist()]
+    usccs = set(uscc_texts)
     enterprises = {
-        e.uscc: e for e in Enterprise.objects.filter(uscc__in=usccs).prefetch_related("key_industries")
+        e.uscc: e for e in Enterprise.objects.filter(uscc__in=usccs)
     }
     visible = set(Enterprise.objects.visible_to(user).filter(uscc__in=usccs).values_list("pk", flat=True))
     modules = _modules_by_enterprise(period.framework, list(enterprises.values()))
@@ -787,82 +1057,97 @@ def submissions_import(
         stored.setdefault(answer.submission_id, {})[answer.indicator_id] = answer
     index_of = {ind.code: sheet.indicator_columns.get(ind.pk) for ind in indicators}
 
-    errors: list[RowError] = []
-    good: list[PaperFiling] = []
+    # Each row's errors in the order a clerk reads them: the enterprise, name and period,
+    # missing columns, an accepted filing, then the answers column by column.
+    row_errors: list[list[RowError]] = [[] for _ in range(n)]
+
+    def fail(i: int, column: str, message: str) -> None:
+        row_errors[i].append(RowError(line=lines[i], column=column, message=message))
+
+    uscc_col = where(col[USCC], USCC)
+    names, periods = sheet.texts(col.get(NAME)).tolist(), sheet.texts(col.get(PERIOD)).tolist()
+    ents: list[Enterprise | None] = [None] * n
     first_line: dict[str, int] = {}
-    for line, values in sheet.rows:
-        row_errors: list[RowError] = []
-
-        def fail(column: str, message: str, _line=line, _errors=row_errors) -> None:
-            _errors.append(RowError(line=_line, column=column, message=message))
-
-        uscc = _uscc(text(values, col[USCC]))
-        uscc_col = where(col[USCC], USCC)
+    for i, uscc in enumerate(uscc_texts):
         ent = None
         if not uscc:
-            fail(uscc_col, _("请填写统一社会信用代码。"))
+            fail(i, uscc_col, _("请填写统一社会信用代码。"))
         elif uscc in first_line:
-            fail(uscc_col, _("统一社会信用代码 %(uscc)s 在文件中重复（第 %(line)d 行已有），每家企业只能有一行。") % {
+            fail(i, uscc_col, _("统一社会信用代码 %(uscc)s 在文件中重复（第 %(line)d 行已有），每家企业只能有一行。") % {
                 "uscc": uscc, "line": first_line[uscc]})
         else:
-            first_line[uscc] = line
+            first_line[uscc] = lines[i]
             ent = enterprises.get(uscc)
             # One answer for "not registered" and "registered elsewhere": a clerk may not learn
             # from an import whether another jurisdiction holds an enterprise (issue 9, item 7).
             if ent is None or ent.pk not in visible:
-                fail(uscc_col, _(
+                fail(i, uscc_col, _(
                     "统一社会信用代码 %(uscc)s 不是您管辖范围内已登记的企业。请核对代码；"
                     "该企业如尚未在平台登记，请先登记，再导入其填报。") % {"uscc": uscc})
                 ent = None
-        if ent is not None:
-            name = text(values, col.get(NAME))
-            if name and _name_key(name) != _name_key(ent.name):
-                fail(where(col.get(NAME), NAME), _("企业名称与平台登记的名称（%(name)s）不一致，请核对统一社会信用代码是否填错。") % {
-                    "name": ent.name})
-        given_period = _normal(text(values, col.get(PERIOD)))
+        ents[i] = ent
+        if ent is not None and names[i] and _name_key(names[i]) != _name_key(ent.name):
+            fail(i, where(col.get(NAME), NAME), _("企业名称与平台登记的名称（%(name)s）不一致，请核对统一社会信用代码是否填错。") % {
+                "name": ent.name})
+        given_period = _normal(periods[i])
         if given_period and given_period != period.code:
-            fail(where(col.get(PERIOD), PERIOD), _("本行期次为“%(given)s”，与导入时选择的期次“%(code)s”不一致。") % {
+            fail(i, where(col.get(PERIOD), PERIOD), _("本行期次为“%(given)s”，与导入时选择的期次“%(code)s”不一致。") % {
                 "given": given_period, "code": period.code})
 
-        raw = {ind.code: raw_from_cell(ind, text(values, index_of[ind.code])) for ind in indicators}
-        if ent is not None:
-            module_ids = modules[ent.pk]
-            for ind in indicators:
-                if index_of[ind.code] is None and _applies(ind, module_ids):
-                    fail(ind.code, _("%(code)s：该企业适用此指标，但文件中没有这一列。") % {"code": ind.code})
-            cleaned, answer_errors = clean_paper_answers(indicators=indicators, module_ids=module_ids, raw=raw)
-            sub = existing.get(ent.pk)
-            if sub is not None and sub.status == SubmissionStatus.ACCEPTED and not answer_errors:
-                if not _same_answers(cleaned, stored.get(sub.pk, {})):
-                    fail(uscc_col, _("该企业本期次的填报已审核通过，不能用导入覆盖（文件中的答案与已通过的不同）。请从文件中删除这一行。"))
-        else:
-            # Enterprise unknown: still check the cells that are filled in, to report them all at once.
-            answer_errors = {}
-            for ind in indicators:
-                if raw[ind.code] not in ("", []):
-                    try:
-                        clean_answer(ind, raw[ind.code], item_codes=_item_codes(ind))
-                    except ValidationError as exc:
-                        answer_errors[ind.code] = exc.messages[0]
-        for ind in indicators:
-            if ind.code in answer_errors and index_of[ind.code] is not None:
-                fail(where(index_of[ind.code], ind.code), answer_errors[ind.code])
-        errors += row_errors
-        if not row_errors and ent is not None:
-            good.append(PaperFiling(enterprise=ent, answers=raw))
+    known = np.array([e is not None for e in ents], dtype=bool)
+    applies = _applicability(indicators, ents, modules)
+    checked = [check_column(ind, sheet.texts(index_of[ind.code]), compiled) for ind in indicators]
+    # Where a cell is wrong (for a known enterprise, the rules of clean_paper_answers: an
+    # indicator that applies must be answered, one that does not must stay empty).
+    wrong = []
+    for j, c in enumerate(checked):
+        unanswered = known & applies[:, j] & ~c.has_error & ~c.answered
+        not_applicable = known & ~applies[:, j] & c.filled
+        wrong.append((unanswered, not_applicable, (c.has_error & ~(known & ~applies[:, j])) | unanswered | not_applicable))
+    for j, ind in enumerate(indicators):
+        if index_of[ind.code] is None:
+            for i in np.flatnonzero(known & applies[:, j]).tolist():
+                fail(i, ind.code, _("%(code)s：该企业适用此指标，但文件中没有这一列。") % {"code": ind.code})
+    any_wrong = np.logical_or.reduce([w[2] for w in wrong]) if wrong else np.zeros(n, bool)
+    for i in np.flatnonzero(known & ~any_wrong).tolist():
+        sub = existing.get(ents[i].pk)
+        if sub is None or sub.status != SubmissionStatus.ACCEPTED:
+            continue
+        cleaned = {
+            ind.pk: CleanAnswer(checked[j].value[i], bool(checked[j].not_measured[i]))
+            for j, ind in enumerate(indicators) if applies[i, j] and checked[j].answered[i]
+        }
+        if not _same_answers(cleaned, stored.get(sub.pk, {})):
+            fail(i, uscc_col, _("该企业本期次的填报已审核通过，不能用导入覆盖（文件中的答案与已通过的不同）。请从文件中删除这一行。"))
+    for j, (ind, c) in enumerate(zip(indicators, checked, strict=True)):
+        if index_of[ind.code] is None:
+            continue
+        unanswered, not_applicable, any_j = wrong[j]
+        column = where(index_of[ind.code], ind.code)
+        for i in np.flatnonzero(any_j).tolist():
+            if not_applicable[i]:
+                fail(i, column, _("%(code)s：该企业不适用此指标（仅适用于“%(module)s”），请留空。") % {
+                    "code": ind.code, "module": ind.module.name})
+            elif unanswered[i]:
+                fail(i, column, _("%(code)s：未填写。纸质填报须填写该企业适用的全部指标。") % {"code": ind.code})
+            else:
+                fail(i, column, c.error[i])
 
+    errors = [e for errs in row_errors for e in errs]
+    good = np.flatnonzero(known & np.array([not errs for errs in row_errors], dtype=bool))
     if on_progress:
-        on_progress("checked", len(sheet.rows))
+        on_progress("checked", n)
     report = SubmissionImportReport(
         file_format=sheet.file_format, encoding=sheet.encoding, mode=mode, dry_run=dry_run,
-        total_rows=len(sheet.rows), skipped=len({e.line for e in errors}), errors=errors,
+        total_rows=n, skipped=len({e.line for e in errors}), errors=errors,
         ignored_columns=sheet.ignored, period=period.code,
     )
-    if dry_run or not good or (errors and mode == ImportMode.ALL_OR_NOTHING):
+    if dry_run or not len(good) or (errors and mode == ImportMode.ALL_OR_NOTHING):
         return report
+    filings = CheckedFilings.from_columns([ents[i] for i in good.tolist()], indicators, checked, applies, good)
     try:
         with transaction.atomic():
-            result = submissions_import_paper(period=period, user=user, filings=good, source=filename, accept=accept)
+            result = record_paper_filings(period=period, user=user, filings=filings, source=filename, accept=accept)
     except (ValidationError, DatabaseError) as exc:
         # Checked above, so only a concurrent change gets here (e.g. the enterprise started
         # or the authority accepted a filing meanwhile). Nothing has been written.

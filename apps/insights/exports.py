@@ -35,7 +35,7 @@ from django.utils.translation import gettext_lazy
 from apps.accounts.scoping import jurisdiction_of
 from apps.core import formatting
 from apps.core.spreadsheets import csv_stream, render_dataset, xlsx_temp_file
-from apps.enterprises.models import Enterprise
+from apps.enterprises.models import Enterprise, enterprise_search_q
 from apps.filings.models import Period, SubmissionStatus
 from apps.reference.models import Industry, IndustryLevel, Region, RegionLevel
 from apps.reference.size import SizeClass
@@ -396,7 +396,7 @@ def enterprise_list(user, data) -> EnterpriseList:
         qs = qs.filter(size_class=clean["size"])
     if clean.get("q"):
         value = clean["q"].strip()
-        qs = qs.filter(Q(name__icontains=value) | Q(uscc__iexact=value.upper()))
+        qs = qs.filter(enterprise_search_q(value))
     if period is not None:
         status = clean.get("status")
         if status == STATUS_NONE:

@@ -35,3 +35,18 @@ def classify_size(*, employees: int, revenue_10k_yuan: Decimal | int | float) ->
         if employees >= min_employees and revenue >= min_revenue:
             return size
     return SizeClass.MICRO
+
+
+def classify_sizes(*, employees, revenue_cents):
+    """:func:`classify_size` on whole columns: numpy arrays of employees and of revenue in
+    hundredths of 万元 (exact integers); returns an object array of size-class values."""
+    import numpy as np
+
+    employees, revenue_cents = np.asarray(employees), np.asarray(revenue_cents)
+    if (employees < 0).any() or (revenue_cents < 0).any():
+        raise ValueError("employees and revenue must not be negative")
+    sizes = np.full(len(employees), str(SizeClass.MICRO), dtype=object)
+    # smallest class first, so that a larger class met overwrites it
+    for size, min_employees, min_revenue in reversed(INDUSTRY_SIZE_BOUNDS):
+        sizes[(employees >= min_employees) & (revenue_cents >= int(min_revenue * 100))] = str(size)
+    return sizes

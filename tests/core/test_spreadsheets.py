@@ -29,6 +29,7 @@ from apps.core.spreadsheets import (
     SpreadsheetError,
     csv_records,
     csv_stream,
+    read_frame,
     read_records,
     xlsx_write_file,
 )
@@ -238,6 +239,95 @@ def test_csv_encodings_and_delimiters_are_sniffed(encoding, bom, delimiter, labe
     assert (file_format, got_label) == ("csv", label)
     assert records[0][1] == HEADER
     assert records[2][1][1] == "南京测试2有限公司"
+
+
+# --- reading as columns ------------------------------------------------------------------------
+
+
+def records_of(sheet) -> list[tuple[int, list[str]]]:
+    """A SheetFrame as read_records' records, trailing empty cells dropped (for comparing)."""
+
+    def trimmed(values):
+        values = list(values)
+        while values and values[-1] == "":
+            values.pop()
+        return values
+
+    return [(sheet.header_line, sheet.header)] + [
+        (int(line), trimmed(values)) for line, values in zip(sheet.lines, sheet.frame.itertuples(index=False), strict=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "filename"),
+    [
+        (b"h\n\n\nx\n\ny\n", "x.csv"),
+        (b'h,a\n\n\nx\n\ny,"q\nr"\n,,\nz,1\n', "x.csv"),  # a record over two lines, a row of empty cells
+        (b'h,a\nx,"ab"c,d\n', "x.csv"),  # a row wider than the header
+        (b"a,b\n'=1,  '-x \n , \n", "x.csv"),  # our neutralisation undone, cells stripped
+        ("名称,b\n中文,1\n".encode("gbk"), "x.csv"),
+        (codecs.BOM_UTF8 + "名称\t值\n甲\t1,5\n".encode(), "x.csv"),
+        (b'h,a\nx,"unclosed\ny,2\n', "x.csv"),  # the csv module's reading, as before
+        (xlsx_table(["h", "a"], [[1.0, "'=x"], [None, None], [None, 2.5], [" y ", None]]), "x.xlsx"),
+    ],
+)
+def test_read_frame_reads_what_read_records_reads(data, filename):
+    sheet = read_frame(data=data, filename=filename)
+    file_format, label, records = read_records(data=data, filename=filename)
+    assert (sheet.file_format, sheet.encoding) == (file_format, label)
+    assert records_of(sheet) == records
+
+
+def test_calamine_reads_what_openpyxl_reads_and_only_sheets_within_the_caps(settings):
+    import datetime
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["B3"], sheet["C3"], sheet["E3"] = " 名称 ", "代码", "日期"
+    sheet.append([None, "甲公司", 320102, datetime.datetime(2026, 1, 2), 2.5])
+    sheet.append([None, "'=SUM(A1)", 91320102.0, datetime.datetime(2026, 1, 2, 8, 30), True])
+    sheet["B9"] = "最后"
+    out = io.BytesIO()
+    book.save(out)
+    data = out.getvalue()
+    assert spreadsheets._positions_within_caps(data)
+    def texts(records):  # calamine gives "" for an empty cell, openpyxl None
+        return [(n, [spreadsheets.cell_text(v) for v in values]) for n, values in records]
+
+    records = spreadsheets.xlsx_records(data)
+    assert texts(records) == texts(spreadsheets._openpyxl_records(data))
+    assert [n for n, _v in records] == [3, 4, 5, 9]
+    assert read_records(data=data, filename="x.xlsx")[2][1] == (4, ["", "甲公司", "320102", "2026-01-02T00:00:00", "2.5"])
+    # a cell beyond the column cap, or a sheet without positions: openpyxl, row by row
+    settings.SPREADSHEET_MAX_COLUMNS = 4
+    assert not spreadsheets._positions_within_caps(data)
+    settings.SPREADSHEET_MAX_COLUMNS = 500
+    assert not spreadsheets._positions_within_caps(_no_positions())
+
+
+def _no_positions() -> bytes:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_bomb(Path(folder) / "small.xlsx", rows=3)  # rows and cells without r="…"
+        return path.read_bytes()
+
+
+def test_read_frame_keeps_the_caps_and_messages(settings):
+    settings.ENTERPRISE_IMPORT_MAX_ROWS = 2
+    assert read_frame(data=b"h\n1\n\n2\n", filename="x.csv").lines.tolist() == [2, 4]
+    with pytest.raises(SpreadsheetError, match="数据行超过 2 行的上限"):
+        read_frame(data=b"h\n1\n2\n3\n", filename="x.csv")
+    settings.SPREADSHEET_MAX_COLUMNS = 3
+    assert read_frame(data=b"a,b,c\n1,2,3,,\n", filename="x.csv").frame.shape == (1, 3)
+    with pytest.raises(SpreadsheetError, match="超过 3 列的上限"):
+        read_frame(data=b"a,b,c\n1,2,3,4\n", filename="x.csv")
+    with pytest.raises(SpreadsheetError, match="超过 3 列的上限"):
+        read_frame(data=xlsx_bytes([(1, ["a", "b", "c"]), (2, [1, 2, 3, 4])]), filename="x.xlsx")
+    with pytest.raises(SpreadsheetError, match="文件是空的"):
+        read_frame(data=b" , \n\n", filename="x.csv")
+    with pytest.raises(SpreadsheetError, match="旧版 Excel"):
+        read_frame(data=b"x", filename="x.xls")
 
 
 # --- writing -----------------------------------------------------------------------------------

@@ -247,3 +247,52 @@ def test_job_records_its_row_counter_and_the_running_job_page_shows_it(ref, clie
     ImportJob.objects.filter(pk=job.pk).update(status=ImportJobStatus.RUNNING, finished_at=None)
     page = client.get(reverse("enterprises:import-job", args=[job.pk]), headers={"HX-Request": "true"}).content.decode()
     assert "已检查 4 行，已写入 3 行" in page
+
+
+def test_list_search_finds_a_uscc_typed_any_way_by_the_index_and_names_by_part(ref, client):
+    from django.db import connection
+    from django.urls import reverse
+
+    from apps.enterprises.models import enterprise_search_q
+
+    user = authority_user(prefecture(NANJING))
+    ent = EnterpriseFactory(region=county(XUANWU), name="南京搜索测试电子有限公司")
+    outside = EnterpriseFactory(region=county(GUSU, SUZHOU))
+    client.force_login(user)
+
+    def found(q):
+        return list(client.get(reverse("enterprises:list"), {"q": q}).context["page"])
+
+    typed = ent.uscc.lower()[:6] + " " + ent.uscc.lower()[6:]  # lower case, a space: normalised
+    assert found(typed) == [ent]
+    assert found("搜索测试") == [ent]
+    assert found(outside.uscc) == []  # outside the jurisdiction: not found
+    # the code is an exact match on the unique index (iexact was upper(uscc) = …: a scan)
+    sql = str(Enterprise.objects.filter(enterprise_search_q(typed)).query)
+    assert "UPPER(" not in sql.upper() and "LIKE" not in sql.upper()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = Enterprise.objects.filter(enterprise_search_q(typed)).explain()
+        assert "enterprises_enterprise_uscc_key" in plan
+
+
+def test_text_that_copy_would_read_as_control_characters_is_stored_as_typed(ref):
+    # The rows go to PostgreSQL as COPY text built a column at a time: tab, newline,
+    # backslash and a literal \N must be escaped, not read as field ends or NULL.
+    odd = {"name": "甲\t乙\\丙有限公司", "address": "第一行\n第二行 \\N", "contact": "\\N", "phone": "a\\tb"}
+    code = make_uscc()
+    report = enterprises_import(data=csv_bytes([row(code, **odd)]), filename="x.csv", user=SYSTEM)
+    assert report.applied and report.created == 1
+    ent = Enterprise.objects.get(uscc=code)
+    assert (ent.name, ent.address, ent.contact_name, ent.contact_phone) == (
+        odd["name"], odd["address"], odd["contact"], odd["phone"],
+    )  # fmt: skip
+    history = ent.history.get(history_type="+")
+    assert (history.name, history.address, history.contact_name) == (odd["name"], odd["address"], odd["contact"])
+    # and again as an update (the staging table): unchanged, then changed
+    assert enterprises_import(data=csv_bytes([row(code, **odd)]), filename="x.csv", user=SYSTEM).unchanged == 1
+    report = enterprises_import(data=csv_bytes([row(code, **{**odd, "name": "丁\\t戊"})]), filename="x.csv", user=SYSTEM)
+    assert report.updated == 1
+    ent.refresh_from_db()
+    assert ent.name == "丁\\t戊" and ent.address == odd["address"]

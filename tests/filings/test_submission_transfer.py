@@ -432,17 +432,20 @@ def test_a_write_that_fails_midway_leaves_nothing(period, nanjing, monkeypatch):
 
     a, b = ent(), ent()
     calls = []
+    copy_rows = transfer.copy_rows
 
-    def failing(*, submission, **_held):
-        calls.append(submission.pk)
-        if len(calls) == 2:
+    def failing(table, columns, rows):
+        # the submissions and their answers are copied in; the events' COPY fails
+        calls.append(table)
+        if table == SubmissionEvent._meta.db_table:
             from django.db import DatabaseError
 
             raise DatabaseError("boom")
-        return b""
+        return copy_rows(table, columns, rows)
 
-    monkeypatch.setattr(transfer, "pack_answers", failing)
+    monkeypatch.setattr(transfer, "copy_rows", failing)
     report = run(xlsx([row(a), row(b)]), period, nanjing)
+    assert calls == [Submission._meta.db_table, Answer._meta.db_table, SubmissionEvent._meta.db_table]
     assert not report.applied and report.errors[-1].line == 0
     assert "没有写入任何数据" in report.errors[-1].message
     assert Submission.objects.count() == 0 and Answer.objects.count() == 0
