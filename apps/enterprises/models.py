@@ -100,6 +100,11 @@ class Enterprise(models.Model):
             # and no index would be chosen for it
             models.Index(fields=["region"], name="enterprise_region_idx"),
             models.Index(fields=["industry"], name="enterprise_industry_idx"),
+            # the index engine's chunk read (issue 13) looks up each filing's enterprise —
+            # confirmed? which industry? — in this small index instead of hashing the
+            # whole register once per chunk
+            models.Index(fields=["id"], include=["industry"], condition=models.Q(awaiting_confirmation=False),
+                         name="enterprise_confirmed_industry"),
         ]
 
     def __str__(self) -> str:

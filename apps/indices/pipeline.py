@@ -44,6 +44,18 @@ def _chunk_count() -> int:
     return getattr(settings, "INDEX_RUN_CHUNKS", 8)
 
 
+def _recomputable_writes() -> None:
+    """In the current transaction, do not wait for the WAL flush at commit (PostgreSQL's
+    ``synchronous_commit = off`` for this transaction only). What a run writes — a chunk's
+    scores and its done mark, the run's cells — can always be computed again: if the
+    database crashed within the next fraction of a second, the lost commit leaves the chunk
+    not done (scores and mark go together) and the reaper re-runs it, or the run still
+    running and its join runs again. Nothing is ever half-written; only waiting is saved."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+
+
 def _touch(run_id: int, **fields) -> None:
     IndexRun.objects.filter(pk=run_id).update(heartbeat_at=timezone.now(), **fields)
 
@@ -102,35 +114,32 @@ def plan_chunks(counts, k: int) -> list[tuple[list[str], int]]:
     return [(b, s) for b, s in zip(bins, sizes, strict=True) if b]
 
 
-def _chunk_condition(codes: list[str], alias: str = "s") -> tuple[str, list[str]]:
-    """SQL condition (and its parameters) selecting a chunk's filings by their recorded
-    region codes: whole provinces, (province, prefecture) and (province, prefecture,
-    county) pieces of split provinces."""
-    provinces, prefectures, counties = [], [], []
+def _chunk_source(codes: list[str], period_id: int, columns: list[str]) -> tuple[str, list]:
+    """SQL of a chunk's accepted filings (``columns`` of the submission table) and its
+    parameters: one range of the region index ``submission_accepted_region`` per piece of
+    the chunk — a whole province, a (province, prefecture) or a (province, prefecture,
+    county) of a split province — glued with UNION ALL. Each branch is an index-only scan of
+    just that region's filings; one query with the pieces OR-ed together was read as a scan
+    of the whole period (a bitmap or the heap in arrival order), once per chunk."""
+    table = Submission._meta.db_table
+    select = ", ".join(columns)
+    branches, params = [], []
     for code in codes:
         parts = code.split("/")
-        (provinces, prefectures, counties)[len(parts) - 1].append(parts)
-    clauses, params = [], []
-    for columns, items in (
-        (["province_code"], provinces),
-        (["province_code", "prefecture_code"], prefectures),
-        (["province_code", "prefecture_code", "county_code"], counties),
-    ):
-        if not items:
-            continue
-        target = ", ".join(f"{alias}.{c}" for c in columns)
-        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-        if len(columns) == 1:
-            clauses.append(f"{target} IN ({', '.join(['%s'] * len(items))})")
-        else:
-            clauses.append(f"({target}) IN ({', '.join([row] * len(items))})")
-        params.extend(v for item in items for v in item)
-    return ("(" + " OR ".join(clauses) + ")") if clauses else "1 = 0", params
+        where = " AND ".join(
+            f"{column} = %s" for column in ("province_code", "prefecture_code", "county_code")[: len(parts)]
+        )
+        branches.append(f"SELECT {select} FROM {table} WHERE period_id = %s AND status = %s AND {where}")
+        params.extend([period_id, SubmissionStatus.ACCEPTED, *parts])
+    if not branches:
+        return f"SELECT {select} FROM {table} WHERE 1 = 0", []
+    return " UNION ALL ".join(branches), params
 
 
 def plan_run(*, run_id: int) -> list[int]:
     """Start a run: split the period's accepted filings into chunks of about equal size
     (:func:`plan_chunks`). Returns the chunk ids to score (none left: already planned)."""
+    started = time.perf_counter()
     run = IndexRun.objects.select_related("period").get(pk=run_id)
     if run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
         # the register (and key-industry tags) of the period, before any chunk scores
@@ -158,6 +167,7 @@ def plan_run(*, run_id: int) -> list[int]:
         run.submissions = sum(n for _, n in planned)
         run.heartbeat_at = timezone.now()
         run.progress = 1
+        run.timings["plan"] = round(time.perf_counter() - started, 3)
         run.save()
         return [c.pk for c in chunks]
 
@@ -218,41 +228,26 @@ def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[st
     """Accepted filings of the run's period in the chunk ``codes``: ids, the answer matrix
     (n × indicators), the county and division code each filing recorded when it was
     submitted (the codes the cells are built from, see :func:`recorded_frame`), the
-    enterprise's industry and its key-industry tags as a bit mask over ``key_codes`` (for
-    module membership). One binary COPY."""
-    table = Submission._meta.db_table
+    industry the filing recorded (today's for a filing without one). One binary COPY of the
+    chunk's ranges of the region index (the key-industry tags come from the period's
+    register snapshot, see :func:`score_chunk`)."""
     enterprises_table = Enterprise._meta.db_table
-    through = Enterprise.key_industries.through._meta.db_table
-    condition, params = _chunk_condition(codes)
-    key_codes = sorted(KeyIndustry.objects.values_list("code", flat=True))
-    if len(key_codes) > 62:
-        raise ValueError("more than 62 key industries: tags no longer fit a bit mask")
+    source, params = _chunk_source(
+        codes, run.period_id, ["id", "enterprise_id", "county_code", "division_code", "industry_code", "answer_vector"])
     # Codes as recorded at submission (issue 8); only enterprises their authority has
-    # confirmed count (issue 9: a self-registration counts once confirmed).
-    sql = (
-        f"FROM {table} s JOIN {enterprises_table} e ON e.id = s.enterprise_id "
-        f"WHERE s.period_id = %s AND s.status = %s AND NOT e.awaiting_confirmation AND {condition}"
-    )
-    mask = (  # one index probe per filing instead of a second pass over the period
-        f"(SELECT coalesce(sum(1::bigint << (array_position(%s::text[], t.keyindustry_id::text) - 1)), 0)::bigint "
-        f"FROM {through} t WHERE t.enterprise_id = s.enterprise_id)"
-    )
+    # confirmed count (issue 9: a self-registration counts once confirmed) — looked up per
+    # filing in the small index enterprise_confirmed_industry.
+    sql = f"FROM ({source}) s JOIN {enterprises_table} e ON e.id = s.enterprise_id WHERE NOT e.awaiting_confirmation"
     fields = [
         ("id", "s.id", "bigint"), ("enterprise_id", "s.enterprise_id", "bigint"),
         ("county", "s.county_code", ("text", _code_width(Submission, "county_code"))),
         ("division", "s.division_code", ("text", _code_width(Submission, "division_code"))),
         # the industry the filing recorded (issue 8); today's for a filing without one
         ("industry", "coalesce(nullif(s.industry_code, ''), e.industry_id)", ("text", _code_width(Industry, "code"))),
-        ("tag_mask", mask, "bigint"),
         ("answers", "s.answer_vector", ("float32le", n_indicators)),
     ]
-    params = [run.period_id, SubmissionStatus.ACCEPTED, *params]
     try:
-        if connection.vendor == "postgresql":
-            data = select_arrays(sql, fields, [key_codes, *params], order_by="id")
-        else:  # no bit shifts over arrays: the tags by a second query
-            data = select_arrays(sql, [f for f in fields if f[0] != "tag_mask"], params, order_by="id")
-            data["tag_mask"] = _tag_masks(data["enterprise_id"], key_codes)
+        data = select_arrays(sql, fields, params, order_by="id")
     except ValueError:
         with connection.cursor() as cursor:  # say which filing lacks its packed answers
             cursor.execute(
@@ -262,17 +257,7 @@ def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[st
         if missing:
             raise ValueError(f"{missing} accepted filings have no packed answers of this framework (first id {first})") from None
         raise
-    data["key_codes"] = np.asarray(key_codes, dtype=object)
     return data
-
-
-def _tag_masks(enterprise_ids: np.ndarray, key_codes: list[str]) -> np.ndarray:
-    through = Enterprise.key_industries.through
-    bit = {code: 1 << i for i, code in enumerate(key_codes)}
-    masks: dict[int, int] = {}
-    for ent, key in through.objects.filter(enterprise_id__in=enterprise_ids.tolist()).values_list("enterprise_id", "keyindustry_id"):
-        masks[ent] = masks.get(ent, 0) | bit[key]
-    return np.array([masks.get(e, 0) for e in enterprise_ids.tolist()], dtype=np.int64)
 
 
 def mask_sets(masks: np.ndarray, key_codes) -> tuple[np.ndarray, np.ndarray]:
@@ -494,6 +479,7 @@ def score_chunk(*, chunk_id: int) -> bool:
     started = time.perf_counter()
     compiled = compiled_for(run.framework)
     with transaction.atomic():
+        _recomputable_writes()
         filings = _load_vectors(run, chunk.province_codes, compiled.n_indicators)
         sub_ids, ent_ids = filings["id"], filings["enterprise_id"]
         # modules by key-industry tags as of the period (the snapshot), like the cells
@@ -756,7 +742,8 @@ def finalize_run(*, run_id: int) -> IndexRun:
     dimension_codes = list(run.framework.dimensions.order_by("order", "code").values_list("code", flat=True))
     scores = _score_frame(run, dimension_codes)
     registry, snapshot = register_frame(run.period)
-    frame = scores.merge(recorded_frame(run.period, registry), on="enterprise_id", how="left")
+    recorded = recorded_frame(run.period, registry)
+    frame = scores.merge(recorded, on="enterprise_id", how="left")
     from .services import not_measured_frame  # each filing's 未统计 answers (issue 8)
 
     frame = frame.merge(not_measured_frame(run.period, run.framework, registry), on="enterprise_id", how="left")
@@ -797,6 +784,7 @@ def finalize_run(*, run_id: int) -> IndexRun:
     indicators_done = time.perf_counter()
     columns = [f.name for f in IndexCell._meta.concrete_fields if f.name not in ("id", "run")]
     with transaction.atomic():
+        _recomputable_writes()
         locked = IndexRun.objects.select_for_update().get(pk=run_id)
         if locked.status != RunStatus.RUNNING:
             return locked
@@ -825,11 +813,14 @@ def finalize_run(*, run_id: int) -> IndexRun:
         locked.save()
     from .services import revision_blockers
 
+    checked = time.perf_counter()
     blockers = revision_blockers(locked)
     published = IndexRun.objects.filter(period_id=locked.period_id, is_published=True).exclude(pk=locked.pk).first()
     locked.audit = {**locked.audit, "revision": {"against": published.pk if published else None,
                                                  "blocking_cells": blockers}}
-    locked.save(update_fields=["audit"])
+    # after the run succeeded (not in "wall"): the revision rule's check against the published run
+    locked.timings["revision_check"] = round(time.perf_counter() - checked, 3)
+    locked.save(update_fields=["audit", "timings"])
     return locked
 
 
