@@ -17,7 +17,8 @@ def fill_from_today(apps, schema_editor):
     # one UPDATE per recorded division: today's industry if it lies inside it, else ""
     divisions = Submission.objects.exclude(division_code="").values_list("division_code", flat=True).distinct()
     for division in list(divisions):
-        inside = today.filter(industry_id__startswith=division).values("industry_id")[:1]
+        # (a lookup on the industry's own code: Django refuses ``industry_id__startswith``)
+        inside = today.filter(industry__code__startswith=division).values("industry_id")[:1]
         Submission.objects.filter(industry_code="", division_code=division).update(
             industry_code=Coalesce(Subquery(inside), models.Value(""))
         )
