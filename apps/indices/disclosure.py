@@ -688,17 +688,23 @@ def apply_disclosure_control(
         # (it needs complements like any cell), until neither adds anything. Each round
         # only hides cells, so this ends.
         cells.attrs["overlap"] = []
-        for _ in range(_MAX_ROUNDS):
-            overlapping = overlap_suppression(cells, scores, params)
-            if not overlapping.any():
-                break
-            reason[overlapping] = OVERLAP
-            hidden |= overlapping
+
+        def hide(mask: np.ndarray, why: str) -> None:
+            """Hide ``mask`` for ``why``, then the partitions' complements it needs."""
+            nonlocal hidden
+            reason[mask] = why
+            hidden |= mask
             more = protect(hidden, n, order, edges, linear=linear_audit, weight=weight)
             reason[more] = SECONDARY
             hidden |= more
             cells["suppressed"] = hidden
             cells["suppression_reason"] = reason
+
+        for _ in range(_MAX_ROUNDS):
+            overlapping = overlap_suppression(cells, scores, params)
+            if not overlapping.any():
+                break
+            hide(overlapping, OVERLAP)
         # recorded on the run with the interval audit (IndexRun.audit["protection"])
         cells.attrs.setdefault("protection", {})["overlap"] = cells.attrs["overlap"]
         if linear_audit and params.protection_p > 0 and "composite" in scores.columns:
@@ -708,13 +714,7 @@ def apply_disclosure_control(
             primary = hidden & np.isin(reason.astype(str), PRIMARY)
             widened, summary = overlap_intervals(cells, scores, hidden, primary, params.protection_p)
             if widened.any():
-                reason[widened] = SECONDARY
-                hidden |= widened
-                more = protect(hidden, n, order, edges, linear=linear_audit, weight=weight)
-                reason[more] = SECONDARY
-                hidden |= more
-                cells["suppressed"] = hidden
-                cells["suppression_reason"] = reason
+                hide(widened, SECONDARY)
             cells.attrs["protection"]["overlap_intervals"] = summary
     levels_hidden = level_disclosure(cells, hidden, n, order, edges, linear=linear_audit, weight=weight)
     kind, code, _ = _codes(cells)

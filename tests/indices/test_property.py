@@ -128,6 +128,27 @@ def changed_between(members1, members2) -> dict[tuple[str, str], frozenset]:
     return {k: v for k, v in out.items() if v}
 
 
+def _revision(seed: int, keep_pattern: bool):
+    """A random population's run and a re-run of the same period after k = 5…9 late filings
+    of one profile (same county, division, size and tags); ``keep_pattern``: the re-run
+    keeps the first run's suppressions where it can (the stability rule)."""
+    m = IndexParameters().min_cell_size
+    rng = np.random.default_rng(seed)
+    scores, registry, _ = random_population(seed, int(rng.integers(120, 260)))
+    params = IndexParameters()
+    first = compute_cells(scores, registry, params, DIMS)
+    profile = scores.sample(1, random_state=seed).iloc[0]
+    k = int(rng.integers(m, m + 5))
+    start = int(registry["enterprise_id"].max()) + 1
+    late = pd.DataFrame([profile.to_dict()] * k).assign(
+        enterprise_id=np.arange(start, start + k), composite=rng.uniform(20, 95, k), level=3)
+    late = late.assign(D1=late["composite"], D2=late["composite"])
+    registry2 = pd.concat([registry, late[registry.columns]], ignore_index=True)
+    scores2 = pd.concat([scores, late], ignore_index=True)
+    second = compute_cells(scores2, registry2, params, DIMS, previous_cells=first if keep_pattern else None)
+    return scores, first, scores2, second
+
+
 def test_two_runs_whose_suppression_patterns_differ_give_nothing_away_when_publishable():
     """Random populations; the second run has a group of 5–9 late filers of one profile
     (one county, division, size class and tag set: every cell they touch changes by at
@@ -139,20 +160,8 @@ def test_two_runs_whose_suppression_patterns_differ_give_nothing_away_when_publi
     m = IndexParameters().min_cell_size
     refused_by_stacking = checked = 0
     for seed in range(40, 64):
-        rng = np.random.default_rng(seed)
-        scores, registry, _ = random_population(seed, int(rng.integers(120, 260)))
-        params = IndexParameters()
-        first = compute_cells(scores, registry, params, DIMS)
-        profile = scores.sample(1, random_state=seed).iloc[0]
-        k = int(rng.integers(m, m + 5))
-        start = int(registry["enterprise_id"].max()) + 1
-        late = pd.DataFrame([profile.to_dict()] * k).assign(
-            enterprise_id=np.arange(start, start + k), composite=rng.uniform(20, 95, k), level=3)
-        late = late.assign(D1=late["composite"], D2=late["composite"])
-        registry2 = pd.concat([registry, late[registry.columns]], ignore_index=True)
-        scores2 = pd.concat([scores, late], ignore_index=True)
         # every other seed without the stability rule: more patterns differ
-        second = compute_cells(scores2, registry2, params, DIMS, previous_cells=first if seed % 2 else None)
+        scores, first, scores2, second = _revision(seed, keep_pattern=bool(seed % 2))
         members1, members2 = memberships(scores), memberships(scores2)
         changed = changed_between(members1, members2)
         column = {int(e): j for j, e in enumerate(scores2["enterprise_id"])}
@@ -196,20 +205,7 @@ def test_a_county_minus_a_prefecture_division_cell_is_a_single_run_gap():
     division cells are two partitions of the same prefecture; the partition audit treats
     them as unrelated (docs/METHOD.md 五、局限). Strict xfail: it fails until the audit
     models county × division intersections, and then this marker must go."""
-    seed, m = 46, IndexParameters().min_cell_size
-    rng = np.random.default_rng(seed)
-    scores, registry, _ = random_population(seed, int(rng.integers(120, 260)))
-    params = IndexParameters()
-    first = compute_cells(scores, registry, params, DIMS)
-    profile = scores.sample(1, random_state=seed).iloc[0]
-    k = int(rng.integers(m, m + 5))
-    start = int(registry["enterprise_id"].max()) + 1
-    late = pd.DataFrame([profile.to_dict()] * k).assign(
-        enterprise_id=np.arange(start, start + k), composite=rng.uniform(20, 95, k), level=3)
-    late = late.assign(D1=late["composite"], D2=late["composite"])
-    scores2 = pd.concat([scores, late], ignore_index=True)
-    registry2 = pd.concat([registry, late[registry.columns]], ignore_index=True)
-    second = compute_cells(scores2, registry2, params, DIMS, previous_cells=first)
+    _scores, _first, scores2, second = _revision(46, keep_pattern=True)
     column = {int(e): j for j, e in enumerate(scores2["enterprise_id"])}
     pub, keys, hid, _ = vectors(second, memberships(scores2), column)
     found = derivable(pub, hid)
