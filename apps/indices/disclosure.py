@@ -618,6 +618,33 @@ def _dimension_means(cells: pd.DataFrame) -> dict[str, np.ndarray]:
             for code in codes}
 
 
+def intersection_repairs(
+    cells: pd.DataFrame, hidden: np.ndarray, n: np.ndarray, order: np.ndarray, weight: np.ndarray | None,
+    present: Collection[str],
+) -> np.ndarray:
+    """One round of the single-run audit with county × division intersections
+    (:func:`with_county_divisions`; ``present``: the "prefecture|division|county" codes that
+    hold filings): the published cells (positions) to hide so that no hidden cell of
+    ``cells`` is determined by the partition equations together with the intersections
+    as unknowns — one per determined cell, chosen as :func:`_repair_linear` chooses.
+    Empty when nothing is determined."""
+    augmented = with_county_divisions(cells.assign(suppressed=hidden), present)
+    k = len(augmented) - len(cells)
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    edges = partition_table(augmented)
+    all_hidden = np.concatenate([hidden, np.ones(k, dtype=bool)])
+    all_n = np.concatenate([n, np.ones(k, dtype=np.int64)])
+    targets = determined_unknowns(all_hidden, all_n, edges)
+    targets = targets[targets < len(cells)]  # an intersection's own sum: see docs/METHOD.md 五
+    if not len(targets):
+        return np.zeros(0, dtype=np.int64)
+    all_order = np.concatenate([order, order.max() + 1 + np.arange(k)])
+    all_weight = None if weight is None else np.concatenate([weight, np.ones(k)])
+    extra = _repair_linear(all_hidden, all_n, all_order, edges, targets, all_weight)
+    return extra[extra < len(cells)]
+
+
 def apply_disclosure_control(
     cells: pd.DataFrame,
     params: IndexParameters,
@@ -716,6 +743,23 @@ def apply_disclosure_control(
             if widened.any():
                 hide(widened, SECONDARY)
             cells.attrs["protection"]["overlap_intervals"] = summary
+        if linear_audit:
+            # Counties and prefecture × division cells are two partitions of one prefecture:
+            # audited together through their intersections (county × division, unknowns
+            # that are never published), a county minus a prefecture × division cell can no
+            # longer give away another hidden prefecture × division cell.
+            present = set(scores["prefecture"].astype(str) + SEPARATOR + scores["division"].astype(str)
+                          + SEPARATOR + scores["county"].astype(str))  # fmt: skip
+            repaired, kinds, codes = [], cells["kind"].astype(str).to_numpy(object), cells["code"].astype(str).to_numpy(object)
+            for _ in range(_MAX_ROUNDS):
+                extra = intersection_repairs(cells, hidden, n, order, weight, present)
+                if not len(extra):
+                    break
+                mask = np.zeros(len(hidden), dtype=bool)
+                mask[extra] = True
+                hide(mask, SECONDARY)
+                repaired += [f"{k}{SEPARATOR}{c}" for k, c in zip(kinds[extra], codes[extra], strict=True)]
+            cells.attrs["protection"]["intersections"] = repaired
     levels_hidden = level_disclosure(cells, hidden, n, order, edges, linear=linear_audit, weight=weight)
     kind, code, _ = _codes(cells)
     cells.attrs.setdefault("protection", {})["level_hidden"] = [

@@ -189,22 +189,21 @@ def test_two_runs_whose_suppression_patterns_differ_give_nothing_away_when_publi
                                  frame.loc[~frame["suppressed"].astype(bool), "code"], strict=True))
             secret = np.array([frozenset(members.get(k, ())) not in public_sets
                                and not (k in other_open and changed.get(k, frozenset()) in totals) for k in keys], dtype=bool)
-            # what either run gives away on its own is the single-run audit's gap (see
-            # test_a_county_minus_a_prefecture_division_cell_is_a_single_run_gap)
+            # what either run gives away on its own is the single-run audit's business (see
+            # test_a_county_minus_a_prefecture_division_cell_gives_nothing_away)
             found = derivable(both, hid) & secret & ~derivable(pub1, hid) & ~derivable(pub2, hid) if len(hid) else secret
             assert not found.any(), (seed, [k for k, f in zip(keys, found, strict=True) if f])
     assert checked >= 5, checked
     print(f"checked {checked}, refused by the stacked rule {refused_by_stacking}")
 
 
-@pytest.mark.xfail(strict=True, reason="single-run gap: counties × prefecture × division cells are not audited together")
-def test_a_county_minus_a_prefecture_division_cell_is_a_single_run_gap():
+def test_a_county_minus_a_prefecture_division_cell_gives_nothing_away():
     """Found by the test above (seed 46): in the re-run, county 310403 (12 filings) minus
-    prefecture × division 310400|39 (10) is the two filings of division 27 in that county —
-    which are the whole of 310400|27, a hidden cell of 2. Counties and prefecture ×
-    division cells are two partitions of the same prefecture; the partition audit treats
-    them as unrelated (docs/METHOD.md 五、局限). Strict xfail: it fails until the audit
-    models county × division intersections, and then this marker must go."""
+    prefecture × division 310400|39 (10) was the two filings of division 27 in that county —
+    the whole of 310400|27, a hidden cell of 2. Counties and prefecture × division cells
+    are two partitions of the same prefecture; the single-run audit now solves them
+    together through their county × division intersections
+    (disclosure.intersection_repairs), so no hidden cell of the run is derivable."""
     _scores, _first, scores2, second = _revision(46, keep_pattern=True)
     column = {int(e): j for j, e in enumerate(scores2["enterprise_id"])}
     pub, keys, hid, _ = vectors(second, memberships(scores2), column)
