@@ -628,6 +628,16 @@ def intersection_repairs(
     ``cells`` is determined by the partition equations together with the intersections
     as unknowns — one per determined cell, chosen as :func:`_repair_linear` chooses.
     Empty when nothing is determined."""
+    # Only prefectures with a hidden county or prefecture × division cell can have a hidden
+    # cell determined through their intersections (elsewhere both margins are published and
+    # the partition audit has settled the rest).
+    kind = cells["kind"].astype(str).to_numpy(object)
+    code = cells["code"].astype(str).to_numpy(object)
+    parent = cells["parent_code"].fillna("").astype(str).to_numpy(object)
+    open_to = set(parent[hidden & (kind == "county")]) | {
+        c.split(SEPARATOR, 1)[0] for c in code[hidden & (kind == "prefecture_division")]
+    }
+    present = [c for c in present if c.split(SEPARATOR, 1)[0] in open_to]
     augmented = with_county_divisions(cells.assign(suppressed=hidden), present)
     k = len(augmented) - len(cells)
     if k == 0:
