@@ -265,7 +265,14 @@ def main() -> None:
     run = celery.pop("_run")
     results["celery_run"] = celery
     if celery["status"] == RunStatus.SUCCEEDED:
-        index_run_publish(run=run, user=None)
+        from django.core.exceptions import ValidationError
+
+        try:
+            index_run_publish(run=run, user=None)
+        except ValidationError as refused:
+            # the revision rules (issue 8) may refuse a re-run whose pattern differs from the
+            # published run's (e.g. made by older code): the measurement stands, unpublished
+            celery["publish_refused"] = " ".join(refused.messages)[:300]
     results["fanout"] = []
     for n in [int(x) for x in args.fanout.split(",") if x.strip()]:
         measured = celery_run(latest, n)
