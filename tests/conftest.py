@@ -420,3 +420,19 @@ def _default_language():
     translation.activate(settings.LANGUAGE_CODE)
     yield
     translation.deactivate()
+
+
+@pytest.fixture
+def fresh_caches():
+    """Empty the django cache and the per-process memo of run-versioned values before and
+    after a test: run ids repeat between tests on SQLite (rolled-back sequences), so cached
+    cells of one test must not leak into the next."""
+    from django.core.cache import cache
+
+    from apps.indices.readers import public_memo
+
+    cache.clear()
+    public_memo.clear()
+    yield
+    cache.clear()
+    public_memo.clear()

@@ -4,7 +4,6 @@ open-data API and the authority pages."""
 
 import pandas as pd
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from apps.accounts.models import Role
@@ -12,7 +11,7 @@ from apps.filings.models import Answer, Submission, SubmissionStatus
 from apps.frameworks.models import Indicator
 from apps.indices.aggregation import IndexParameters, compute_statistics
 from apps.indices.models import IndexCell
-from apps.indices.readers import PUBLIC, cells_for, public_memo
+from apps.indices.readers import PUBLIC, cells_for
 from apps.indices.services import index_run_publish
 from tests.factories import UserFactory
 from tests.indices.population import build
@@ -24,12 +23,8 @@ API = "/api/v1/public"
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
-    cache.clear()
-    public_memo.clear()
-    yield
-    cache.clear()
-    public_memo.clear()
+def _clear_cache(fresh_caches):
+    """Every test here starts and ends with empty caches (tests/conftest.py fresh_caches)."""
 
 
 @pytest.mark.django_db

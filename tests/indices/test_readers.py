@@ -25,12 +25,8 @@ ROLES = ["enterprise", "xuanwu", "nanjing", "jiangsu", "ministry"]
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
-    cache.clear()
-    public_memo.clear()
-    yield
-    cache.clear()
-    public_memo.clear()
+def _clear_cache(fresh_caches):
+    """Every test here starts and ends with empty caches (tests/conftest.py fresh_caches)."""
 
 
 @pytest.fixture

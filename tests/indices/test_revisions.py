@@ -3,13 +3,12 @@ not published while a cell differs from the published one by a few filings; the 
 learns only that the period is being updated, insiders keep the stale marks."""
 
 import pytest
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from apps.filings.models import Submission, SubmissionStatus
 from apps.indices.models import IndexCell, RunScore
-from apps.indices.readers import PUBLIC, Reader, cells_for, public_memo
+from apps.indices.readers import PUBLIC, Reader, cells_for
 from apps.indices.services import index_mark_stale, index_run_publish, revision_blockers
 from tests.factories import authority_user, prefecture
 from tests.indices.population import build
@@ -19,12 +18,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
-    cache.clear()
-    public_memo.clear()
-    yield
-    cache.clear()
-    public_memo.clear()
+def _clear_cache(fresh_caches):
+    """Every test here starts and ends with empty caches (tests/conftest.py fresh_caches)."""
 
 
 def accept_late_filing(period, county_code="330108"):

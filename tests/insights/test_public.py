@@ -67,12 +67,8 @@ def populate():
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
-    cache.clear()  # run ids repeat between tests on SQLite (rolled-back sequences)
-    public_memo.clear()
-    yield
-    cache.clear()
-    public_memo.clear()
+def _clear_cache(fresh_caches):
+    """Every test here starts and ends with empty caches (tests/conftest.py fresh_caches)."""
 
 
 @pytest.fixture
