@@ -397,6 +397,55 @@ def _celery_worker_process(django_db_setup, tmp_path_factory):
         worker.stop()
 
 
+PARKED_QUEUE_SUFFIX = "-parked"
+
+
+@pytest.fixture(autouse=True)
+def _tasks_reach_the_worker_only_when_asked(request):
+    """Tasks sent by a test that did not ask for ``celery_worker`` go to a queue nobody consumes.
+
+    The worker process lives for the whole session once a test has started it. Without this, a
+    later test that does not use it (say, one whose service sends a notification on commit)
+    would hand its task to that worker, which then writes to the test database while
+    pytest-django truncates it at the end of the test: PostgreSQL resolves the deadlock by
+    failing the flush, and the next test starts on the rows left behind. Such a test cannot
+    rely on its task running anyway; parked, it never does. The parked queue is purged at the
+    end of the session.
+    """
+    if "celery_worker" in request.fixturenames:
+        yield
+        return
+    from portal.celery import app
+
+    queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue + PARKED_QUEUE_SUFFIX
+    try:
+        yield
+    finally:
+        app.conf.task_default_queue = queue
+
+
+@pytest.fixture
+def parked_queue() -> str:
+    """The queue a test's tasks go to when the test did not ask for ``celery_worker``."""
+    from portal.celery import app
+
+    return app.conf.task_default_queue.removesuffix(PARKED_QUEUE_SUFFIX) + PARKED_QUEUE_SUFFIX
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _purge_parked_tasks():
+    yield
+    from portal.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            conn.default_channel.queue_purge(app.conf.task_default_queue + PARKED_QUEUE_SUFFIX)
+    except Exception:  # noqa: BLE001 - no broker (a unit run without one) or no such queue: nothing parked
+        pass
+
+
 @pytest.fixture
 def celery_worker(_celery_worker_process, transactional_db):
     """The session's running Celery worker (see the module docstring)."""

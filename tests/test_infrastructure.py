@@ -65,6 +65,35 @@ def test_heartbeat_task_runs_in_a_real_worker(celery_worker):
     assert "Task apps.core.tasks.record_heartbeat[" in celery_worker.log(since=celery_worker.test_started_at)
 
 
+@pytest.mark.worker
+def test_a_task_sent_by_a_test_without_the_worker_is_parked_not_run(celery_worker, parked_queue):
+    """A test that did not ask for the worker must not have its task run by the session's worker
+    (which would write while the test's database is being truncated: tests/conftest.py). The
+    worker is running here; the parked test body runs as a nested test of the same fixture."""
+    from apps.core.workbenches import queue_length
+    from portal.celery import app
+
+    assert app.conf.task_default_queue == celery_worker.queue  # this test asked: tasks go to it
+    parked = parked_queue
+    before = queue_length(parked)
+    app.conf.task_default_queue = parked  # what the autouse fixture does for a test without it
+    try:
+        token = uuid.uuid4().hex
+        record_heartbeat.delay(token)
+    finally:
+        app.conf.task_default_queue = celery_worker.queue
+    assert queue_length(parked) == before + 1
+    time.sleep(1.0)  # the worker had time to take it, were it on its queue
+    assert not Group.objects.filter(name=f"heartbeat-{token}").exists()
+
+
+def test_a_test_without_the_worker_sends_to_the_parked_queue(parked_queue):
+    from portal.celery import app
+
+    assert parked_queue != settings.CELERY_TASK_DEFAULT_QUEUE
+    assert app.conf.task_default_queue == parked_queue
+
+
 @pytest.mark.browser
 def test_chinese_text_renders_with_noto_cjk_sc(page, screenshot, platform_fonts):
     page.set_content(
