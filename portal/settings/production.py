@@ -21,6 +21,17 @@ DATABASES = {"default": env.db_url_config(_required("DATABASE_URL"))}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+# The cache is where the open-data API's throttles, the log-in form's per-user-name counters
+# and the kept page blocks live. A cache inside each web process (local memory, the default of
+# a development machine) would let every gunicorn worker count on its own — four workers, four
+# times the rate a client may make — so production needs one shared by all processes.
+_cache = env.cache_url_config(_required("CACHE_URL"))
+if _cache["BACKEND"] in ("django.core.cache.backends.locmem.LocMemCache", "django.core.cache.backends.dummy.DummyCache"):
+    raise ImproperlyConfigured(
+        "CACHE_URL must name a cache shared by every web process in production, e.g. redis://host:6379/1 "
+        "(see README: Configuration)."
+    )
+
 # Behind a TLS-terminating reverse proxy (nginx) that sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -103,19 +103,20 @@ def test_swagger_ui_is_served_locally(client):
 
 
 def _manage(args, env_overrides):
-    drop = ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    drop = ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CACHE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(env_overrides)
     env["DJANGO_SETTINGS_MODULE"] = "portal.settings.production"
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True, env=env)
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CACHE_URL"])
 def test_production_refuses_to_start_without_its_secrets(missing):
     env = {
         "SECRET_KEY": "x" * 60 + "-production-secret-for-test",
         "ALLOWED_HOSTS": "portal.example.gov.cn",
         "DATABASE_URL": "postgres://portal@127.0.0.1:5432/portal",
+        "CACHE_URL": "redis://127.0.0.1:6379/1",
     }
     env.pop(missing)
     result = _manage(["check"], env)
@@ -123,11 +124,26 @@ def test_production_refuses_to_start_without_its_secrets(missing):
     assert f"{missing} must be set in production" in result.stderr
 
 
+@pytest.mark.parametrize("url", ["locmemcache://portal", "dummycache://"])
+def test_production_refuses_a_cache_each_web_process_keeps_to_itself(url):
+    """Throttles and log-in counters in a per-process cache would count per gunicorn worker."""
+    env = {
+        "SECRET_KEY": "x" * 60 + "-production-secret-for-test",
+        "ALLOWED_HOSTS": "portal.example.gov.cn",
+        "DATABASE_URL": "postgres://portal@127.0.0.1:5432/portal",
+        "CACHE_URL": url,
+    }
+    result = _manage(["check"], env)
+    assert result.returncode != 0
+    assert "CACHE_URL must name a cache shared by every web process" in result.stderr
+
+
 def test_production_passes_check_deploy_without_warnings():
     env = {
         "SECRET_KEY": "k3y-" + "q9W!x7Zp2Lr#t5Vb8Nm$c4Hd6Jf@" * 2,
         "ALLOWED_HOSTS": "portal.example.gov.cn",
         "DATABASE_URL": "postgres://portal@127.0.0.1:5432/portal",
+        "CACHE_URL": "redis://127.0.0.1:6379/1",
     }
     result = _manage(["check", "--deploy", "--fail-level", "WARNING"], env)
     assert result.returncode == 0, result.stdout + result.stderr
