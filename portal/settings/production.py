@@ -26,7 +26,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # a development machine) would let every gunicorn worker count on its own — four workers, four
 # times the rate a client may make — so production needs one shared by all processes.
 _cache = env.cache_url_config(_required("CACHE_URL"))
-if _cache["BACKEND"] in ("django.core.cache.backends.locmem.LocMemCache", "django.core.cache.backends.dummy.DummyCache"):
+if _cache["BACKEND"] in (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+):
     raise ImproperlyConfigured(
         "CACHE_URL must name a cache shared by every web process in production, e.g. redis://host:6379/1 "
         "(see README: Configuration)."
