@@ -56,6 +56,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,7 @@ CHROMIUM_ARGS = [
 ]
 WORKER_READY_TIMEOUT = 90  # seconds; a cold start on a busy 2-core machine takes several
 WORKER_STOP_TIMEOUT = 15
+WORKER_IDLE_TIMEOUT = 60  # seconds a test's left-over tasks may take before its tables are emptied
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -301,6 +303,7 @@ class CeleryWorker:
         self.broker = broker
         self.database_url = database_url
         self.startup_seconds: float | None = None
+        self.hostname = ""  # the worker's node name, for remote-control pings (wait_idle)
         self.test_started_at = 0  # log offset at the start of the current test
 
     def log(self, since: int = 0) -> str:
@@ -346,6 +349,26 @@ class CeleryWorker:
                 pytest.fail(f"celery worker not ready after {WORKER_READY_TIMEOUT} s:\n{self.log()}", pytrace=False)
             time.sleep(0.1)
 
+    def wait_idle(self, timeout: float = WORKER_IDLE_TIMEOUT) -> bool:
+        """Wait until the worker has no task running and its queue is empty; False on timeout.
+
+        Called before pytest-django truncates the test's tables: a task the test left behind
+        (a notification sent on commit, a follow-up task) must not write while the tables are
+        truncated — PostgreSQL would break the deadlock by failing the flush, and the next test
+        would start on the rows left behind. A solo-pool worker answers a ping only between
+        tasks, so an answered ping after the queue emptied means the last task has finished."""
+        from apps.core.workbenches import queue_length
+        from portal.celery import app
+
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            waiting = queue_length(self.queue)
+            answered = app.control.ping(destination=[self.hostname], timeout=min(5.0, timeout), limit=1)
+            if answered and waiting == 0 and queue_length(self.queue) == 0:
+                return True
+            time.sleep(0.05)
+        return not self.alive()
+
     def stop(self) -> None:
         if self.alive():
             self.process.send_signal(signal.SIGTERM)  # warm shutdown: finish the current task
@@ -374,10 +397,11 @@ def _celery_worker_process(django_db_setup, tmp_path_factory):
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    hostname = f"pytest-{os.getpid()}@{socket.gethostname()}"
     command = [
         sys.executable, "-m", "celery", "-A", "portal", "worker",
         "--pool=solo", "--concurrency=1", "--loglevel=INFO", "-Q", queue,
-        "--hostname", f"pytest-{os.getpid()}@%h",
+        "--hostname", hostname,
         "--purge",  # drop messages left in the queue by earlier runs before consuming
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]  # fmt: skip
@@ -387,7 +411,7 @@ def _celery_worker_process(django_db_setup, tmp_path_factory):
             command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     worker = CeleryWorker(process, log_path, queue, broker, database_url)
-    worker.command, worker.env = command, env
+    worker.command, worker.env, worker.hostname = command, env, hostname
     try:
         worker.wait_ready()
         worker.startup_seconds = time.monotonic() - started
@@ -453,7 +477,11 @@ def celery_worker(_celery_worker_process, transactional_db):
     if not worker.alive():
         pytest.fail(f"celery worker died (exit code {worker.process.returncode}):\n{worker.log()}", pytrace=False)
     worker.test_started_at = worker.log_size()
-    return worker
+    yield worker
+    # before transactional_db's flush (it was set up first, so it is torn down after this)
+    if not worker.wait_idle():
+        pytest.fail(f"celery worker still busy {WORKER_IDLE_TIMEOUT} s after the test:\n"
+                    f"{worker.log(since=worker.test_started_at)}", pytrace=False)
 
 
 # --- language ---------------------------------------------------------------------------------
