@@ -120,3 +120,15 @@ def test_import_pages_at_desktop_and_phone_width(page, live_server, transactiona
         platform_fonts,
     )
     assert "R1" in body
+
+    # the forms again, now with their lists of earlier jobs; at 390 px a job's state stays on
+    # one line in its narrow column (it was drawn 已/完/成, one character a line)
+    for url, name in (
+        ("/enterprises/import/", "import-form-with-jobs"),
+        ("/filings/transfer/", "transfer-form-with-jobs"),
+    ):
+        _look(page, live_server.url + url, name, screenshot, platform_fonts)
+        tags = page.get_by_test_id("job-status")
+        assert tags.count() >= 1, name
+        for i in range(tags.count()):
+            assert tags.nth(i).bounding_box()["height"] < 24, (name, tags.nth(i).bounding_box())
