@@ -492,13 +492,18 @@ def score_chunk(*, chunk_id: int) -> bool:
         partial_sums = pack_indicator_sums(compiled.indicator_codes, result.indicator_scores,
                                            filings["county"], filings["division"])
         scored = time.perf_counter()
+        # The chunk's row is locked before any score is written: a second delivery of the
+        # same chunk (acks_late redelivers a message whose worker went quiet) waits here
+        # until the first commits, then sees it done and rolls back without writing —
+        # written first, its COPY would wait on the other's rows and fail the run on the
+        # unique (run, enterprise) index.
+        locked = RunChunk.objects.select_for_update().get(pk=chunk_id)
+        if locked.done:
+            transaction.set_rollback(True)
+            return False
         RunScore.objects.filter(run=run, chunk=chunk.index).delete()  # an earlier, unfinished attempt
         write_scores(run.pk, chunk.index, sub_ids, ent_ids, result.composite, result.level, result.dimension_scores)
         written = time.perf_counter()
-        locked = RunChunk.objects.select_for_update().get(pk=chunk_id)
-        if locked.done:  # another delivery finished it meanwhile: roll this one back
-            transaction.set_rollback(True)
-            return False
         locked.done, locked.finished_at, locked.indicator_sums = True, timezone.now(), partial_sums
         locked.save(update_fields=["done", "finished_at", "indicator_sums"])
         run_locked = IndexRun.objects.select_for_update().get(pk=run.pk)

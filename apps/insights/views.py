@@ -17,6 +17,7 @@ Drill-down: the nation → provinces → prefectures → counties; a placeholder
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from django.contrib.auth.decorators import login_required
@@ -24,6 +25,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
@@ -511,27 +513,51 @@ def dashboard_data(reader: Reader, run, scope: Scope) -> Dashboard:
 @require_GET
 def dashboard(request):
     _require_reader(request.user)
-    scope = _scope(request)
-    runs, run = _runs(request)
-    context = _base_context(request, "dashboard", scope, runs, run)
-    if run is not None:
-        data = dashboard_data(Reader.of(request.user), run, scope)
-        context["d"] = data
-        context["stale"] = context["stale"] or bool(data.cell and data.cell.get("stale"))
-    context.update(_policy_targets(request.user, scope))
-    return render(request, "insights/dashboard.html", context)
+    runs, run = _runs(request, brief=True)
+
+    def build_context(live_policies: bool = False) -> dict:
+        scope = _scope(request)
+        context = _base_context(request, "dashboard", scope, runs, run)
+        if run is not None:
+            data = dashboard_data(Reader.of(request.user), run, scope)
+            context["d"] = data
+            context["stale"] = context["stale"] or bool(data.cell and data.cell.get("stale"))
+        if live_policies:
+            context.update(_policy_targets(request.user, _policy_region(scope) or None))
+        else:  # filled in per request (policies change without a run being published)
+            context.update(policies_later=True, policy_region_code=_policy_region(scope))
+        return context
+
+    if run is None and request.GET.get("period"):  # an unknown period: not worth keeping
+        return render(request, "insights/dashboard.html", build_context(live_policies=True))
+    # The figures depend on the published runs and on what the reader's jurisdiction sees of
+    # them: kept per (published runs, period, jurisdiction, region, language). The region's
+    # policy targets are read and rendered per request and put in their place.
+    key = f"dashboard:{_runs_key(runs)}:{run.pk if run else '-'}:{_reader_key(request.user)}:{_region_param(request)}:{get_language()}"
+    return _render_kept(request, key, "insights/dashboard.html", build_context,
+                        live={"region-policies": lambda code: _region_policies_html(request.user, code)})
+
+
+def _region_policies_html(user, region_code: str) -> str:
+    """The dashboard's policy targets of a region ("" for the nation) as ``user`` reads
+    them, rendered now (the kept page marks their place with the region's code)."""
+    return render_to_string("insights/_region_policies.html", _policy_targets(user, region_code or None))
 
 
 POLICY_TARGETS_SHOWN = 8
 
 
-def _policy_targets(user, scope: Scope) -> dict:
-    """The policy targets of the scope's region (issue 11: a region's dashboard shows its
-    policies and targets), off-track first, each in the view ``user`` reads — a target whose
-    cell is not public shows 不公开 to a reader outside it, never the value."""
+def _policy_region(scope: Scope) -> str:
+    """The region whose policy targets the dashboard of ``scope`` shows ("" for the nation)."""
+    return "" if scope.kind == CellKind.NATION else scope.code
+
+
+def _policy_targets(user, region_code: str | None) -> dict:
+    """The policy targets of a region (issue 11: a region's dashboard shows its policies and
+    targets; None: the nation), off-track first, each in the view ``user`` reads — a target
+    whose cell is not public shows 不公开 to a reader outside it, never the value."""
     from apps.policies.selectors import dashboard_tracks
 
-    region_code = None if scope.kind == CellKind.NATION else scope.code
     tracks = dashboard_tracks(user, region_code)
     return {"policy_tracks": tracks[:POLICY_TARGETS_SHOWN], "policy_tracks_total": len(tracks),
             "policy_region_code": region_code or ""}
@@ -555,16 +581,19 @@ def rankings_table(request, reader: Reader, run, scope: Scope, tab: str) -> tupl
 # The blocks of an insights page below the site frame (base.html): rendered without the request
 # (nothing of the reader's session goes into them), so they can be kept per key.
 KEPT_BLOCKS = ("title", "head", "breadcrumbs", "content", "scripts")
+LIVE_MARK = re.compile(r"<!-- live:([a-z-]+):(\w*) -->")
 
 
-def _render_kept(request, key: str, template: str, build_context) -> HttpResponse:
+def _render_kept(request, key: str, template: str, build_context, live: dict | None = None) -> HttpResponse:
     """Render ``template`` (an insights page extending base.html) from blocks kept under
     ``key``: ``build_context()`` runs and the page's own blocks are rendered only the first
     time a key is asked for (in this process, else in the shared cache); each request then
     renders just the site frame around them (header, navigation, notices, messages).
     ``key`` must name everything the blocks depend on: the published runs' versions, the
     reader's jurisdiction, the query parameters and the language (issue 13: the page layout
-    was two thirds of a warm ranking request)."""
+    was two thirds of a warm ranking request). ``live``: parts of the page that depend on
+    more than the key, marked in the kept blocks as ``<!-- live:name:argument -->``; ``live[name](argument)`` renders what replaces
+    it on every request."""
     import hashlib
 
     from render_block import render_block_to_string
@@ -575,7 +604,24 @@ def _render_kept(request, key: str, template: str, build_context) -> HttpRespons
 
     digest = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
     blocks = public_memo.get(f"kept-page:{digest}", build, 3600)
+    if live:
+        def fill(match) -> str:
+            return live[match.group(1)](match.group(2))
+
+        blocks = {name: LIVE_MARK.sub(fill, block) for name, block in blocks.items()}
     return render(request, "insights/kept_page.html", {"blocks": {k: mark_safe(v) for k, v in blocks.items()}})  # noqa: S308 — our templates
+
+
+def _runs_key(runs) -> str:
+    """The part of a kept page's key that the published runs contribute (their versions)."""
+    return ",".join(run_version(r) for r in runs)
+
+
+def _region_param(request) -> str:
+    """?region= as a key part: a region code is six digits (anything else is refused by
+    _scope when the page is built, and must not make keys of its own)."""
+    region = (request.GET.get("region") or "").strip()
+    return region if region.isdigit() and len(region) <= 12 else ("" if not region else "?")
 
 
 def _reader_key(user) -> str:
@@ -632,9 +678,8 @@ def rankings(request):
     # Everything below the site frame is the same for every reader of one jurisdiction: built
     # once per (published runs, jurisdiction, region, tab, sort, language) from the values
     # cells_for gives that reader.
-    runs_key = ",".join(run_version(r) for r in runs)
-    key = (f"rankings:{runs_key}:{run.pk if run else '-'}:{_reader_key(request.user)}:"
-           f"{request.GET.get('region', '')}:{tab}:{sort}:{get_language()}")  # fmt: skip
+    key = (f"rankings:{_runs_key(runs)}:{run.pk if run else '-'}:{_reader_key(request.user)}:"
+           f"{_region_param(request)}:{tab}:{sort}:{get_language()}")  # fmt: skip
     return _render_kept(request, key, "insights/rankings.html", build_context)
 
 
@@ -705,16 +750,29 @@ def trends_data(request, reader: Reader, runs, run, scope: Scope) -> dict:
 @require_GET
 def trends(request):
     _require_reader(request.user)
-    scope = _scope(request)
-    runs, run = _runs(request)
-    context = _base_context(request, "trends", scope, runs, run)
-    if run is not None:
-        data = trends_data(request, Reader.of(request.user), runs, run, scope)
-        context.update(data)
-        context["export_query"] = urlencode({k: v for k, v in {"region": scope.param, "period": run.period.code,
-                                                               "peers": ",".join(data["chosen"])}.items() if v})
-        context["stale"] = context["stale"] or any(r.get("stale") for r in data["table"].rows)
-    return render(request, "insights/trends.html", context)
+    runs, run = _runs(request, brief=True)
+
+    def build_context() -> dict:
+        scope = _scope(request)
+        context = _base_context(request, "trends", scope, runs, run)
+        if run is not None:
+            data = trends_data(request, Reader.of(request.user), runs, run, scope)
+            context.update(data)
+            context["export_query"] = urlencode({k: v for k, v in {"region": scope.param, "period": run.period.code,
+                                                                   "peers": ",".join(data["chosen"])}.items() if v})
+            context["stale"] = context["stale"] or any(r.get("stale") for r in data["table"].rows)
+        return context
+
+    if run is None and request.GET.get("period"):  # an unknown period: not worth keeping
+        return render(request, "insights/trends.html", build_context())
+    # Every published run's cells as this jurisdiction reads them: kept per (published runs,
+    # period, jurisdiction, region, peers asked, language) like the ranking page.
+    asked = [code.strip() for value in request.GET.getlist("peers") for code in value.split(",") if code.strip()]
+    peers = ",".join(code for code in dict.fromkeys(asked) if code.isdigit() and len(code) <= 12)
+    if len(peers) > 200:  # more than anyone can choose: built for this request only
+        return render(request, "insights/trends.html", build_context())
+    key = f"trends:{_runs_key(runs)}:{run.pk if run else '-'}:{_reader_key(request.user)}:{_region_param(request)}:{peers}:{get_language()}"
+    return _render_kept(request, key, "insights/trends.html", build_context)
 
 
 # --- coverage, report ----------------------------------------------------------------------------

@@ -381,20 +381,85 @@ def test_enterprise_list_of_an_earlier_period(client, users, world):
 # --- queries ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("who, region, queries", [
-    # session, user, unread notices (header), [user.region, scope region], published runs, cells:
-    # own (+ parent) + nation, dimensions, levels; the region's policy targets (none here: one query)
-    ("ministry", "", 8),
-    ("jiangsu", "", 11),
-    ("jiangsu", "320100", 12),
-    ("nanjing", "320105", 12),
+@pytest.mark.parametrize("who, region, cold, warm", [
+    # session, user, unread notices (header), [user.region: jurisdiction], which runs are
+    # published; on the first request of a run version: the runs, [scope region], cells: own
+    # (+ parent) + nation, dimensions, levels; on every request the region's policy targets
+    # (none here: one query). Later requests serve the figures kept for (runs, period,
+    # jurisdiction, region, language).
+    ("ministry", "", 9, 5),
+    ("jiangsu", "", 12, 6),
+    ("jiangsu", "320100", 13, 6),
+    ("nanjing", "320105", 13, 6),
 ])
-def test_dashboard_query_count(client, users, django_assert_num_queries, who, region, queries):
+def test_dashboard_query_count(client, users, django_assert_num_queries, who, region, cold, warm):
     client.force_login(users[who])
     params = {"region": region} if region else {}
     cache.clear()
-    with django_assert_num_queries(queries):
-        assert client.get(url("dashboard", **params)).status_code == 200
+    with django_assert_num_queries(cold):
+        first = client.get(url("dashboard", **params))
+    assert first.status_code == 200
+    with django_assert_num_queries(warm):
+        again = client.get(url("dashboard", **params))
+    assert table_rows(text(again), "summary-table") == table_rows(text(first), "summary-table")
+
+
+@pytest.mark.parametrize("who, params, cold, warm", [
+    # session, user, unread notices (header), [user.region: jurisdiction], which runs are
+    # published; on the first request: the runs, [scope region], the scope's cells of each
+    # run (two runs), [the siblings' cells and names: peers], levels; later requests: kept
+    # for (runs, period, jurisdiction, region, peers, language)
+    ("ministry", {}, 8, 4),
+    ("jiangsu", {}, 12, 5),
+    ("nanjing", {"region": "320102", "peers": "320104"}, 13, 5),
+])
+def test_trends_query_count(client, users, django_assert_num_queries, who, params, cold, warm):
+    client.force_login(users[who])
+    cache.clear()
+    with django_assert_num_queries(cold):
+        first = client.get(url("trends", **params))
+    assert first.status_code == 200
+    with django_assert_num_queries(warm):
+        again = client.get(url("trends", **params))
+    assert table_rows(text(again), "trend-table") == table_rows(text(first), "trend-table")
+
+
+def test_kept_pages_are_kept_per_jurisdiction(client, users, world):
+    """A kept dashboard or trends page is never served to a reader of another jurisdiction:
+    苏州's authority asking for the page 江苏's authority was just served (建邺区, inside
+    values) gets 404, and the ministry's page of 南京 is its own (its trail starts at 全国)."""
+    client.force_login(users["jiangsu"])
+    for page in ("dashboard", "trends"):
+        html = text(client.get(url(page, region="320105")))
+        assert "建邺区" in html
+    jiangsu_nanjing = text(client.get(url("dashboard", region="320100")))
+    client.force_login(users["suzhou"])
+    for page in ("dashboard", "trends"):
+        assert client.get(url(page, region="320105")).status_code == 404, page
+        assert client.get(url(page, region="320100")).status_code == 404, page
+    client.force_login(users["ministry"])
+    ministry_nanjing = text(client.get(url("dashboard", region="320100")))
+
+    def crumbs(html):
+        return re.sub(r"<[^>]+>", " ", re.search(r'data-testid="breadcrumbs">(.*?)</nav>', html, re.S).group(1)).split()
+
+    assert "全国" not in crumbs(jiangsu_nanjing) and "全国" in crumbs(ministry_nanjing)
+    assert "江苏省" in crumbs(jiangsu_nanjing) and "南京市" in crumbs(ministry_nanjing)
+
+
+def test_publishing_a_run_changes_the_kept_pages(client):
+    p2025, p2026 = build()
+    index_run_publish(run=inline_run(p2025), user=None)
+    client.force_login(authority_user(province()))
+    before = {page: text(client.get(url(page))) for page in ("dashboard", "trends")}
+    assert "发布的2025年度指数" in before["dashboard"]
+    assert [r["period_name"] for r in table_rows(before["trends"], "trend-table")] == ["2025年度"]
+    index_run_publish(run=inline_run(p2026), user=None)
+    dashboard = text(client.get(url("dashboard")))
+    assert "发布的2026年度指数" in dashboard
+    assert [r["period_name"] for r in table_rows(text(client.get(url("trends"))), "trend-table")] == ["2025年度", "2026年度"]
+    # the earlier period is still there, from its own kept page
+    assert "发布的2025年度指数" in text(client.get(url("dashboard", period="2025")))
 
 
 @pytest.mark.parametrize("who, params, cold, warm", [

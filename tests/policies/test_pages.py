@@ -293,3 +293,14 @@ def test_a_regions_dashboard_shows_its_policy_targets_off_track_first(client, po
     # 南京's authority does not see 江苏's province-wide target on its own dashboard
     client.force_login(authority_user(prefecture(NANJING)))
     assert [t.target.pk for t in client.get(reverse("insights:dashboard")).context["policy_tracks"]] == [off.pk]
+
+    # the dashboard's figures are kept per (published runs, jurisdiction, region); its policy
+    # targets are read on every request: a target set since shows without a new run
+    client.force_login(authority_user(province()))
+    assert 'data-testid="region-policies"' in client.get(reverse("insights:dashboard")).content.decode()
+    later = target_create(measure=m, metric="mean", cell_kind="province", cell_code="320000",
+                          baseline_period=ps[2025], target_year=2030, value=75)
+    target_progress_recompute()
+    response = client.get(reverse("insights:dashboard"))
+    assert later.pk in [t.target.pk for t in response.context["policy_tracks"]]
+    assert response.content.decode().count('data-testid="region-target"') == 3
