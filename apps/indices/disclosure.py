@@ -158,37 +158,44 @@ def partition_table(cells: pd.DataFrame) -> pd.DataFrame:
     row positions of the parent and the child and the partition's name. Key industries
     overlap (an enterprise may carry several tags) and form no partition."""
     kind, code, parent = _codes(cells)
-    lookup = pd.Index(pd.Series(kind) + "\x00" + pd.Series(code))
+    # plain Python strings and one hash index: pandas' string methods cost more than the
+    # rest of the disclosure step at 200 k
+    lookup = pd.Index([f"{k}\x00{c}" for k, c in zip(kind.tolist(), code.tolist(), strict=True)])
     frames = []
-    for name, parent_kind, child_kind, how in PARTITIONS:
+    for number, (name, parent_kind, child_kind, how) in enumerate(PARTITIONS):
         child = np.flatnonzero(kind == child_kind)
         if not len(child):
             continue
+        codes = code[child].tolist()
         if how == "parent_code":
-            parent_codes = parent[child]
+            parent_codes = parent[child].tolist()
         elif how == "left":
-            parent_codes = pd.Series(code[child]).str.split(SEPARATOR, n=1).str[0].to_numpy(object)
+            parent_codes = [c.split(SEPARATOR, 1)[0] for c in codes]
         elif how == "prefix2":
-            parent_codes = pd.Series(code[child]).str.rsplit(SEPARATOR, n=1).str[0].to_numpy(object)
+            parent_codes = [c.rsplit(SEPARATOR, 1)[0] for c in codes]
         elif how == "right":
-            parent_codes = pd.Series(code[child]).str.split(SEPARATOR, n=1).str[1].to_numpy(object)
+            parent_codes = [c.split(SEPARATOR, 1)[1] if SEPARATOR in c else None for c in codes]
         else:
-            parent_codes = np.full(len(child), how, dtype=object)
-        parent_pos = lookup.get_indexer(pd.Series(parent_kind + "\x00" + pd.Series(parent_codes, dtype=object)))
+            parent_codes = [how] * len(child)
+        keys = [None if c is None else f"{parent_kind}\x00{c}" for c in parent_codes]
+        parent_pos = lookup.get_indexer(pd.Index(keys, dtype=object))
         found = parent_pos >= 0
-        frames.append(pd.DataFrame({"name": name, "parent": parent_pos[found], "child": child[found]}))
+        frames.append(pd.DataFrame({"name": name, "parent": parent_pos[found], "child": child[found],
+                                    "_number": number}))
     if not frames:
         return pd.DataFrame({"partition": [], "name": [], "parent": [], "child": []}).astype(
             {"partition": np.int64, "parent": np.int64, "child": np.int64}
         )
     edges = pd.concat(frames, ignore_index=True)
-    edges["partition"] = pd.factorize(pd.MultiIndex.from_arrays([edges["name"], edges["parent"]]))[0]
+    # one partition per (name, parent), numbered in order of first appearance
+    key = edges["_number"].to_numpy(np.int64) * (len(cells) + 1) + edges["parent"].to_numpy(np.int64)
+    edges["partition"] = pd.factorize(key)[0]
     return edges[["partition", "name", "parent", "child"]]
 
 
 def _partition_parents(edges: pd.DataFrame) -> np.ndarray:
-    first = edges.drop_duplicates("partition").sort_values("partition")
-    return first["parent"].to_numpy(np.int64)
+    _, first = np.unique(edges["partition"].to_numpy(np.int64), return_index=True)
+    return edges["parent"].to_numpy(np.int64)[first]
 
 
 # --- primary and secondary suppression -------------------------------------------------------
@@ -399,6 +406,18 @@ def determined_unknowns(hidden: np.ndarray, n: np.ndarray, edges: pd.DataFrame) 
     vector e_j lies in the row space of the equation matrix (every vector of its null
     space is 0 at j). Solved per connected block of equations (see :func:`_leverage`)."""
     matrix, variables = _linear_system(hidden, n, edges)
+    return np.sort(variables[_determined_columns(matrix)])
+
+
+# Which unknowns of an equation block are determined, by the block's matrix (its shape and
+# entries): a pure function of the matrix, so kept across calls (bounded).
+_DETERMINED: dict[tuple, np.ndarray] = {}
+_DETERMINED_SIZE = 20_000
+
+
+def _determined_columns(matrix: sparse.csr_matrix) -> np.ndarray:
+    """The columns j of ``matrix`` whose unit vector e_j lies in its row space (the
+    unknowns the equations determine), per connected block of equations."""
     matrix = _drop_absorbing_equations(matrix)
     if matrix.shape[1] == 0 or matrix.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
@@ -410,26 +429,45 @@ def determined_unknowns(hidden: np.ndarray, n: np.ndarray, edges: pd.DataFrame) 
     equation_block = np.full(matrix.shape[0], -1)
     coo = matrix.tocoo()
     equation_block[coo.row] = block[coo.col]
-    csc = matrix.tocsc()
     eq_order = np.argsort(equation_block, kind="stable")
     eq_counts = np.bincount(equation_block, minlength=n_blocks)
     eq_starts = np.concatenate([[0], np.cumsum(eq_counts)])
     var_order = np.argsort(block, kind="stable")
     var_counts = np.bincount(block, minlength=n_blocks)
     var_starts = np.concatenate([[0], np.cumsum(var_counts)])
+    # Each block's entries in its own numbering (equations and unknowns in matrix order),
+    # sorted block by block: the block's matrix is built from its slice, and the slice is
+    # also the key of _DETERMINED (the repeated audits of one run solve mostly the same
+    # blocks again).
+    eq_local = np.empty(matrix.shape[0], dtype=np.int64)
+    eq_local[eq_order] = np.arange(matrix.shape[0]) - eq_starts[equation_block[eq_order]]
+    var_local = np.empty(matrix.shape[1], dtype=np.int64)
+    var_local[var_order] = np.arange(matrix.shape[1]) - var_starts[block[var_order]]
+    e_block, e_row, e_col = block[coo.col], eq_local[coo.row], var_local[coo.col]
+    by_block = np.lexsort((e_col, e_row, e_block))
+    e_row, e_col, e_val = e_row[by_block].astype(np.int32), e_col[by_block].astype(np.int32), coo.data[by_block]
+    e_starts = np.searchsorted(e_block[by_block], np.arange(n_blocks + 1))
     for b in range(n_blocks):
         vars_b = var_order[var_starts[b] : var_starts[b + 1]]
-        eqs_b = eq_order[eq_starts[b] : eq_starts[b + 1]]
-        if not len(eqs_b):
+        if not eq_counts[b]:
             continue
-        sub = csc[:, vars_b].tocsr()[eqs_b, :]
         if len(vars_b) == 1:
             determined.append(vars_b)  # an equation with one unknown
             continue
-        determined.append(vars_b[_leverage(sub) > 1 - _LEVERAGE_TOLERANCE])
+        entries = slice(e_starts[b], e_starts[b + 1])
+        rows, cols, vals = e_row[entries], e_col[entries], e_val[entries]
+        key = (int(eq_counts[b]), len(vars_b), rows.tobytes(), cols.tobytes(), vals.tobytes())
+        mask = _DETERMINED.get(key)
+        if mask is None:
+            sub = sparse.csr_matrix((vals, (rows, cols)), shape=(int(eq_counts[b]), len(vars_b)))
+            mask = _leverage(sub) > 1 - _LEVERAGE_TOLERANCE
+            if len(_DETERMINED) >= _DETERMINED_SIZE:
+                _DETERMINED.clear()
+            _DETERMINED[key] = mask
+        determined.append(vars_b[mask])
     if not determined:
         return np.zeros(0, dtype=np.int64)
-    return np.sort(variables[np.concatenate(determined)])
+    return np.concatenate(determined)
 
 
 def _repair_linear(
@@ -618,16 +656,55 @@ def _dimension_means(cells: pd.DataFrame) -> dict[str, np.ndarray]:
             for code in codes}
 
 
+def _intersections(
+    cells: pd.DataFrame, kind: np.ndarray, code: np.ndarray, parent: np.ndarray, present: Collection[str]
+) -> np.ndarray:
+    """The county × division intersections :func:`with_county_divisions` adds for
+    ``present``, as pairs of cell positions (county, prefecture × division cell)."""
+    n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(float)
+    counties = np.flatnonzero((kind == "county") & (n > 0))
+    pdiv = np.flatnonzero((kind == "prefecture_division") & (n > 0))
+    if not len(counties) or not len(pdiv) or not len(present):
+        return np.zeros((0, 2), dtype=np.int64)
+    pairs = pd.DataFrame({"d": pdiv, "prefecture": [c.split(SEPARATOR, 1)[0] for c in code[pdiv]]}).merge(
+        pd.DataFrame({"c": counties, "prefecture": parent[counties]}), on="prefecture"
+    )
+    codes = code[pairs["d"].to_numpy()] + SEPARATOR + code[pairs["c"].to_numpy()]
+    keep = pd.Index(codes).isin(set(present))
+    return np.column_stack([pairs["c"].to_numpy(np.int64)[keep], pairs["d"].to_numpy(np.int64)[keep]])
+
+
+def _present_intersections(scores: pd.DataFrame) -> set[str]:
+    """The "prefecture|division|county" codes of the filings in ``scores``: the distinct
+    triples first (integer codes), then one string per triple, not per filing."""
+    if not len(scores):
+        return set()
+    key = np.zeros(len(scores), dtype=np.int64)
+    names = []
+    for column in ("prefecture", "division", "county"):
+        codes, uniques = pd.factorize(scores[column].astype(str).to_numpy(object))
+        key = key * len(uniques) + codes
+        names.append(np.asarray(uniques, dtype=object))
+    key = pd.unique(key)
+    parts = []
+    for uniques in reversed(names):
+        key, position = np.divmod(key, len(uniques))
+        parts.append(uniques[position].tolist())
+    county, division, prefecture = parts
+    return {f"{a}{SEPARATOR}{b}{SEPARATOR}{c}" for a, b, c in zip(prefecture, division, county, strict=True)}
+
+
 def intersection_repairs(
     cells: pd.DataFrame, hidden: np.ndarray, n: np.ndarray, order: np.ndarray, weight: np.ndarray | None,
-    present: Collection[str],
+    present: Collection[str], edges: pd.DataFrame | None = None,
 ) -> np.ndarray:
     """One round of the single-run audit with county × division intersections
     (:func:`with_county_divisions`; ``present``: the "prefecture|division|county" codes that
     hold filings): the published cells (positions) to hide so that no hidden cell of
     ``cells`` is determined by the partition equations together with the intersections
     as unknowns — one per determined cell, chosen as :func:`_repair_linear` chooses.
-    Empty when nothing is determined."""
+    Empty when nothing is determined. ``edges``: :func:`partition_table` of ``cells``, when
+    the caller has it."""
     # Only prefectures with a hidden county or prefecture × division cell can have a hidden
     # cell determined through their intersections (elsewhere both margins are published and
     # the partition audit has settled the rest).
@@ -638,17 +715,38 @@ def intersection_repairs(
         c.split(SEPARATOR, 1)[0] for c in code[hidden & (kind == "prefecture_division")]
     }
     present = [c for c in present if c.split(SEPARATOR, 1)[0] in open_to]
-    augmented = with_county_divisions(cells.assign(suppressed=hidden), present)
-    k = len(augmented) - len(cells)
+    # The intersections themselves are never needed as unknowns: each lies in exactly two
+    # equations (its county's and its prefecture × division cell's), so eliminating them
+    # leaves, per connected group K of counties and prefecture × division cells joined by
+    # non-empty intersections, the one equation Σ_{d∈K} cell_d − Σ_{c∈K} county_c = 0 (a
+    # bipartite incidence matrix has rank nodes − components). Which of the other unknowns
+    # are determined is the same in both systems (their null spaces project onto the same
+    # space), and the eliminated one is the size of the partition audit's.
+    pairs = _intersections(cells, kind, code, parent, present)
+    k = len(pairs)
     if k == 0:
         return np.zeros(0, dtype=np.int64)
+    matrix, variables = _linear_system(hidden, n, partition_table(cells) if edges is None else edges)
+    column = np.full(len(cells), -1, dtype=np.int64)
+    column[variables] = np.arange(len(variables))
+    nodes = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    graph = sparse.coo_matrix((np.ones(k), (pairs[:, 0], pairs[:, 1])), shape=(len(cells), len(cells)))
+    _, group = csgraph.connected_components(graph.tocsr(), directed=False)
+    nodes = np.unique(nodes)
+    unknown_nodes = nodes[column[nodes] >= 0]
+    if len(unknown_nodes):
+        used, row = np.unique(group[unknown_nodes], return_inverse=True)
+        sign = np.where(kind[unknown_nodes] == "county", -1.0, 1.0)
+        extra = sparse.csr_matrix((sign, (row, column[unknown_nodes])), shape=(len(used), len(variables)))
+        matrix = sparse.vstack([matrix, extra]).tocsr()
+    targets = np.sort(variables[_determined_columns(matrix)])
+    if not len(targets):
+        return np.zeros(0, dtype=np.int64)
+    # a repair (rare): chosen on the system with the intersections, as before
+    augmented = with_county_divisions(cells.assign(suppressed=hidden), present)
     edges = partition_table(augmented)
     all_hidden = np.concatenate([hidden, np.ones(k, dtype=bool)])
     all_n = np.concatenate([n, np.ones(k, dtype=np.int64)])
-    targets = determined_unknowns(all_hidden, all_n, edges)
-    targets = targets[targets < len(cells)]  # an intersection's own sum: see docs/METHOD.md 五
-    if not len(targets):
-        return np.zeros(0, dtype=np.int64)
     all_order = np.concatenate([order, order.max() + 1 + np.arange(k)])
     all_weight = None if weight is None else np.concatenate([weight, np.ones(k)])
     extra = _repair_linear(all_hidden, all_n, all_order, edges, targets, all_weight)
@@ -758,11 +856,10 @@ def apply_disclosure_control(
             # audited together through their intersections (county × division, unknowns
             # that are never published), a county minus a prefecture × division cell can no
             # longer give away another hidden prefecture × division cell.
-            present = set(scores["prefecture"].astype(str) + SEPARATOR + scores["division"].astype(str)
-                          + SEPARATOR + scores["county"].astype(str))  # fmt: skip
+            present = _present_intersections(scores)
             repaired, kinds, codes = [], cells["kind"].astype(str).to_numpy(object), cells["code"].astype(str).to_numpy(object)
             for _ in range(_MAX_ROUNDS):
-                extra = intersection_repairs(cells, hidden, n, order, weight, present)
+                extra = intersection_repairs(cells, hidden, n, order, weight, present, edges)
                 if not len(extra):
                     break
                 mask = np.zeros(len(hidden), dtype=bool)
