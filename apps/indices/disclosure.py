@@ -263,18 +263,20 @@ def complement_cost(
     count = np.bincount(part, unknown[cell].astype(np.int64), minlength=n_parts)
     open_ = ~hidden & nonempty
     rows = np.flatnonzero(open_[cell])
-    frame = pd.DataFrame({"p": part[rows], "n": n[cell[rows]], "o": order[cell[rows]], "c": cell[rows]})
-    frame = frame.sort_values(["p", "n", "o"])
-    rank = frame.groupby("p").cumcount().to_numpy()
+    # each partition's open members by (n, code order): the first and the second
+    by = np.lexsort((order[cell[rows]], n[cell[rows]], part[rows]))
+    p_sorted, n_sorted, c_sorted = part[rows][by], n[cell[rows]][by], cell[rows][by]
+    first = np.ones(len(by), dtype=bool)
+    first[1:] = p_sorted[1:] != p_sorted[:-1]
+    second = np.zeros(len(by), dtype=bool)
+    second[1:] = first[:-1] & ~first[1:]
     big = float(n.sum() + 1)
     first_n = np.full(n_parts, big)
     first_c = np.full(n_parts, -1, dtype=np.int64)
     second_n = np.full(n_parts, big)
-    top = frame[rank == 0]
-    first_n[top["p"].to_numpy()] = top["n"].to_numpy(float)
-    first_c[top["p"].to_numpy()] = top["c"].to_numpy()
-    nxt = frame[rank == 1]
-    second_n[nxt["p"].to_numpy()] = nxt["n"].to_numpy(float)
+    first_n[p_sorted[first]] = n_sorted[first]
+    first_c[p_sorted[first]] = c_sorted[first]
+    second_n[p_sorted[second]] = n_sorted[second]
     # the cascade each (partition, open member) would cause
     p, c = part[rows], cell[rows]
     forced = np.where(first_c[p] == c, second_n[p], first_n[p])
@@ -312,12 +314,15 @@ def complete_suppression(
             return added
         cost = complement_cost(hidden, n, order, edges, weight)
         cand = needy[part] & ~hidden[child] & nonempty[child]
-        pick = pd.DataFrame({"p": part[cand], "k": cost[child[cand]], "o": order[child[cand]], "c": child[cand]})
-        pick = pick.sort_values(["p", "k", "o"]).drop_duplicates("p")
-        chosen = pick["c"].to_numpy(np.int64)
+        # per needy partition, its candidate of least (cost, code order)
+        by = np.lexsort((order[child[cand]], cost[child[cand]], part[cand]))
+        pick_p = part[cand][by]
+        first = np.ones(len(by), dtype=bool)
+        first[1:] = pick_p[1:] != pick_p[:-1]
+        chosen = child[cand][by][first]
         # A needy partition without a published non-empty child: hide its parent.
         served = np.zeros(n_parts, dtype=bool)
-        served[pick["p"].to_numpy(np.int64)] = True
+        served[pick_p[first]] = True
         orphan_parents = parents[needy & ~served]
         orphan_parents = orphan_parents[~hidden[orphan_parents] & nonempty[orphan_parents]]
         new = np.union1d(chosen, orphan_parents)
@@ -660,18 +665,27 @@ def _intersections(
     cells: pd.DataFrame, kind: np.ndarray, code: np.ndarray, parent: np.ndarray, present: Collection[str]
 ) -> np.ndarray:
     """The county × division intersections :func:`with_county_divisions` adds for
-    ``present``, as pairs of cell positions (county, prefecture × division cell)."""
+    ``present``, as pairs of cell positions (county, prefecture × division cell): a code
+    "prefecture|division|county" of ``present`` whose prefecture × division cell and county
+    both hold filings, the county lying in that prefecture."""
     n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(float)
     counties = np.flatnonzero((kind == "county") & (n > 0))
     pdiv = np.flatnonzero((kind == "prefecture_division") & (n > 0))
     if not len(counties) or not len(pdiv) or not len(present):
         return np.zeros((0, 2), dtype=np.int64)
-    pairs = pd.DataFrame({"d": pdiv, "prefecture": [c.split(SEPARATOR, 1)[0] for c in code[pdiv]]}).merge(
-        pd.DataFrame({"c": counties, "prefecture": parent[counties]}), on="prefecture"
-    )
-    codes = code[pairs["d"].to_numpy()] + SEPARATOR + code[pairs["c"].to_numpy()]
-    keep = pd.Index(codes).isin(set(present))
-    return np.column_stack([pairs["c"].to_numpy(np.int64)[keep], pairs["d"].to_numpy(np.int64)[keep]])
+    # plain strings only (no list per code: at 200 k the heap is large and every
+    # collection of the garbage collector scans it)
+    present = [x for x in present if SEPARATOR in x]
+    pdiv_at = dict(zip(code[pdiv].tolist(), pdiv.tolist(), strict=True))
+    county_at = dict(zip(code[counties].tolist(), counties.tolist(), strict=True))
+    d = np.array([pdiv_at.get(x[: x.rfind(SEPARATOR)], -1) for x in present], dtype=np.int64)
+    c = np.array([county_at.get(x[x.rfind(SEPARATOR) + 1 :], -1) for x in present], dtype=np.int64)
+    found = (d >= 0) & (c >= 0)
+    d, c = d[found], c[found]
+    prefecture = np.array([x.partition(SEPARATOR)[0] for x in code[d].tolist()], dtype=object)
+    inside = parent[c] == prefecture
+    key = np.unique(c[inside].astype(np.int64) * len(cells) + d[inside])  # each pair once
+    return np.column_stack([key // len(cells), key % len(cells)])
 
 
 def _present_intersections(scores: pd.DataFrame) -> set[str]:
@@ -714,7 +728,7 @@ def intersection_repairs(
     open_to = set(parent[hidden & (kind == "county")]) | {
         c.split(SEPARATOR, 1)[0] for c in code[hidden & (kind == "prefecture_division")]
     }
-    present = [c for c in present if c.split(SEPARATOR, 1)[0] in open_to]
+    present = [c for c in present if c.partition(SEPARATOR)[0] in open_to]
     # The intersections themselves are never needed as unknowns: each lies in exactly two
     # equations (its county's and its prefecture × division cell's), so eliminating them
     # leaves, per connected group K of counties and prefecture × division cells joined by
