@@ -180,8 +180,9 @@ def partition_table(cells: pd.DataFrame) -> pd.DataFrame:
         keys = [None if c is None else f"{parent_kind}\x00{c}" for c in parent_codes]
         parent_pos = lookup.get_indexer(pd.Index(keys, dtype=object))
         found = parent_pos >= 0
-        frames.append(pd.DataFrame({"name": name, "parent": parent_pos[found], "child": child[found],
-                                    "_number": number}))
+        frames.append(
+            pd.DataFrame({"name": name, "parent": parent_pos[found], "child": child[found], "_number": number})
+        )
     if not frames:
         return pd.DataFrame({"partition": [], "name": [], "parent": [], "child": []}).astype(
             {"partition": np.int64, "parent": np.int64, "child": np.int64}
@@ -688,29 +689,41 @@ def _intersections(
     return np.column_stack([key // len(cells), key % len(cells)])
 
 
-def _present_intersections(scores: pd.DataFrame) -> set[str]:
-    """The "prefecture|division|county" codes of the filings in ``scores``: the distinct
-    triples first (integer codes), then one string per triple, not per filing."""
+def _intersection_pairs(cells: pd.DataFrame, scores: pd.DataFrame) -> np.ndarray:
+    """:func:`_intersections` of the filings in ``scores`` (their "prefecture|division|county"
+    codes), found from the distinct (prefecture, division, county) triples by integer codes:
+    one lookup per distinct county and per distinct prefecture × division, not per filing."""
     if not len(scores):
-        return set()
-    key = np.zeros(len(scores), dtype=np.int64)
-    names = []
-    for column in ("prefecture", "division", "county"):
-        codes, uniques = pd.factorize(scores[column].astype(str).to_numpy(object))
-        key = key * len(uniques) + codes
-        names.append(np.asarray(uniques, dtype=object))
-    key = pd.unique(key)
-    parts = []
-    for uniques in reversed(names):
-        key, position = np.divmod(key, len(uniques))
-        parts.append(uniques[position].tolist())
-    county, division, prefecture = parts
-    return {f"{a}{SEPARATOR}{b}{SEPARATOR}{c}" for a, b, c in zip(prefecture, division, county, strict=True)}
+        return np.zeros((0, 2), dtype=np.int64)
+    kind, code, parent = _codes(cells)
+    n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(float)
+    counties = np.flatnonzero((kind == "county") & (n > 0))
+    pdiv = np.flatnonzero((kind == "prefecture_division") & (n > 0))
+    factors = [pd.factorize(scores[c].astype(str).to_numpy(object)) for c in ("prefecture", "division", "county")]
+    (p_code, p_names), (d_code, d_names), (c_code, c_names) = factors
+    triple = pd.unique((p_code.astype(np.int64) * len(d_names) + d_code) * len(c_names) + c_code)
+    p_of, rest = np.divmod(triple, len(d_names) * len(c_names))
+    d_of, c_of = np.divmod(rest, len(c_names))
+    county_at = dict(zip(code[counties].tolist(), counties.tolist(), strict=True))
+    county = np.array([county_at.get(x, -1) for x in np.asarray(c_names, dtype=object).tolist()], dtype=np.int64)[c_of]
+    pdiv_at = dict(zip(code[pdiv].tolist(), pdiv.tolist(), strict=True))
+    pd_key, pd_inverse = np.unique(p_of * len(d_names) + d_of, return_inverse=True)
+    p_names, d_names = np.asarray(p_names, dtype=object), np.asarray(d_names, dtype=object)
+    prefectures, divisions = p_names[pd_key // len(d_names)].tolist(), d_names[pd_key % len(d_names)].tolist()
+    cell = np.array(
+        [pdiv_at.get(f"{a}{SEPARATOR}{b}", -1) for a, b in zip(prefectures, divisions, strict=True)], dtype=np.int64
+    )
+    cell = cell[pd_inverse.ravel()]
+    found = (county >= 0) & (cell >= 0)
+    county, cell, prefecture = county[found], cell[found], p_names[p_of[found]]
+    inside = parent[county] == prefecture  # the county lies in that prefecture
+    key = np.unique(county[inside] * len(cells) + cell[inside])
+    return np.column_stack([key // len(cells), key % len(cells)])
 
 
 def intersection_repairs(
     cells: pd.DataFrame, hidden: np.ndarray, n: np.ndarray, order: np.ndarray, weight: np.ndarray | None,
-    present: Collection[str], edges: pd.DataFrame | None = None,
+    present: Collection[str], edges: pd.DataFrame | None = None, pairs: np.ndarray | None = None,
 ) -> np.ndarray:
     """One round of the single-run audit with county × division intersections
     (:func:`with_county_divisions`; ``present``: the "prefecture|division|county" codes that
@@ -718,7 +731,7 @@ def intersection_repairs(
     ``cells`` is determined by the partition equations together with the intersections
     as unknowns — one per determined cell, chosen as :func:`_repair_linear` chooses.
     Empty when nothing is determined. ``edges``: :func:`partition_table` of ``cells``, when
-    the caller has it."""
+    the caller has it; ``pairs``: :func:`_intersection_pairs` (then ``present`` is not read)."""
     # Only prefectures with a hidden county or prefecture × division cell can have a hidden
     # cell determined through their intersections (elsewhere both margins are published and
     # the partition audit has settled the rest).
@@ -728,7 +741,12 @@ def intersection_repairs(
     open_to = set(parent[hidden & (kind == "county")]) | {
         c.split(SEPARATOR, 1)[0] for c in code[hidden & (kind == "prefecture_division")]
     }
-    present = [c for c in present if c.partition(SEPARATOR)[0] in open_to]
+    if pairs is None:
+        present = [c for c in present if c.partition(SEPARATOR)[0] in open_to]
+    else:  # (a pair's county lies in the prefecture of its code)
+        pairs = pairs[pd.Index(parent[pairs[:, 0]]).isin(open_to)] if len(pairs) else pairs
+        cell_codes, county_codes = code[pairs[:, 1]].tolist(), code[pairs[:, 0]].tolist()
+        present = [f"{a}{SEPARATOR}{b}" for a, b in zip(cell_codes, county_codes, strict=True)]
     # The intersections themselves are never needed as unknowns: each lies in exactly two
     # equations (its county's and its prefecture × division cell's), so eliminating them
     # leaves, per connected group K of counties and prefecture × division cells joined by
@@ -736,7 +754,8 @@ def intersection_repairs(
     # bipartite incidence matrix has rank nodes − components). Which of the other unknowns
     # are determined is the same in both systems (their null spaces project onto the same
     # space), and the eliminated one is the size of the partition audit's.
-    pairs = _intersections(cells, kind, code, parent, present)
+    if pairs is None:
+        pairs = _intersections(cells, kind, code, parent, present)
     k = len(pairs)
     if k == 0:
         return np.zeros(0, dtype=np.int64)
@@ -870,10 +889,10 @@ def apply_disclosure_control(
             # audited together through their intersections (county × division, unknowns
             # that are never published), a county minus a prefecture × division cell can no
             # longer give away another hidden prefecture × division cell.
-            present = _present_intersections(scores)
+            pairs = _intersection_pairs(cells, scores)
             repaired, kinds, codes = [], cells["kind"].astype(str).to_numpy(object), cells["code"].astype(str).to_numpy(object)
             for _ in range(_MAX_ROUNDS):
-                extra = intersection_repairs(cells, hidden, n, order, weight, present, edges)
+                extra = intersection_repairs(cells, hidden, n, order, weight, (), edges, pairs)
                 if not len(extra):
                     break
                 mask = np.zeros(len(hidden), dtype=bool)
