@@ -146,6 +146,14 @@ def top_contributor_share(
 # --- partitions --------------------------------------------------------------------------------
 
 
+def _keys(cells: pd.DataFrame) -> pd.Index:
+    """One hashable key per cell, "kind NUL code" (a string index is much faster to build
+    and to look up than a two-level one)."""
+    kind = cells["kind"].astype(str).tolist()
+    code = cells["code"].astype(str).tolist()
+    return pd.Index([f"{k}\x00{c}" for k, c in zip(kind, code, strict=True)], dtype=object)
+
+
 def _codes(cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     kind = cells["kind"].astype(str).to_numpy(object)
     code = cells["code"].astype(str).to_numpy(object)
@@ -220,9 +228,7 @@ def primary_suppression(
         reason[dominated] = DOMINANCE
     if previous_cells is not None and len(previous_cells):
         prev = previous_cells.loc[previous_cells["suppressed"].fillna(False).astype(bool)]
-        before = pd.MultiIndex.from_arrays([prev["kind"].astype(str), prev["code"].astype(str)])
-        now = pd.MultiIndex.from_arrays([cells["kind"].astype(str), cells["code"].astype(str)])
-        was_suppressed = now.isin(before)
+        was_suppressed = _keys(cells).isin(_keys(prev))
         keep = was_suppressed & (reason == "") & (n < params.stability_factor * m)
         reason[keep] = STABILITY
     return reason
@@ -578,10 +584,7 @@ def previous_weight(cells: pd.DataFrame, previous_cells: pd.DataFrame | None) ->
     hidden = previous_cells["suppressed"].fillna(False).astype(bool).to_numpy()
     if "suppression_reason" in previous_cells.columns:
         hidden = hidden & (previous_cells["suppression_reason"].fillna("").astype(str).to_numpy() != NO_DATA)
-    prev = previous_cells.loc[hidden]
-    before = pd.MultiIndex.from_arrays([prev["kind"].astype(str), prev["code"].astype(str)])
-    now = pd.MultiIndex.from_arrays([cells["kind"].astype(str), cells["code"].astype(str)])
-    weight[now.isin(before)] = PREVIOUS_COMPLEMENT_WEIGHT
+    weight[_keys(cells).isin(_keys(previous_cells.loc[hidden]))] = PREVIOUS_COMPLEMENT_WEIGHT
     return weight
 
 
@@ -589,10 +592,9 @@ def _previous_n(cells: pd.DataFrame, previous_cells: pd.DataFrame | None) -> np.
     out = np.full(len(cells), np.nan)
     if previous_cells is None or not len(previous_cells) or "n" not in previous_cells.columns:
         return out
-    prev = previous_cells.set_index(["kind", "code"])
-    pos = prev.index.get_indexer(pd.MultiIndex.from_arrays([cells["kind"].astype(str), cells["code"].astype(str)]))
+    pos = _keys(previous_cells).get_indexer(_keys(cells))
     found = pos >= 0
-    out[found] = pd.to_numeric(prev["n"], errors="coerce").to_numpy(float)[pos[found]]
+    out[found] = pd.to_numeric(previous_cells["n"], errors="coerce").to_numpy(float)[pos[found]]
     return out
 
 
