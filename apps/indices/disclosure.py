@@ -393,20 +393,22 @@ def _drop_absorbing_equations(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
     return matrix[np.flatnonzero(keep)]
 
 
-def _leverage(sub: sparse.csr_matrix) -> np.ndarray:
-    """For each column j of ``sub`` (m × k), the squared norm of the projection of e_j on
-    the row space of ``sub``: 1 iff e_j is a combination of the rows. From the
-    eigendecomposition of the smaller Gram matrix (A Aᵀ or Aᵀ A), which for these 0/±1
-    matrices is accurate and much faster than an SVD of A."""
+def _leverage(sub: sparse.csr_matrix | np.ndarray) -> np.ndarray:
+    """For each column j of ``sub`` (m × k, sparse or dense), the squared norm of the
+    projection of e_j on the row space of ``sub``: 1 iff e_j is a combination of the rows.
+    From the eigendecomposition of the smaller Gram matrix (A Aᵀ or Aᵀ A), which for these
+    0/±1 matrices is accurate and much faster than an SVD of A."""
     m, k = sub.shape
     if m <= k:
-        gram = (sub @ sub.T).toarray()
+        gram = sub @ sub.T
+        gram = gram.toarray() if sparse.issparse(gram) else gram
         values, vectors = np.linalg.eigh(gram)
         keep = values > _RANK_TOLERANCE * max(values[-1], 1.0)
         # Row space basis: Aᵀ u_i / sqrt(λ_i) for λ_i > 0.
         basis = (sub.T @ vectors[:, keep]) / np.sqrt(values[keep])
         return (np.asarray(basis) ** 2).sum(axis=1)
-    gram = (sub.T @ sub).toarray()
+    gram = sub.T @ sub
+    gram = gram.toarray() if sparse.issparse(gram) else gram
     values, vectors = np.linalg.eigh(gram)
     keep = values > _RANK_TOLERANCE * max(values[-1], 1.0)
     return (vectors[:, keep] ** 2).sum(axis=1)
@@ -425,6 +427,8 @@ def determined_unknowns(hidden: np.ndarray, n: np.ndarray, edges: pd.DataFrame) 
 # entries): a pure function of the matrix, so kept across calls (bounded).
 _DETERMINED: dict[tuple, np.ndarray] = {}
 _DETERMINED_SIZE = 20_000
+# Blocks up to this many matrix entries (equations × unknowns) are solved as dense arrays.
+_DENSE_BLOCK = 50_000
 
 
 def _determined_columns(matrix: sparse.csr_matrix) -> np.ndarray:
@@ -471,7 +475,12 @@ def _determined_columns(matrix: sparse.csr_matrix) -> np.ndarray:
         key = (int(eq_counts[b]), len(vars_b), rows.tobytes(), cols.tobytes(), vals.tobytes())
         mask = _DETERMINED.get(key)
         if mask is None:
-            sub = sparse.csr_matrix((vals, (rows, cols)), shape=(int(eq_counts[b]), len(vars_b)))
+            shape = (int(eq_counts[b]), len(vars_b))
+            if shape[0] * shape[1] <= _DENSE_BLOCK:  # most blocks: dense costs less than sparse
+                sub = np.zeros(shape)
+                np.add.at(sub, (rows, cols), vals)
+            else:
+                sub = sparse.csr_matrix((vals, (rows, cols)), shape=shape)
             mask = _leverage(sub) > 1 - _LEVERAGE_TOLERANCE
             if len(_DETERMINED) >= _DETERMINED_SIZE:
                 _DETERMINED.clear()

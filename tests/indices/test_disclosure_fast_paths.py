@@ -1,10 +1,10 @@
 """Differential tests of the linear audit's fast paths (issue 8, speed): each is checked
-against a slow, obviously correct reference — a dense rank test of which unknowns the
+against a slow, obviously correct reference — a dense SVD test of which unknowns the
 equations determine — on a few hundred random systems built from random small populations.
 
 * :func:`apps.indices.disclosure.determined_unknowns` (blocks, absorbing equations dropped,
   leverage per block, blocks remembered by their matrix) against: e_j lies in the row space
-  of the partition equations iff appending it leaves the rank unchanged.
+  of the partition equations iff row j of an orthonormal basis of their null space is 0.
 * :func:`apps.indices.disclosure.intersection_repairs` (county × division intersections
   eliminated, one equation per group of counties and prefecture × division cells) against
   the system that keeps every intersection as an unknown, as docs/METHOD.md states the
@@ -15,6 +15,7 @@ equations determine — on a few hundred random systems built from random small 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.linalg import null_space
 
 from apps.indices import disclosure as dc
 from apps.indices.aggregation import IndexParameters, compute_cells, compute_statistics
@@ -25,9 +26,8 @@ MASKS_PER_POPULATION = 15  # 20 × 15 = 300 random systems
 
 
 def dense_determined(hidden: np.ndarray, n: np.ndarray, edges: pd.DataFrame) -> set[int]:
-    """The hidden non-empty cells that the partition equations determine, by rank: one dense
-    row per partition (+1 per unknown child, −1 for an unknown parent), and e_j is in the
-    row space iff stacking it on the rows leaves the rank unchanged."""
+    """The hidden non-empty cells that the partition equations determine: one dense row per
+    partition (+1 per unknown child, −1 for an unknown parent) and an SVD."""
     unknown = hidden & (n > 0)
     cells = np.flatnonzero(unknown)
     column = {int(c): j for j, c in enumerate(cells)}
@@ -44,15 +44,10 @@ def dense_determined(hidden: np.ndarray, n: np.ndarray, edges: pd.DataFrame) -> 
             rows.append(row)
     if not rows:
         return set()
-    matrix = np.array(rows)
-    rank = np.linalg.matrix_rank(matrix)
-    found = set()
-    for j, c in enumerate(cells):
-        unit = np.zeros(len(cells))
-        unit[j] = 1.0
-        if np.linalg.matrix_rank(np.vstack([matrix, unit])) == rank:
-            found.add(int(c))
-    return found
+    # e_j is in the row space iff it is orthogonal to the null space: row j of an
+    # orthonormal null-space basis (one SVD) is zero
+    basis = null_space(np.array(rows))
+    return {int(c) for c, row in zip(cells, basis, strict=True) if np.abs(row).max(initial=0.0) < 1e-9}
 
 
 def present_codes(scores: pd.DataFrame) -> set[str]:
@@ -62,7 +57,7 @@ def present_codes(scores: pd.DataFrame) -> set[str]:
 
 def reference_intersection_repairs(cells, hidden, n, order, weight, present) -> np.ndarray:
     """The intersection audit on the system that keeps the intersections as unknowns
-    (dense rank), for the prefectures with a hidden county or prefecture × division cell."""
+    (dense SVD), for the prefectures with a hidden county or prefecture × division cell."""
     kind, code, parent = cells["kind"].to_numpy(object), cells["code"].to_numpy(object), cells["parent_code"]
     parent = parent.fillna("").astype(str).to_numpy(object)
     open_to = set(parent[hidden & (kind == "county")]) | {
@@ -106,7 +101,11 @@ def systems():
     return list(random_systems())
 
 
-def test_determined_unknowns_agrees_with_a_dense_rank_test_on_300_random_systems(systems):
+@pytest.mark.parametrize("dense_block", [50_000, 0], ids=["dense blocks", "sparse blocks"])
+def test_determined_unknowns_agrees_with_a_dense_svd_on_300_random_systems(systems, dense_block, monkeypatch):
+    # both ways of solving a block (small ones dense, large ones sparse), each from scratch
+    monkeypatch.setattr(dc, "_DENSE_BLOCK", dense_block)
+    dc._DETERMINED.clear()
     determined_somewhere = free_somewhere = 0
     for cells, _scores, hidden in systems:
         n = cells["n"].to_numpy(np.int64)
