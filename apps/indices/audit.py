@@ -122,11 +122,45 @@ def intervals(
     csc = matrix.tocsc()
     low = np.zeros(len(targets))
     high = np.zeros(len(targets))
-    size = np.zeros(len(targets), dtype=np.int64)
+    j_all = column[targets]
+    b_all = block[j_all] if len(targets) else np.zeros(0, dtype=np.int64)
+    n_blocks = int(block.max()) + 1 if len(block) else 0
+    size = np.bincount(block, minlength=n_blocks)[b_all].astype(np.int64)
+    # Blocks without an equation and blocks of one equation, all at once: the bounds of a
+    # block of one equation Σ a_k y_k = r with boxes 0 ≤ y_k ≤ u_k are exact in closed
+    # form (the other terms range over an interval), no LP needed. The terms a_k u_k are
+    # whole numbers (a = ±1, u = 100 n), so the sums over "the others" (all − own) are
+    # exact and equal the per-block sums.
+    eqs_per_block = np.bincount(eq_block, minlength=n_blocks) if m else np.zeros(n_blocks, dtype=np.int64)
+    count = eqs_per_block[b_all]
+    no_equation = count == 0
+    low[no_equation], high[no_equation] = 0.0, upper[j_all[no_equation]]
+    single = count == 1
+    if single.any():
+        coo = matrix.tocoo()
+        coefficient = np.zeros(len(variables))
+        coefficient[coo.col] = coo.data  # a variable of a one-equation block has one entry
+        term = coo.data * upper[coo.col]
+        some_min = np.bincount(coo.row, np.minimum(0.0, term), minlength=m)
+        some_max = np.bincount(coo.row, np.maximum(0.0, term), minlength=m)
+        equation_of = np.full(n_blocks, -1, dtype=np.int64)
+        equation_of[eq_block] = np.arange(m)
+        j, e = j_all[single], equation_of[b_all[single]]
+        a = coefficient[j]
+        lo_rest = some_min[e] - np.minimum(0.0, a * upper[j])
+        hi_rest = some_max[e] - np.maximum(0.0, a * upper[j])
+        x1, x2 = (rhs[e] - hi_rest) / a, (rhs[e] - lo_rest) / a
+        lo, hi = np.where(x2 < x1, x2, x1), np.where(x2 < x1, x1, x2)
+        low[single] = np.where(0.0 > lo, 0.0, lo)
+        high[single] = np.where(upper[j] < hi, upper[j], hi)
+    # the rest block by block (one block's matrix is sliced once)
+    rest = np.flatnonzero(count > 1)
+    rest = rest[np.argsort(b_all[rest], kind="stable")]
     cache: dict[int, tuple] = {}
     witnesses: dict[int, dict | None] = {}
     lps_solved = 0
-    for i, target in enumerate(targets):
+    for i in rest.tolist():
+        target = targets[i]
         j = int(column[target])
         b = int(block[j])
         if b not in cache:
@@ -136,27 +170,11 @@ def intervals(
             bounds = np.column_stack([np.zeros(len(in_block)), upper[in_block]])
             cache = {b: (in_block, eqs, sub, bounds)}  # targets come block by block
         in_block, eqs, sub, bounds = cache[b]
-        size[i] = len(in_block)
-        if sub is None:
-            low[i], high[i] = 0.0, upper[j]
-            continue
-        if len(eqs) == 1:
-            # one equation Σ a_k y_k = r with boxes 0 ≤ y_k ≤ u_k: the bounds are exact
-            # in closed form (the other terms range over an interval), no LP needed
-            a = sub.toarray()[0]
-            local = int(np.searchsorted(in_block, j))
-            others = np.arange(len(in_block)) != local
-            lo_rest = np.minimum(0.0, a[others] * bounds[others, 1]).sum()
-            hi_rest = np.maximum(0.0, a[others] * bounds[others, 1]).sum()
-            # a_j y_j = r − rest, rest ∈ [lo_rest, hi_rest]
-            ends = sorted(((rhs[eqs[0]] - hi_rest) / a[local], (rhs[eqs[0]] - lo_rest) / a[local]))
-            low[i], high[i] = max(ends[0], 0.0), min(ends[1], upper[j])
-            continue
         local = int(np.searchsorted(in_block, j))
         if p is not None:
             if witnesses.get(b) is None:
                 # every target of the block at once (targets come block by block)
-                locals_b = np.searchsorted(in_block, column[targets[block[column[targets]] == b]])
+                locals_b = np.searchsorted(in_block, j_all[np.sort(rest[b_all[rest] == b])])
                 w_lo, w_hi = _witness(sub, total[variables[in_block]], bounds[:, 1], locals_b)
                 witnesses = {b: dict(zip(locals_b.tolist(), zip(w_lo, w_hi, strict=True), strict=True))}
             w_lo, w_hi = witnesses[b][local]
@@ -218,10 +236,12 @@ def protect_intervals(
     rounds = lps = largest = 0
     left = np.zeros(0, dtype=np.int64)
     low = high = np.zeros(0)
+    member_part = member_cell = None
     for rounds in range(1, _MAX_ROUNDS + 1):  # noqa: B007 (reported in the summary)
         if not len(pending):
             break
-        pending = _by_block(pending, current, total, edges)
+        if len(pending) > 1:  # (one target: nothing to order)
+            pending = _by_block(pending, current, total, edges)
         low, high, size, solved = intervals(current, n, total, edges, pending, p=p)
         lps += solved
         largest = max(largest, int(size.max()) if len(size) else 0)
@@ -232,14 +252,14 @@ def protect_intervals(
         # one complement per unprotected cell: a published non-empty cell of one of its
         # partitions with room for ± p of the cell's sum, of least cost
         cost = complement_cost(current, n, order, edges, weight)
-        members = pd.concat([
-            pd.DataFrame({"p": edges["partition"].to_numpy(np.int64), "c": edges["child"].to_numpy(np.int64)}),
-            pd.DataFrame({"p": np.arange(len(_partition_parents(edges))), "c": _partition_parents(edges)}),
-        ], ignore_index=True)  # fmt: skip
+        if member_part is None:  # every member of every partition (the edges do not change)
+            parents = _partition_parents(edges)
+            member_part = np.concatenate([edges["partition"].to_numpy(np.int64), np.arange(len(parents))])
+            member_cell = np.concatenate([edges["child"].to_numpy(np.int64), parents])
         new = set()
         for target in left:
-            parts = members.loc[members["c"] == target, "p"]
-            cand = members.loc[members["p"].isin(parts), "c"].to_numpy(np.int64)
+            parts = member_part[member_cell == target]
+            cand = member_cell[np.isin(member_part, parts)]
             cand = np.unique(cand[~current[cand] & (n[cand] > 0)])
             if not len(cand):
                 continue

@@ -87,9 +87,15 @@ def _solve_block(
     column = pd.Index(cells).get_indexer(cell)
     _, local_part = np.unique(part, return_inverse=True)
     # Row r = member (P, c):  Σ_{d ∈ P} x_d − 2 x_c ≥ 0: every member of P enters row r.
-    rows = pd.DataFrame({"p": local_part, "r": np.arange(len(cell))})
-    pairs = rows.merge(pd.DataFrame({"p": local_part, "col": column}), on="p")
-    rows_p, entries = pairs["r"].to_numpy(), pairs["col"].to_numpy()
+    # (the pairs in the order an inner merge of the members with themselves on P gives:
+    # row by row, and within a row the members of P in their order)
+    by_part = np.argsort(local_part, kind="stable")
+    size = np.bincount(local_part)
+    start = np.concatenate([[0], np.cumsum(size)[:-1]])
+    per_row = size[local_part]
+    rows_p = np.repeat(np.arange(len(cell)), per_row)
+    within = np.arange(int(per_row.sum())) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    entries = column[by_part[np.repeat(start[local_part], per_row) + within]]
     matrix = sparse.csr_matrix(
         (np.concatenate([np.ones(len(rows_p)), -2.0 * np.ones(len(cell))]),
          (np.concatenate([rows_p, np.arange(len(cell))]), np.concatenate([entries, column]))),

@@ -146,6 +146,14 @@ def top_contributor_share(
 # --- partitions --------------------------------------------------------------------------------
 
 
+def _keys(cells: pd.DataFrame) -> pd.Index:
+    """One hashable key per cell, "kind NUL code" (a string index is much faster to build
+    and to look up than a two-level one)."""
+    kind = cells["kind"].astype(str).tolist()
+    code = cells["code"].astype(str).tolist()
+    return pd.Index([f"{k}\x00{c}" for k, c in zip(kind, code, strict=True)], dtype=object)
+
+
 def _codes(cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     kind = cells["kind"].astype(str).to_numpy(object)
     code = cells["code"].astype(str).to_numpy(object)
@@ -158,37 +166,45 @@ def partition_table(cells: pd.DataFrame) -> pd.DataFrame:
     row positions of the parent and the child and the partition's name. Key industries
     overlap (an enterprise may carry several tags) and form no partition."""
     kind, code, parent = _codes(cells)
-    lookup = pd.Index(pd.Series(kind) + "\x00" + pd.Series(code))
+    # plain Python strings and one hash index: pandas' string methods cost more than the
+    # rest of the disclosure step at 200 k
+    lookup = pd.Index([f"{k}\x00{c}" for k, c in zip(kind.tolist(), code.tolist(), strict=True)])
     frames = []
-    for name, parent_kind, child_kind, how in PARTITIONS:
+    for number, (name, parent_kind, child_kind, how) in enumerate(PARTITIONS):
         child = np.flatnonzero(kind == child_kind)
         if not len(child):
             continue
+        codes = code[child].tolist()
         if how == "parent_code":
-            parent_codes = parent[child]
+            parent_codes = parent[child].tolist()
         elif how == "left":
-            parent_codes = pd.Series(code[child]).str.split(SEPARATOR, n=1).str[0].to_numpy(object)
+            parent_codes = [c.split(SEPARATOR, 1)[0] for c in codes]
         elif how == "prefix2":
-            parent_codes = pd.Series(code[child]).str.rsplit(SEPARATOR, n=1).str[0].to_numpy(object)
+            parent_codes = [c.rsplit(SEPARATOR, 1)[0] for c in codes]
         elif how == "right":
-            parent_codes = pd.Series(code[child]).str.split(SEPARATOR, n=1).str[1].to_numpy(object)
+            parent_codes = [c.split(SEPARATOR, 1)[1] if SEPARATOR in c else None for c in codes]
         else:
-            parent_codes = np.full(len(child), how, dtype=object)
-        parent_pos = lookup.get_indexer(pd.Series(parent_kind + "\x00" + pd.Series(parent_codes, dtype=object)))
+            parent_codes = [how] * len(child)
+        keys = [None if c is None else f"{parent_kind}\x00{c}" for c in parent_codes]
+        parent_pos = lookup.get_indexer(pd.Index(keys, dtype=object))
         found = parent_pos >= 0
-        frames.append(pd.DataFrame({"name": name, "parent": parent_pos[found], "child": child[found]}))
+        frames.append(
+            pd.DataFrame({"name": name, "parent": parent_pos[found], "child": child[found], "_number": number})
+        )
     if not frames:
         return pd.DataFrame({"partition": [], "name": [], "parent": [], "child": []}).astype(
             {"partition": np.int64, "parent": np.int64, "child": np.int64}
         )
     edges = pd.concat(frames, ignore_index=True)
-    edges["partition"] = pd.factorize(pd.MultiIndex.from_arrays([edges["name"], edges["parent"]]))[0]
+    # one partition per (name, parent), numbered in order of first appearance
+    key = edges["_number"].to_numpy(np.int64) * (len(cells) + 1) + edges["parent"].to_numpy(np.int64)
+    edges["partition"] = pd.factorize(key)[0]
     return edges[["partition", "name", "parent", "child"]]
 
 
 def _partition_parents(edges: pd.DataFrame) -> np.ndarray:
-    first = edges.drop_duplicates("partition").sort_values("partition")
-    return first["parent"].to_numpy(np.int64)
+    _, first = np.unique(edges["partition"].to_numpy(np.int64), return_index=True)
+    return edges["parent"].to_numpy(np.int64)[first]
 
 
 # --- primary and secondary suppression -------------------------------------------------------
@@ -212,9 +228,7 @@ def primary_suppression(
         reason[dominated] = DOMINANCE
     if previous_cells is not None and len(previous_cells):
         prev = previous_cells.loc[previous_cells["suppressed"].fillna(False).astype(bool)]
-        before = pd.MultiIndex.from_arrays([prev["kind"].astype(str), prev["code"].astype(str)])
-        now = pd.MultiIndex.from_arrays([cells["kind"].astype(str), cells["code"].astype(str)])
-        was_suppressed = now.isin(before)
+        was_suppressed = _keys(cells).isin(_keys(prev))
         keep = was_suppressed & (reason == "") & (n < params.stability_factor * m)
         reason[keep] = STABILITY
     return reason
@@ -256,18 +270,20 @@ def complement_cost(
     count = np.bincount(part, unknown[cell].astype(np.int64), minlength=n_parts)
     open_ = ~hidden & nonempty
     rows = np.flatnonzero(open_[cell])
-    frame = pd.DataFrame({"p": part[rows], "n": n[cell[rows]], "o": order[cell[rows]], "c": cell[rows]})
-    frame = frame.sort_values(["p", "n", "o"])
-    rank = frame.groupby("p").cumcount().to_numpy()
+    # each partition's open members by (n, code order): the first and the second
+    by = np.lexsort((order[cell[rows]], n[cell[rows]], part[rows]))
+    p_sorted, n_sorted, c_sorted = part[rows][by], n[cell[rows]][by], cell[rows][by]
+    first = np.ones(len(by), dtype=bool)
+    first[1:] = p_sorted[1:] != p_sorted[:-1]
+    second = np.zeros(len(by), dtype=bool)
+    second[1:] = first[:-1] & ~first[1:]
     big = float(n.sum() + 1)
     first_n = np.full(n_parts, big)
     first_c = np.full(n_parts, -1, dtype=np.int64)
     second_n = np.full(n_parts, big)
-    top = frame[rank == 0]
-    first_n[top["p"].to_numpy()] = top["n"].to_numpy(float)
-    first_c[top["p"].to_numpy()] = top["c"].to_numpy()
-    nxt = frame[rank == 1]
-    second_n[nxt["p"].to_numpy()] = nxt["n"].to_numpy(float)
+    first_n[p_sorted[first]] = n_sorted[first]
+    first_c[p_sorted[first]] = c_sorted[first]
+    second_n[p_sorted[second]] = n_sorted[second]
     # the cascade each (partition, open member) would cause
     p, c = part[rows], cell[rows]
     forced = np.where(first_c[p] == c, second_n[p], first_n[p])
@@ -305,12 +321,15 @@ def complete_suppression(
             return added
         cost = complement_cost(hidden, n, order, edges, weight)
         cand = needy[part] & ~hidden[child] & nonempty[child]
-        pick = pd.DataFrame({"p": part[cand], "k": cost[child[cand]], "o": order[child[cand]], "c": child[cand]})
-        pick = pick.sort_values(["p", "k", "o"]).drop_duplicates("p")
-        chosen = pick["c"].to_numpy(np.int64)
+        # per needy partition, its candidate of least (cost, code order)
+        by = np.lexsort((order[child[cand]], cost[child[cand]], part[cand]))
+        pick_p = part[cand][by]
+        first = np.ones(len(by), dtype=bool)
+        first[1:] = pick_p[1:] != pick_p[:-1]
+        chosen = child[cand][by][first]
         # A needy partition without a published non-empty child: hide its parent.
         served = np.zeros(n_parts, dtype=bool)
-        served[pick["p"].to_numpy(np.int64)] = True
+        served[pick_p[first]] = True
         orphan_parents = parents[needy & ~served]
         orphan_parents = orphan_parents[~hidden[orphan_parents] & nonempty[orphan_parents]]
         new = np.union1d(chosen, orphan_parents)
@@ -374,20 +393,22 @@ def _drop_absorbing_equations(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
     return matrix[np.flatnonzero(keep)]
 
 
-def _leverage(sub: sparse.csr_matrix) -> np.ndarray:
-    """For each column j of ``sub`` (m × k), the squared norm of the projection of e_j on
-    the row space of ``sub``: 1 iff e_j is a combination of the rows. From the
-    eigendecomposition of the smaller Gram matrix (A Aᵀ or Aᵀ A), which for these 0/±1
-    matrices is accurate and much faster than an SVD of A."""
+def _leverage(sub: sparse.csr_matrix | np.ndarray) -> np.ndarray:
+    """For each column j of ``sub`` (m × k, sparse or dense), the squared norm of the
+    projection of e_j on the row space of ``sub``: 1 iff e_j is a combination of the rows.
+    From the eigendecomposition of the smaller Gram matrix (A Aᵀ or Aᵀ A), which for these
+    0/±1 matrices is accurate and much faster than an SVD of A."""
     m, k = sub.shape
     if m <= k:
-        gram = (sub @ sub.T).toarray()
+        gram = sub @ sub.T
+        gram = gram.toarray() if sparse.issparse(gram) else gram
         values, vectors = np.linalg.eigh(gram)
         keep = values > _RANK_TOLERANCE * max(values[-1], 1.0)
         # Row space basis: Aᵀ u_i / sqrt(λ_i) for λ_i > 0.
         basis = (sub.T @ vectors[:, keep]) / np.sqrt(values[keep])
         return (np.asarray(basis) ** 2).sum(axis=1)
-    gram = (sub.T @ sub).toarray()
+    gram = sub.T @ sub
+    gram = gram.toarray() if sparse.issparse(gram) else gram
     values, vectors = np.linalg.eigh(gram)
     keep = values > _RANK_TOLERANCE * max(values[-1], 1.0)
     return (vectors[:, keep] ** 2).sum(axis=1)
@@ -399,6 +420,20 @@ def determined_unknowns(hidden: np.ndarray, n: np.ndarray, edges: pd.DataFrame) 
     vector e_j lies in the row space of the equation matrix (every vector of its null
     space is 0 at j). Solved per connected block of equations (see :func:`_leverage`)."""
     matrix, variables = _linear_system(hidden, n, edges)
+    return np.sort(variables[_determined_columns(matrix)])
+
+
+# Which unknowns of an equation block are determined, by the block's matrix (its shape and
+# entries): a pure function of the matrix, so kept across calls (bounded).
+_DETERMINED: dict[tuple, np.ndarray] = {}
+_DETERMINED_SIZE = 20_000
+# Blocks up to this many matrix entries (equations × unknowns) are solved as dense arrays.
+_DENSE_BLOCK = 50_000
+
+
+def _determined_columns(matrix: sparse.csr_matrix) -> np.ndarray:
+    """The columns j of ``matrix`` whose unit vector e_j lies in its row space (the
+    unknowns the equations determine), per connected block of equations."""
     matrix = _drop_absorbing_equations(matrix)
     if matrix.shape[1] == 0 or matrix.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
@@ -410,26 +445,50 @@ def determined_unknowns(hidden: np.ndarray, n: np.ndarray, edges: pd.DataFrame) 
     equation_block = np.full(matrix.shape[0], -1)
     coo = matrix.tocoo()
     equation_block[coo.row] = block[coo.col]
-    csc = matrix.tocsc()
     eq_order = np.argsort(equation_block, kind="stable")
     eq_counts = np.bincount(equation_block, minlength=n_blocks)
     eq_starts = np.concatenate([[0], np.cumsum(eq_counts)])
     var_order = np.argsort(block, kind="stable")
     var_counts = np.bincount(block, minlength=n_blocks)
     var_starts = np.concatenate([[0], np.cumsum(var_counts)])
+    # Each block's entries in its own numbering (equations and unknowns in matrix order),
+    # sorted block by block: the block's matrix is built from its slice, and the slice is
+    # also the key of _DETERMINED (the repeated audits of one run solve mostly the same
+    # blocks again).
+    eq_local = np.empty(matrix.shape[0], dtype=np.int64)
+    eq_local[eq_order] = np.arange(matrix.shape[0]) - eq_starts[equation_block[eq_order]]
+    var_local = np.empty(matrix.shape[1], dtype=np.int64)
+    var_local[var_order] = np.arange(matrix.shape[1]) - var_starts[block[var_order]]
+    e_block, e_row, e_col = block[coo.col], eq_local[coo.row], var_local[coo.col]
+    by_block = np.lexsort((e_col, e_row, e_block))
+    e_row, e_col, e_val = e_row[by_block].astype(np.int32), e_col[by_block].astype(np.int32), coo.data[by_block]
+    e_starts = np.searchsorted(e_block[by_block], np.arange(n_blocks + 1))
     for b in range(n_blocks):
         vars_b = var_order[var_starts[b] : var_starts[b + 1]]
-        eqs_b = eq_order[eq_starts[b] : eq_starts[b + 1]]
-        if not len(eqs_b):
+        if not eq_counts[b]:
             continue
-        sub = csc[:, vars_b].tocsr()[eqs_b, :]
         if len(vars_b) == 1:
             determined.append(vars_b)  # an equation with one unknown
             continue
-        determined.append(vars_b[_leverage(sub) > 1 - _LEVERAGE_TOLERANCE])
+        entries = slice(e_starts[b], e_starts[b + 1])
+        rows, cols, vals = e_row[entries], e_col[entries], e_val[entries]
+        key = (int(eq_counts[b]), len(vars_b), rows.tobytes(), cols.tobytes(), vals.tobytes())
+        mask = _DETERMINED.get(key)
+        if mask is None:
+            shape = (int(eq_counts[b]), len(vars_b))
+            if shape[0] * shape[1] <= _DENSE_BLOCK:  # most blocks: dense costs less than sparse
+                sub = np.zeros(shape)
+                np.add.at(sub, (rows, cols), vals)
+            else:
+                sub = sparse.csr_matrix((vals, (rows, cols)), shape=shape)
+            mask = _leverage(sub) > 1 - _LEVERAGE_TOLERANCE
+            if len(_DETERMINED) >= _DETERMINED_SIZE:
+                _DETERMINED.clear()
+            _DETERMINED[key] = mask
+        determined.append(vars_b[mask])
     if not determined:
         return np.zeros(0, dtype=np.int64)
-    return np.sort(variables[np.concatenate(determined)])
+    return np.concatenate(determined)
 
 
 def _repair_linear(
@@ -534,10 +593,7 @@ def previous_weight(cells: pd.DataFrame, previous_cells: pd.DataFrame | None) ->
     hidden = previous_cells["suppressed"].fillna(False).astype(bool).to_numpy()
     if "suppression_reason" in previous_cells.columns:
         hidden = hidden & (previous_cells["suppression_reason"].fillna("").astype(str).to_numpy() != NO_DATA)
-    prev = previous_cells.loc[hidden]
-    before = pd.MultiIndex.from_arrays([prev["kind"].astype(str), prev["code"].astype(str)])
-    now = pd.MultiIndex.from_arrays([cells["kind"].astype(str), cells["code"].astype(str)])
-    weight[now.isin(before)] = PREVIOUS_COMPLEMENT_WEIGHT
+    weight[_keys(cells).isin(_keys(previous_cells.loc[hidden]))] = PREVIOUS_COMPLEMENT_WEIGHT
     return weight
 
 
@@ -545,10 +601,9 @@ def _previous_n(cells: pd.DataFrame, previous_cells: pd.DataFrame | None) -> np.
     out = np.full(len(cells), np.nan)
     if previous_cells is None or not len(previous_cells) or "n" not in previous_cells.columns:
         return out
-    prev = previous_cells.set_index(["kind", "code"])
-    pos = prev.index.get_indexer(pd.MultiIndex.from_arrays([cells["kind"].astype(str), cells["code"].astype(str)]))
+    pos = _keys(previous_cells).get_indexer(_keys(cells))
     found = pos >= 0
-    out[found] = pd.to_numeric(prev["n"], errors="coerce").to_numpy(float)[pos[found]]
+    out[found] = pd.to_numeric(previous_cells["n"], errors="coerce").to_numpy(float)[pos[found]]
     return out
 
 
@@ -618,16 +673,76 @@ def _dimension_means(cells: pd.DataFrame) -> dict[str, np.ndarray]:
             for code in codes}
 
 
+def _intersections(
+    cells: pd.DataFrame, kind: np.ndarray, code: np.ndarray, parent: np.ndarray, present: Collection[str]
+) -> np.ndarray:
+    """The county × division intersections :func:`with_county_divisions` adds for
+    ``present``, as pairs of cell positions (county, prefecture × division cell): a code
+    "prefecture|division|county" of ``present`` whose prefecture × division cell and county
+    both hold filings, the county lying in that prefecture."""
+    n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(float)
+    counties = np.flatnonzero((kind == "county") & (n > 0))
+    pdiv = np.flatnonzero((kind == "prefecture_division") & (n > 0))
+    if not len(counties) or not len(pdiv) or not len(present):
+        return np.zeros((0, 2), dtype=np.int64)
+    # plain strings only (no list per code: at 200 k the heap is large and every
+    # collection of the garbage collector scans it)
+    present = [x for x in present if SEPARATOR in x]
+    pdiv_at = dict(zip(code[pdiv].tolist(), pdiv.tolist(), strict=True))
+    county_at = dict(zip(code[counties].tolist(), counties.tolist(), strict=True))
+    d = np.array([pdiv_at.get(x[: x.rfind(SEPARATOR)], -1) for x in present], dtype=np.int64)
+    c = np.array([county_at.get(x[x.rfind(SEPARATOR) + 1 :], -1) for x in present], dtype=np.int64)
+    found = (d >= 0) & (c >= 0)
+    d, c = d[found], c[found]
+    prefecture = np.array([x.partition(SEPARATOR)[0] for x in code[d].tolist()], dtype=object)
+    inside = parent[c] == prefecture
+    key = np.unique(c[inside].astype(np.int64) * len(cells) + d[inside])  # each pair once
+    return np.column_stack([key // len(cells), key % len(cells)])
+
+
+def _intersection_pairs(cells: pd.DataFrame, scores: pd.DataFrame) -> np.ndarray:
+    """:func:`_intersections` of the filings in ``scores`` (their "prefecture|division|county"
+    codes), found from the distinct (prefecture, division, county) triples by integer codes:
+    one lookup per distinct county and per distinct prefecture × division, not per filing."""
+    if not len(scores):
+        return np.zeros((0, 2), dtype=np.int64)
+    kind, code, parent = _codes(cells)
+    n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(float)
+    counties = np.flatnonzero((kind == "county") & (n > 0))
+    pdiv = np.flatnonzero((kind == "prefecture_division") & (n > 0))
+    factors = [pd.factorize(scores[c].astype(str).to_numpy(object)) for c in ("prefecture", "division", "county")]
+    (p_code, p_names), (d_code, d_names), (c_code, c_names) = factors
+    triple = pd.unique((p_code.astype(np.int64) * len(d_names) + d_code) * len(c_names) + c_code)
+    p_of, rest = np.divmod(triple, len(d_names) * len(c_names))
+    d_of, c_of = np.divmod(rest, len(c_names))
+    county_at = dict(zip(code[counties].tolist(), counties.tolist(), strict=True))
+    county = np.array([county_at.get(x, -1) for x in np.asarray(c_names, dtype=object).tolist()], dtype=np.int64)[c_of]
+    pdiv_at = dict(zip(code[pdiv].tolist(), pdiv.tolist(), strict=True))
+    pd_key, pd_inverse = np.unique(p_of * len(d_names) + d_of, return_inverse=True)
+    p_names, d_names = np.asarray(p_names, dtype=object), np.asarray(d_names, dtype=object)
+    prefectures, divisions = p_names[pd_key // len(d_names)].tolist(), d_names[pd_key % len(d_names)].tolist()
+    cell = np.array(
+        [pdiv_at.get(f"{a}{SEPARATOR}{b}", -1) for a, b in zip(prefectures, divisions, strict=True)], dtype=np.int64
+    )
+    cell = cell[pd_inverse.ravel()]
+    found = (county >= 0) & (cell >= 0)
+    county, cell, prefecture = county[found], cell[found], p_names[p_of[found]]
+    inside = parent[county] == prefecture  # the county lies in that prefecture
+    key = np.unique(county[inside] * len(cells) + cell[inside])
+    return np.column_stack([key // len(cells), key % len(cells)])
+
+
 def intersection_repairs(
     cells: pd.DataFrame, hidden: np.ndarray, n: np.ndarray, order: np.ndarray, weight: np.ndarray | None,
-    present: Collection[str],
+    present: Collection[str], edges: pd.DataFrame | None = None, pairs: np.ndarray | None = None,
 ) -> np.ndarray:
     """One round of the single-run audit with county × division intersections
     (:func:`with_county_divisions`; ``present``: the "prefecture|division|county" codes that
     hold filings): the published cells (positions) to hide so that no hidden cell of
     ``cells`` is determined by the partition equations together with the intersections
     as unknowns — one per determined cell, chosen as :func:`_repair_linear` chooses.
-    Empty when nothing is determined."""
+    Empty when nothing is determined. ``edges``: :func:`partition_table` of ``cells``, when
+    the caller has it; ``pairs``: :func:`_intersection_pairs` (then ``present`` is not read)."""
     # Only prefectures with a hidden county or prefecture × division cell can have a hidden
     # cell determined through their intersections (elsewhere both margins are published and
     # the partition audit has settled the rest).
@@ -637,18 +752,45 @@ def intersection_repairs(
     open_to = set(parent[hidden & (kind == "county")]) | {
         c.split(SEPARATOR, 1)[0] for c in code[hidden & (kind == "prefecture_division")]
     }
-    present = [c for c in present if c.split(SEPARATOR, 1)[0] in open_to]
-    augmented = with_county_divisions(cells.assign(suppressed=hidden), present)
-    k = len(augmented) - len(cells)
+    if pairs is None:
+        present = [c for c in present if c.partition(SEPARATOR)[0] in open_to]
+    else:  # (a pair's county lies in the prefecture of its code)
+        pairs = pairs[pd.Index(parent[pairs[:, 0]]).isin(open_to)] if len(pairs) else pairs
+        cell_codes, county_codes = code[pairs[:, 1]].tolist(), code[pairs[:, 0]].tolist()
+        present = [f"{a}{SEPARATOR}{b}" for a, b in zip(cell_codes, county_codes, strict=True)]
+    # The intersections themselves are never needed as unknowns: each lies in exactly two
+    # equations (its county's and its prefecture × division cell's), so eliminating them
+    # leaves, per connected group K of counties and prefecture × division cells joined by
+    # non-empty intersections, the one equation Σ_{d∈K} cell_d − Σ_{c∈K} county_c = 0 (a
+    # bipartite incidence matrix has rank nodes − components). Which of the other unknowns
+    # are determined is the same in both systems (their null spaces project onto the same
+    # space), and the eliminated one is the size of the partition audit's.
+    if pairs is None:
+        pairs = _intersections(cells, kind, code, parent, present)
+    k = len(pairs)
     if k == 0:
         return np.zeros(0, dtype=np.int64)
+    matrix, variables = _linear_system(hidden, n, partition_table(cells) if edges is None else edges)
+    column = np.full(len(cells), -1, dtype=np.int64)
+    column[variables] = np.arange(len(variables))
+    nodes = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    graph = sparse.coo_matrix((np.ones(k), (pairs[:, 0], pairs[:, 1])), shape=(len(cells), len(cells)))
+    _, group = csgraph.connected_components(graph.tocsr(), directed=False)
+    nodes = np.unique(nodes)
+    unknown_nodes = nodes[column[nodes] >= 0]
+    if len(unknown_nodes):
+        used, row = np.unique(group[unknown_nodes], return_inverse=True)
+        sign = np.where(kind[unknown_nodes] == "county", -1.0, 1.0)
+        extra = sparse.csr_matrix((sign, (row, column[unknown_nodes])), shape=(len(used), len(variables)))
+        matrix = sparse.vstack([matrix, extra]).tocsr()
+    targets = np.sort(variables[_determined_columns(matrix)])
+    if not len(targets):
+        return np.zeros(0, dtype=np.int64)
+    # a repair (rare): chosen on the system with the intersections, as before
+    augmented = with_county_divisions(cells.assign(suppressed=hidden), present)
     edges = partition_table(augmented)
     all_hidden = np.concatenate([hidden, np.ones(k, dtype=bool)])
     all_n = np.concatenate([n, np.ones(k, dtype=np.int64)])
-    targets = determined_unknowns(all_hidden, all_n, edges)
-    targets = targets[targets < len(cells)]  # an intersection's own sum: see docs/METHOD.md 五
-    if not len(targets):
-        return np.zeros(0, dtype=np.int64)
     all_order = np.concatenate([order, order.max() + 1 + np.arange(k)])
     all_weight = None if weight is None else np.concatenate([weight, np.ones(k)])
     extra = _repair_linear(all_hidden, all_n, all_order, edges, targets, all_weight)
@@ -758,11 +900,10 @@ def apply_disclosure_control(
             # audited together through their intersections (county × division, unknowns
             # that are never published), a county minus a prefecture × division cell can no
             # longer give away another hidden prefecture × division cell.
-            present = set(scores["prefecture"].astype(str) + SEPARATOR + scores["division"].astype(str)
-                          + SEPARATOR + scores["county"].astype(str))  # fmt: skip
+            pairs = _intersection_pairs(cells, scores)
             repaired, kinds, codes = [], cells["kind"].astype(str).to_numpy(object), cells["code"].astype(str).to_numpy(object)
             for _ in range(_MAX_ROUNDS):
-                extra = intersection_repairs(cells, hidden, n, order, weight, present)
+                extra = intersection_repairs(cells, hidden, n, order, weight, (), edges, pairs)
                 if not len(extra):
                     break
                 mask = np.zeros(len(hidden), dtype=bool)

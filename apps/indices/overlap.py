@@ -80,17 +80,25 @@ def atoms_of(cells: pd.DataFrame, scores: pd.DataFrame) -> Atoms:
         # tag sets repeat (a few hundred distinct among 200,000 filings): name each once
         raw = [tuple(t) if isinstance(t, (tuple, list, np.ndarray)) else t for t in scores["key_industries"].tolist()]
         codes, uniques = pd.factorize(pd.Series(raw, dtype=object), use_na_sentinel=False)
-        tags = pd.Series(np.array([_tagset(u) for u in uniques], dtype=object)[codes], index=scores.index)
+        tag_codes, tag_names = pd.factorize(np.array([_tagset(u) for u in uniques], dtype=object))
+        tag_codes = tag_codes[codes]
     else:
-        tags = pd.Series("", index=scores.index)
-    frame = pd.DataFrame({
-        "division": scores["division"].astype(str).to_numpy(object),
-        "size": scores["size_class"].astype(str).to_numpy(object),
-        "tags": tags.to_numpy(object),
-    })  # fmt: skip
-    grouped = frame.groupby(["division", "size", "tags"], sort=True).size()
-    keys = grouped.index.to_frame(index=False)
-    n = grouped.to_numpy(np.int64)
+        tag_codes, tag_names = np.zeros(len(scores), dtype=np.int64), np.array([""], dtype=object)
+    # the atoms: distinct (division, size class, tag set) by integer codes, then named and
+    # sorted as a sorted group-by on the three strings would give them
+    d_codes, d_names = pd.factorize(scores["division"].astype(str).to_numpy(object))
+    s_codes, s_names = pd.factorize(scores["size_class"].astype(str).to_numpy(object))
+    key = (d_codes.astype(np.int64) * len(s_names) + s_codes) * len(tag_names) + tag_codes
+    atom, distinct = pd.factorize(key)
+    d_of, rest = np.divmod(distinct, len(s_names) * len(tag_names))
+    s_of, t_of = np.divmod(rest, len(tag_names))
+    keys = pd.DataFrame({
+        "division": np.asarray(d_names, dtype=object)[d_of],
+        "size": np.asarray(s_names, dtype=object)[s_of],
+        "tags": np.asarray(tag_names, dtype=object)[t_of],
+        "n": np.bincount(atom, minlength=len(distinct)),
+    }).sort_values(["division", "size", "tags"]).reset_index(drop=True)  # fmt: skip
+    n = keys["n"].to_numpy(np.int64)
     incidence = np.zeros((len(rows), len(n)))
     division = keys["division"].to_numpy(object)
     size = keys["size"].to_numpy(object)
