@@ -633,9 +633,9 @@ def _chunk_join_columns(run: IndexRun, filings: dict, register: pd.DataFrame, ta
         "enterprise_id": ent_ids, "composite": np.asarray(result.composite, dtype=float),
         "level": np.asarray(result.level, dtype=np.int64),
         # as written to RunScore (float32), so that the join sees what a read of the scores gives
-        "dimension_scores": np.asarray(result.dimension_scores, dtype="<f4").reshape(len(ent_ids), -1),
+        "dimension_scores": np.asarray(result.dimension_scores, dtype="<f4"),  # (n, dimensions)
         "revenue": revenue, "not_measured": not_measured, "kpi_asked": kpi_asked,
-        "key_industries": tag_tuples[tag_ids] if len(ent_ids) else np.array([], dtype=object),
+        "key_industries": (tag_ids, tag_tuples),  # each filing's id of its set of tags, and the sets
     }
     for name in JOIN_CODE_COLUMNS:
         columns[name] = filings[name]
@@ -644,12 +644,15 @@ def _chunk_join_columns(run: IndexRun, filings: dict, register: pd.DataFrame, ta
 
 def pack_join_columns(columns: dict[str, np.ndarray]) -> bytes:
     """A chunk's join columns as one uncompressed .npz: numbers as they are, each code
-    column and the key-industry tags as integer codes and their distinct values."""
+    column and the key-industry tags as integer codes and their distinct values (the tags
+    given as (id of each filing's set, the sets), as _tuple_ids gives them)."""
     arrays = {}
     for name, values in columns.items():
-        if name in (*JOIN_CODE_COLUMNS, "key_industries"):
-            if name == "key_industries":
-                values = [",".join(t) for t in values]
+        if name == "key_industries":
+            ids, sets = values
+            arrays[f"{name}__codes"] = np.asarray(ids, dtype=np.int32)
+            arrays[f"{name}__values"] = np.array([",".join(t) for t in sets], dtype=str)
+        elif name in JOIN_CODE_COLUMNS:
             codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=False)
             arrays[f"{name}__codes"] = codes.astype(np.int32)
             arrays[f"{name}__values"] = np.asarray(uniques, dtype=str)
@@ -696,7 +699,7 @@ def join_frame_from_chunks(run: IndexRun, dimension_codes: list[str]) -> pd.Data
 
     frame = pd.DataFrame({"enterprise_id": ids[order], "composite": column("composite").astype(float),
                           "level": column("level").astype(np.int64)})
-    matrix = np.concatenate([p["dimension_scores"].reshape(len(p["enterprise_id"]), -1) for p in parts])[order]
+    matrix = np.concatenate([p["dimension_scores"] for p in parts])[order]
     if matrix.shape[1] != len(dimension_codes):
         return None
     matrix = matrix.astype(float)
