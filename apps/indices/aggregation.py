@@ -722,23 +722,28 @@ def _add_performance(cells: pd.DataFrame, params: IndexParameters) -> None:
 
 def to_records_frame(cells: pd.DataFrame) -> pd.DataFrame:
     """The IndexCell columns only, as Python objects: NaN → None, integers as int."""
-    columns: dict[str, list[Any]] = {}
+    columns: dict[str, Any] = {}
     for column in CELL_COLUMNS:
         series = cells[column]
         if column in INT_COLUMNS:
-            columns[column] = [int(v) for v in series.to_numpy(np.int64)]
+            columns[column] = series.to_numpy(np.int64).tolist()
         elif column in NULLABLE_INT_COLUMNS:
             values = pd.to_numeric(series, errors="coerce").to_numpy(float)
-            columns[column] = [None if math.isnan(v) else int(v) for v in values]
+            missing = np.isnan(values)
+            out = np.full(len(values), None, dtype=object)
+            out[~missing] = values[~missing].astype(np.int64).tolist()
+            columns[column] = out
         elif column in ("kind", "code", "parent_code", "performance_group", "suppression_reason"):
             columns[column] = [str(v) for v in series.fillna("").to_numpy(object)]
         elif column == "suppressed":
-            columns[column] = [bool(v) for v in series.to_numpy(bool)]
+            columns[column] = series.to_numpy(bool).tolist()
         elif column in ("level_shares", "dimension_means", "indicator_means"):
             columns[column] = list(series.to_numpy(object))
-        else:
+        else:  # Python floats (tolist), None for NaN
             values = pd.to_numeric(series, errors="coerce").to_numpy(float)
-            columns[column] = [None if math.isnan(v) else float(v) for v in values]
+            out = np.array(values.tolist(), dtype=object)
+            out[np.isnan(values)] = None
+            columns[column] = out
     return pd.DataFrame({c: pd.Series(v, index=cells.index, dtype=object) for c, v in columns.items()})
 
 
