@@ -403,11 +403,14 @@ def _json_column(values: list, empty) -> list[str]:
     keys = list(first) if isinstance(first, dict) else None
     rows = [values[i] for i in full]
     if keys is not None and all(isinstance(v, dict) and list(v) == keys for v in rows):
-        matrix = np.array([list(v.values()) for v in rows], dtype=float)
+        numbers = [list(v.values()) for v in rows]
     elif keys is None and all(isinstance(v, list) and len(v) == len(first) for v in rows):
-        matrix = np.array(rows, dtype=float)
+        numbers = rows
     else:
-        matrix = None
+        numbers = None
+    # only floats are written as the matrix writes them (an int would gain a ".0")
+    floats = numbers is not None and all(type(x) is float for row in numbers for x in row)
+    matrix = np.array(numbers, dtype=float) if floats else None
     if matrix is None or not np.isfinite(matrix).all():
         encoded = [_JSON.encode(v) for v in rows]
     else:
