@@ -37,8 +37,6 @@ def _copy_text(values, n: int) -> list[str]:
         return array.astype(str).tolist()
     if array.dtype.kind == "b":
         return np.where(array, "t", "f").tolist()
-    if array.dtype.kind == "f":  # shortest round-trip digits, as str(float) gives them
-        return np.where(np.isnan(array), "\\N", array.astype(str)).tolist()
     if array.dtype.kind == "U":
         array = array.astype(object)
     kind = pd.api.types.infer_dtype(array, skipna=False)

@@ -368,14 +368,6 @@ def json_objects(keys, matrix: np.ndarray) -> list[str]:
     return [template % row for row in map(tuple, _number_texts(matrix).tolist())]
 
 
-def json_arrays(matrix: np.ndarray) -> list[str]:
-    """Each row of ``matrix`` as the JSON text json.dumps gives of its list of floats (NaN
-    as null)."""
-    matrix = np.ascontiguousarray(matrix, dtype=float)
-    template = "[" + ", ".join(["%s"] * matrix.shape[1]) + "]"
-    return [template % row for row in map(tuple, _number_texts(matrix).tolist())]
-
-
 def _number_texts(matrix: np.ndarray) -> np.ndarray:
     """The JSON text of each number of ``matrix`` (null for NaN), as an object array of the
     same shape: each distinct value (by its bits) formatted once."""
@@ -388,55 +380,6 @@ def _number_texts(matrix: np.ndarray) -> np.ndarray:
     index = np.full(matrix.shape, len(bits), dtype=np.int64)
     index[present] = inverse.reshape(-1)
     return texts[index]
-
-
-def _json_column(values: list, empty) -> list[str]:
-    """A cell column of lists (level shares) or dicts (dimension means) as the JSON text
-    json.dumps gives of each (``empty`` for None): the cells with values as one matrix,
-    each distinct number formatted once. Values that do not form a matrix of finite
-    numbers under the same keys are encoded one by one."""
-    texts = [json.dumps(empty)] * len(values)
-    full = [i for i, v in enumerate(values) if v]
-    if not full:
-        return texts
-    first = values[full[0]]
-    keys = list(first) if isinstance(first, dict) else None
-    rows = [values[i] for i in full]
-    if keys is not None and all(isinstance(v, dict) and list(v) == keys for v in rows):
-        numbers = [list(v.values()) for v in rows]
-    elif keys is None and all(isinstance(v, list) and len(v) == len(first) for v in rows):
-        numbers = rows
-    else:
-        numbers = None
-    # only floats are written as the matrix writes them (an int would gain a ".0")
-    floats = numbers is not None and all(type(x) is float for row in numbers for x in row)
-    matrix = np.array(numbers, dtype=float) if floats else None
-    if matrix is None or not np.isfinite(matrix).all():
-        encoded = [_JSON.encode(v) for v in rows]
-    else:
-        encoded = json_objects(keys, matrix) if keys is not None else json_arrays(matrix)
-    for i, text in zip(full, encoded, strict=True):
-        texts[i] = text
-    return texts
-
-
-def _cell_column(name: str, values: pd.Series):
-    """One column of the cells (as aggregation.to_records_frame gives them) in the form the
-    column-wise COPY writes fastest: numbers as numpy arrays (NaN for None), the JSON
-    columns as their text."""
-    if name in ("level_shares", "dimension_means"):
-        return np.array(_json_column(values.tolist(), [] if name == "level_shares" else {}), dtype=object)
-    if name == "indicator_means":  # JSON text already (indicator_means)
-        return np.asarray(values.tolist(), dtype=object)
-    if name in aggregation.INT_COLUMNS:
-        return values.to_numpy(np.int64)
-    if name == "suppressed":
-        return values.to_numpy(bool)
-    if name in ("kind", "code", "parent_code", "performance_group", "suppression_reason"):
-        return values.to_numpy(object)
-    if name in aggregation.NULLABLE_INT_COLUMNS:
-        return values.to_numpy(object)
-    return pd.to_numeric(values, errors="coerce").to_numpy(float)
 
 
 def indicator_means(
@@ -1006,12 +949,15 @@ def finalize_run(*, run_id: int) -> IndexRun:
             return locked
         IndexCell.objects.filter(run=locked).delete()
         fields = [c for c in columns if c in cells.columns]
-        # column-wise (one COPY, no Python call per row); COPY bypasses model defaults: a
-        # new cell is not stale
-        payload: dict[str, object] = {"run_id": locked.pk, "stale": False}
-        for name in fields:
-            payload[name] = _cell_column(name, cells[name])
-        copy_rows(IndexCell._meta.db_table, ["run_id", "stale", *fields], payload)
+        records = cells[fields].astype(object).where(cells[fields].notna(), None)
+        for name, empty in (("level_shares", []), ("dimension_means", {})):  # (indicator means are JSON text)
+            if name in records:
+                records[name] = [_JSON.encode(v if v is not None else empty) for v in records[name]]
+        # Row by row: psycopg's C write_row sends each row while the server parses the last
+        # (one column-wise payload was slower here: the server waited for all of it).
+        # COPY bypasses model defaults: a new cell is not stale.
+        copy_rows(IndexCell._meta.db_table, ["run_id", "stale", *fields],
+                  ((locked.pk, False, *row) for row in records.itertuples(index=False, name=None)))
         written = time.perf_counter()
         locked.cells = len(cells)
         locked.suppressed_cells = int(cells["suppressed"].sum()) if len(cells) else 0

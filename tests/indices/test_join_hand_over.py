@@ -106,8 +106,8 @@ def test_a_chunk_scored_again_rewrites_its_hand_over(settings):
 
 
 def test_the_cells_json_text_is_what_json_dumps_writes():
-    """The join writes the JSON columns as text built a matrix at a time (each distinct
-    number formatted once): the same text as json.dumps of each cell's value."""
+    """The join writes the indicator means as JSON text built a matrix at a time (each
+    distinct number formatted once): the same text as json.dumps of each cell's dict."""
     import json
 
     import numpy as np
@@ -120,9 +120,3 @@ def test_the_cells_json_text_is_what_json_dumps_writes():
     as_dicts = [{k: (None if np.isnan(v) else v) for k, v in zip(keys, row, strict=True)} for row in matrix.tolist()]
     assert pipeline.json_objects(keys, matrix) == [json.dumps(d, ensure_ascii=False) for d in as_dicts]
     assert pipeline.json_objects([], matrix[:2]) == ["{}", "{}"]
-    finite = np.nan_to_num(matrix)
-    assert pipeline.json_arrays(finite) == [json.dumps(row) for row in finite.tolist()]
-    shares = [None, [], [0.1, 0.2, 0.7], [1.0, 0.0, 0.0]]
-    assert pipeline._json_column(shares, []) == ["[]", "[]", *map(json.dumps, shares[2:])]
-    means = [{}, {"D1": 1.5, "D2": 2.25}, {"D1": 3.0, "D2": float("nan")}, {"D2": 1.0, "D1": 2.0}]
-    assert pipeline._json_column(means, {}) == [json.dumps(m) for m in means]
