@@ -226,9 +226,10 @@ def _code_width(model, field: str) -> int:
 
 def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[str, np.ndarray]:
     """Accepted filings of the run's period in the chunk ``codes``: ids, the answer matrix
-    (n × indicators), the county and division code each filing recorded when it was
-    submitted (the codes the cells are built from, see :func:`recorded_frame`), the
-    industry the filing recorded (today's for a filing without one). One binary COPY of the
+    (n × indicators), the region codes, division, size class and revenue each filing
+    recorded when it was submitted (the codes the cells are built from, see
+    :func:`recorded_frame`; handed to the join, :func:`pack_join_columns`), the industry
+    the filing recorded (today's for a filing without one). One binary COPY of the
     chunk's ranges of the region index (the key-industry tags come from the period's
     register snapshot, see :func:`score_chunk`)."""
     enterprises_table = Enterprise._meta.db_table
