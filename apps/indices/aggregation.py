@@ -240,8 +240,25 @@ def _key_industries(frame: pd.DataFrame) -> pd.Series:
     """Key-industry tags exploded to one row per (row position, slug)."""
     if "key_industries" not in frame.columns or frame.empty:
         return pd.Series([], dtype=object, index=pd.Index([], dtype=np.intp))
-    tags = pd.Series(frame["key_industries"].to_numpy(), index=np.arange(len(frame))).explode().dropna()
-    return tags.astype(str)
+    # as Series.explode().dropna() gives them, spread from the few distinct sets of tags
+    values = frame["key_industries"].to_numpy(object)
+    try:
+        ids, sets = pd.factorize(values, use_na_sentinel=False)
+    except TypeError:  # unhashable sets of tags (lists): explode them
+        tags = pd.Series(values, index=np.arange(len(frame))).explode().dropna()
+        return tags.astype(str)
+    members = [[v for v in ((t,) if isinstance(t, str) else t) if v is not None and v == v]
+               if isinstance(t, str | tuple | list) else [] for t in sets]
+    if not any(members):
+        return pd.Series([], dtype=object, index=pd.Index([], dtype=np.intp))
+    lengths = np.array([len(m) for m in members], dtype=np.intp)
+    flat = np.array([str(v) for m in members for v in m], dtype=object)
+    offsets = np.zeros(len(members), dtype=np.intp)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    per_row = lengths[ids]
+    rows = np.repeat(np.arange(len(frame), dtype=np.intp), per_row)
+    within = np.arange(len(rows), dtype=np.intp) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    return pd.Series(flat[offsets[ids[rows]] + within], index=rows, dtype=object)
 
 
 # --- cell ids ------------------------------------------------------------------------------
@@ -285,7 +302,9 @@ def _combine(
         base = max(len(uniques), 1)
         score_key = score_key * base + s_ids
         registry_key = registry_key * base + r_ids
-    keys, inverse = np.unique(np.concatenate([score_key, registry_key]), return_inverse=True)
+    # the distinct keys in ascending order and each row's index into them (np.unique's
+    # result, by hashing instead of sorting every row)
+    inverse, keys = pd.factorize(np.concatenate([score_key, registry_key]), sort=True)
     decoded: list[np.ndarray] = []
     rest = keys
     for _s, _r, uniques in reversed(parts):
@@ -484,10 +503,11 @@ def _statistics(
             "_dominance_share": dominance_share,
         }
     )
-    out["level_shares"] = [list(map(float, r)) if c else [] for r, c in zip(level_shares, has, strict=True)]
+    # Python floats by tolist(), not float() per number
+    out["level_shares"] = [r if c else [] for r, c in zip(level_shares.tolist(), has.tolist(), strict=True)]
     codes = list(dimension_codes)
     out["dimension_means"] = [
-        dict(zip(codes, map(float, r), strict=True)) if c else {} for r, c in zip(dim_means, has, strict=True)
+        dict(zip(codes, r, strict=True)) if c else {} for r, c in zip(dim_means.tolist(), has.tolist(), strict=True)
     ]
     # Indicator means are filled in by the index run from the chunks' partial sums
     # (apps.indices.pipeline.indicator_means): the filings' indicator scores are not here.
@@ -572,28 +592,46 @@ def compute_statistics(
 def _rank_group(cells: pd.DataFrame) -> pd.Series:
     """Siblings for ranking: the parent, except prefecture × division cells, which are
     ranked within their prefecture (the part of the code before "|")."""
-    group = cells["parent_code"].astype(object).copy()
+    group = cells["parent_code"].to_numpy(object).copy()
     pd_mask = (cells["kind"] == PREFECTURE_DIVISION).to_numpy()
     if pd_mask.any():
-        group[pd_mask] = cells.loc[pd_mask, "code"].astype(str).str.split(KEY_SEPARATOR, n=1).str[0]
-    return group
+        group[pd_mask] = [str(c).split(KEY_SEPARATOR, 1)[0] for c in cells["code"].to_numpy(object)[pd_mask].tolist()]
+    return pd.Series(group, index=cells.index, dtype=object)
+
+
+def _sibling_groups(cells: pd.DataFrame) -> np.ndarray:
+    """An integer id of each cell's ranking group: (kind, :func:`_rank_group`)."""
+    kind = pd.factorize(cells["kind"].to_numpy(object))[0].astype(np.int64)
+    group, uniques = pd.factorize(_rank_group(cells).to_numpy(object), use_na_sentinel=False)
+    return pd.factorize(kind * max(len(uniques), 1) + group)[0]
 
 
 def _add_ranks(cells: pd.DataFrame, params: IndexParameters) -> None:
     ranked_kind = cells["kind"].isin(list(RANKED_KINDS)).to_numpy()
     eligible = ranked_kind & (cells["n"].to_numpy() >= params.min_cell_size) & ~cells["suppressed"].to_numpy(bool)
-    frame = pd.DataFrame(
-        {"kind": cells["kind"], "group": _rank_group(cells), "mean": cells["mean"].round(RANK_DECIMALS)}
-    )
-    frame.loc[~eligible, "mean"] = np.nan
-    rank = frame.groupby(["kind", "group"], sort=False)["mean"].rank(method="min", ascending=False)
-    siblings = frame.groupby(["kind", "group"], sort=False)["mean"].transform("count")
-    cells["rank"] = rank.where(eligible)
-    cells["siblings"] = siblings.where(ranked_kind)
-    _add_rank_intervals(cells, frame, eligible, params)
+    group = _sibling_groups(cells)
+    mean = np.where(eligible, cells["mean"].round(RANK_DECIMALS).to_numpy(float), np.nan)
+    # rank "min", descending, among the eligible siblings: one sort by (group, −mean); a
+    # cell's rank is 1 + the position in its group of the first cell with its mean
+    idx = np.flatnonzero(eligible)
+    order = idx[np.lexsort((-mean[idx], group[idx]))]
+    g, m = group[order], mean[order]
+    new_group = np.r_[True, g[1:] != g[:-1]] if len(order) else np.zeros(0, bool)
+    new_value = new_group | np.r_[True, m[1:] != m[:-1]] if len(order) else np.zeros(0, bool)
+    position = np.arange(len(order))
+    group_start = np.maximum.accumulate(np.where(new_group, position, 0)) if len(order) else position
+    tie_start = np.maximum.accumulate(np.where(new_value, position, 0)) if len(order) else position
+    rank = np.full(len(cells), np.nan)
+    rank[order] = tie_start - group_start + 1
+    siblings = np.bincount(group[idx], minlength=group.max() + 1 if len(group) else 0)[group] if len(group) else group
+    cells["rank"] = rank
+    cells["siblings"] = np.where(ranked_kind, siblings, np.nan) if len(group) else np.zeros(0)
+    _add_rank_intervals(cells, mean, group, eligible, params)
 
 
-def _add_rank_intervals(cells: pd.DataFrame, frame: pd.DataFrame, eligible: np.ndarray, params: IndexParameters) -> None:
+def _add_rank_intervals(
+    cells: pd.DataFrame, mean: np.ndarray, group: np.ndarray, eligible: np.ndarray, params: IndexParameters
+) -> None:
     """95 % rank intervals (rank_low … rank_high) of every ranked cell: ``rank_draws``
     simulated periods in which each ranked cell's mean is drawn from a normal distribution
     with its standard error (std / √n, with the finite-population correction of the
@@ -603,7 +641,8 @@ def _add_rank_intervals(cells: pd.DataFrame, frame: pd.DataFrame, eligible: np.n
     hold the published rank (ties share the best rank, draws break them). Each interval
     covers the cell's own rank with about 95 % probability under that approximation; they
     are not simultaneous (about 1 in 20 cells may lie outside its interval). Vectorised:
-    one sort per draw over all ranked cells of all kinds."""
+    the draws are ranked all at once — a sort of each draw by value, then a radix sort of
+    the sibling groups in that order (a cell's rank is its place in its group)."""
     cells["rank_low"] = np.nan
     cells["rank_high"] = np.nan
     idx = np.flatnonzero(eligible)
@@ -615,18 +654,20 @@ def _add_rank_intervals(cells: pd.DataFrame, frame: pd.DataFrame, eligible: np.n
     fpc = np.where(registered > n, np.sqrt((registered - n) / np.maximum(registered - 1, 1)),
                    np.where(registered == n, 0.0, 1.0))
     se = np.nan_to_num(std / np.sqrt(n) * fpc, nan=0.0)
-    mean = frame["mean"].to_numpy(float)[idx]
-    group = pd.factorize(pd.MultiIndex.from_arrays([frame["kind"].to_numpy()[idx], frame["group"].to_numpy()[idx]]))[0]
+    group = pd.factorize(group[idx])[0]
     counts = np.bincount(group)
     starts = np.zeros(len(counts), dtype=np.int64)
     np.cumsum(counts[:-1], out=starts[1:])
     rng = np.random.default_rng(params.rank_seed)
-    ranks = np.empty((params.rank_draws, len(idx)), dtype=np.int32)
+    # the same stream as one standard_normal(len(idx)) per draw, in the draws' order
+    draws = mean[idx] + se * rng.standard_normal((params.rank_draws, len(idx)))
+    by_value = np.argsort(-draws, axis=1, kind="stable")  # ties: the earlier cell first
+    narrow = np.uint16 if len(counts) <= np.iinfo(np.uint16).max else np.int64
+    in_group = np.argsort(group.astype(narrow)[by_value], axis=1, kind="stable")  # radix: groups in value order
+    order = np.take_along_axis(by_value, in_group, axis=1)
+    ranks = np.empty(draws.shape, dtype=np.int32)
     position = np.arange(len(idx))
-    for b in range(params.rank_draws):
-        draw = mean + se * rng.standard_normal(len(idx))
-        order = np.lexsort((-draw, group))
-        ranks[b, order] = position - starts[group[order]] + 1
+    np.put_along_axis(ranks, order, (position - starts[group[order]] + 1).astype(np.int32), axis=1)
     # widened to hold the published rank itself (tied means share the best rank)
     point = cells["rank"].to_numpy(float)[idx]
     cells.loc[cells.index[idx], "rank_low"] = np.minimum(np.percentile(ranks, 2.5, axis=0, method="lower"), point)
@@ -681,23 +722,28 @@ def _add_performance(cells: pd.DataFrame, params: IndexParameters) -> None:
 
 def to_records_frame(cells: pd.DataFrame) -> pd.DataFrame:
     """The IndexCell columns only, as Python objects: NaN → None, integers as int."""
-    columns: dict[str, list[Any]] = {}
+    columns: dict[str, Any] = {}
     for column in CELL_COLUMNS:
         series = cells[column]
         if column in INT_COLUMNS:
-            columns[column] = [int(v) for v in series.to_numpy(np.int64)]
+            columns[column] = series.to_numpy(np.int64).tolist()
         elif column in NULLABLE_INT_COLUMNS:
             values = pd.to_numeric(series, errors="coerce").to_numpy(float)
-            columns[column] = [None if math.isnan(v) else int(v) for v in values]
+            missing = np.isnan(values)
+            out = np.full(len(values), None, dtype=object)
+            out[~missing] = values[~missing].astype(np.int64).tolist()
+            columns[column] = out
         elif column in ("kind", "code", "parent_code", "performance_group", "suppression_reason"):
             columns[column] = [str(v) for v in series.fillna("").to_numpy(object)]
         elif column == "suppressed":
-            columns[column] = [bool(v) for v in series.to_numpy(bool)]
+            columns[column] = series.to_numpy(bool).tolist()
         elif column in ("level_shares", "dimension_means", "indicator_means"):
             columns[column] = list(series.to_numpy(object))
-        else:
+        else:  # Python floats (tolist), None for NaN
             values = pd.to_numeric(series, errors="coerce").to_numpy(float)
-            columns[column] = [None if math.isnan(v) else float(v) for v in values]
+            out = np.array(values.tolist(), dtype=object)
+            out[np.isnan(values)] = None
+            columns[column] = out
     return pd.DataFrame({c: pd.Series(v, index=cells.index, dtype=object) for c, v in columns.items()})
 
 

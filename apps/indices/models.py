@@ -203,6 +203,10 @@ class RunChunk(models.Model):
     # The chunk's per-county and per-division sums and counts of indicator scores
     # (np.savez_compressed, see apps.indices.pipeline); the join adds them up.
     indicator_sums = models.BinaryField(null=True)
+    # What the join needs of the chunk's filings: their scores, recorded
+    # codes, revenue, key-industry tags and 未统计 counts (np.savez, see
+    # apps.indices.pipeline.pack_join_columns), written with the chunk's scores.
+    join_columns = models.BinaryField(null=True)
 
     class Meta:
         verbose_name = _("计算分块")

@@ -226,22 +226,28 @@ def _code_width(model, field: str) -> int:
 
 def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[str, np.ndarray]:
     """Accepted filings of the run's period in the chunk ``codes``: ids, the answer matrix
-    (n × indicators), the county and division code each filing recorded when it was
-    submitted (the codes the cells are built from, see :func:`recorded_frame`), the
-    industry the filing recorded (today's for a filing without one). One binary COPY of the
+    (n × indicators), the region codes, division, size class and revenue each filing
+    recorded when it was submitted (the codes the cells are built from, see
+    :func:`recorded_frame`; handed to the join, :func:`pack_join_columns`), the industry
+    the filing recorded (today's for a filing without one). One binary COPY of the
     chunk's ranges of the region index (the key-industry tags come from the period's
     register snapshot, see :func:`score_chunk`)."""
     enterprises_table = Enterprise._meta.db_table
     source, params = _chunk_source(
-        codes, run.period_id, ["id", "enterprise_id", "county_code", "division_code", "industry_code", "answer_vector"])
+        codes, run.period_id, ["id", "enterprise_id", "province_code", "prefecture_code", "county_code", "division_code",
+                               "industry_code", "size_class", "revenue", "answer_vector"])
     # Codes as recorded at submission (issue 8); only enterprises their authority has
     # confirmed count (issue 9: a self-registration counts once confirmed) — looked up per
     # filing in the small index enterprise_confirmed_industry.
     sql = f"FROM ({source}) s JOIN {enterprises_table} e ON e.id = s.enterprise_id WHERE NOT e.awaiting_confirmation"
+    revenue = "coalesce(s.revenue::float8, 'NaN'::float8)" if connection.vendor == "postgresql" else "s.revenue"
     fields = [
         ("id", "s.id", "bigint"), ("enterprise_id", "s.enterprise_id", "bigint"),
-        ("county", "s.county_code", ("text", _code_width(Submission, "county_code"))),
-        ("division", "s.division_code", ("text", _code_width(Submission, "division_code"))),
+        # the filing's recorded codes, size class and revenue: handed to the join (join_columns)
+        *((name, f"s.{name}_code", ("text", _code_width(Submission, f"{name}_code")))
+          for name in ("province", "prefecture", "county", "division")),
+        ("size_class", "s.size_class", ("text", _code_width(Submission, "size_class"))),
+        ("revenue", revenue, "double precision"),
         # the industry the filing recorded (issue 8); today's for a filing without one
         ("industry", "coalesce(nullif(s.industry_code, ''), e.industry_id)", ("text", _code_width(Industry, "code"))),
         ("answers", "s.answer_vector", ("float32le", n_indicators)),
@@ -334,27 +340,55 @@ def _add_up(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], m: int) -> p
     return frame.groupby(level=0, sort=True).sum()
 
 
-def _means(frame: pd.DataFrame, indicator_codes: list[str], min_count: int) -> dict[str, dict[str, float | None]]:
-    """{code: {indicator: mean rounded}} of summed rows; None where fewer than ``min_count``
-    filings answered the indicator — a module indicator answered by one firm in a large
-    cell would otherwise be that firm's score (the cell's own n does not protect it)."""
+def _means(frame: pd.DataFrame, indicator_codes: list[str], min_count: int) -> dict[str, str]:
+    """{code: JSON text of {indicator: mean rounded}} of summed rows; null where fewer than
+    ``min_count`` filings answered the indicator — a module indicator answered by one firm
+    in a large cell would otherwise be that firm's score (the cell's own n does not protect
+    it)."""
     m = len(indicator_codes)
     values = frame.to_numpy(float)
     sums, counts = values[:, :m], values[:, m:]
     enough = counts >= max(min_count, 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.round(np.where(enough, sums / np.where(enough, counts, 1), np.nan), INDICATOR_DECIMALS)
-    out = {}
-    for code, row in zip(frame.index.tolist(), means.tolist(), strict=True):
-        out[str(code)] = {ind: (None if np.isnan(v) else float(v)) for ind, v in zip(indicator_codes, row, strict=True)}
-    return out
+    return dict(zip(map(str, frame.index.tolist()), json_objects(indicator_codes, means), strict=True))
+
+
+# json.dumps(..., ensure_ascii=False) builds a new encoder per call; this one is built once
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
+def json_objects(keys, matrix: np.ndarray) -> list[str]:
+    """Each row of ``matrix`` as the JSON text json.dumps gives of {key: value} (NaN as
+    null): each distinct value (by its bits) is formatted once, and each row is one
+    %-format of a template that holds the keys."""
+    matrix = np.ascontiguousarray(matrix, dtype=float)
+    if not len(keys):
+        return ["{}"] * matrix.shape[0]
+    template = "{" + ", ".join(_JSON.encode(str(k)).replace("%", "%%") + ": %s" for k in keys) + "}"
+    return [template % row for row in map(tuple, _number_texts(matrix).tolist())]
+
+
+def _number_texts(matrix: np.ndarray) -> np.ndarray:
+    """The JSON text of each number of ``matrix`` (null for NaN), as an object array of the
+    same shape: each distinct value (by its bits) formatted once."""
+    present = ~np.isnan(matrix)
+    bits, inverse = np.unique(matrix[present].view(np.int64), return_inverse=True)
+    distinct = bits.view(float)
+    # json writes a finite float as float.__repr__ (and inf as Infinity)
+    encode = float.__repr__ if np.isfinite(distinct).all() else _JSON.encode
+    texts = np.array([*map(encode, distinct.tolist()), "null"], dtype=object)
+    index = np.full(matrix.shape, len(bits), dtype=np.int64)
+    index[present] = inverse.reshape(-1)
+    return texts[index]
 
 
 def indicator_means(
     run: IndexRun, registry: pd.DataFrame, indicator_codes: list[str], min_count: int = 1
-) -> dict[tuple[str, str], dict]:
-    """{(kind, code): {indicator: mean}} for the nation, provinces, prefectures, counties
-    and divisions, from the chunks' partial sums. Counties are rolled up along the
+) -> dict[tuple[str, str], str]:
+    """{(kind, code): JSON text of {indicator: mean}} for the nation, provinces,
+    prefectures, counties and divisions, from the chunks' partial sums (the text is what
+    the cell stores: no dictionary per cell is built). Counties are rolled up along the
     registry's region codes (those of the cells); the nation is the sum of its counties."""
     m = len(indicator_codes)
     counties, divisions = [], []
@@ -372,7 +406,7 @@ def indicator_means(
     known = by_county.index.isin(regions.index)
     if not known.all():
         raise ValueError(f"filings in counties without registered enterprises: {list(by_county.index[~known][:5])}")
-    out: dict[tuple[str, str], dict] = {}
+    out: dict[tuple[str, str], str] = {}
     for kind, frame in (
         ("county", by_county),
         ("prefecture", by_county.groupby(regions["prefecture"].reindex(by_county.index).to_numpy(), sort=True).sum()),
@@ -483,7 +517,8 @@ def score_chunk(*, chunk_id: int) -> bool:
         filings = _load_vectors(run, chunk.province_codes, compiled.n_indicators)
         sub_ids, ent_ids = filings["id"], filings["enterprise_id"]
         # modules by key-industry tags as of the period (the snapshot), like the cells
-        tags = period_key_industries(snapshot_frame(period_snapshot(run.period)), ent_ids)
+        register = snapshot_frame(period_snapshot(run.period))
+        tags = period_key_industries(register, ent_ids)
         tag_ids, tag_tuples = _tuple_ids(tags)
         loaded = time.perf_counter()
         industry = as_of_period_industries(filings["industry"], filings["division"])
@@ -492,6 +527,9 @@ def score_chunk(*, chunk_id: int) -> bool:
         partial_sums = pack_indicator_sums(compiled.indicator_codes, result.indicator_scores,
                                            filings["county"], filings["division"])
         scored = time.perf_counter()
+        join_columns = pack_join_columns(
+            _chunk_join_columns(run, filings, register, tag_ids, tag_tuples, membership, result))
+        handed = time.perf_counter()
         # The chunk's row is locked before any score is written: a second delivery of the
         # same chunk (acks_late redelivers a message whose worker went quiet) waits here
         # until the first commits, then sees it done and rolls back without writing —
@@ -505,15 +543,135 @@ def score_chunk(*, chunk_id: int) -> bool:
         write_scores(run.pk, chunk.index, sub_ids, ent_ids, result.composite, result.level, result.dimension_scores)
         written = time.perf_counter()
         locked.done, locked.finished_at, locked.indicator_sums = True, timezone.now(), partial_sums
-        locked.save(update_fields=["done", "finished_at", "indicator_sums"])
+        locked.join_columns = join_columns  # with the scores: a redelivered chunk rewrites both
+        locked.save(update_fields=["done", "finished_at", "indicator_sums", "join_columns"])
         run_locked = IndexRun.objects.select_for_update().get(pk=run.pk)
         run_locked.chunks_done = run_locked.chunks.filter(done=True).count()
         run_locked.progress = 5 + int(80 * run_locked.chunks_done / max(run_locked.chunks_total, 1))
         run_locked.heartbeat_at = timezone.now()
-        for step, seconds in (("load", loaded - started), ("score", scored - loaded), ("write_scores", written - scored)):
+        for step, seconds in (("load", loaded - started), ("score", scored - loaded), ("join_columns", handed - scored),
+                              ("write_scores", written - handed)):
             run_locked.timings[step] = round(run_locked.timings.get(step, 0) + seconds, 3)
         run_locked.save(update_fields=["chunks_done", "progress", "heartbeat_at", "timings"])
         return run_locked.chunks_done == run_locked.chunks_total
+
+
+# --- the chunk's hand-over to the join ---------------------------------------------------------------
+# A chunk has read, for its filings, everything the join needs besides the scores: the codes
+# each filing recorded, its revenue, its key-industry tags as of the period and its 未统计
+# answers. It packs them with its scores (one .npz on its RunChunk, written in the same
+# transaction as its RunScore rows), so that the join reads one blob per chunk instead of
+# reading the period's filings, scores and marked answers again row by row.
+
+JOIN_CODE_COLUMNS = ("province", "prefecture", "county", "division", "size_class")
+
+
+def _chunk_join_columns(run: IndexRun, filings: dict, register: pd.DataFrame, tag_ids: np.ndarray,
+                        tag_tuples: np.ndarray, membership, result) -> dict[str, np.ndarray]:
+    """The join's columns of a chunk's filings (see :func:`join_frame_from_rows` for what
+    they stand for): the scores, the recorded codes, revenue (the register's where the
+    filing recorded none), the key-industry tags and the 未统计 counts."""
+    from .services import marked_answers, not_measured_counts
+
+    ent_ids = np.asarray(filings["enterprise_id"], dtype=np.int64)
+    revenue = np.asarray(filings["revenue"], dtype=float).copy()
+    known = pd.Index(register["enterprise_id"].to_numpy(np.int64)).get_indexer(ent_ids)
+    missing = np.isnan(revenue) & (known >= 0)
+    if missing.any():  # filings written without revenue (seeded data): the register's
+        revenue[missing] = register["revenue"].to_numpy(float)[known[missing]]
+    marked = marked_answers(np.asarray(filings["id"], dtype=np.int64))
+    not_measured, kpi_asked = not_measured_counts(run.framework, ent_ids, membership, marked)
+    columns = {
+        "enterprise_id": ent_ids, "composite": np.asarray(result.composite, dtype=float),
+        "level": np.asarray(result.level, dtype=np.int64),
+        # as written to RunScore (float32), so that the join sees what a read of the scores gives
+        "dimension_scores": np.asarray(result.dimension_scores, dtype="<f4"),  # (n, dimensions)
+        "revenue": revenue, "not_measured": not_measured, "kpi_asked": kpi_asked,
+        "key_industries": (tag_ids, tag_tuples),  # each filing's id of its set of tags, and the sets
+    }
+    for name in JOIN_CODE_COLUMNS:
+        columns[name] = filings[name]
+    return columns
+
+
+def pack_join_columns(columns: dict[str, np.ndarray]) -> bytes:
+    """A chunk's join columns as one uncompressed .npz: numbers as they are, each code
+    column and the key-industry tags as integer codes and their distinct values (the tags
+    given as (id of each filing's set, the sets), as _tuple_ids gives them)."""
+    arrays = {}
+    for name, values in columns.items():
+        if name == "key_industries":
+            ids, sets = values
+            arrays[f"{name}__codes"] = np.asarray(ids, dtype=np.int32)
+            arrays[f"{name}__values"] = np.array([",".join(t) for t in sets], dtype=str)
+        elif name in JOIN_CODE_COLUMNS:
+            codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=False)
+            arrays[f"{name}__codes"] = codes.astype(np.int32)
+            arrays[f"{name}__values"] = np.asarray(uniques, dtype=str)
+        else:
+            arrays[name] = np.asarray(values)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def unpack_join_columns(blob: bytes) -> dict[str, np.ndarray]:
+    """The columns of :func:`pack_join_columns` (codes as object arrays of str, tags as
+    tuples)."""
+    out = {}
+    with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as data:
+        for key in data.files:
+            if key.endswith("__codes"):
+                name = key[: -len("__codes")]
+                values = data[f"{name}__values"].astype(object)
+                if name == "key_industries":
+                    tags = np.empty(len(values), dtype=object)
+                    for j, v in enumerate(values.tolist()):
+                        tags[j] = tuple(v.split(",")) if v else ()
+                    values = tags
+                out[name] = values[data[key]] if len(values) else np.array([], dtype=object)
+            elif not key.endswith("__values"):
+                out[key] = data[key]
+    return out
+
+
+def join_frame_from_chunks(run: IndexRun, dimension_codes: list[str]) -> pd.DataFrame | None:
+    """The join's frame (as :func:`join_frame_from_rows`) from the chunks' hand-overs, in
+    the same order (by enterprise id); None when a chunk has none (a chunk scored by an
+    earlier version) or the run has no chunk."""
+    blobs = list(RunChunk.objects.filter(run=run).order_by("index").values_list("join_columns", flat=True))
+    if not blobs or any(b is None for b in blobs):
+        return None
+    parts = [unpack_join_columns(b) for b in blobs]
+    ids = np.concatenate([p["enterprise_id"] for p in parts]).astype(np.int64)
+    order = np.argsort(ids, kind="stable")
+
+    def column(name):
+        return np.concatenate([p[name] for p in parts])[order]
+
+    frame = pd.DataFrame({"enterprise_id": ids[order], "composite": column("composite").astype(float),
+                          "level": column("level").astype(np.int64)})
+    matrix = np.concatenate([p["dimension_scores"] for p in parts])[order]
+    if matrix.shape[1] != len(dimension_codes):
+        return None
+    matrix = matrix.astype(float)
+    for k, code in enumerate(dimension_codes):
+        frame[code] = matrix[:, k]
+    for name in (*JOIN_CODE_COLUMNS, "revenue", "key_industries", "not_measured", "kpi_asked"):
+        frame[name] = column(name)
+    return frame
+
+
+def join_frame_from_rows(run: IndexRun, dimension_codes: list[str], registry: pd.DataFrame) -> pd.DataFrame:
+    """The join's frame read row-wise from the database: the run's scores (one row per
+    scored filing, by enterprise id), with each filing's recorded codes, revenue and
+    key-industry tags (:func:`recorded_frame`) and its 未统计 answers
+    (services.not_measured_frame). What the chunks hand over gives the same frame
+    (:func:`join_frame_from_chunks`); this is the way of a run whose chunks did not."""
+    from .services import not_measured_frame  # each filing's 未统计 answers (issue 8)
+
+    frame = _score_frame(run, dimension_codes).merge(recorded_frame(run.period, registry), on="enterprise_id", how="left")
+    return frame.merge(not_measured_frame(run.period, run.framework, registry), on="enterprise_id", how="left")
 
 
 # --- join -----------------------------------------------------------------------------------------
@@ -630,11 +788,15 @@ def _pack_register(frame: pd.DataFrame) -> bytes:
 def _unpack_register(blob: bytes) -> pd.DataFrame:
     with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as data:
         frame = pd.DataFrame({"enterprise_id": data["enterprise_id"]})
-        for c in [*REGISTER_COLUMNS[1:6], "key_industries"]:
+        for c in REGISTER_COLUMNS[1:6]:
             frame[c] = data[f"{c}__values"].astype(object)[data[f"{c}__codes"]]
         frame["revenue"] = data["revenue"]
-    tags = {t: (tuple(t.split(",")) if t else ()) for t in set(frame["key_industries"])}
-    frame["key_industries"] = frame["key_industries"].map(tags)
+        # one tuple per distinct set of tags, spread by its code (not a look-up per enterprise)
+        sets = data["key_industries__values"].tolist()
+        tags = np.empty(len(sets), dtype=object)
+        for j, t in enumerate(sets):
+            tags[j] = tuple(t.split(",")) if t else ()
+        frame["key_industries"] = tags[data["key_industries__codes"]]
     return frame[[*REGISTER_COLUMNS, "key_industries"]]
 
 
@@ -745,13 +907,10 @@ def finalize_run(*, run_id: int) -> IndexRun:
         return run
     started = time.perf_counter()
     dimension_codes = list(run.framework.dimensions.order_by("order", "code").values_list("code", flat=True))
-    scores = _score_frame(run, dimension_codes)
     registry, snapshot = register_frame(run.period)
-    recorded = recorded_frame(run.period, registry)
-    frame = scores.merge(recorded, on="enterprise_id", how="left")
-    from .services import not_measured_frame  # each filing's 未统计 answers (issue 8)
-
-    frame = frame.merge(not_measured_frame(run.period, run.framework, registry), on="enterprise_id", how="left")
+    frame = join_frame_from_chunks(run, dimension_codes)
+    if frame is None:
+        frame = join_frame_from_rows(run, dimension_codes, registry)
     previous = previous_published_run(run)
     previous_scores = previous_cells = None
     if previous is not None:
@@ -777,13 +936,14 @@ def finalize_run(*, run_id: int) -> IndexRun:
     cells = aggregation.compute_cells(frame, registry, params, dimension_codes, previous_scores, previous_cells)
     protection = cells.attrs.get("protection", {})  # the interval rule ran inside compute_cells
     complements = cells.attrs.get("complements", {})  # how the complements were chosen
+    cells.attrs = {}  # pandas deep-copies attrs into every column taken from the frame
     aggregated = time.perf_counter()
     indicator_codes = list(compiled_for(run.framework).indicator_codes)
     # an indicator mean resting on fewer filings than a publishable cell is not kept
     regions = pd.concat([frame[["county", "prefecture", "province"]], registry[["county", "prefecture", "province"]]])
     means = indicator_means(run, regions, indicator_codes, min_count=params.min_cell_size)
-    cells["indicator_means"] = [
-        means.get((kind, code), {}) if kind in INDICATOR_MEAN_KINDS else {}
+    cells["indicator_means"] = [  # JSON text (see indicator_means)
+        means.get((kind, code), "{}") if kind in INDICATOR_MEAN_KINDS else "{}"
         for kind, code in zip(cells["kind"].tolist(), cells["code"].tolist(), strict=True)
     ]
     indicators_done = time.perf_counter()
@@ -796,9 +956,11 @@ def finalize_run(*, run_id: int) -> IndexRun:
         IndexCell.objects.filter(run=locked).delete()
         fields = [c for c in columns if c in cells.columns]
         records = cells[fields].astype(object).where(cells[fields].notna(), None)
-        for name, empty in (("level_shares", []), ("dimension_means", {}), ("indicator_means", {})):
+        for name, empty in (("level_shares", []), ("dimension_means", {})):  # (indicator means are JSON text)
             if name in records:
-                records[name] = [json.dumps(v if v is not None else empty, ensure_ascii=False) for v in records[name]]
+                records[name] = [_JSON.encode(v if v is not None else empty) for v in records[name]]
+        # Row by row: psycopg's C write_row sends each row while the server parses the last
+        # (one column-wise payload was slower here: the server waited for all of it).
         # COPY bypasses model defaults: a new cell is not stale.
         copy_rows(IndexCell._meta.db_table, ["run_id", "stale", *fields],
                   ((locked.pk, False, *row) for row in records.itertuples(index=False, name=None)))

@@ -235,14 +235,14 @@ def not_measured_frame(period: Period, framework, register=None):
     the filing recorded and the key-industry tags of the period's ``register`` (its
     snapshot; see pipeline.as_of_period_industries, period_key_industries). One query over
     the filings' codes and one over the marked answers (a partial index holds only those).
-    Columns: enterprise_id, not_measured, kpi_asked."""
+    Columns: enterprise_id, not_measured, kpi_asked. The index run has each chunk count its
+    own filings (:func:`not_measured_counts`, pipeline.score_chunk); this reads the period
+    at once."""
     import numpy as np
     import pandas as pd
-    from django.db.models import Count
 
     from apps.filings.models import SubmissionStatus
     from apps.filings.packing import compiled_for
-    from apps.frameworks.models import Indicator
 
     from . import pipeline
 
@@ -256,30 +256,89 @@ def not_measured_frame(period: Period, framework, register=None):
          ("division", "s.division_code", ("text", 2))],
         [period.pk, SubmissionStatus.ACCEPTED], order_by="enterprise_id",
     )
-    kpis = pd.DataFrame(list(Indicator.objects.filter(framework=framework, kind="kpi").values_list("pk", "module__code")),
-                        columns=["indicator", "module"])
-    common = int(kpis["module"].isna().sum())
-    frame = pd.DataFrame({"enterprise_id": filings["enterprise_id"].astype(np.int64)})
-    asked = np.full(len(frame), float(common))
+    enterprise_ids = filings["enterprise_id"].astype(np.int64)
     compiled = compiled_for(framework)
     membership = None
-    if compiled.n_modules and len(frame) and kpis["module"].notna().any():
+    if compiled.n_modules and len(enterprise_ids) and _module_kpis(framework)["module"].notna().any():
         industry = pipeline.as_of_period_industries(filings["industry"], filings["division"])
         if register is None:
             register = pipeline.snapshot_frame(pipeline.period_snapshot(period))
-        tags = pipeline.period_key_industries(register, frame["enterprise_id"].to_numpy())
+        tags = pipeline.period_key_industries(register, enterprise_ids)
         tag_ids, tag_tuples = pipeline._tuple_ids(tags)
         membership = pipeline._module_membership(compiled, industry, tag_ids, tag_tuples)
+    not_measured, kpi_asked = not_measured_counts(framework, enterprise_ids, membership, marked_answers(accepted))
+    frame = pd.DataFrame({"enterprise_id": enterprise_ids})
+    frame["not_measured"] = not_measured
+    frame["kpi_asked"] = kpi_asked
+    return frame
+
+
+def _module_kpis(framework):
+    import pandas as pd
+
+    from apps.frameworks.models import Indicator
+
+    return pd.DataFrame(list(Indicator.objects.filter(framework=framework, kind="kpi").values_list("pk", "module__code")),
+                        columns=["indicator", "module"])
+
+
+def marked_answers(submissions):
+    """The 未统计 KPI answers of ``submissions`` counted per enterprise and module: a frame
+    of enterprise_id, module (None for a common KPI), c. ``submissions`` is a queryset of
+    filings or an array of their ids (a chunk's: one array parameter on PostgreSQL, which
+    the partial index of marked answers answers without reading the others)."""
+    import numpy as np
+    import pandas as pd
+    from django.db import connection
+    from django.db.models import Count
+
+    from apps.filings.models import Answer
+    from apps.frameworks.models import Indicator, IndustryModule
+
+    if isinstance(submissions, np.ndarray):
+        ids = submissions.astype(np.int64).tolist()
+        if connection.vendor != "postgresql":
+            submissions = Submission.objects.filter(pk__in=ids)
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT s.enterprise_id, m.code, count(*) FROM {Answer._meta.db_table} a "
+                    f"JOIN {Submission._meta.db_table} s ON s.id = a.submission_id "
+                    f"JOIN {Indicator._meta.db_table} i ON i.id = a.indicator_id "
+                    f"LEFT JOIN {IndustryModule._meta.db_table} m ON m.id = i.module_id "
+                    "WHERE a.not_measured AND i.kind = 'kpi' AND a.submission_id = ANY(%s) GROUP BY 1, 2", [ids])
+                rows = cursor.fetchall()
+            return pd.DataFrame(rows, columns=["enterprise_id", "module", "c"])
+    return pd.DataFrame(list(
+        submissions.filter(answers__not_measured=True, answers__indicator__kind="kpi")
+        .values_list("enterprise_id", "answers__indicator__module__code").annotate(c=Count("answers")).order_by()
+    ), columns=["enterprise_id", "module", "c"])
+
+
+def not_measured_counts(framework, enterprise_ids, membership, marked):
+    """Per filing (``enterprise_ids``, one each): the 未统计 answers that count and the KPIs
+    it was asked, as two float arrays. ``membership`` is the filings' module matrix
+    (pipeline._module_membership; None when no module applies); ``marked`` the filings'
+    :func:`marked_answers`. A KPI is asked when it is common or its module applies, and a
+    mark counts only where its KPI was asked."""
+    import numpy as np
+    import pandas as pd
+
+    from apps.filings.packing import compiled_for
+
+    kpis = _module_kpis(framework)
+    common = int(kpis["module"].isna().sum())
+    enterprise_ids = np.asarray(enterprise_ids, dtype=np.int64)
+    asked = np.full(len(enterprise_ids), float(common))
+    compiled = compiled_for(framework)
+    if not (compiled.n_modules and len(enterprise_ids) and kpis["module"].notna().any()):
+        membership = None  # no module KPI: only the common ones are asked
+    if membership is not None:
         per_module = kpis["module"].value_counts()
         module_kpis = np.array([float(per_module.get(code, 0)) for code in compiled.module_codes])
         asked = asked + membership.astype(float) @ module_kpis
-    frame["kpi_asked"] = asked
-    marked = pd.DataFrame(list(
-        accepted.filter(answers__not_measured=True, answers__indicator__kind="kpi")
-        .values_list("enterprise_id", "answers__indicator__module__code").annotate(c=Count("answers")).order_by()
-    ), columns=["enterprise_id", "module", "c"])
     if membership is not None and len(marked):  # a mark counts only where its module applies
-        row = pd.Index(frame["enterprise_id"]).get_indexer(marked["enterprise_id"])
+        row = pd.Index(enterprise_ids).get_indexer(marked["enterprise_id"])
         column = pd.Index(list(compiled.module_codes)).get_indexer(marked["module"].fillna(""))
         applies = marked["module"].isna().to_numpy() | (
             (row >= 0) & (column >= 0) & membership[np.maximum(row, 0), np.maximum(column, 0)])
@@ -287,8 +346,8 @@ def not_measured_frame(period: Period, framework, register=None):
     elif len(marked):
         marked = marked.loc[marked["module"].isna()]
     counts = marked.groupby("enterprise_id")["c"].sum()
-    frame["not_measured"] = frame["enterprise_id"].map(counts).fillna(0).astype(float)
-    return frame[["enterprise_id", "not_measured", "kpi_asked"]]
+    not_measured = pd.Series(enterprise_ids).map(counts).fillna(0).astype(float).to_numpy()
+    return not_measured, asked
 
 
 # --- the base period of the development index ------------------------------------------------------
