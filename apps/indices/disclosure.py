@@ -666,23 +666,27 @@ def intersection_repairs(
 
 
 def _protect_small_groups(
-    cells: pd.DataFrame, scores: pd.DataFrame, params: IndexParameters, hidden: np.ndarray, n: np.ndarray,
-    order: np.ndarray, weight: np.ndarray | None, present: Collection[str], hide: Callable[[np.ndarray, str], None],
+    cells: pd.DataFrame, scores: pd.DataFrame, params: IndexParameters, hidden: np.ndarray,
+    order: np.ndarray, weight: np.ndarray | None, edges: pd.DataFrame, hide: Callable[[np.ndarray, str], None],
 ) -> None:
     """No group of 1 … min_cell_size − 1 filings may be derivable, cell or not
     (:mod:`apps.indices.intersections`: unions of hidden cells, county × division
     intersections, key industries and size classes against region cells). Each round
-    hides one more cell per group found (a key industry or size class for reason
-    ``overlap``), then lets the overlap and intersection audits see the new pattern;
-    ``hide`` (apply_disclosure_control's) adds the partitions' complements. ``hidden`` is
-    the live mask ``hide`` updates. Recorded in ``audit.protection.small_groups``."""
+    hides one more cell per group found, and per hidden cell the equations with every
+    prefecture's intersections determine (a key industry or size class for reason
+    ``overlap``), then lets the nation-level overlap audit see the new pattern; ``hide``
+    (apply_disclosure_control's) adds the partitions' complements. ``hidden`` is the live
+    mask ``hide`` updates. Recorded in ``audit.protection.small_groups``."""
     from .intersections import small_group_repairs
 
     started = time.perf_counter()
     kind = cells["kind"].astype(str).to_numpy(object)
     record: list[dict] = []
+    state: dict = {}
     for _ in range(_MAX_ROUNDS):
-        extra, found = small_group_repairs(cells, scores, hidden, order, weight, params.min_cell_size)
+        extra, found = small_group_repairs(
+            cells, scores, hidden, order, weight, params.min_cell_size, state=state, edges=edges
+        )
         record += found
         if not len(extra):
             break
@@ -692,15 +696,11 @@ def _protect_small_groups(
                 mask = np.zeros(len(hidden), dtype=bool)
                 mask[chosen] = True
                 hide(mask, why)
-        # cells hidden now may be what the overlap or intersection audit must protect
+        # cells hidden now may be what the overlap audit must protect (the intersection
+        # audit is part of small_group_repairs' next round)
         overlapping = overlap_suppression(cells, scores, params)
         if overlapping.any():
             hide(overlapping, OVERLAP)
-        more = intersection_repairs(cells, hidden, n, order, weight, present)
-        if len(more):
-            mask = np.zeros(len(hidden), dtype=bool)
-            mask[more] = True
-            hide(mask, SECONDARY)
     cells.attrs["protection"]["small_groups"] = {
         "groups": record[:50], "found": len(record), "seconds": round(time.perf_counter() - started, 3),
     }
@@ -821,7 +821,7 @@ def apply_disclosure_control(
                 hide(mask, SECONDARY)
                 repaired += [f"{k}{SEPARATOR}{c}" for k, c in zip(kinds[extra], codes[extra], strict=True)]
             cells.attrs["protection"]["intersections"] = repaired
-            _protect_small_groups(cells, scores, params, hidden, n, order, weight, present, hide)
+            _protect_small_groups(cells, scores, params, hidden, order, weight, edges, hide)
     levels_hidden = level_disclosure(cells, hidden, n, order, edges, linear=linear_audit, weight=weight)
     kind, code, _ = _codes(cells)
     cells.attrs.setdefault("protection", {})["level_hidden"] = [

@@ -67,6 +67,7 @@ PART = "part"
 SPLITTING_KINDS = ("key_industry", "size")
 _RANK_TOL = 1e-9
 _RESIDUAL_TOL = 1e-7
+_LEVERAGE_TOL = 1e-7
 
 
 @dataclass
@@ -81,6 +82,7 @@ class System:
     finest: np.ndarray  # bool per row: an atom not split, or a part (groups are unions of these)
     splitting: dict[int, list[int]] = field(default_factory=dict)  # overlap cell → its part rows
     skipped: list[str] = field(default_factory=list)
+    cells_count: int = 0  # rows below this are the run's cells
 
 
 def _tags(value) -> tuple:
@@ -140,30 +142,52 @@ def _whole_divisions(scores: pd.DataFrame, member: np.ndarray) -> list[str] | No
     return sorted(inside.index) if (inside.to_numpy() == total.to_numpy()).all() else None
 
 
-def build_system(cells: pd.DataFrame, scores: pd.DataFrame, hidden: np.ndarray, m: int) -> System:
-    """The unknowns and equations of the module docstring for ``cells`` with ``hidden``."""
+def _atom_edges(cells: pd.DataFrame, codes: pd.Index, first_row: int, first_partition: int) -> pd.DataFrame:
+    """The two partitions each atom (codes "prefecture|division|county", rows from
+    ``first_row``) is a child in: its county's and its prefecture × division cell's
+    (as :func:`apps.indices.disclosure.partition_table` would give them, built from the
+    codes directly)."""
+    key = pd.Index(cells["kind"].astype(str) + dc.SEPARATOR + cells["code"].astype(str))
+    parts = pd.Series(codes, dtype=object).str.rsplit(dc.SEPARATOR, n=1)
+    county = key.get_indexer("county" + dc.SEPARATOR + parts.str[1])
+    pdiv = key.get_indexer("prefecture_division" + dc.SEPARATOR + parts.str[0])
+    rows = first_row + np.arange(len(codes))
+    frames = []
+    for name, parent in (("county>county_division", county), ("prefecture_division>county_division", pdiv)):
+        found = parent >= 0
+        frames.append(pd.DataFrame({"name": name, "parent": parent[found], "child": rows[found]}))
+    edges = pd.concat(frames, ignore_index=True)
+    edges["partition"] = first_partition + pd.factorize(pd.MultiIndex.from_arrays([edges["name"], edges["parent"]]))[0]
+    return edges[["partition", "name", "parent", "child"]]
+
+
+def build_system(
+    cells: pd.DataFrame, scores: pd.DataFrame, hidden: np.ndarray, m: int, edges: pd.DataFrame | None = None
+) -> System:
+    """The unknowns and equations of the module docstring for ``cells`` with ``hidden``
+    (``edges``: :func:`apps.indices.disclosure.partition_table` of ``cells``, if at hand)."""
     kind = cells["kind"].astype(str).to_numpy(object)
     code = cells["code"].astype(str).to_numpy(object)
-    parent = cells["parent_code"].fillna("").astype(str).to_numpy(object)
     atom = _atom_codes(scores)
     counts = atom.value_counts()
     splitters = _splitters(cells, scores, atom, m)
-    # prefectures that can hold a small group: a small atom, a hidden county or
-    # prefecture × division cell, or touched by a splitting key industry / size
-    small_atoms = counts.index[counts.to_numpy() < m]
-    prefectures = {c.split(dc.SEPARATOR, 1)[0] for c in small_atoms}
-    prefectures |= set(parent[hidden & (kind == "county")])
-    prefectures |= {c.split(dc.SEPARATOR, 1)[0] for c in code[hidden & (kind == "prefecture_division")]}
     by_division = {pos: _whole_divisions(scores, member) for pos, member in splitters.items()}
-    for pos, member in splitters.items():
-        if by_division[pos] is None:
-            prefectures |= set(scores.loc[member, "prefecture"].astype(str))
-    present = [c for c in counts.index if c.split(dc.SEPARATOR, 1)[0] in prefectures]
-    frame = dc.with_county_divisions(cells.assign(suppressed=hidden), present)
-    k = len(frame) - len(cells)
-    atom_n = counts.reindex(frame["code"].iloc[len(cells) :]).fillna(0).to_numpy(np.int64)
-    frame.loc[frame.index[len(cells) :], "n"] = atom_n
-    edges = dc.partition_table(frame)
+    # every prefecture's atoms: a prefecture whose counties and prefecture × division
+    # cells are all published tells nothing about other unknowns now, but one hidden by a
+    # later round's repair can (county = its one division's cell, say), and the system is
+    # built once for all rounds (small_group_repairs' ``state``)
+    if edges is None:
+        edges = dc.partition_table(cells)
+    atom_n = counts.to_numpy(np.int64)
+    k = len(counts)
+    frame = pd.concat([
+        cells[["kind", "code", "parent_code", "n"]].assign(suppressed=hidden),
+        pd.DataFrame({"kind": dc.COUNTY_DIVISION, "code": counts.index.to_numpy(object),
+                      "parent_code": [c.rsplit(dc.SEPARATOR, 1)[1] for c in counts.index], "n": atom_n,
+                      "suppressed": True}),
+    ], ignore_index=True)  # fmt: skip
+    first_partition = int(edges["partition"].max()) + 1 if len(edges) else 0
+    edges = pd.concat([edges, _atom_edges(cells, counts.index, len(cells), first_partition)], ignore_index=True)
     all_hidden = np.concatenate([hidden, np.ones(k, dtype=bool)])
     all_n = np.concatenate([pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(np.int64), atom_n])
     finest = np.concatenate([np.zeros(len(cells), dtype=bool), np.ones(k, dtype=bool)])
@@ -237,7 +261,9 @@ def build_system(cells: pd.DataFrame, scores: pd.DataFrame, hidden: np.ndarray, 
         finest = np.concatenate([finest, np.ones(len(parts_frame), dtype=bool)])
     if extra_edges:
         edges = pd.concat([edges, *extra_edges], ignore_index=True)
-    return System(frame=frame, hidden=all_hidden, n=all_n, edges=edges, finest=finest, splitting=splitting)
+    return System(
+        frame=frame, hidden=all_hidden, n=all_n, edges=edges, finest=finest, splitting=splitting, cells_count=len(cells)
+    )
 
 
 _PROBE_TOL = 1e-7
@@ -288,10 +314,12 @@ def _candidate_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: i
 
 @dataclass
 class Leak:
-    """A derivable group: rows of the system (atoms or parts) and its number of filings."""
+    """A derivable group: rows of the system (atoms or parts) and its number of filings;
+    or (``cell`` True) a hidden cell of the run that the equations determine."""
 
     rows: tuple[int, ...]
     n: int
+    cell: bool = False
 
 
 def _row_space(sub: sparse.csr_matrix) -> np.ndarray:
@@ -306,11 +334,17 @@ def _row_space(sub: sparse.csr_matrix) -> np.ndarray:
     return vectors[:, keep]
 
 
-def small_group_leaks(system: System, m: int, *, max_unknowns: int = 6000, seed: int = 0) -> list[Leak]:
+def small_group_leaks(
+    system: System, m: int, *, changed: np.ndarray | None = None, max_unknowns: int = 6000, seed: int = 0
+) -> list[Leak]:
     """Groups of 1 … ``m`` − 1 filings (unions of at most ``m`` − 1 atoms or parts) whose
-    total follows from the published cells (see the module docstring). Blocks above
-    ``max_unknowns`` unknowns are skipped (their splitting cells are listed in
-    ``system.skipped``)."""
+    total follows from the published cells (see the module docstring), and hidden cells of
+    the run they determine (the intersection audit of
+    :func:`apps.indices.disclosure.intersection_repairs`, here with the atoms of every
+    prefecture and the key-industry / size equations too). ``changed`` (bool
+    per system row): solve only the blocks holding one of these unknowns — a block without
+    a newly hidden cell has the same equations as in the round before. Blocks above
+    ``max_unknowns`` unknowns are skipped (listed in ``system.skipped``)."""
     matrix, variables = dc._linear_system(system.hidden, system.n, system.edges)
     matrix = dc._drop_absorbing_equations(matrix)
     if matrix.shape[0] == 0 or matrix.shape[1] == 0:
@@ -319,13 +353,17 @@ def small_group_leaks(system: System, m: int, *, max_unknowns: int = 6000, seed:
     n_blocks, block = csgraph.connected_components((incidence.T @ incidence).tocsr(), directed=False)
     used = np.asarray(incidence.sum(axis=0)).ravel() > 0
     finest = system.finest[variables] & used & (system.n[variables] < m)
+    real = (variables < system.cells_count) & used
     csc = matrix.tocsc()
     rows_of = matrix.tocoo()
     eq_block = np.full(matrix.shape[0], -1)
     eq_block[rows_of.row] = block[rows_of.col]
     rng = np.random.default_rng(seed)
     leaks: list[Leak] = []
-    for b in np.unique(block[finest]):
+    blocks = np.unique(block[finest | real])
+    if changed is not None:
+        blocks = np.intersect1d(blocks, block[changed[variables]])
+    for b in blocks:
         cols = np.flatnonzero(block == b)
         if len(cols) > max_unknowns:
             system.skipped.append(f"block of {len(cols)} unknowns")
@@ -333,7 +371,16 @@ def small_group_leaks(system: System, m: int, *, max_unknowns: int = 6000, seed:
         eqs = np.flatnonzero(eq_block == b)
         sub = csc[:, cols].tocsr()[eqs, :]
         q = _row_space(sub)
+        own = np.flatnonzero(real[cols])
+        if len(own):
+            determined = np.einsum("ij,ij->i", q[own], q[own]) > 1 - _LEVERAGE_TOL
+            leaks += [
+                Leak(rows=(int(variables[cols[i]]),), n=int(system.n[variables[cols[i]]]), cell=True)
+                for i in own[determined]
+            ]
         local = np.flatnonzero(finest[cols])
+        if not len(local):
+            continue
         ql = q[local]
         leverage = np.einsum("ij,ij->i", ql, ql)
         g = rng.standard_normal((len(cols), 2))
@@ -358,14 +405,29 @@ def small_group_repairs(
     m: int,
     *,
     max_unknowns: int = 6000,
+    state: dict | None = None,
+    edges: pd.DataFrame | None = None,
 ) -> tuple[np.ndarray, list[dict]]:
     """One round: the published cells (positions in ``cells``) to hide so that the groups
     :func:`small_group_leaks` finds are no longer derivable — one per leak, chosen as
     :func:`apps.indices.disclosure._repair_linear` chooses (least complement cost in a
     partition of the group's first atom or part). A splitting key-industry or size cell in
-    a block too large to solve is hidden outright. Returns (positions, a record per leak)."""
-    system = build_system(cells, scores, hidden, m)
-    leaks = small_group_leaks(system, m, max_unknowns=max_unknowns)
+    a block too large to solve is hidden outright. ``state``: a dict kept between rounds
+    (the system is built once; later rounds solve only the blocks a new hidden cell
+    touches). Returns (positions, a record per leak)."""
+    changed = None
+    if state is not None and "system" in state:
+        # later rounds: the same atoms and equations; only cells hidden since are new unknowns
+        system = state["system"]
+        changed = np.zeros(len(system.hidden), dtype=bool)
+        changed[: len(cells)] = hidden & ~system.hidden[: len(cells)]
+        system.hidden[: len(cells)] = hidden
+        system.skipped.clear()
+    else:
+        system = build_system(cells, scores, hidden, m, edges)
+    if state is not None:
+        state["system"] = system
+    leaks = small_group_leaks(system, m, changed=changed, max_unknowns=max_unknowns)
     chosen: set[int] = set()
     record: list[dict] = []
     if leaks:
