@@ -29,17 +29,19 @@ A group of at most ``min_cell_size`` − 1 filings is a set of at most that many
 parts; its total is derivable iff its indicator lies in the row space of the equations
 over the unknowns. Per connected block of equations the row space gets an orthonormal
 basis (eigenvectors of the small Gram matrix), and sets of 1 … 4 unknowns are searched
-with the random-probe matching of :func:`apps.indices.overlap._small_sets` (only unknowns
-of leverage ≥ 1/4 can be in such a set) and confirmed by their exact residual.
+with random probes of the orthogonal complement (:func:`_candidate_sets`: a member of a
+set S has leverage ≥ 1/|S|) and confirmed by their exact residual. The same solve finds
+hidden cells the equations determine (the intersection audit, with every prefecture's
+atoms and the key-industry / size equations).
 
-Kept cheap: a prefecture enters with its atoms only if it has an atom of fewer than
-``min_cell_size`` filings or a hidden county / prefecture × division cell (elsewhere every
-group is a union of atoms of at least ``min_cell_size`` filings, and the prefecture's
-published cells tell nothing about other unknowns); a key-industry or size cell enters
-only when the filings on one side of the atoms it splits are fewer than
-``min_cell_size`` (otherwise any group through it is at least that large); a block above
-``max_unknowns`` unknowns is not solved: the key-industry and size cells in it are
-hidden instead (recorded).
+Kept cheap: the system is built once per run (every prefecture's atoms; the atoms'
+partitions from their codes) and later rounds solve only the blocks a newly hidden cell
+touches; a key-industry or size cell enters only when the filings on one side of the atoms
+it splits are fewer than ``min_cell_size`` (otherwise any group through it is at least
+that large), and one made of whole divisions enters as "= Σ those division cells" (the
+nation-level atom check of :mod:`apps.indices.overlap` covers it against divisions and
+sizes); a block above ``max_unknowns`` unknowns is not solved: the key-industry and size
+cells in it are hidden instead (recorded).
 
 :func:`small_group_repairs` hides, for each leak found, one more published cell as
 :func:`apps.indices.disclosure._repair_linear` chooses it (a key industry whose parts make
