@@ -690,19 +690,25 @@ def _protect_small_groups(
         record += found
         if not len(extra):
             break
+        before = hidden.copy()
         for why, pick in ((OVERLAP, np.isin(kind[extra], ("key_industry", "size"))), (SECONDARY, None)):
             chosen = extra[pick] if pick is not None else extra[~np.isin(kind[extra], ("key_industry", "size"))]
             if len(chosen):
                 mask = np.zeros(len(hidden), dtype=bool)
                 mask[chosen] = True
                 hide(mask, why)
-        # cells hidden now may be what the overlap audit must protect (the intersection
-        # audit is part of small_group_repairs' next round)
-        overlapping = overlap_suppression(cells, scores, params)
-        if overlapping.any():
-            hide(overlapping, OVERLAP)
+        # a nation-level cell hidden now may be what the overlap audit must protect (the
+        # intersection audit is part of small_group_repairs' next round)
+        if np.isin(kind[hidden & ~before], ("nation", "division", "size", "key_industry")).any():
+            overlapping = overlap_suppression(cells, scores, params)
+            if overlapping.any():
+                hide(overlapping, OVERLAP)
+    groups = [r for r in record if not r.get("cell")]
+    # hidden cells the intersections with the key-industry / size equations determined
+    # (found in the same solve; each got one more complement)
+    cells.attrs["protection"]["intersections"] += [r["group"].replace(":", SEPARATOR, 1) for r in record if r.get("cell")]
     cells.attrs["protection"]["small_groups"] = {
-        "groups": record[:50], "found": len(record), "seconds": round(time.perf_counter() - started, 3),
+        "groups": groups[:50], "found": len(groups), "seconds": round(time.perf_counter() - started, 3),
     }
 
 

@@ -438,17 +438,19 @@ def small_group_repairs(
         all_weight = None if weight is None else np.concatenate([weight, np.ones(k)])
         kind = system.frame["kind"].astype(str).to_numpy(object)
         code = system.frame["code"].astype(str).to_numpy(object)
+        # one call for every leak: the complement costs are computed once
+        targets = np.unique([leak.rows[0] for leak in leaks])
+        extra = dc._repair_linear(system.hidden, system.n, all_order, system.edges, targets, all_weight)
+        extra = [int(e) for e in extra if e < len(cells)]
+        chosen.update(extra)
+        hidden_now = [f"{kind[e]}{dc.SEPARATOR}{code[e]}" for e in extra]
         for leak in leaks:
-            extra = dc._repair_linear(
-                system.hidden, system.n, all_order, system.edges, np.array(leak.rows[:1]), all_weight
-            )
-            extra = [int(e) for e in extra if e < len(cells)]
-            chosen.update(extra)
             record.append(
                 {
                     "group": "+".join(f"{kind[r]}:{code[r]}" for r in leak.rows),
                     "filings": leak.n,
-                    "hidden": [f"{kind[e]}{dc.SEPARATOR}{code[e]}" for e in extra],
+                    "hidden": hidden_now,
+                    "cell": leak.cell,
                 }
             )
     if system.skipped:
