@@ -634,17 +634,27 @@ def overlap_suppression(cells: pd.DataFrame, scores: pd.DataFrame, params: Index
 
 # A level distribution with this share in one level puts every filer of the cell in it.
 _WHOLE = 1.0 - 1e-9
+# … and with all but this many filers in one level it tells the exceptions everyone
+# else's level (docs/METHOD.md "等级分布：除一家外同一等级").
+LEVEL_EXCEPTIONS = 1
 
 
 def one_level_cells(cells: pd.DataFrame) -> np.ndarray:
-    """Published cells with filings whose level distribution puts all of them in one
-    level (``level_shares`` has a share of 100 %): showing it tells every member's level
-    (group attribute disclosure), however large the cell."""
+    """Published cells with filings whose level distribution puts all of them, or all but
+    :data:`LEVEL_EXCEPTIONS` (one), in one level: showing it tells every member's level
+    (group attribute disclosure), however large the cell — with all but one, the one
+    firm in another level learns that every other member is in the first (and every
+    member learns that all but one firm share its level). Needs ``n`` for the second rule
+    (without it only the 100 % rule applies)."""
     if "level_shares" not in cells.columns:
         return np.zeros(len(cells), dtype=bool)
     top = np.array([max(s) if isinstance(s, (list, tuple, np.ndarray)) and len(s) else 0.0
                     for s in cells["level_shares"].tolist()], dtype=float)
-    return top >= _WHOLE
+    if "n" not in cells.columns:
+        return top >= _WHOLE
+    n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(float)
+    # shares are counts / n: round the count back before comparing
+    return (top >= _WHOLE) | ((n > 0) & (np.rint(top * n) >= n - LEVEL_EXCEPTIONS))
 
 
 def level_disclosure(
@@ -797,6 +807,53 @@ def intersection_repairs(
     return extra[extra < len(cells)]
 
 
+def _protect_small_groups(
+    cells: pd.DataFrame, scores: pd.DataFrame, params: IndexParameters, hidden: np.ndarray,
+    order: np.ndarray, weight: np.ndarray | None, edges: pd.DataFrame, hide: Callable[[np.ndarray, str], None],
+) -> None:
+    """No group of 1 … min_cell_size − 1 filings may be derivable, cell or not
+    (:mod:`apps.indices.intersections`: unions of hidden cells, county × division
+    intersections, key industries and size classes against region cells). Each round
+    hides one more cell per group found, and per hidden cell the equations with every
+    prefecture's intersections determine (a key industry or size class for reason
+    ``overlap``), then lets the nation-level overlap audit see the new pattern; ``hide``
+    (apply_disclosure_control's) adds the partitions' complements. ``hidden`` is the live
+    mask ``hide`` updates. Recorded in ``audit.protection.small_groups``."""
+    from .intersections import small_group_repairs
+
+    started = time.perf_counter()
+    kind = cells["kind"].astype(str).to_numpy(object)
+    record: list[dict] = []
+    state: dict = {}
+    for _ in range(_MAX_ROUNDS):
+        extra, found = small_group_repairs(
+            cells, scores, hidden, order, weight, params.min_cell_size, state=state, edges=edges
+        )
+        record += found
+        if not len(extra):
+            break
+        before = hidden.copy()
+        for why, pick in ((OVERLAP, np.isin(kind[extra], ("key_industry", "size"))), (SECONDARY, None)):
+            chosen = extra[pick] if pick is not None else extra[~np.isin(kind[extra], ("key_industry", "size"))]
+            if len(chosen):
+                mask = np.zeros(len(hidden), dtype=bool)
+                mask[chosen] = True
+                hide(mask, why)
+        # a nation-level cell hidden now may be what the overlap audit must protect (the
+        # intersection audit is part of small_group_repairs' next round)
+        if np.isin(kind[hidden & ~before], ("nation", "division", "size", "key_industry")).any():
+            overlapping = overlap_suppression(cells, scores, params)
+            if overlapping.any():
+                hide(overlapping, OVERLAP)
+    groups = [r for r in record if not r.get("cell")]
+    # hidden cells the intersections with the key-industry / size equations determined
+    # (found in the same solve; each got one more complement)
+    cells.attrs["protection"]["intersections"] += [r["group"].replace(":", SEPARATOR, 1) for r in record if r.get("cell")]
+    cells.attrs["protection"]["small_groups"] = {
+        "groups": groups[:50], "found": len(groups), "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
 def apply_disclosure_control(
     cells: pd.DataFrame,
     params: IndexParameters,
@@ -911,6 +968,7 @@ def apply_disclosure_control(
                 hide(mask, SECONDARY)
                 repaired += [f"{k}{SEPARATOR}{c}" for k, c in zip(kinds[extra], codes[extra], strict=True)]
             cells.attrs["protection"]["intersections"] = repaired
+            _protect_small_groups(cells, scores, params, hidden, order, weight, edges, hide)
     levels_hidden = level_disclosure(cells, hidden, n, order, edges, linear=linear_audit, weight=weight)
     kind, code, _ = _codes(cells)
     cells.attrs.setdefault("protection", {})["level_hidden"] = [

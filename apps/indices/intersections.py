@@ -1,0 +1,469 @@
+"""Small groups that published cells give away through their intersections (issue 8).
+
+The partition audits of :mod:`apps.indices.disclosure` make sure that no *hidden cell* is
+determined by the published ones. An attacker can also derive the total of a group that
+is not a cell at all:
+
+* **unions of hidden cells**: a published prefecture minus its published counties is the
+  total of its hidden counties together — two hidden counties of one filing each give a
+  group of two (each of the two firms learns the other's score);
+* **intersections**: a county × division intersection (never published) whose total
+  follows from counties and prefecture × division cells;
+* **key industries and size classes against region cells**: a key industry that holds all
+  the filings of a province × division cell plus one more firm gives that firm away
+  (key industry − province × division), and a region cell whose filers all carry one tag
+  but one gives that one away (region cell − key industry).
+
+docs/METHOD.md ("小群体：交集与重叠") states the rule: **every group whose total the public
+can derive must itself pass the primary rules** (no group of 1 … ``min_cell_size`` − 1
+filings).
+
+How it is checked (:func:`small_group_leaks`). The finest pieces the region cells are
+made of are the county × division intersections (*atoms*, ``county_division`` pseudo-cells
+of :func:`apps.indices.disclosure.with_county_divisions`, with their true numbers of
+filings): every region cell is a union of them. A key-industry or size cell that splits an
+atom (some of its filings in the cell, some not) splits it into two *parts*. Unknowns are
+the hidden cells, the atoms and the parts; equations are the partitions (parent = Σ
+children), atom = its two parts, and key industry / size = its whole atoms + its parts.
+A group of at most ``min_cell_size`` − 1 filings is a set of at most that many atoms or
+parts; its total is derivable iff its indicator lies in the row space of the equations
+over the unknowns. Per connected block of equations the row space gets an orthonormal
+basis (eigenvectors of the small Gram matrix), and sets of 1 … 4 unknowns are searched
+with random probes of the orthogonal complement (:func:`_candidate_sets`: a member of a
+set S has leverage ≥ 1/|S|) and confirmed by their exact residual. The same solve finds
+hidden cells the equations determine (the intersection audit, with every prefecture's
+atoms and the key-industry / size equations).
+
+Kept cheap: the system is built once per run (every prefecture's atoms; the atoms'
+partitions from their codes) and later rounds solve only the blocks a newly hidden cell
+touches; a key-industry or size cell enters only when the filings on one side of the atoms
+it splits are fewer than ``min_cell_size`` (otherwise any group through it is at least
+that large), and one made of whole divisions enters as "= Σ those division cells" (the
+nation-level atom check of :mod:`apps.indices.overlap` covers it against divisions and
+sizes); a block above ``max_unknowns`` unknowns is not solved: the key-industry and size
+cells in it are hidden instead (recorded).
+
+:func:`small_group_repairs` hides, for each leak found, one more published cell as
+:func:`apps.indices.disclosure._repair_linear` chooses it (a key industry whose parts make
+the group is the only open member next to them, so it is the one hidden; a county or a
+prefecture × division cell otherwise); ``apply_disclosure_control`` adds the partitions'
+complements and looks again until nothing leaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from . import disclosure as dc
+from .overlap import _matches
+
+PART = "part"
+# overlap cells that split atoms (key industries overlap divisions; sizes exist at nation
+# level only)
+SPLITTING_KINDS = ("key_industry", "size")
+_RANK_TOL = 1e-9
+_RESIDUAL_TOL = 1e-7
+_LEVERAGE_TOL = 1e-7
+
+
+@dataclass
+class System:
+    """The augmented cells (``cells`` first, then atoms, then parts), their hidden flags,
+    numbers of filings and partition edges."""
+
+    frame: pd.DataFrame
+    hidden: np.ndarray
+    n: np.ndarray
+    edges: pd.DataFrame
+    finest: np.ndarray  # bool per row: an atom not split, or a part (groups are unions of these)
+    splitting: dict[int, list[int]] = field(default_factory=dict)  # overlap cell → its part rows
+    skipped: list[str] = field(default_factory=list)
+    cells_count: int = 0  # rows below this are the run's cells
+
+
+def _tags(value) -> tuple:
+    if isinstance(value, str):  # one tag (as apps.indices.overlap reads it)
+        return (value,) if value else ()
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return tuple(str(t) for t in value)
+    return ()
+
+
+def _atom_codes(scores: pd.DataFrame) -> pd.Series:
+    return (
+        scores["prefecture"].astype(str)
+        + dc.SEPARATOR
+        + scores["division"].astype(str)
+        + dc.SEPARATOR
+        + scores["county"].astype(str)
+    )
+
+
+def _splitters(cells: pd.DataFrame, scores: pd.DataFrame, atom: pd.Series, m: int) -> dict[int, np.ndarray]:
+    """Key-industry and size cells (positions) that can make a group of fewer than ``m``
+    filings with region cells: the filings on one side (in the cell, or not) of the atoms
+    the cell splits number 0 < x < m, or the cell splits no atom at all (it is then a union
+    of atoms, an extra equation over them). Value: a bool mask over ``scores`` of its members."""
+    kind = cells["kind"].astype(str).to_numpy(object)
+    code = cells["code"].astype(str).to_numpy(object)
+    n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(np.int64)
+    atom_id, _ = pd.factorize(atom)
+    size = np.bincount(atom_id)
+    out: dict[int, np.ndarray] = {}
+    tag_sets = tag_of = None
+    for pos in np.flatnonzero(np.isin(kind, SPLITTING_KINDS) & (n > 0)):
+        if kind[pos] == "size":
+            member = (scores["size_class"].astype(str) == code[pos]).to_numpy()
+        else:
+            if tag_sets is None:
+                # tag sets repeat (a few hundred distinct among 200,000 filings): read each once
+                raw = [tuple(t) if isinstance(t, (list, np.ndarray)) else t for t in scores["key_industries"].tolist()]
+                tag_of, uniques = pd.factorize(pd.Series(raw, dtype=object), use_na_sentinel=False)
+                tag_sets = [set(_tags(u)) for u in uniques]
+            member = np.array([code[pos] in t for t in tag_sets], dtype=bool)[tag_of]
+        inside = np.bincount(atom_id, member.astype(np.int64), minlength=len(size))
+        partial = (inside > 0) & (inside < size)
+        x_in, x_out = int(inside[partial].sum()), int((size - inside)[partial].sum())
+        if not partial.any() or 0 < x_in < m or 0 < x_out < m:
+            out[int(pos)] = member
+    return out
+
+
+def _whole_divisions(scores: pd.DataFrame, member: np.ndarray) -> list[str] | None:
+    """The divisions ``member`` consists of, when it is a union of whole divisions (a key
+    industry defined by division, say); None otherwise."""
+    division = scores["division"].astype(str)
+    inside = division[member].value_counts()
+    total = division.value_counts().reindex(inside.index)
+    return sorted(inside.index) if (inside.to_numpy() == total.to_numpy()).all() else None
+
+
+def _atom_edges(cells: pd.DataFrame, codes: pd.Index, first_row: int, first_partition: int) -> pd.DataFrame:
+    """The two partitions each atom (codes "prefecture|division|county", rows from
+    ``first_row``) is a child in: its county's and its prefecture × division cell's
+    (as :func:`apps.indices.disclosure.partition_table` would give them, built from the
+    codes directly)."""
+    key = pd.Index(cells["kind"].astype(str) + dc.SEPARATOR + cells["code"].astype(str))
+    parts = pd.Series(codes, dtype=object).str.rsplit(dc.SEPARATOR, n=1)
+    county = key.get_indexer("county" + dc.SEPARATOR + parts.str[1])
+    pdiv = key.get_indexer("prefecture_division" + dc.SEPARATOR + parts.str[0])
+    rows = first_row + np.arange(len(codes))
+    frames = []
+    for name, parent in (("county>county_division", county), ("prefecture_division>county_division", pdiv)):
+        found = parent >= 0
+        frames.append(pd.DataFrame({"name": name, "parent": parent[found], "child": rows[found]}))
+    edges = pd.concat(frames, ignore_index=True)
+    edges["partition"] = first_partition + pd.factorize(pd.MultiIndex.from_arrays([edges["name"], edges["parent"]]))[0]
+    return edges[["partition", "name", "parent", "child"]]
+
+
+def build_system(
+    cells: pd.DataFrame, scores: pd.DataFrame, hidden: np.ndarray, m: int, edges: pd.DataFrame | None = None
+) -> System:
+    """The unknowns and equations of the module docstring for ``cells`` with ``hidden``
+    (``edges``: :func:`apps.indices.disclosure.partition_table` of ``cells``, if at hand)."""
+    kind = cells["kind"].astype(str).to_numpy(object)
+    code = cells["code"].astype(str).to_numpy(object)
+    atom = _atom_codes(scores)
+    counts = atom.value_counts()
+    splitters = _splitters(cells, scores, atom, m)
+    by_division = {pos: _whole_divisions(scores, member) for pos, member in splitters.items()}
+    # every prefecture's atoms: a prefecture whose counties and prefecture × division
+    # cells are all published tells nothing about other unknowns now, but one hidden by a
+    # later round's repair can (county = its one division's cell, say), and the system is
+    # built once for all rounds (small_group_repairs' ``state``)
+    if edges is None:
+        edges = dc.partition_table(cells)
+    atom_n = counts.to_numpy(np.int64)
+    k = len(counts)
+    frame = pd.concat([
+        cells[["kind", "code", "parent_code", "n"]].assign(suppressed=hidden),
+        pd.DataFrame({"kind": dc.COUNTY_DIVISION, "code": counts.index.to_numpy(object),
+                      "parent_code": [c.rsplit(dc.SEPARATOR, 1)[1] for c in counts.index], "n": atom_n,
+                      "suppressed": True}),
+    ], ignore_index=True)  # fmt: skip
+    first_partition = int(edges["partition"].max()) + 1 if len(edges) else 0
+    edges = pd.concat([edges, _atom_edges(cells, counts.index, len(cells), first_partition)], ignore_index=True)
+    all_hidden = np.concatenate([hidden, np.ones(k, dtype=bool)])
+    all_n = np.concatenate([pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(np.int64), atom_n])
+    finest = np.concatenate([np.zeros(len(cells), dtype=bool), np.ones(k, dtype=bool)])
+    # parts of the atoms each splitting cell cuts, and its equation
+    atom_row = pd.Series(np.arange(len(cells), len(frame)), index=frame["code"].iloc[len(cells) :].to_numpy(object))
+    extra_frames, extra_edges = [], []
+    next_row, next_part = len(frame), int(edges["partition"].max()) + 1 if len(edges) else 0
+    splitting: dict[int, list[int]] = {}
+    cell_row = pd.Series(np.arange(len(cells)), index=pd.Index(kind + dc.SEPARATOR + code))
+    for pos, member in splitters.items():
+        divisions = by_division[pos]
+        if divisions is not None:
+            # a union of whole divisions: its equation over the division cells says all
+            # it says (and keeps the blocks small); the nation-level atom check
+            # (apps.indices.overlap) covers it against divisions and sizes
+            rows = cell_row.reindex([f"division{dc.SEPARATOR}{d}" for d in divisions]).dropna()
+            extra_edges.append(
+                pd.DataFrame(
+                    {
+                        "partition": next_part,
+                        "name": f"{kind[pos]}>divisions",
+                        "parent": pos,
+                        "child": rows.to_numpy(np.int64),
+                    }
+                )
+            )
+            next_part += 1
+            splitting[pos] = []
+            continue
+        inside = atom[member].value_counts()
+        rows_of = atom_row.reindex(inside.index).to_numpy()
+        if np.isnan(rows_of.astype(float)).any():  # pragma: no cover - every touched prefecture is present
+            continue
+        whole = inside.to_numpy() == counts.reindex(inside.index).to_numpy()
+        children = list(rows_of[whole].astype(np.int64))
+        parts = []
+        for a_code, a_row, x in zip(
+            inside.index[~whole], rows_of[~whole].astype(np.int64), inside.to_numpy()[~whole], strict=True
+        ):
+            total = int(counts[a_code])
+            in_row, out_row = next_row, next_row + 1
+            next_row += 2
+            extra_frames.append(pd.DataFrame({
+                "kind": PART, "code": [f"{kind[pos]}:{code[pos]}{dc.SEPARATOR}{a_code}", f"~{kind[pos]}:{code[pos]}{dc.SEPARATOR}{a_code}"],
+                "parent_code": a_code, "n": [int(x), total - int(x)], "suppressed": True,
+            }))  # fmt: skip
+            extra_edges.append(
+                pd.DataFrame({"partition": next_part, "name": "atom>part", "parent": a_row, "child": [in_row, out_row]})
+            )
+            next_part += 1
+            finest[a_row] = False
+            children.append(in_row)
+            parts += [in_row, out_row]
+        extra_edges.append(
+            pd.DataFrame(
+                {
+                    "partition": next_part,
+                    "name": f"{kind[pos]}>atoms",
+                    "parent": pos,
+                    "child": np.array(children, dtype=np.int64),
+                }
+            )
+        )
+        next_part += 1
+        splitting[pos] = parts
+    if extra_frames:
+        parts_frame = pd.concat(extra_frames, ignore_index=True)
+        frame = pd.concat([frame, parts_frame], ignore_index=True)
+        all_hidden = np.concatenate([all_hidden, np.ones(len(parts_frame), dtype=bool)])
+        all_n = np.concatenate([all_n, parts_frame["n"].to_numpy(np.int64)])
+        finest = np.concatenate([finest, np.ones(len(parts_frame), dtype=bool)])
+    if extra_edges:
+        edges = pd.concat([edges, *extra_edges], ignore_index=True)
+    return System(
+        frame=frame, hidden=all_hidden, n=all_n, edges=edges, finest=finest, splitting=splitting, cells_count=len(cells)
+    )
+
+
+_PROBE_TOL = 1e-7
+
+
+def _candidate_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int) -> list[tuple[int, ...]]:
+    """Sets of 1 … 4 unknowns (together ≤ ``limit`` filings) whose probe sums vanish, the
+    smallest size that has any. As :func:`apps.indices.overlap._small_sets`, with the bound
+    per size: a member j of a derivable set S has leverage h_j ≥ 1/|S| (1 = e_jᵀ P 1_S ≤
+    √h_j · √|S|) and n_j ≤ limit − (|S| − 1) — most atoms qualify only for the larger sets,
+    which keeps the pair tables small in blocks of thousands of atoms."""
+    ok = np.all(np.abs(z) < _PROBE_TOL, axis=1) & (leverage >= 1 - 1e-6) & (n <= limit)
+    if ok.any():
+        return [(int(k),) for k in np.flatnonzero(ok)]
+    found: set[tuple[int, ...]] = set()
+    for size in range(2, min(4, limit) + 1):
+        pool = np.flatnonzero((leverage >= 1.0 / size - 1e-9) & (n >= 1) & (n <= limit - (size - 1)))
+        if len(pool) < size:
+            continue
+        zs, ns = z[pool], n[pool]
+        i, j = np.triu_indices(len(pool), k=1)
+        keep = ns[i] + ns[j] <= limit - (size - 2)
+        i, j = i[keep], j[keep]
+        pair_z, pair_n = zs[i] + zs[j], ns[i] + ns[j]
+        if size == 2:
+            hit = np.all(np.abs(pair_z) < _PROBE_TOL, axis=1)
+            found |= {(int(pool[a]), int(pool[b])) for a, b in zip(i[hit], j[hit], strict=True)}
+        elif size == 3:
+            pa, c = _matches(pair_z[:, 0], zs[:, 0])
+            for a, k in zip(pa, c, strict=True):
+                members = {int(i[a]), int(j[a]), int(k)}
+                if len(members) == 3 and pair_n[a] + ns[k] <= limit and np.all(np.abs(pair_z[a] + zs[k]) < _PROBE_TOL):
+                    found.add(tuple(sorted(int(pool[x]) for x in members)))
+        else:
+            pa, pb = _matches(pair_z[:, 0], pair_z[:, 0])
+            for a, b in zip(pa[pa < pb], pb[pa < pb], strict=True):
+                members = {int(i[a]), int(j[a]), int(i[b]), int(j[b])}
+                if (
+                    len(members) == 4
+                    and pair_n[a] + pair_n[b] <= limit
+                    and np.all(np.abs(pair_z[a] + pair_z[b]) < _PROBE_TOL)
+                ):
+                    found.add(tuple(sorted(int(pool[x]) for x in members)))
+        if found:
+            break
+    return sorted(found, key=lambda s: int(n[list(s)].sum()))
+
+
+@dataclass
+class Leak:
+    """A derivable group: rows of the system (atoms or parts) and its number of filings;
+    or (``cell`` True) a hidden cell of the run that the equations determine."""
+
+    rows: tuple[int, ...]
+    n: int
+    cell: bool = False
+
+
+def _row_space(sub: sparse.csr_matrix) -> np.ndarray:
+    """Orthonormal basis (columns, unknowns × rank) of the row space of ``sub``."""
+    m, k = sub.shape
+    if m <= k:
+        values, vectors = np.linalg.eigh((sub @ sub.T).toarray())
+        keep = values > _RANK_TOL * max(values[-1], 1.0)
+        return np.asarray(sub.T @ vectors[:, keep]) / np.sqrt(values[keep])
+    values, vectors = np.linalg.eigh((sub.T @ sub).toarray())
+    keep = values > _RANK_TOL * max(values[-1], 1.0)
+    return vectors[:, keep]
+
+
+def small_group_leaks(
+    system: System, m: int, *, changed: np.ndarray | None = None, max_unknowns: int = 6000, seed: int = 0
+) -> list[Leak]:
+    """Groups of 1 … ``m`` − 1 filings (unions of at most ``m`` − 1 atoms or parts) whose
+    total follows from the published cells (see the module docstring), and hidden cells of
+    the run they determine (the intersection audit of
+    :func:`apps.indices.disclosure.intersection_repairs`, here with the atoms of every
+    prefecture and the key-industry / size equations too). ``changed`` (bool
+    per system row): solve only the blocks holding one of these unknowns — a block without
+    a newly hidden cell has the same equations as in the round before. Blocks above
+    ``max_unknowns`` unknowns are skipped (listed in ``system.skipped``)."""
+    matrix, variables = dc._linear_system(system.hidden, system.n, system.edges)
+    matrix = dc._drop_absorbing_equations(matrix)
+    if matrix.shape[0] == 0 or matrix.shape[1] == 0:
+        return []
+    incidence = (matrix != 0).astype(np.int8)
+    n_blocks, block = csgraph.connected_components((incidence.T @ incidence).tocsr(), directed=False)
+    used = np.asarray(incidence.sum(axis=0)).ravel() > 0
+    finest = system.finest[variables] & used & (system.n[variables] < m)
+    real = (variables < system.cells_count) & used
+    csc = matrix.tocsc()
+    rows_of = matrix.tocoo()
+    eq_block = np.full(matrix.shape[0], -1)
+    eq_block[rows_of.row] = block[rows_of.col]
+    rng = np.random.default_rng(seed)
+    leaks: list[Leak] = []
+    blocks = np.unique(block[finest | real])
+    if changed is not None:
+        blocks = np.intersect1d(blocks, block[changed[variables]])
+    for b in blocks:
+        cols = np.flatnonzero(block == b)
+        if len(cols) > max_unknowns:
+            system.skipped.append(f"block of {len(cols)} unknowns")
+            continue
+        eqs = np.flatnonzero(eq_block == b)
+        sub = csc[:, cols].tocsr()[eqs, :]
+        q = _row_space(sub)
+        own = np.flatnonzero(real[cols])
+        if len(own):
+            determined = np.einsum("ij,ij->i", q[own], q[own]) > 1 - _LEVERAGE_TOL
+            leaks += [
+                Leak(rows=(int(variables[cols[i]]),), n=int(system.n[variables[cols[i]]]), cell=True)
+                for i in own[determined]
+            ]
+        local = np.flatnonzero(finest[cols])
+        if not len(local):
+            continue
+        ql = q[local]
+        leverage = np.einsum("ij,ij->i", ql, ql)
+        g = rng.standard_normal((len(cols), 2))
+        z = (g - q @ (q.T @ g))[local]
+        n_local = system.n[variables[cols[local]]]
+        for s in _candidate_sets(z, n_local, leverage, m - 1):
+            indicator = np.zeros(len(cols))
+            indicator[local[list(s)]] = 1.0
+            rest = indicator - q @ (q.T @ indicator)
+            if np.linalg.norm(rest) < _RESIDUAL_TOL * np.sqrt(len(s)):
+                rows = tuple(int(variables[cols[local[i]]]) for i in s)
+                leaks.append(Leak(rows=rows, n=int(system.n[list(rows)].sum())))
+    return leaks
+
+
+def small_group_repairs(
+    cells: pd.DataFrame,
+    scores: pd.DataFrame,
+    hidden: np.ndarray,
+    order: np.ndarray,
+    weight: np.ndarray | None,
+    m: int,
+    *,
+    max_unknowns: int = 6000,
+    state: dict | None = None,
+    edges: pd.DataFrame | None = None,
+) -> tuple[np.ndarray, list[dict]]:
+    """One round: the published cells (positions in ``cells``) to hide so that the groups
+    :func:`small_group_leaks` finds are no longer derivable — one per leak, chosen as
+    :func:`apps.indices.disclosure._repair_linear` chooses (least complement cost in a
+    partition of the group's first atom or part). A splitting key-industry or size cell in
+    a block too large to solve is hidden outright. ``state``: a dict kept between rounds
+    (the system is built once; later rounds solve only the blocks a new hidden cell
+    touches). Returns (positions, a record per leak)."""
+    changed = None
+    if state is not None and "system" in state:
+        # later rounds: the same atoms and equations; only cells hidden since are new unknowns
+        system = state["system"]
+        changed = np.zeros(len(system.hidden), dtype=bool)
+        changed[: len(cells)] = hidden & ~system.hidden[: len(cells)]
+        system.hidden[: len(cells)] = hidden
+        system.skipped.clear()
+    else:
+        system = build_system(cells, scores, hidden, m, edges)
+    if state is not None:
+        state["system"] = system
+    leaks = small_group_leaks(system, m, changed=changed, max_unknowns=max_unknowns)
+    chosen: set[int] = set()
+    record: list[dict] = []
+    if leaks:
+        k = len(system.frame) - len(cells)
+        all_order = np.concatenate([order, order.max() + 1 + np.arange(k)])
+        all_weight = None if weight is None else np.concatenate([weight, np.ones(k)])
+        kind = system.frame["kind"].astype(str).to_numpy(object)
+        code = system.frame["code"].astype(str).to_numpy(object)
+        # one call for every leak: the complement costs are computed once
+        targets = np.unique([leak.rows[0] for leak in leaks])
+        extra = dc._repair_linear(system.hidden, system.n, all_order, system.edges, targets, all_weight)
+        extra = [int(e) for e in extra if e < len(cells)]
+        chosen.update(extra)
+        hidden_now = [f"{kind[e]}{dc.SEPARATOR}{code[e]}" for e in extra]
+        for leak in leaks:
+            record.append(
+                {
+                    "group": "+".join(f"{kind[r]}:{code[r]}" for r in leak.rows),
+                    "filings": leak.n,
+                    "hidden": hidden_now,
+                    "cell": leak.cell,
+                }
+            )
+    if system.skipped:
+        for pos in system.splitting:
+            if not hidden[pos]:
+                chosen.add(pos)
+        record.append({"group": "; ".join(system.skipped), "filings": None, "hidden": "splitting cells"})
+    return np.array(sorted(chosen), dtype=np.int64), record
+
+
+def group_members(frame: pd.DataFrame, rows: Iterable[int]) -> list[str]:
+    """Labels of a leak's rows (for tests and the run's record)."""
+    return [f"{k}:{c}" for k, c in zip(frame["kind"].iloc[list(rows)], frame["code"].iloc[list(rows)], strict=True)]
+
+
+__all__ = ("build_system", "small_group_leaks", "small_group_repairs", "Leak", "System")
