@@ -144,11 +144,14 @@ class Submission(models.Model):
             # every column the chunk reads, it is read by an index-only scan of just the
             # chunk's range: PostgreSQL keeps it grouped by region as filings are accepted (no
             # CLUSTER, no table lock). Only accepted filings, which change rarely afterwards.
+            # Size class and revenue are handed to the join by the chunk (issue 13), so they
+            # are held too: without them every row of the scan fetched its heap page.
             models.Index(
                 fields=["period", "province_code", "prefecture_code", "county_code"],
-                include=["id", "enterprise", "division_code", "industry_code", "answer_vector"],
+                include=["id", "enterprise", "division_code", "industry_code", "size_class", "revenue",
+                         "answer_vector"],
                 condition=models.Q(status="accepted"),
-                name="submission_accepted_region",
+                name="submission_accepted_chunk",
             ),
         ]
 
