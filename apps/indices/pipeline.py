@@ -230,16 +230,13 @@ def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[st
     recorded when it was submitted (the codes the cells are built from, see
     :func:`recorded_frame`; handed to the join, :func:`pack_join_columns`), the industry
     the filing recorded (today's for a filing without one). One binary COPY of the
-    chunk's ranges of the region index (the key-industry tags come from the period's
-    register snapshot, see :func:`score_chunk`)."""
-    enterprises_table = Enterprise._meta.db_table
+    chunk's ranges of the region index ``submission_accepted_chunk`` (an index-only scan:
+    it holds every column read here); the key-industry tags come from the period's
+    register snapshot, see :func:`score_chunk`."""
     source, params = _chunk_source(
         codes, run.period_id, ["id", "enterprise_id", "province_code", "prefecture_code", "county_code", "division_code",
                                "industry_code", "size_class", "revenue", "answer_vector"])
-    # Codes as recorded at submission (issue 8); only enterprises their authority has
-    # confirmed count (issue 9: a self-registration counts once confirmed) — looked up per
-    # filing in the small index enterprise_confirmed_industry.
-    sql = f"FROM ({source}) s JOIN {enterprises_table} e ON e.id = s.enterprise_id WHERE NOT e.awaiting_confirmation"
+    sql = f"FROM ({source}) s"
     revenue = "coalesce(s.revenue::float8, 'NaN'::float8)" if connection.vendor == "postgresql" else "s.revenue"
     fields = [
         ("id", "s.id", "bigint"), ("enterprise_id", "s.enterprise_id", "bigint"),
@@ -248,8 +245,8 @@ def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[st
           for name in ("province", "prefecture", "county", "division")),
         ("size_class", "s.size_class", ("text", _code_width(Submission, "size_class"))),
         ("revenue", revenue, "double precision"),
-        # the industry the filing recorded (issue 8); today's for a filing without one
-        ("industry", "coalesce(nullif(s.industry_code, ''), e.industry_id)", ("text", _code_width(Industry, "code"))),
+        # the industry the filing recorded (issue 8); today's for a filing without one, below
+        ("industry", "s.industry_code", ("text", _code_width(Industry, "code"))),
         ("answers", "s.answer_vector", ("float32le", n_indicators)),
     ]
     try:
@@ -257,12 +254,35 @@ def _load_vectors(run: IndexRun, codes: list[str], n_indicators: int) -> dict[st
     except ValueError:
         with connection.cursor() as cursor:  # say which filing lacks its packed answers
             cursor.execute(
-                f"SELECT count(*), min(s.id) {sql} AND "
+                f"SELECT count(*), min(s.id) {sql} WHERE "
                 f"(s.answer_vector IS NULL OR length(s.answer_vector) <> %s)", [*params, 4 * n_indicators])
             missing, first = cursor.fetchone()
         if missing:
             raise ValueError(f"{missing} accepted filings have no packed answers of this framework (first id {first})") from None
         raise
+    return _confirmed_filings(data)
+
+
+def _confirmed_filings(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The chunk's filings of enterprises their authority has confirmed (issue 9: a
+    self-registration counts once confirmed), with today's industry for a filing that
+    recorded none. Two small look-ups instead of a join of the chunk's range with the
+    enterprise table (which PostgreSQL answered by hashing all 200,000 enterprises once per
+    chunk): the enterprises still awaiting confirmation — few, by the index on the flag —
+    and the industry of the filings without one (none since issue 8 records it)."""
+    enterprises = Enterprise.objects.filter(awaiting_confirmation=True)
+    awaiting = np.fromiter(enterprises.values_list("id", flat=True), dtype=np.int64)
+    if len(awaiting):
+        keep = ~np.isin(data["enterprise_id"], awaiting)
+        if not keep.all():
+            data = {name: values[keep] for name, values in data.items()}
+    lacking = np.flatnonzero(data["industry"] == "")
+    if len(lacking):
+        today = dict(Enterprise.objects.filter(pk__in=data["enterprise_id"][lacking].tolist())
+                     .values_list("id", "industry_id"))
+        industry = data["industry"].copy()
+        industry[lacking] = [today.get(e) or "" for e in data["enterprise_id"][lacking].tolist()]
+        data["industry"] = industry
     return data
 
 
@@ -806,7 +826,9 @@ def period_snapshot(period) -> RegisterSnapshot:
     first run). Safe when two runs of the period race: one snapshot wins."""
     from django.db import IntegrityError
 
-    snapshot = RegisterSnapshot.objects.filter(period=period).first()
+    # the packed register is read when a process first unpacks it (snapshot_frame), not by
+    # every chunk that finds it unpacked already
+    snapshot = RegisterSnapshot.objects.filter(period=period).defer("data").first()
     if snapshot is not None:
         return snapshot
     frame = _registry_frame()

@@ -146,3 +146,32 @@ def test_the_not_measured_share_counts_the_module_kpis_that_apply():
     assert nation.n == 9 and nation.not_measured_share == pytest.approx(3 / 11)
     division = IndexCell.objects.get(run=run, kind="division", code="27")
     assert division.n == 2 and division.not_measured_share == pytest.approx(2 / 4)
+
+
+def test_a_filing_without_a_recorded_class_takes_todays_industry_inside_its_division():
+    """A filing written before filings recorded their class (industry_code "") is scored
+    with the enterprise's industry today while it lies inside the division it recorded."""
+    p2025, _ = build(framework=module_framework())
+    submission = Submission.objects.filter(period=p2025).order_by("pk").first()
+    Enterprise.objects.filter(pk=submission.enterprise_id).update(industry="271")
+    Submission.objects.filter(pk=submission.pk).update(industry_code="", division_code="27")
+    submission.refresh_from_db()
+    with_module, without = give_module_answer(submission)
+    assert scores(inline_run(p2025))[submission.enterprise_id] == pytest.approx(with_module)
+    Enterprise.objects.filter(pk=submission.enterprise_id).update(industry="272")  # the module does not cover 272
+    assert scores(inline_run(p2025))[submission.enterprise_id] == pytest.approx(without)
+
+
+def test_a_filing_of_an_enterprise_awaiting_confirmation_is_not_counted():
+    """Issue 9: a self-registered enterprise counts once its authority confirms it — its
+    accepted filing is left out of the run's scores and cells until then."""
+    p2025, _ = build(framework=module_framework())
+    pending = Submission.objects.filter(period=p2025).order_by("pk").first()
+    counted = inline_run(p2025)
+    nation = IndexCell.objects.get(run=counted, kind="nation").n
+    assert pending.enterprise_id in scores(counted)
+    Enterprise.objects.filter(pk=pending.enterprise_id).update(awaiting_confirmation=True)
+    run = inline_run(p2025)
+    assert pending.enterprise_id not in scores(run)
+    assert len(scores(run)) == len(scores(counted)) - 1
+    assert IndexCell.objects.get(run=run, kind="nation").n == nation - 1
