@@ -235,6 +235,11 @@ def main() -> None:
 
     with connection.cursor() as cursor:  # fresh statistics, as autovacuum keeps them in service
         cursor.execute("ANALYZE")
+        # and the filings' visibility map, as autovacuum keeps it in service (PostgreSQL 13+
+        # vacuums a table after many inserts): without it the chunks' index-only scans of
+        # submission_accepted_chunk fetch every row's heap page (a seeded or copied database
+        # has never been vacuumed)
+        cursor.execute(f"VACUUM {Submission._meta.db_table}")
     # a run left queued or running by an interrupted benchmark would block the period's runs
     IndexRun.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
         status=RunStatus.FAILED, error_log="interrupted benchmark")
