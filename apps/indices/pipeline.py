@@ -116,7 +116,7 @@ def plan_chunks(counts, k: int) -> list[tuple[list[str], int]]:
 
 def _chunk_source(codes: list[str], period_id: int, columns: list[str]) -> tuple[str, list]:
     """SQL of a chunk's accepted filings (``columns`` of the submission table) and its
-    parameters: one range of the region index ``submission_accepted_region`` per piece of
+    parameters: one range of the region index ``submission_accepted_chunk`` per piece of
     the chunk — a whole province, a (province, prefecture) or a (province, prefecture,
     county) of a split province — glued with UNION ALL. Each branch is an index-only scan of
     just that region's filings; one query with the pieces OR-ed together was read as a scan
