@@ -85,11 +85,10 @@ class System:
     splitting: dict[int, list[int]] = field(default_factory=dict)  # overlap cell → its part rows
     skipped: list[str] = field(default_factory=list)
     cells_count: int = 0  # rows below this are the run's cells
-    # what the last search of each atom's / part's block established (small_group_leaks'
-    # memo between rounds): sizes 1 … searched[row] complete (-1: not searched, _ALL_SIZES:
-    # no set of any size), and the derivable sets of the largest of those sizes
+    # small_group_leaks' memo between rounds: atoms / parts whose block has been searched
+    # (every size), and the derivable sets that search and the later checks found
     searched: np.ndarray | None = None
-    derivable: dict[tuple[int, ...], int] = field(default_factory=dict)  # set of rows → its size
+    derivable: set[tuple[int, ...]] = field(default_factory=set)
 
 
 def _tags(value) -> tuple:
@@ -280,23 +279,21 @@ def build_system(
 
 
 _PROBE_TOL = 1e-7
-_ALL_SIZES = 99
 
 
-def _candidate_sets(
-    z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int
-) -> tuple[list[tuple[int, ...]], int]:
-    """Sets of 1 … 4 unknowns (together ≤ ``limit`` filings) whose probe sums vanish, the
-    smallest size that has any. As :func:`apps.indices.overlap._small_sets`, with the bound
+def _candidate_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int) -> dict[int, list[tuple[int, ...]]]:
+    """Sets of 1 … 4 unknowns (together ≤ ``limit`` filings) whose probe sums vanish, by
+    size (every size, not only the smallest: later rounds check these instead of searching
+    again, see :func:`small_group_leaks`). As :func:`apps.indices.overlap._small_sets`, with the bound
     per size: a member j of a derivable set S has leverage h_j ≥ 1/|S| (1 = e_jᵀ P 1_S ≤
     √h_j · √|S|) and n_j ≤ limit − (|S| − 1) — most atoms qualify only for the larger sets,
-    which keeps the pair tables small in blocks of thousands of atoms. Also returns the
-    size the sets have (``_ALL_SIZES`` when none has any)."""
+    which keeps the pair tables small in blocks of thousands of atoms."""
+    hits: dict[int, list[tuple[int, ...]]] = {}
     ok = np.all(np.abs(z) < _PROBE_TOL, axis=1) & (leverage >= 1 - 1e-6) & (n <= limit)
     if ok.any():
-        return [(int(k),) for k in np.flatnonzero(ok)], 1
-    found: set[tuple[int, ...]] = set()
+        hits[1] = [(int(k),) for k in np.flatnonzero(ok)]
     for size in range(2, min(4, limit) + 1):
+        found: set[tuple[int, ...]] = set()
         pool = np.flatnonzero((leverage >= 1.0 / size - 1e-9) & (n >= 1) & (n <= limit - (size - 1)))
         if len(pool) < size:
             continue
@@ -325,8 +322,12 @@ def _candidate_sets(
                 ):
                     found.add(tuple(sorted(int(pool[x]) for x in members)))
         if found:
-            return sorted(found, key=lambda s: int(n[list(s)].sum())), size
-    return [], _ALL_SIZES
+            hits[size] = _by_filings(found, n)
+    return hits
+
+
+def _by_filings(sets: Iterable[tuple[int, ...]], n: np.ndarray) -> list[tuple[int, ...]]:
+    return sorted(sets, key=lambda s: int(n[list(s)].sum()))
 
 
 @dataclass
@@ -400,29 +401,37 @@ def small_group_leaks(
             continue
         g = rng.standard_normal((len(cols), 2))  # drawn for every block: the same probes as a full search
         local_rows = variables[cols[local]]
-
-        remembered = _remembered_sets(system, local_rows)
-        confirmed, size = [], _ALL_SIZES
-        if remembered:
+        if system.searched is None:
+            system.searched = np.zeros(len(system.hidden), dtype=bool)
+        members = set(local_rows.tolist())
+        if system.searched[local_rows].all():
+            # hiding a cell only takes knowledge away: every set derivable now was derivable
+            # when these rows' blocks were searched (all sizes), so checking those is enough
             position = {int(r): i for i, r in enumerate(local_rows)}
-            for rows in remembered:
-                s = tuple(position[r] for r in rows)
-                if len(s) <= size and _derivable(q, local[list(s)]):
-                    confirmed, size = ([s] if len(s) < size else [*confirmed, s]), len(s)
-            if size > 1:  # ordered as _candidate_sets orders them
-                confirmed = sorted(confirmed, key=lambda s: int(system.n[local_rows[list(s)]].sum()))
-        if remembered is None or (remembered and not confirmed):
+            known = sorted(r for r in system.derivable if set(r) <= members)
+            system.derivable -= set(known)
+            still = [tuple(position[r] for r in rows) for rows in known]
+            still = [s for s in still if _derivable(q, local[list(s)])]
+            smallest = min((len(s) for s in still), default=0)
+            leaks_here = [s for s in still if len(s) == smallest]
+            if smallest > 1:  # ordered as _candidate_sets orders them
+                leaks_here = _by_filings(leaks_here, system.n[local_rows])
+        else:
             ql = q[local]
             leverage = np.einsum("ij,ij->i", ql, ql)
             z = (g - q @ (q.T @ g))[local]
-            candidates, size = _candidate_sets(z, system.n[local_rows], leverage, m - 1)
-            confirmed = [s for s in candidates if _derivable(q, local[list(s)])]
-        system.searched[local_rows] = size
-        for rows in [r for r in system.derivable if set(r) <= set(local_rows.tolist())]:
-            del system.derivable[rows]
-        for s in confirmed:
+            hits = _candidate_sets(z, system.n[local_rows], leverage, m - 1)
+            still = [s for size in sorted(hits) for s in hits[size] if _derivable(q, local[list(s)])]
+            # the groups of the smallest size with probe hits (what the leaks are); every
+            # size's derivable sets remembered for the later rounds
+            smallest = min(hits, default=0)
+            confirmed = set(still)
+            leaks_here = [s for s in hits.get(smallest, []) if s in confirmed]
+            system.derivable = {r for r in system.derivable if not set(r) <= members}
+            system.searched[local_rows] = True
+        system.derivable |= {tuple(int(local_rows[i]) for i in s) for s in still}
+        for s in leaks_here:
             rows = tuple(int(local_rows[i]) for i in s)
-            system.derivable[rows] = len(rows)
             leaks.append(Leak(rows=rows, n=int(system.n[list(rows)].sum())))
     return leaks
 
@@ -434,28 +443,6 @@ def _derivable(q: np.ndarray, positions: np.ndarray) -> bool:
     indicator[positions] = 1.0
     rest = indicator - q @ (q.T @ indicator)
     return bool(np.linalg.norm(rest) < _RESIDUAL_TOL * np.sqrt(len(positions)))
-
-
-def _remembered_sets(system: System, rows: np.ndarray) -> list[tuple[int, ...]] | None:
-    """The sets to check in a block of atoms / parts ``rows`` without a new search, or None
-    when a search is needed. Hiding a cell only takes equations' knowledge away, so every
-    set derivable now was derivable in the last search of the blocks these rows were in:
-    where those searches were complete up to size s (no set below s; all of size s known),
-    the smallest derivable sets of size ≤ s now are among the remembered ones (sorted, as a
-    search returns them). None when a row was never searched, or no remembered set of size
-    ≤ s is still derivable (a larger one may be; only a search can tell)."""
-    if system.searched is None:
-        system.searched = np.full(len(system.hidden), -1, dtype=np.int64)
-        return None
-    sizes = system.searched[rows]
-    if (sizes < 0).any():
-        return None
-    complete = int(sizes.min())
-    if complete == _ALL_SIZES:
-        return []
-    members = set(rows.tolist())
-    sets = sorted(r for r, k in system.derivable.items() if k <= complete and set(r) <= members)
-    return sets or None
 
 
 def small_group_repairs(
