@@ -155,7 +155,7 @@ def _atom_edges(cells: pd.DataFrame, codes: pd.Index, first_row: int, first_part
     codes directly)."""
     key = pd.Index(cells["kind"].astype(str) + dc.SEPARATOR + cells["code"].astype(str))
     # one split per atom (a plain rsplit: pandas' .str accessor costs 3x more per code)
-    split = [c.rsplit(dc.SEPARATOR, 1) for c in codes]
+    split = [c.rsplit(dc.SEPARATOR, 1) for c in codes.tolist()]
     county = key.get_indexer(["county" + dc.SEPARATOR + p[1] for p in split])
     pdiv = key.get_indexer(["prefecture_division" + dc.SEPARATOR + p[0] for p in split])
     rows = first_row + np.arange(len(codes))
@@ -195,7 +195,7 @@ def build_system(
     frame = pd.concat([
         cells[["kind", "code", "parent_code", "n"]].assign(suppressed=hidden),
         pd.DataFrame({"kind": dc.COUNTY_DIVISION, "code": counts.index.to_numpy(object),
-                      "parent_code": [c[c.rindex(dc.SEPARATOR) + 1 :] for c in counts.index], "n": atom_n,
+                      "parent_code": [c[c.rindex(dc.SEPARATOR) + 1 :] for c in counts.index.tolist()], "n": atom_n,
                       "suppressed": True}),
     ], ignore_index=True)  # fmt: skip
     first_partition = int(edges["partition"].max()) + 1 if len(edges) else 0
