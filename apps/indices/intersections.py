@@ -36,7 +36,10 @@ atoms and the key-industry / size equations).
 
 Kept cheap: the system is built once per run (every prefecture's atoms; the atoms'
 partitions from their codes) and later rounds solve only the blocks a newly hidden cell
-touches; a key-industry or size cell enters only when the filings on one side of the atoms
+touches, without searching again: hiding a cell only takes knowledge away, so a set
+derivable in a later round was derivable when its block was first searched — that search
+lists the derivable sets of every size 1 … 4 (not only the smallest), and later rounds
+check only those sets' residuals (``System.searched`` / ``System.derivable``); a key-industry or size cell enters only when the filings on one side of the atoms
 it splits are fewer than ``min_cell_size`` (otherwise any group through it is at least
 that large), and one made of whole divisions enters as "= Σ those division cells" (the
 nation-level atom check of :mod:`apps.indices.overlap` covers it against divisions and
