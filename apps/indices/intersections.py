@@ -36,7 +36,10 @@ atoms and the key-industry / size equations).
 
 Kept cheap: the system is built once per run (every prefecture's atoms; the atoms'
 partitions from their codes) and later rounds solve only the blocks a newly hidden cell
-touches; a key-industry or size cell enters only when the filings on one side of the atoms
+touches, without searching again: hiding a cell only takes knowledge away, so a set
+derivable in a later round was derivable when its block was first searched — that search
+lists the derivable sets of every size 1 … 4 (not only the smallest), and later rounds
+check only those sets' residuals (``System.searched`` / ``System.derivable``); a key-industry or size cell enters only when the filings on one side of the atoms
 it splits are fewer than ``min_cell_size`` (otherwise any group through it is at least
 that large), and one made of whole divisions enters as "= Σ those division cells" (the
 nation-level atom check of :mod:`apps.indices.overlap` covers it against divisions and
@@ -85,6 +88,10 @@ class System:
     splitting: dict[int, list[int]] = field(default_factory=dict)  # overlap cell → its part rows
     skipped: list[str] = field(default_factory=list)
     cells_count: int = 0  # rows below this are the run's cells
+    # small_group_leaks' memo between rounds: atoms / parts whose block has been searched
+    # (every size), and the derivable sets that search and the later checks found
+    searched: np.ndarray | None = None
+    derivable: set[tuple[int, ...]] = field(default_factory=set)
 
 
 def _tags(value) -> tuple:
@@ -150,16 +157,22 @@ def _atom_edges(cells: pd.DataFrame, codes: pd.Index, first_row: int, first_part
     (as :func:`apps.indices.disclosure.partition_table` would give them, built from the
     codes directly)."""
     key = pd.Index(cells["kind"].astype(str) + dc.SEPARATOR + cells["code"].astype(str))
-    parts = pd.Series(codes, dtype=object).str.rsplit(dc.SEPARATOR, n=1)
-    county = key.get_indexer("county" + dc.SEPARATOR + parts.str[1])
-    pdiv = key.get_indexer("prefecture_division" + dc.SEPARATOR + parts.str[0])
+    # one split per atom (a plain rsplit: pandas' .str accessor costs 3x more per code)
+    split = [c.rsplit(dc.SEPARATOR, 1) for c in codes.tolist()]
+    county = key.get_indexer(["county" + dc.SEPARATOR + p[1] for p in split])
+    pdiv = key.get_indexer(["prefecture_division" + dc.SEPARATOR + p[0] for p in split])
     rows = first_row + np.arange(len(codes))
     frames = []
     for name, parent in (("county>county_division", county), ("prefecture_division>county_division", pdiv)):
         found = parent >= 0
         frames.append(pd.DataFrame({"name": name, "parent": parent[found], "child": rows[found]}))
     edges = pd.concat(frames, ignore_index=True)
-    edges["partition"] = first_partition + pd.factorize(pd.MultiIndex.from_arrays([edges["name"], edges["parent"]]))[0]
+    # partitions numbered in order of first appearance of (name, parent), as a factorized
+    # MultiIndex would number them, from integers (the MultiIndex's values cost 0.3 s at 200 k)
+    name_id = (edges["name"].to_numpy(object) != "county>county_division").astype(np.int64)
+    edges["partition"] = (
+        first_partition + pd.factorize(name_id * (len(cells) + 1) + edges["parent"].to_numpy(np.int64))[0]
+    )
     return edges[["partition", "name", "parent", "child"]]
 
 
@@ -185,7 +198,7 @@ def build_system(
     frame = pd.concat([
         cells[["kind", "code", "parent_code", "n"]].assign(suppressed=hidden),
         pd.DataFrame({"kind": dc.COUNTY_DIVISION, "code": counts.index.to_numpy(object),
-                      "parent_code": [c.rsplit(dc.SEPARATOR, 1)[1] for c in counts.index], "n": atom_n,
+                      "parent_code": [c[c.rindex(dc.SEPARATOR) + 1 :] for c in counts.index.tolist()], "n": atom_n,
                       "suppressed": True}),
     ], ignore_index=True)  # fmt: skip
     first_partition = int(edges["partition"].max()) + 1 if len(edges) else 0
@@ -271,17 +284,19 @@ def build_system(
 _PROBE_TOL = 1e-7
 
 
-def _candidate_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int) -> list[tuple[int, ...]]:
-    """Sets of 1 … 4 unknowns (together ≤ ``limit`` filings) whose probe sums vanish, the
-    smallest size that has any. As :func:`apps.indices.overlap._small_sets`, with the bound
+def _candidate_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int) -> dict[int, list[tuple[int, ...]]]:
+    """Sets of 1 … 4 unknowns (together ≤ ``limit`` filings) whose probe sums vanish, by
+    size (every size, not only the smallest: later rounds check these instead of searching
+    again, see :func:`small_group_leaks`). As :func:`apps.indices.overlap._small_sets`, with the bound
     per size: a member j of a derivable set S has leverage h_j ≥ 1/|S| (1 = e_jᵀ P 1_S ≤
     √h_j · √|S|) and n_j ≤ limit − (|S| − 1) — most atoms qualify only for the larger sets,
     which keeps the pair tables small in blocks of thousands of atoms."""
+    hits: dict[int, list[tuple[int, ...]]] = {}
     ok = np.all(np.abs(z) < _PROBE_TOL, axis=1) & (leverage >= 1 - 1e-6) & (n <= limit)
     if ok.any():
-        return [(int(k),) for k in np.flatnonzero(ok)]
-    found: set[tuple[int, ...]] = set()
+        hits[1] = [(int(k),) for k in np.flatnonzero(ok)]
     for size in range(2, min(4, limit) + 1):
+        found: set[tuple[int, ...]] = set()
         pool = np.flatnonzero((leverage >= 1.0 / size - 1e-9) & (n >= 1) & (n <= limit - (size - 1)))
         if len(pool) < size:
             continue
@@ -310,8 +325,12 @@ def _candidate_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: i
                 ):
                     found.add(tuple(sorted(int(pool[x]) for x in members)))
         if found:
-            break
-    return sorted(found, key=lambda s: int(n[list(s)].sum()))
+            hits[size] = _by_filings(found, n)
+    return hits
+
+
+def _by_filings(sets: Iterable[tuple[int, ...]], n: np.ndarray) -> list[tuple[int, ...]]:
+    return sorted(sets, key=lambda s: int(n[list(s)].sum()))
 
 
 @dataclass
@@ -383,19 +402,50 @@ def small_group_leaks(
         local = np.flatnonzero(finest[cols])
         if not len(local):
             continue
-        ql = q[local]
-        leverage = np.einsum("ij,ij->i", ql, ql)
-        g = rng.standard_normal((len(cols), 2))
-        z = (g - q @ (q.T @ g))[local]
-        n_local = system.n[variables[cols[local]]]
-        for s in _candidate_sets(z, n_local, leverage, m - 1):
-            indicator = np.zeros(len(cols))
-            indicator[local[list(s)]] = 1.0
-            rest = indicator - q @ (q.T @ indicator)
-            if np.linalg.norm(rest) < _RESIDUAL_TOL * np.sqrt(len(s)):
-                rows = tuple(int(variables[cols[local[i]]]) for i in s)
-                leaks.append(Leak(rows=rows, n=int(system.n[list(rows)].sum())))
+        g = rng.standard_normal((len(cols), 2))  # drawn for every block: the same probes as a full search
+        local_rows = variables[cols[local]]
+        if system.searched is None:
+            system.searched = np.zeros(len(system.hidden), dtype=bool)
+        members = set(local_rows.tolist())
+        if system.searched[local_rows].all():
+            # hiding a cell only takes knowledge away: every set derivable now was derivable
+            # when these rows' blocks were searched (all sizes), so checking those is enough
+            position = {int(r): i for i, r in enumerate(local_rows)}
+            known = sorted(r for r in system.derivable if set(r) <= members)
+            system.derivable -= set(known)
+            still = [tuple(position[r] for r in rows) for rows in known]
+            still = [s for s in still if _derivable(q, local[list(s)])]
+            smallest = min((len(s) for s in still), default=0)
+            leaks_here = [s for s in still if len(s) == smallest]
+            if smallest > 1:  # ordered as _candidate_sets orders them
+                leaks_here = _by_filings(leaks_here, system.n[local_rows])
+        else:
+            ql = q[local]
+            leverage = np.einsum("ij,ij->i", ql, ql)
+            z = (g - q @ (q.T @ g))[local]
+            hits = _candidate_sets(z, system.n[local_rows], leverage, m - 1)
+            still = [s for size in sorted(hits) for s in hits[size] if _derivable(q, local[list(s)])]
+            # the groups of the smallest size with probe hits (what the leaks are); every
+            # size's derivable sets remembered for the later rounds
+            smallest = min(hits, default=0)
+            confirmed = set(still)
+            leaks_here = [s for s in hits.get(smallest, []) if s in confirmed]
+            system.derivable = {r for r in system.derivable if not set(r) <= members}
+            system.searched[local_rows] = True
+        system.derivable |= {tuple(int(local_rows[i]) for i in s) for s in still}
+        for s in leaks_here:
+            rows = tuple(int(local_rows[i]) for i in s)
+            leaks.append(Leak(rows=rows, n=int(system.n[list(rows)].sum())))
     return leaks
+
+
+def _derivable(q: np.ndarray, positions: np.ndarray) -> bool:
+    """Whether the indicator of ``positions`` (columns of a block) lies in the row space
+    ``q`` spans: its exact residual."""
+    indicator = np.zeros(len(q))
+    indicator[positions] = 1.0
+    rest = indicator - q @ (q.T @ indicator)
+    return bool(np.linalg.norm(rest) < _RESIDUAL_TOL * np.sqrt(len(positions)))
 
 
 def small_group_repairs(

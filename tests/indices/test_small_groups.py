@@ -17,6 +17,8 @@ import pytest
 
 from apps.indices import disclosure as dc
 from apps.indices.aggregation import IndexParameters, compute_cells, compute_statistics
+from apps.indices.audit import PRIMARY
+from apps.indices.intersections import build_system, group_members, small_group_leaks
 from tests.indices.test_disclosure import DIMS as RANDOM_DIMS
 from tests.indices.test_disclosure import random_population
 from tests.indices.test_property import memberships
@@ -282,3 +284,39 @@ def test_all_but_one_firm_in_one_level_shows_no_level_distribution_to_the_public
     cells = compute_cells(scores, registry(scores), params, DIMS)
     public = dc.public_view(cells, params, cells.attrs["protection"]["level_hidden"])
     assert cell(public, "province", "320000")["level_shares"] is not None
+
+
+# --- 6. the rounds' remembered search against a fresh one ---------------------------------------------
+
+
+def leaks_as_labels(system, leaks) -> list[tuple]:
+    return [(tuple(group_members(system.frame, leak.rows)), leak.n, leak.cell) for leak in leaks]
+
+
+@pytest.mark.parametrize("seed", range(1, 11))
+def test_a_round_that_remembers_the_last_search_finds_what_a_fresh_search_finds(seed):
+    """Later rounds check the sets the last search found before searching again (hiding a
+    cell only takes knowledge away). From the primary cells of a random population to its
+    final pattern in three steps, each round's leaks — groups and determined hidden cells —
+    are those of a system built afresh with the same hidden cells and searched in full."""
+    n = 150 + (seed * 37) % 250
+    scores, registry_, _ = random_population(seed, n)
+    cells = compute_cells(scores, registry_, IndexParameters(), RANDOM_DIMS)
+    m = IndexParameters().min_cell_size
+    final = cells["suppressed"].to_numpy(bool)
+    hidden = final & np.isin(cells["suppression_reason"].astype(str), PRIMARY)
+    system = build_system(cells, scores, hidden.copy(), m)
+    rounds = [leaks_as_labels(system, small_group_leaks(system, m))]
+    assert rounds[0], "the primary pattern gives a small group away"
+    for step in np.array_split(np.flatnonzero(final & ~hidden), 3):
+        hidden[step] = True
+        changed = np.zeros(len(system.hidden), dtype=bool)
+        changed[step] = True
+        system.hidden[: len(cells)] = hidden
+        remembered = leaks_as_labels(system, small_group_leaks(system, m, changed=changed))
+        fresh_system = build_system(cells, scores, hidden.copy(), m)
+        fresh = leaks_as_labels(fresh_system, small_group_leaks(fresh_system, m, changed=changed))
+        assert remembered == fresh
+        rounds.append(remembered)
+    # the final pattern leaks nothing
+    assert rounds[-1] == []
