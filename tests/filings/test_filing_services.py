@@ -23,16 +23,11 @@ from tests.factories import (
     industry,
     prefecture,
 )
-from tests.filings.builders import COMPLETE, EXPECTED_COMPOSITE, EXPECTED_LEVEL, open_period
+from tests.filings.builders import COMPLETE, EXPECTED_COMPOSITE, EXPECTED_LEVEL
 
 pytestmark = pytest.mark.django_db
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-@pytest.fixture
-def period():
-    return open_period()
 
 
 @pytest.fixture

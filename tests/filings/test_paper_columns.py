@@ -27,21 +27,10 @@ from apps.filings.transfer import (
 )
 from apps.frameworks import scoring
 from apps.frameworks.models import IndicatorKind
-from tests.factories import NANJING, authority_user, prefecture
-from tests.filings.builders import open_period
 from tests.filings.test_submission_transfer import HEAD, ent, xlsx
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def period():
-    return open_period()
-
-
-@pytest.fixture
-def nanjing():
-    return authority_user(prefecture(NANJING), first_name="王科长")
 
 # Cell texts a clerk (or a spreadsheet) produces, good and bad, per kind of indicator.
 TEXTS = {

@@ -35,7 +35,6 @@ from apps.filings.transfer import (
 )
 from tests.factories import (
     GUSU,
-    NANJING,
     SUZHOU,
     XUANWU,
     EnterpriseFactory,
@@ -47,7 +46,7 @@ from tests.factories import (
     make_uscc,
     prefecture,
 )
-from tests.filings.builders import COMPLETE, open_period
+from tests.filings.builders import COMPLETE
 
 
 # The page's URL patterns live in transfer_views.urlpatterns; until apps/filings/urls.py
@@ -78,16 +77,6 @@ else:
 HEAD = ["统一社会信用代码", "企业名称", "期次", "状态", "R1", "C1", "K1", "Y1", "B1"]
 # COMPLETE (R1=3, C1=a+c, K1=95, Y1=no) as a clerk writes it on the sheet
 PAPER = {"R1": 3, "C1": "a;c", "K1": 95, "Y1": "否"}
-
-
-@pytest.fixture
-def period():
-    return open_period()
-
-
-@pytest.fixture
-def nanjing():
-    return authority_user(prefecture(NANJING), first_name="王科长")
 
 
 def ent(region=XUANWU, pref=None, code="39", **kw):
