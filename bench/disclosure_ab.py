@@ -17,7 +17,6 @@ benchmark copy. Each "run" adds an unpublished IndexRun to that database."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
@@ -62,43 +61,29 @@ def one_run() -> dict:
     }
 
 
-def _same(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    return a == b
-
-
-def _without_timings(value):
+def without_timings(value):
+    """``value`` (an audit record) without its "seconds" entries, at any depth."""
     if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items() if k != "seconds"}
+        return {k: without_timings(v) for k, v in value.items() if k != "seconds"}
     if isinstance(value, list):
-        return [_without_timings(v) for v in value]
+        return [without_timings(v) for v in value]
     return value
 
 
 def compare(run_a: int, run_b: int) -> dict:
-    from apps.indices.models import IndexCell, IndexRun
+    from apps.indices.models import IndexRun
+    from bench.compare_cells import cell_differences
 
-    fields = [f.attname for f in IndexCell._meta.concrete_fields if f.attname not in ("id", "run_id")]
-    cells = {}
-    for run in (run_a, run_b):
-        rows = IndexCell.objects.filter(run_id=run).values(*fields)
-        cells[run] = {(r["kind"], r["code"]): r for r in rows}
-    a, b = cells[run_a], cells[run_b]
+    a, b, fields, differences = cell_differences(run_a, run_b, tolerance=0)
     differing = {}
-    for key in sorted(set(a) | set(b)):
-        if key not in a or key not in b:
-            differing.setdefault("(missing)", []).append(key)
-            continue
-        for f in fields:
-            if not _same(a[key][f], b[key][f]):
-                differing.setdefault(f, []).append(key)
+    for key, field in differences:
+        differing.setdefault(field or "(missing)", []).append(key)
     audits = {run: IndexRun.objects.get(pk=run).audit or {} for run in (run_a, run_b)}
     audit_differs = [
         part
         for part in sorted(set(audits[run_a]) | set(audits[run_b]))
-        if json.dumps(_without_timings(audits[run_a].get(part)), sort_keys=True, default=str)
-        != json.dumps(_without_timings(audits[run_b].get(part)), sort_keys=True, default=str)
+        if json.dumps(without_timings(audits[run_a].get(part)), sort_keys=True, default=str)
+        != json.dumps(without_timings(audits[run_b].get(part)), sort_keys=True, default=str)
     ]
     return {
         "runs": [run_a, run_b],

@@ -50,15 +50,9 @@ def run(out: str, count: int) -> None:
     print(f"{len(frames)} runs written to {out}")
 
 
-def _without_timings(value):
-    if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items() if k != "seconds"}
-    if isinstance(value, list):
-        return [_without_timings(v) for v in value]
-    return value
-
-
 def compare(a_path: str, b_path: str) -> None:
+    from bench.disclosure_ab import without_timings
+
     with open(a_path, "rb") as f:
         a = pickle.load(f)
     with open(b_path, "rb") as f:
@@ -66,8 +60,8 @@ def compare(a_path: str, b_path: str) -> None:
     differing = []
     for key, (frame, attrs) in a.items():
         other, other_attrs = b[key]
-        same_records = json.dumps(_without_timings(attrs), sort_keys=True, default=str) == json.dumps(
-            _without_timings(other_attrs), sort_keys=True, default=str
+        same_records = json.dumps(without_timings(attrs), sort_keys=True, default=str) == json.dumps(
+            without_timings(other_attrs), sort_keys=True, default=str
         )
         if not (frame.equals(other) and same_records):
             differing.append(key)
