@@ -97,11 +97,35 @@ def copy_floor(data: bytes) -> float:
         return time.perf_counter() - start
 
 
+class _RollBack(Exception):
+    pass
+
+
+def rolled_back_seconds(write, prepare=None) -> float:
+    """Seconds of ``write(cursor)`` with the deferred constraints checked, inside one
+    transaction (after ``prepare(cursor)``, not timed) that is then rolled back: a floor's
+    writes leave nothing behind."""
+    from django.db import connection, transaction
+
+    elapsed = 0.0
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            if prepare is not None:
+                prepare(cursor)
+            start = time.perf_counter()
+            write(cursor)
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            elapsed = time.perf_counter() - start
+            raise _RollBack
+    except _RollBack:
+        pass
+    return elapsed
+
+
 def schema_floor(codes: list[str]) -> float:
     """Seconds for PostgreSQL alone to write the imported enterprises and their history rows
     once more into the real tables (every index, the deferred foreign keys checked), as
     ``INSERT … SELECT`` from the rows just imported; rolled back. What the schema costs."""
-    from django.db import connection, transaction
 
     from apps.enterprises.models import Enterprise
 
@@ -113,25 +137,18 @@ def schema_floor(codes: list[str]) -> float:
     def shifted(cols: list[str], key: str) -> str:
         return ", ".join(f"{c} + 1000000000" if c == key else ("'x' || substr(uscc, 2)" if c == "uscc" else c) for c in cols)
 
-    elapsed = 0.0
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            start = time.perf_counter()
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {shifted(columns, 'id')} FROM {table} WHERE uscc = ANY(%s)",
-                [codes],
-            )
-            cursor.execute(
-                f"INSERT INTO {history} ({', '.join(history_columns)}) SELECT {shifted(history_columns, 'history_id')} "
-                f"FROM {history} WHERE uscc = ANY(%s)",
-                [codes],
-            )
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            elapsed = time.perf_counter() - start
-            raise RuntimeError("roll back")
-    except RuntimeError:
-        pass
-    return elapsed
+    def write(cursor) -> None:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {shifted(columns, 'id')} FROM {table} WHERE uscc = ANY(%s)",
+            [codes],
+        )
+        cursor.execute(
+            f"INSERT INTO {history} ({', '.join(history_columns)}) SELECT {shifted(history_columns, 'history_id')} "
+            f"FROM {history} WHERE uscc = ANY(%s)",
+            [codes],
+        )
+
+    return rolled_back_seconds(write)
 
 
 def delete_rows(codes: list[str]) -> None:
@@ -275,7 +292,7 @@ def paper_floor(submission_ids: list[int]) -> dict:
     real tables (every index, the foreign keys checked) after deleting them, rolled back
     (``schema_floor_seconds``); between them, into temporary tables with the real tables'
     indexes but no foreign keys (``indexes_floor_seconds``). Best of two."""
-    from django.db import connection, transaction
+    from django.db import connection
 
     from apps.filings.models import Answer, Submission, SubmissionEvent
 
@@ -292,30 +309,26 @@ def paper_floor(submission_ids: list[int]) -> dict:
             dumps[table] = bytes(buffer)
 
     def timed(into_real: bool, indexes: bool = False) -> float:
-        elapsed = 0.0
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                targets = {}
-                for table, _key in tables:
-                    if into_real:
-                        targets[table] = table
-                    else:
-                        targets[table] = f"floor_{table}"
-                        including = " INCLUDING INDEXES" if indexes else ""
-                        cursor.execute(f"CREATE TEMP TABLE floor_{table} (LIKE {table}{including}) ON COMMIT DROP")
+        targets = {}
+
+        def prepare(cursor) -> None:
+            for table, _key in tables:
                 if into_real:
-                    for table, key in reversed(tables):
-                        cursor.execute(f"DELETE FROM {table} WHERE {key} IN ({ids})")
-                start = time.perf_counter()
-                for table, _key in tables:
-                    with cursor.cursor.copy(f"COPY {targets[table]} FROM STDIN") as copy:
-                        copy.write(dumps[table])
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                elapsed = time.perf_counter() - start
-                raise RuntimeError("roll back")
-        except RuntimeError:
-            pass
-        return elapsed
+                    targets[table] = table
+                else:
+                    targets[table] = f"floor_{table}"
+                    including = " INCLUDING INDEXES" if indexes else ""
+                    cursor.execute(f"CREATE TEMP TABLE floor_{table} (LIKE {table}{including}) ON COMMIT DROP")
+            if into_real:
+                for table, key in reversed(tables):
+                    cursor.execute(f"DELETE FROM {table} WHERE {key} IN ({ids})")
+
+        def write(cursor) -> None:
+            for table, _key in tables:
+                with cursor.cursor.copy(f"COPY {targets[table]} FROM STDIN") as copy:
+                    copy.write(dumps[table])
+
+        return rolled_back_seconds(write, prepare)
 
     return {"copy_floor_seconds": min(timed(False) for _ in range(2)),
             "indexes_floor_seconds": min(timed(False, indexes=True) for _ in range(2)),

@@ -241,9 +241,9 @@ def queue_length(name: str) -> int | None:
 def platform_health(now: datetime.datetime | None = None) -> Health:
     from django.conf import settings
 
-    from apps.core.models import Heartbeat
+    from apps.core.models import Heartbeat, ImportJobStatus
     from apps.core.tasks import WORKER_HEARTBEAT
-    from apps.enterprises.models import ImportJob, ImportJobStatus
+    from apps.enterprises.models import ImportJob
     from apps.insights.models import ExportJob, ExportJobStatus
 
     now = now or timezone.now()

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.accounts.permissions import can_import_enterprises
+from apps.core.models import ImportMode
 from apps.core.spreadsheets import errors_csv, max_upload_bytes, validate_uploaded_file
 
 from .imports import (
@@ -28,7 +29,7 @@ from .imports import (
     import_job_progress,
     render_export,
 )
-from .models import ImportEncoding, ImportJob, ImportMode
+from .models import ImportEncoding, ImportJob
 from .resources import (
     ADDRESS,
     CONTACT_EMAIL,

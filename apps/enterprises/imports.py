@@ -34,14 +34,14 @@ import numpy as np
 import pandas as pd
 import tablib
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.db import DatabaseError, transaction
-from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from import_export.formats import base_formats
 
 from apps.accounts.permissions import can_import_enterprises
+from apps.core.jobs import JobProgress, run_file_import
+from apps.core.models import ImportJobStatus, ImportMode
 from apps.core.spreadsheets import (
     FileImportReport,
     RowError,
@@ -52,7 +52,7 @@ from apps.core.spreadsheets import (
 )
 
 from . import bulk_import
-from .models import Enterprise, ImportEncoding, ImportJob, ImportJobStatus, ImportMode
+from .models import Enterprise, ImportEncoding, ImportJob
 from .resources import (
     ADDRESS,
     ALL_COLUMNS,
@@ -67,8 +67,6 @@ from .resources import (
 )
 
 logger = logging.getLogger(__name__)
-
-PROGRESS_SECONDS = 6 * 3600  # how long a job's row counter is kept
 
 #: The errors of a file as a whole are the spreadsheet reader's (one class, two names).
 ImportFileError = SpreadsheetError
@@ -463,26 +461,18 @@ def import_job_create(*, uploaded_file, user, mode: str, encoding: str, language
     return job
 
 
-def _progress_key(job_id: int) -> str:
-    return f"enterprise-import-job:{job_id}:progress"
+#: row counters of running enterprise import jobs (apps.core.jobs)
+PROGRESS = JobProgress("enterprise-import-job")
 
 
 def import_job_progress_set(*, job_id: int, stage: str, rows: int) -> None:
-    """Record how far a running job is. The job's own row cannot say it: the import runs
-    inside the transaction that holds the job row, so it goes to the cache (shared between
-    web and worker processes when CACHE_URL points to Redis, as in production)."""
-    progress = cache.get(_progress_key(job_id)) or {}
-    progress[stage] = rows
-    cache.set(_progress_key(job_id), progress, PROGRESS_SECONDS)
+    """Record how far a running job is (in the cache: see apps.core.jobs)."""
+    PROGRESS.set(job_id, stage, rows)
 
 
 def import_job_progress(job: ImportJob) -> dict:
     """{"checked": rows, "written": rows} of a running job, as far as known."""
-    return cache.get(_progress_key(job.pk)) or {}
-
-
-def _finish_job(*, job_id: int, status: str, message: str, **values) -> None:
-    ImportJob.objects.filter(pk=job_id).update(status=status, message=message, finished_at=timezone.now(), **values)
+    return PROGRESS.get(job.pk)
 
 
 def import_job_run(*, job_id: int) -> ImportJob | None:
@@ -492,74 +482,27 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
     and the job's result are committed together, under a lock on the job row, so a second
     delivery of the same task waits and then finds the job finished; a job left "running" by
     a worker that died is simply run again. Whatever goes wrong, the job does not stay
-    "running".
+    "running" (apps.core.jobs.run_file_import).
     """
-    with transaction.atomic():
-        job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None:
-            logger.warning("import job %s does not exist", job_id)
-            return None
-        if job.is_finished:
-            return job
-        job.status = ImportJobStatus.RUNNING
-        job.started_at = timezone.now()
-        job.save(update_fields=["status", "started_at"])
 
-    done = False
-    try:
-        with translation.override(job.language):
-            try:
-                with job.file.open("rb") as fh:
-                    data = fh.read()
-            except OSError as exc:
-                logger.warning("import job %s: cannot read %s: %s", job_id, job.file.name, exc)
-                _finish_job(
-                    job_id=job_id,
-                    status=ImportJobStatus.FAILED,
-                    message=_("无法读取上传的文件（文件已不存在或无法访问），没有导入任何数据。请重新上传。"),
-                )
-                done = True
-                return ImportJob.objects.get(pk=job_id)
-            try:
-                with transaction.atomic():
-                    locked = ImportJob.objects.select_for_update().get(pk=job_id)
-                    if locked.is_finished:
-                        done = True
-                        return locked
-                    report = enterprises_import(
-                        on_progress=lambda stage, rows: import_job_progress_set(job_id=job_id, stage=stage, rows=rows),
-                        data=data,
-                        filename=job.original_name,
-                        user=job.uploaded_by,
-                        mode=job.mode,
-                        encoding=job.encoding,
-                        change_reason=_("批量导入任务 #%(id)d：%(name)s") % {"id": job.pk, "name": job.original_name},
-                    )
-                    locked.status = ImportJobStatus.SUCCEEDED if report.applied else ImportJobStatus.FAILED
-                    locked.detected_format = report.file_format
-                    locked.detected_encoding = report.encoding
-                    locked.total_rows = report.total_rows
-                    locked.created_count = report.created
-                    locked.updated_count = report.updated
-                    locked.unchanged_count = report.unchanged
-                    locked.skipped_count = report.skipped
-                    locked.errors = [e.as_dict() for e in report.errors]
-                    locked.message = report.summary()
-                    locked.finished_at = timezone.now()
-                    locked.save()
-            except ImportFileError as exc:
-                _finish_job(job_id=job_id, status=ImportJobStatus.FAILED, message=exc.message)
-            except PermissionDenied as exc:
-                _finish_job(job_id=job_id, status=ImportJobStatus.FAILED, message=str(exc) or _("您没有导入权限。"))
-            done = True
-            return ImportJob.objects.get(pk=job_id)
-    finally:
-        if not done:
-            # An unexpected error (or a time limit) is on its way up to Celery, which logs
-            # it; the import's transaction has been rolled back. Say so on the job page.
-            with translation.override(job.language):
-                _finish_job(
-                    job_id=job_id,
-                    status=ImportJobStatus.FAILED,
-                    message=_("导入过程中发生意外错误，没有写入任何数据。请稍后重试；如果反复出现，请联系管理员。"),
-                )
+    def do_import(job: ImportJob, data: bytes, on_progress):
+        return enterprises_import(
+            on_progress=on_progress,
+            data=data,
+            filename=job.original_name,
+            user=job.uploaded_by,
+            mode=job.mode,
+            encoding=job.encoding,
+            change_reason=_("批量导入任务 #%(id)d：%(name)s") % {"id": job.pk, "name": job.original_name},
+        )
+
+    def record(job: ImportJob, report: ImportReport) -> None:
+        job.status = ImportJobStatus.SUCCEEDED if report.applied else ImportJobStatus.FAILED
+        job.detected_format, job.detected_encoding = report.file_format, report.encoding
+        job.total_rows, job.skipped_count = report.total_rows, report.skipped
+        job.created_count, job.updated_count, job.unchanged_count = report.created, report.updated, report.unchanged
+
+    return run_file_import(
+        ImportJob.objects.all(), job_id, progress=PROGRESS, do_import=do_import, record=record,
+        file_errors=(ImportFileError,),
+    )

@@ -11,6 +11,7 @@ from simple_history.models import HistoricalRecords
 from stdnum.cn import uscc
 
 from apps.accounts.scoping import ScopedQuerySet
+from apps.core.models import FileImportJob
 from apps.reference.models import Industry, IndustryLevel, KeyIndustry, Region
 from apps.reference.size import SizeClass, classify_size
 
@@ -148,22 +149,10 @@ import uuid  # noqa: E402  (kept next to the import-job code it serves)
 from pathlib import PurePath  # noqa: E402
 
 
-class ImportMode(models.TextChoices):
-    ALL_OR_NOTHING = "all_or_nothing", _("全部或全不：有任何错误行则不写入任何数据")
-    VALID_ROWS_ONLY = "valid_rows_only", _("只写入正确的行：跳过并报告错误行")
-
-
 class ImportEncoding(models.TextChoices):
     AUTO = "auto", _("自动识别（UTF-8 或 GBK）")
     UTF8 = "utf-8", _("UTF-8")
     GBK = "gbk", _("GBK / GB18030")
-
-
-class ImportJobStatus(models.TextChoices):
-    QUEUED = "queued", _("排队中")
-    RUNNING = "running", _("正在导入")
-    SUCCEEDED = "succeeded", _("已完成")
-    FAILED = "failed", _("未导入")
 
 
 def import_upload_to(instance: "ImportJob", filename: str) -> str:
@@ -185,44 +174,20 @@ class ImportJobQuerySet(models.QuerySet):
         return import_jobs_visible_to(self, user)
 
 
-class ImportJob(models.Model):
-    """One uploaded enterprise file, imported in the background by a Celery worker."""
+class ImportJob(FileImportJob):
+    """One uploaded enterprise file, imported in the background by a Celery worker
+    (apps.enterprises.imports.import_job_run)."""
 
     file = models.FileField(_("导入文件"), upload_to=import_upload_to, max_length=200)
-    original_name = models.CharField(_("原文件名"), max_length=255)
     uploaded_by = models.ForeignKey(
         "accounts.User", verbose_name=_("上传人"), on_delete=models.PROTECT, related_name="import_jobs"
     )
-    mode = models.CharField(_("导入方式"), max_length=20, choices=ImportMode.choices, default=ImportMode.ALL_OR_NOTHING)
     encoding = models.CharField(_("文件编码"), max_length=10, choices=ImportEncoding.choices, default=ImportEncoding.AUTO)
-    # Messages of the report are written in the uploader's language at the time of upload.
-    language = models.CharField(_("语言"), max_length=10, default="zh-hans")
-    status = models.CharField(
-        _("状态"), max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED, db_index=True
-    )
     detected_format = models.CharField(_("文件格式"), max_length=10, blank=True)
     detected_encoding = models.CharField(_("识别出的编码"), max_length=40, blank=True)
-    total_rows = models.PositiveIntegerField(_("数据行数"), default=0)
-    created_count = models.PositiveIntegerField(_("新增"), default=0)
-    updated_count = models.PositiveIntegerField(_("更新"), default=0)
-    unchanged_count = models.PositiveIntegerField(_("未变化"), default=0)
-    skipped_count = models.PositiveIntegerField(_("跳过（错误行）"), default=0)
-    message = models.TextField(_("结果说明"), blank=True)
-    errors = models.JSONField(_("错误报告"), default=list, blank=True)
-    created_at = models.DateTimeField(_("上传时间"), auto_now_add=True)
-    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
 
     objects = ImportJobQuerySet.as_manager()
 
-    class Meta:
+    class Meta(FileImportJob.Meta):
         verbose_name = _("企业导入任务")
         verbose_name_plural = _("企业导入任务")
-        ordering = ["-created_at", "-pk"]
-
-    def __str__(self) -> str:
-        return f"#{self.pk} {self.original_name}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (ImportJobStatus.SUCCEEDED, ImportJobStatus.FAILED)

@@ -14,8 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from apps.accounts.review_rules import ReviewChain
 from apps.accounts.scoping import ScopedQuerySet
 from apps.core.language import localized
-from apps.core.models import TransitionEvent
-from apps.enterprises.models import ImportJobStatus, ImportMode
+from apps.core.models import FileImportJob, TransitionEvent
 
 
 class ReviewChainChoice(models.TextChoices):
@@ -306,43 +305,19 @@ def submission_import_upload_to(instance: "SubmissionImportJob", filename: str) 
     return f"imports/submissions/{uuid.uuid4().hex}{PurePath(filename).suffix.lower()[:10]}"
 
 
-class SubmissionImportJob(models.Model):
-    """One uploaded file of paper filings, imported in the background by a Celery worker."""
+class SubmissionImportJob(FileImportJob):
+    """One uploaded file of paper filings, imported in the background by a Celery worker
+    (apps.filings.transfer_jobs.submission_import_job_run)."""
 
     file = models.FileField(_("导入文件"), upload_to=submission_import_upload_to, max_length=200)
-    original_name = models.CharField(_("原文件名"), max_length=255)
     period = models.ForeignKey(Period, verbose_name=_("期次"), on_delete=models.PROTECT, related_name="import_jobs")
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("上传人"), on_delete=models.PROTECT, related_name="submission_import_jobs"
     )
-    mode = models.CharField(_("导入方式"), max_length=20, choices=ImportMode.choices, default=ImportMode.ALL_OR_NOTHING)
     accept = models.BooleanField(_("同时审核通过"), default=False)
-    # Messages of the report are written in the uploader's language at the time of upload.
-    language = models.CharField(_("语言"), max_length=10, default="zh-hans")
-    status = models.CharField(
-        _("状态"), max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED, db_index=True
-    )
-    total_rows = models.PositiveIntegerField(_("数据行数"), default=0)
-    created_count = models.PositiveIntegerField(_("新增"), default=0)
-    updated_count = models.PositiveIntegerField(_("更新"), default=0)
-    unchanged_count = models.PositiveIntegerField(_("未改动"), default=0)
     accepted_count = models.PositiveIntegerField(_("同时审核通过"), default=0)
-    skipped_count = models.PositiveIntegerField(_("跳过（错误行）"), default=0)
     applied = models.BooleanField(_("已写入"), default=False)
-    message = models.TextField(_("结果说明"), blank=True)
-    errors = models.JSONField(_("错误报告"), default=list, blank=True)
-    created_at = models.DateTimeField(_("上传时间"), auto_now_add=True)
-    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
 
-    class Meta:
+    class Meta(FileImportJob.Meta):
         verbose_name = _("纸质填报导入任务")
         verbose_name_plural = _("纸质填报导入任务")
-        ordering = ["-created_at", "-pk"]
-
-    def __str__(self) -> str:
-        return f"#{self.pk} {self.original_name}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (ImportJobStatus.SUCCEEDED, ImportJobStatus.FAILED)

@@ -51,6 +51,7 @@ from apps.accounts.permissions import can_transfer
 from apps.accounts.review_rules import can_accept, can_pass_on
 from apps.core import formatting
 from apps.core.bulk import copy_rows, update_rows
+from apps.core.models import ImportMode
 from apps.core.spreadsheets import (
     FileImportReport,
     RowError,
@@ -59,7 +60,7 @@ from apps.core.spreadsheets import (
     neutralised,
     read_frame,
 )
-from apps.enterprises.models import Enterprise, ImportEncoding, ImportMode
+from apps.enterprises.models import Enterprise, ImportEncoding
 from apps.frameworks import scoring
 from apps.frameworks.models import FrameworkStatus, Indicator, IndicatorKind
 

@@ -16,8 +16,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.accounts.permissions import can_transfer, import_jobs_visible_to, requires
+from apps.core.models import ImportMode
 from apps.core.spreadsheets import errors_csv, max_upload_bytes, validate_uploaded_file
-from apps.enterprises.models import ImportMode
 
 from .models import Period, SubmissionImportJob
 from .transfer import CONTENT_TYPE, submissions_export, submissions_template

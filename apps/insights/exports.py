@@ -34,6 +34,7 @@ from django.utils.translation import gettext_lazy
 
 from apps.accounts.scoping import jurisdiction_of
 from apps.core import formatting
+from apps.core.jobs import job_claim, job_fail
 from apps.core.spreadsheets import csv_stream, render_dataset, xlsx_temp_file
 from apps.enterprises.models import Enterprise, enterprise_search_q
 from apps.filings.models import Period, SubmissionStatus
@@ -481,15 +482,9 @@ def export_job_create(*, user, params: dict, file_format: str) -> ExportJob:
 def export_job_run(*, job_id: int) -> ExportJob | None:
     """Write the file of a queued export job. A finished job is left alone (a second
     delivery does nothing); the list is read again with the owner's jurisdiction of now."""
-    with transaction.atomic():
-        job = ExportJob.objects.select_for_update().select_related("owner").filter(pk=job_id).first()
-        if job is None:
-            logger.warning("export job %s does not exist", job_id)
-            return None
-        if job.is_finished:
-            return job
-        job.status, job.started_at, job.progress = ExportJobStatus.RUNNING, timezone.now(), 0
-        job.save(update_fields=["status", "started_at", "progress"])
+    job, go_on = job_claim(ExportJob.objects.select_related("owner"), job_id, progress=0)
+    if not go_on:
+        return job
     try:
         with translation.override(job.language):
             listing = enterprise_list(job.owner, job.params)
@@ -528,5 +523,5 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         logger.exception("export job %s failed", job_id)
         with translation.override(job.language):
             message = _("导出失败，请稍后重试；如仍失败，请联系平台管理员。")
-        ExportJob.objects.filter(pk=job_id).update(status=ExportJobStatus.FAILED, message=message, finished_at=timezone.now())
+        job_fail(ExportJob, job_id, message)
     return ExportJob.objects.get(pk=job_id)

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.models import BackgroundJob
+
 
 class ExportJobStatus(models.TextChoices):
     QUEUED = "queued", _("排队中")
@@ -30,7 +32,7 @@ def export_upload_to(instance: "ExportJob", filename: str) -> str:
     return f"exports/{uuid.uuid4().hex}.{instance.file_format}"
 
 
-class ExportJob(models.Model):
+class ExportJob(BackgroundJob):
     """One enterprise list written to a file in the background for the user who asked."""
 
     owner = models.ForeignKey(
@@ -39,7 +41,6 @@ class ExportJob(models.Model):
     file_format = models.CharField(_("文件格式"), max_length=4, choices=ExportFormat.choices)
     # The list's query string (period, region, industry, size, level, score range, status).
     params = models.JSONField(_("筛选条件"), default=dict, blank=True)
-    language = models.CharField(_("语言"), max_length=10, default="zh-hans")
     status = models.CharField(
         _("状态"), max_length=10, choices=ExportJobStatus.choices, default=ExportJobStatus.QUEUED, db_index=True
     )
@@ -48,19 +49,12 @@ class ExportJob(models.Model):
     rows_done = models.PositiveIntegerField(_("已写入行数"), default=0)
     file = models.FileField(_("文件"), upload_to=export_upload_to, max_length=200, blank=True)
     filename = models.CharField(_("下载文件名"), max_length=200, blank=True)
-    message = models.TextField(_("结果说明"), blank=True)
-    created_at = models.DateTimeField(_("申请时间"), auto_now_add=True)
-    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+    created_at = models.DateTimeField(_("申请时间"), auto_now_add=True)  # (asked for, not uploaded)
 
-    class Meta:
+    class Meta(BackgroundJob.Meta):
         verbose_name = _("数据导出任务")
         verbose_name_plural = _("数据导出任务")
-        ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.filename or self.file_format}"
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (ExportJobStatus.SUCCEEDED, ExportJobStatus.FAILED)

@@ -10,8 +10,9 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from apps.core.models import ImportJobStatus, ImportMode
 from apps.enterprises.imports import import_job_create, import_job_run
-from apps.enterprises.models import ImportJob, ImportJobStatus, ImportMode
+from apps.enterprises.models import ImportJob
 from apps.filings.transfer_jobs import submission_import_job_create, submission_import_job_run
 from tests.browser.helpers import login
 from tests.enterprises.test_bulk_import import csv_bytes, row

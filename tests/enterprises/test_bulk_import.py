@@ -12,8 +12,9 @@ import pytest
 from django.db import transaction
 
 from apps.accounts.scoping import SYSTEM
+from apps.core.models import ImportMode
 from apps.enterprises.imports import enterprises_import, read_enterprise_table
-from apps.enterprises.models import Enterprise, ImportMode
+from apps.enterprises.models import Enterprise
 from apps.enterprises.resources import IMPORT_COLUMNS, EnterpriseResource
 from apps.reference.models import KeyIndustry
 from tests.factories import (
@@ -231,8 +232,9 @@ def test_job_records_its_row_counter_and_the_running_job_page_shows_it(ref, clie
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.urls import reverse
 
+    from apps.core.models import ImportJobStatus
     from apps.enterprises.imports import import_job_create, import_job_progress, import_job_run
-    from apps.enterprises.models import ImportJob, ImportJobStatus
+    from apps.enterprises.models import ImportJob
 
     user = authority_user(prefecture(NANJING))
     upload = SimpleUploadedFile("企业.csv", csv_bytes([row(make_uscc()) for _ in range(3)] + [row("坏代码")]))

@@ -19,6 +19,7 @@ from django.urls import NoReverseMatch, include, path, reverse
 
 from apps.accounts.models import Role
 from apps.accounts.scoping import SYSTEM
+from apps.core.models import ImportJobStatus, ImportMode
 from apps.enterprises import import_views
 from apps.enterprises.imports import (
     ImportFileError,
@@ -26,7 +27,7 @@ from apps.enterprises.imports import (
     enterprises_import,
     read_enterprise_table,
 )
-from apps.enterprises.models import Enterprise, ImportJob, ImportJobStatus, ImportMode
+from apps.enterprises.models import Enterprise, ImportJob
 from apps.enterprises.resources import IMPORT_COLUMNS
 from apps.enterprises.tasks import run_import_job
 from apps.reference.models import Region, RegionLevel

@@ -14,8 +14,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import NoReverseMatch, include, path, reverse
 
 from apps.accounts.models import Role
+from apps.core.models import ImportJobStatus
 from apps.enterprises import import_views
-from apps.enterprises.models import Enterprise, ImportJob, ImportJobStatus
+from apps.enterprises.models import Enterprise, ImportJob
 from apps.enterprises.resources import IMPORT_COLUMNS
 from tests.factories import (
     GUSU,

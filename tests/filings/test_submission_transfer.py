@@ -12,8 +12,8 @@ from django.core.management.base import CommandError
 from django.urls import NoReverseMatch, include, path, reverse
 
 from apps.accounts.models import Role
+from apps.core.models import ImportMode
 from apps.core.spreadsheets import SpreadsheetError as ImportFileError
-from apps.enterprises.models import ImportMode
 from apps.filings import services, transfer_views
 from apps.filings.models import (
     Answer,
@@ -616,3 +616,32 @@ def test_import_job_of_a_bad_file_fails_with_the_message(period, nanjing):
     )
     job = submission_import_job_run(job_id=job.pk)
     assert job.status == "failed" and "无法打开这个 Excel 文件" in job.message
+
+
+def test_import_job_of_a_lost_file_or_an_unexpected_error_ends_failed_with_the_reason(period, nanjing, monkeypatch):
+    """The paper-filing job runs as the enterprise job does (apps.core.jobs.run_file_import):
+    a file gone from storage, or an error nobody foresaw, fails the job with a message the
+    clerk can act on and writes nothing; the job never stays "running"."""
+    from apps.filings import transfer_jobs
+
+    def job():
+        return transfer_jobs.submission_import_job_create(
+            uploaded_file=SimpleUploadedFile("纸质.xlsx", xlsx([row(ent())])), period=period, user=nanjing,
+            mode=ImportMode.ALL_OR_NOTHING, accept=True, language="zh-hans",
+        )
+
+    lost = job()
+    lost.file.storage.delete(lost.file.name)
+    lost = transfer_jobs.submission_import_job_run(job_id=lost.pk)
+    assert lost.status == "failed" and "无法读取上传的文件" in lost.message and lost.finished_at is not None
+
+    def crash(**kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(transfer_jobs, "submissions_import", crash)
+    crashed = job()
+    with pytest.raises(RuntimeError):
+        transfer_jobs.submission_import_job_run(job_id=crashed.pk)
+    crashed.refresh_from_db()
+    assert crashed.status == "failed" and "意外错误" in crashed.message
+    assert not Submission.objects.exists()

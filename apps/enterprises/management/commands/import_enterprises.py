@@ -12,8 +12,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.scoping import is_system
 from apps.core.commands import acting_user, read_input
+from apps.core.models import ImportMode
 from apps.enterprises.imports import ImportFileError, enterprises_import
-from apps.enterprises.models import ImportEncoding, ImportMode
+from apps.enterprises.models import ImportEncoding
 
 
 class Command(BaseCommand):

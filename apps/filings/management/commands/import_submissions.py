@@ -13,8 +13,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.commands import acting_user, read_input
+from apps.core.models import ImportMode
 from apps.core.spreadsheets import SpreadsheetError
-from apps.enterprises.models import ImportMode
 from apps.filings.models import Period
 from apps.filings.transfer import submissions_import
 
