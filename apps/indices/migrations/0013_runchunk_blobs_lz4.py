@@ -2,9 +2,9 @@
 instead of PostgreSQL's default pglz when they are moved out of line (TOAST).
 
 The join columns are an uncompressed .npz of about 90 bytes a filing (8 MB for a chunk of
-85,000 filings): pglz took about 0.7 s of the server's CPU per such chunk to halve it
-(the chunk's commit waited for it), lz4 about a fifth of that for nearly the same size;
-reading them back costs the same. Only on PostgreSQL built with lz4 (14+, the Debian and
+85,000 filings): an INSERT of such a blob took 0.75–0.9 s with pglz and 0.16–0.2 s with
+lz4 (load average 6; the chunk's commit waits for it), stored 4.06 MB against 4.25 MB;
+reading them back costs the same (docs/PERFORMANCE.md, engineer c). Only on PostgreSQL built with lz4 (14+, the Debian and
 official packages are); elsewhere nothing changes. Storage only: no model state."""
 
 from django.db import migrations
