@@ -333,8 +333,10 @@ def module_membership(
 
 def invalid_answers(compiled: CompiledFramework, A: np.ndarray) -> np.ndarray:
     """Boolean mask of encoded answers no indicator would accept (missing ones are valid)."""
-    A = np.asarray(A, dtype=float)
-    bad = np.zeros(A.shape, dtype=bool)
+    # column by column below: on a column-major copy each column is contiguous (the rows of
+    # a C-ordered n × m matrix are, its columns are strided)
+    A = np.asfortranarray(A, dtype=float)
+    bad = np.zeros(A.shape, dtype=bool, order="F")
     present = ~np.isnan(A)
     kinds = compiled.kinds
     for kind, high in ((RUBRIC, RUBRIC_TOP_LEVEL), (YESNO, 1)):
@@ -372,7 +374,8 @@ def score_matrix(
     if A.ndim != 2 or A.shape[1] != compiled.n_indicators:
         raise ValueError(f"expected an n × {compiled.n_indicators} answer matrix, got shape {A.shape}")
     n, m = A.shape
-    bad = invalid_answers(compiled, A)
+    columns = np.asfortranarray(A)  # the same values, each indicator's column contiguous
+    bad = invalid_answers(compiled, columns)
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise ValueError(
@@ -401,7 +404,7 @@ def score_matrix(
         checked[missing] = np.nan
         S[:, cols] = checked * 100.0
     for j, (values, scores) in compiled.kpi_thresholds.items():
-        S[:, j] = np.interp(A[:, j], values, scores)  # NaN stays NaN
+        S[:, j] = np.interp(columns[:, j], values, scores)  # NaN stays NaN
     np.nan_to_num(S, copy=False, nan=0.0)  # a missing answer scores 0
 
     if compiled.n_modules:

@@ -629,6 +629,32 @@ def _add_ranks(cells: pd.DataFrame, params: IndexParameters) -> None:
     _add_rank_intervals(cells, mean, group, eligible, params)
 
 
+def _ranks_within_groups(draws: np.ndarray, group: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each cell's rank among its group in every draw (``draws``: draws × cells, finite;
+    ``group``: 0 … len(counts) − 1 per cell): 1 + the cells of its group drawn higher + the
+    earlier cells of its group drawn equal — what sorting each draw by value (stable) and
+    then by group gives. By comparison within the groups instead of two sorts of every draw:
+    the groups of one size are stacked (groups × size) and compared all pairs at once,
+    a few draws at a time to bound the memory."""
+    ranks = np.empty(draws.shape, dtype=np.int32)
+    by_group = np.argsort(group, kind="stable")  # a group's cells together, in cell order
+    starts = np.zeros(len(counts), dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    for size in np.unique(counts[counts > 0]).tolist():
+        members = by_group[starts[counts == size][:, None] + np.arange(size)]  # groups × size
+        earlier = np.arange(size)[None, :] < np.arange(size)[:, None]  # [i, j]: j before i
+        later = np.arange(size - 1, -1, -1)  # cells after i in its group
+        step = max(1, int(4_000_000 // (members.size * size)))
+        for d in range(0, len(draws), step):
+            x = draws[d:d + step][:, members]  # draws × groups × size
+            # [i, j] for j before i: x_j ≥ x_i (j ranks above i). For j after i, j ranks
+            # above i iff x_j > x_i, i.e. not x_i ≥ x_j: the same matrix at [j, i].
+            above = (x[..., None, :] >= x[..., :, None]) & earlier
+            rank = 1 + np.count_nonzero(above, axis=-1) + later - np.count_nonzero(above, axis=-2)
+            ranks[d:d + step][:, members] = rank
+    return ranks
+
+
 def _add_rank_intervals(
     cells: pd.DataFrame, mean: np.ndarray, group: np.ndarray, eligible: np.ndarray, params: IndexParameters
 ) -> None:
@@ -661,13 +687,16 @@ def _add_rank_intervals(
     rng = np.random.default_rng(params.rank_seed)
     # the same stream as one standard_normal(len(idx)) per draw, in the draws' order
     draws = mean[idx] + se * rng.standard_normal((params.rank_draws, len(idx)))
-    by_value = np.argsort(-draws, axis=1, kind="stable")  # ties: the earlier cell first
-    narrow = np.uint16 if len(counts) <= np.iinfo(np.uint16).max else np.int64
-    in_group = np.argsort(group.astype(narrow)[by_value], axis=1, kind="stable")  # radix: groups in value order
-    order = np.take_along_axis(by_value, in_group, axis=1)
-    ranks = np.empty(draws.shape, dtype=np.int32)
-    position = np.arange(len(idx))
-    np.put_along_axis(ranks, order, (position - starts[group[order]] + 1).astype(np.int32), axis=1)
+    if np.isnan(draws).any():  # (not for finite means) NaN sorts last: rank by sorting
+        by_value = np.argsort(-draws, axis=1, kind="stable")  # ties: the earlier cell first
+        narrow = np.uint16 if len(counts) <= np.iinfo(np.uint16).max else np.int64
+        in_group = np.argsort(group.astype(narrow)[by_value], axis=1, kind="stable")  # radix: groups in value order
+        order = np.take_along_axis(by_value, in_group, axis=1)
+        ranks = np.empty(draws.shape, dtype=np.int32)
+        position = np.arange(len(idx))
+        np.put_along_axis(ranks, order, (position - starts[group[order]] + 1).astype(np.int32), axis=1)
+    else:
+        ranks = _ranks_within_groups(draws, group, counts)
     # widened to hold the published rank itself (tied means share the best rank)
     point = cells["rank"].to_numpy(float)[idx]
     cells.loc[cells.index[idx], "rank_low"] = np.minimum(np.percentile(ranks, 2.5, axis=0, method="lower"), point)

@@ -418,3 +418,27 @@ def test_rank_intervals_are_seeded_cover_the_rank_and_widen_with_overlap():
     exact = census[census["rank"].notna()]
     untied = exact[~exact.duplicated(["kind", "mean"], keep=False)]  # ties share a rank, draws break them
     assert len(untied) and (untied["rank_low"] == untied["rank"]).all() and (untied["rank_high"] == untied["rank"]).all()
+
+
+def test_ranks_within_groups_equal_sorting_each_draw_by_value_then_group():
+    """The rank intervals' ranks, computed by comparing the cells of each group, equal the
+    definition: sort each draw by value (descending, ties: the earlier cell first), then by
+    group (stable); a cell's rank is its place in its group. Groups of many sizes, ties
+    within and across groups, one group drawn entirely equal (a census: no sampling error)."""
+    from apps.indices.aggregation import _ranks_within_groups
+
+    rng = np.random.default_rng(7)
+    sizes = [1, 2, 3, 3, 5, 8, 31, 31, 40, 2]
+    group = rng.permutation(np.repeat(np.arange(len(sizes)), sizes))
+    counts = np.bincount(group)
+    draws = np.round(rng.normal(60, 5, (37, len(group))), 0)  # rounded: many ties
+    draws[:, group == 5] = 61.0  # all tied in every draw
+    by_value = np.argsort(-draws, axis=1, kind="stable")
+    order = np.take_along_axis(by_value, np.argsort(group[by_value], axis=1, kind="stable"), axis=1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    expected = np.empty(draws.shape, dtype=np.int32)
+    np.put_along_axis(expected, order, np.arange(len(group)) - starts[group[order]] + 1, axis=1)
+    ranks = _ranks_within_groups(draws, group, counts)
+    assert ranks.dtype == np.int32 and (ranks == expected).all()
+    tied = np.flatnonzero(group == 5)
+    assert (ranks[:, tied] == np.arange(1, 9)).all()  # equal draws: in the cells' order
