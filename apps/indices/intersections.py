@@ -60,7 +60,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+from scipy import linalg, sparse
+from scipy.linalg import lapack
 from scipy.sparse import csgraph
 
 from . import disclosure as dc
@@ -92,6 +93,9 @@ class System:
     # (every size), and the derivable sets that search and the later checks found
     searched: np.ndarray | None = None
     derivable: set[tuple[int, ...]] = field(default_factory=set)
+    # the partition equations over every row (+1 child, −1 parent; one row per partition),
+    # built on the first round: a round takes the columns of its unknowns
+    equations: sparse.csc_matrix | None = None
 
 
 def _tags(value) -> tuple:
@@ -284,6 +288,25 @@ def build_system(
 _PROBE_TOL = 1e-7
 
 
+def _sorted_matches(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`apps.indices.overlap._matches` (index pairs (i, j) with a[i] + b[j] ≈ 0) with
+    the queries in sorted order: the binary searches then walk the sorted table in order
+    instead of jumping about it (3–5x faster on the pair tables of 400,000 sums)."""
+    if not len(a) or not len(b):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order_b = np.argsort(b)
+    sb = b[order_b]
+    order_a = order_b if a is b else np.argsort(a)
+    queries = -a[order_a][::-1]  # ascending
+    lo = np.searchsorted(sb, queries - _PROBE_TOL, side="left")
+    hi = np.searchsorted(sb, queries + _PROBE_TOL, side="right")
+    count = hi - lo
+    i = np.repeat(order_a[::-1], count)
+    offsets = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    j = order_b[np.repeat(lo, count) + offsets]
+    return i, j
+
+
 def _candidate_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int) -> dict[int, list[tuple[int, ...]]]:
     """Sets of 1 … 4 unknowns (together ≤ ``limit`` filings) whose probe sums vanish, by
     size (every size, not only the smallest: later rounds check these instead of searching
@@ -329,8 +352,58 @@ def _candidate_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: i
     return hits
 
 
+def _fast_candidate_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int) -> dict[int, list[tuple[int, ...]]]:
+    """:func:`_candidate_sets` (the same sets) without its quadratic steps and Python loops:
+    pairs matched on sorted probe sums instead of tested all against all, the pair tables
+    built on the first probe only (the second checks the matches), and the matches
+    checked as arrays."""
+    hits: dict[int, list[tuple[int, ...]]] = {}
+    ok = np.all(np.abs(z) < _PROBE_TOL, axis=1) & (leverage >= 1 - 1e-6) & (n <= limit)
+    if ok.any():
+        hits[1] = [(int(k),) for k in np.flatnonzero(ok)]
+    for size in range(2, min(4, limit) + 1):
+        pool = np.flatnonzero((leverage >= 1.0 / size - 1e-9) & (n >= 1) & (n <= limit - (size - 1)))
+        if len(pool) < size:
+            continue
+        zs, ns = z[pool], n[pool]
+        first = np.ascontiguousarray(zs[:, 0])
+        if size == 2:
+            a, b = _sorted_matches(first, first)
+            keep = (a < b) & (ns[a] + ns[b] <= limit)
+            a, b = a[keep], b[keep]
+            keep = np.all(np.abs(zs[a] + zs[b]) < _PROBE_TOL, axis=1)
+            members = np.column_stack([a[keep], b[keep]])
+        else:
+            i, j = np.triu_indices(len(pool), k=1)
+            keep = ns[i] + ns[j] <= limit - (size - 2)
+            i, j = i[keep], j[keep]
+            pair_first = first[i] + first[j]
+            if size == 3:
+                a, c = _sorted_matches(pair_first, first)
+                keep = (c != i[a]) & (c != j[a]) & (ns[i[a]] + ns[j[a]] + ns[c] <= limit)
+                a, c = a[keep], c[keep]
+                keep = np.all(np.abs((zs[i[a]] + zs[j[a]]) + zs[c]) < _PROBE_TOL, axis=1)
+                members = np.column_stack([i[a[keep]], j[a[keep]], c[keep]])
+            else:
+                a, b = _sorted_matches(pair_first, pair_first)
+                keep = a < b
+                a, b = a[keep], b[keep]
+                quad = np.column_stack([i[a], j[a], i[b], j[b]])
+                quad.sort(axis=1)
+                keep = np.all(quad[:, 1:] != quad[:, :-1], axis=1) & (ns[quad].sum(axis=1) <= limit)
+                a, b, quad = a[keep], b[keep], quad[keep]
+                keep = np.all(np.abs((zs[i[a]] + zs[j[a]]) + (zs[i[b]] + zs[j[b]])) < _PROBE_TOL, axis=1)
+                members = quad[keep]
+        if len(members):
+            members = np.unique(np.sort(pool[members], axis=1), axis=0)
+            hits[size] = _by_filings(map(tuple, members.tolist()), n)
+    return hits
+
+
 def _by_filings(sets: Iterable[tuple[int, ...]], n: np.ndarray) -> list[tuple[int, ...]]:
-    return sorted(sets, key=lambda s: int(n[list(s)].sum()))
+    """By filings, then by rows (not in a set's iteration order: the fast and the reference
+    search list the same sets in the same order)."""
+    return sorted(sets, key=lambda s: (int(n[list(s)].sum()), s))
 
 
 @dataclass
@@ -355,8 +428,82 @@ def _row_space(sub: sparse.csr_matrix) -> np.ndarray:
     return vectors[:, keep]
 
 
+class _Dense:
+    """A block's row space as an orthonormal basis q (unknowns × rank, :func:`_row_space`):
+    the reference path."""
+
+    def __init__(self, sub: sparse.csr_matrix):
+        self.size = sub.shape[1]
+        self.q = _row_space(sub)
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """Rows of an orthonormal basis for these unknowns (their leverages are the rows' norms)."""
+        return self.q[positions]
+
+    def project(self, v: np.ndarray) -> np.ndarray:
+        """P v (P the projection on the row space)."""
+        return self.q @ (self.q.T @ v)
+
+    def coefficients(self, v: np.ndarray) -> np.ndarray:
+        return self.q.T @ v
+
+
+class _Cholesky(_Dense):
+    """The same row space from a pivoted Cholesky factor of the Gram matrix A Aᵀ (LAPACK
+    ``dpstrf``, about a tenth of the cost of its eigendecomposition): the pivoted rows
+    A_r are a basis of the equations and L L ᵀ = A_r A_rᵀ, so Q = A_rᵀ L⁻ᵀ is an orthonormal
+    basis — only its rows for the unknowns asked for are formed (a triangular solve each),
+    P v = A_rᵀ L⁻ᵀ L⁻¹ A_r v otherwise."""
+
+    def __init__(self, sub: sparse.csr_matrix):
+        self.size = sub.shape[1]
+        gram = (sub @ sub.T).toarray()
+        top = float(gram.diagonal().max()) if len(gram) else 0.0
+        factor, piv, rank, _ = lapack.dpstrf(gram, tol=_RANK_TOL * max(top, 1.0), lower=1)
+        self.a = sub[piv[:rank] - 1].tocsc()
+        self.lower = np.tril(factor[:rank, :rank])
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        if not len(self.lower):
+            return np.zeros((len(positions), 0))
+        return linalg.solve_triangular(self.lower, self.a[:, positions].toarray(), lower=True).T
+
+    def coefficients(self, v: np.ndarray) -> np.ndarray:
+        if not len(self.lower):
+            return np.zeros((0,) + v.shape[1:])
+        return linalg.solve_triangular(self.lower, self.a @ v, lower=True)
+
+    def project(self, v: np.ndarray) -> np.ndarray:
+        if not len(self.lower):
+            return np.zeros_like(v)
+        return self.a.T @ linalg.solve_triangular(self.lower, self.coefficients(v), lower=True, trans="T")
+
+
+def _equations(system: System) -> sparse.csc_matrix:
+    """The partition equations over every row of the system (built once: the edges do not
+    change between rounds, only which rows are unknown)."""
+    if system.equations is None:
+        edges = system.edges
+        parents = dc._partition_parents(edges) if len(edges) else np.zeros(0, np.int64)
+        part = edges["partition"].to_numpy(np.int64)
+        rows = np.concatenate([part, np.arange(len(parents))])
+        cols = np.concatenate([edges["child"].to_numpy(np.int64), parents])
+        vals = np.concatenate([np.ones(len(part)), -np.ones(len(parents))])
+        system.equations = sparse.csc_matrix((vals, (rows, cols)), shape=(len(parents), len(system.hidden)))
+    return system.equations
+
+
+def _unknowns_system(system: System) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """:func:`apps.indices.disclosure._linear_system` of the system's hidden rows, from the
+    matrix kept over all rows: the columns of the unknowns, the equations that hold one."""
+    variables = np.flatnonzero(system.hidden & (system.n > 0))
+    matrix = _equations(system)[:, variables].tocsr()
+    return matrix[np.flatnonzero(np.diff(matrix.indptr) > 0)], variables
+
+
 def small_group_leaks(
-    system: System, m: int, *, changed: np.ndarray | None = None, max_unknowns: int = 6000, seed: int = 0
+    system: System, m: int, *, changed: np.ndarray | None = None, max_unknowns: int = 6000, seed: int = 0,
+    reference: bool = False,
 ) -> list[Leak]:
     """Groups of 1 … ``m`` − 1 filings (unions of at most ``m`` − 1 atoms or parts) whose
     total follows from the published cells (see the module docstring), and hidden cells of
@@ -365,8 +512,14 @@ def small_group_leaks(
     prefecture and the key-industry / size equations too). ``changed`` (bool
     per system row): solve only the blocks holding one of these unknowns — a block without
     a newly hidden cell has the same equations as in the round before. Blocks above
-    ``max_unknowns`` unknowns are skipped (listed in ``system.skipped``)."""
-    matrix, variables = dc._linear_system(system.hidden, system.n, system.edges)
+    ``max_unknowns`` unknowns are skipped (listed in ``system.skipped``). ``reference``:
+    the plain path (the equations rebuilt from the edges, blocks cut from the whole matrix,
+    candidate sets matched as :mod:`apps.indices.overlap` matches them), kept for tests
+    that the fast one finds the same."""
+    if reference:
+        matrix, variables = dc._linear_system(system.hidden, system.n, system.edges)
+    else:
+        matrix, variables = _unknowns_system(system)
     matrix = dc._drop_absorbing_equations(matrix)
     if matrix.shape[0] == 0 or matrix.shape[1] == 0:
         return []
@@ -375,26 +528,41 @@ def small_group_leaks(
     used = np.asarray(incidence.sum(axis=0)).ravel() > 0
     finest = system.finest[variables] & used & (system.n[variables] < m)
     real = (variables < system.cells_count) & used
-    csc = matrix.tocsc()
     rows_of = matrix.tocoo()
     eq_block = np.full(matrix.shape[0], -1)
     eq_block[rows_of.row] = block[rows_of.col]
+    if reference:
+        csc = matrix.tocsc()
+    else:
+        # the matrix permuted once so that each block is a contiguous rectangle (rows and
+        # columns in their order within a block: the same sub-matrix as cut from the whole)
+        col_order = np.argsort(block, kind="stable")
+        row_order = np.argsort(eq_block, kind="stable")
+        ordered = matrix[row_order][:, col_order].tocsr()
+        col_start = np.searchsorted(block[col_order], np.arange(n_blocks + 1))
+        row_start = np.searchsorted(eq_block[row_order], np.arange(n_blocks + 1))
     rng = np.random.default_rng(seed)
     leaks: list[Leak] = []
     blocks = np.unique(block[finest | real])
     if changed is not None:
         blocks = np.intersect1d(blocks, block[changed[variables]])
     for b in blocks:
-        cols = np.flatnonzero(block == b)
+        if reference:
+            cols = np.flatnonzero(block == b)
+        else:
+            cols = col_order[col_start[b] : col_start[b + 1]]
         if len(cols) > max_unknowns:
             system.skipped.append(f"block of {len(cols)} unknowns")
             continue
-        eqs = np.flatnonzero(eq_block == b)
-        sub = csc[:, cols].tocsr()[eqs, :]
-        q = _row_space(sub)
+        if reference:
+            sub = csc[:, cols].tocsr()[np.flatnonzero(eq_block == b), :]
+        else:
+            sub = ordered[row_start[b] : row_start[b + 1], col_start[b] : col_start[b + 1]]
+        space = (_Dense if reference else _Cholesky)(sub)
         own = np.flatnonzero(real[cols])
         if len(own):
-            determined = np.einsum("ij,ij->i", q[own], q[own]) > 1 - _LEVERAGE_TOL
+            q_own = space.rows(own)
+            determined = np.einsum("ij,ij->i", q_own, q_own) > 1 - _LEVERAGE_TOL
             leaks += [
                 Leak(rows=(int(variables[cols[i]]),), n=int(system.n[variables[cols[i]]]), cell=True)
                 for i in own[determined]
@@ -414,17 +582,17 @@ def small_group_leaks(
             known = sorted(r for r in system.derivable if set(r) <= members)
             system.derivable -= set(known)
             still = [tuple(position[r] for r in rows) for rows in known]
-            still = [s for s in still if _derivable(q, local[list(s)])]
+            still = [s for s in still if _derivable(space, local[list(s)])]
             smallest = min((len(s) for s in still), default=0)
             leaks_here = [s for s in still if len(s) == smallest]
             if smallest > 1:  # ordered as _candidate_sets orders them
                 leaks_here = _by_filings(leaks_here, system.n[local_rows])
         else:
-            ql = q[local]
+            ql = space.rows(local)
             leverage = np.einsum("ij,ij->i", ql, ql)
-            z = (g - q @ (q.T @ g))[local]
-            hits = _candidate_sets(z, system.n[local_rows], leverage, m - 1)
-            still = [s for size in sorted(hits) for s in hits[size] if _derivable(q, local[list(s)])]
+            z = g[local] - ql @ space.coefficients(g)
+            hits = (_candidate_sets if reference else _fast_candidate_sets)(z, system.n[local_rows], leverage, m - 1)
+            still = [s for size in sorted(hits) for s in hits[size] if _derivable(space, local[list(s)])]
             # the groups of the smallest size with probe hits (what the leaks are); every
             # size's derivable sets remembered for the later rounds
             smallest = min(hits, default=0)
@@ -439,12 +607,12 @@ def small_group_leaks(
     return leaks
 
 
-def _derivable(q: np.ndarray, positions: np.ndarray) -> bool:
+def _derivable(space: _Dense, positions: np.ndarray) -> bool:
     """Whether the indicator of ``positions`` (columns of a block) lies in the row space
     ``q`` spans: its exact residual."""
-    indicator = np.zeros(len(q))
+    indicator = np.zeros(space.size)
     indicator[positions] = 1.0
-    rest = indicator - q @ (q.T @ indicator)
+    rest = indicator - space.project(indicator)
     return bool(np.linalg.norm(rest) < _RESIDUAL_TOL * np.sqrt(len(positions)))
 
 
