@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, sparse
+from scipy import sparse
 from scipy.linalg import lapack
 from scipy.sparse import csgraph
 
@@ -181,10 +181,15 @@ def _atom_edges(cells: pd.DataFrame, codes: pd.Index, first_row: int, first_part
 
 
 def build_system(
-    cells: pd.DataFrame, scores: pd.DataFrame, hidden: np.ndarray, m: int, edges: pd.DataFrame | None = None
+    cells: pd.DataFrame, scores: pd.DataFrame, hidden: np.ndarray, m: int, edges: pd.DataFrame | None = None,
+    *, reference: bool = False,
 ) -> System:
     """The unknowns and equations of the module docstring for ``cells`` with ``hidden``
-    (``edges``: :func:`apps.indices.disclosure.partition_table` of ``cells``, if at hand)."""
+    (``edges``: :func:`apps.indices.disclosure.partition_table` of ``cells``, if at hand).
+    ``reference``: built from the atoms' code strings (the plain path, kept for tests that
+    :func:`_fast_build_system` builds the same)."""
+    if not reference:
+        return _fast_build_system(cells, scores, hidden, m, edges)
     kind = cells["kind"].astype(str).to_numpy(object)
     code = cells["code"].astype(str).to_numpy(object)
     atom = _atom_codes(scores)
@@ -280,6 +285,165 @@ def build_system(
         finest = np.concatenate([finest, np.ones(len(parts_frame), dtype=bool)])
     if extra_edges:
         edges = pd.concat([edges, *extra_edges], ignore_index=True)
+    return System(
+        frame=frame, hidden=all_hidden, n=all_n, edges=edges, finest=finest, splitting=splitting, cells_count=len(cells)
+    )
+
+
+def _first_counts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct ``ids`` and their counts in ``value_counts`` order (most frequent first,
+    ties in order of first appearance)."""
+    first, distinct = pd.factorize(ids)
+    counts = np.bincount(first, minlength=len(distinct))
+    order = np.argsort(-counts, kind="stable")
+    return np.asarray(distinct)[order], counts[order]
+
+
+def _fast_build_system(
+    cells: pd.DataFrame, scores: pd.DataFrame, hidden: np.ndarray, m: int, edges: pd.DataFrame | None
+) -> System:
+    """:func:`build_system` from integer codes: prefecture, division and county factorized
+    once, atoms as integer keys (their code strings formed once per atom, not per filing;
+    their partitions found by county and prefecture × division, not by splitting codes),
+    splitting cells' members and whole divisions counted with ``bincount``. Rows, codes and
+    partitions come out as the reference builds them (atoms in ``value_counts`` order)."""
+    sep = dc.SEPARATOR
+    kind = cells["kind"].astype(str).to_numpy(object)
+    code = cells["code"].astype(str).to_numpy(object)
+    p_id, p_names = pd.factorize(scores["prefecture"].astype(str).to_numpy(object))
+    d_id, d_names = pd.factorize(scores["division"].astype(str).to_numpy(object))
+    c_id, c_names = pd.factorize(scores["county"].astype(str).to_numpy(object))
+    nd, nc = len(d_names), len(c_names)
+    key = (p_id.astype(np.int64) * nd + d_id) * nc + c_id
+    atom_key, atom_n = _first_counts(key)
+    k = len(atom_key)
+    atom_id = pd.Index(atom_key).get_indexer(key)  # per filing: its atom's position
+    a_pd, a_c = np.divmod(atom_key, nc)
+    a_p, a_d = np.divmod(a_pd, nd)
+    p_names, d_names, c_names = (np.asarray(x, dtype=object) for x in (p_names, d_names, c_names))
+    atom_code = [f"{p}{sep}{d}{sep}{c}" for p, d, c in zip(p_names[a_p], d_names[a_d], c_names[a_c], strict=True)]
+    # splitting cells (as _splitters), from integer codes
+    n_cells = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(np.int64)
+    splitters: dict[int, np.ndarray] = {}
+    s_id = s_names = tag_sets = tag_of = None
+    for pos in np.flatnonzero(np.isin(kind, SPLITTING_KINDS) & (n_cells > 0)):
+        if kind[pos] == "size":
+            if s_id is None:
+                s_id, s_names = pd.factorize(scores["size_class"].astype(str).to_numpy(object))
+                s_names = list(s_names)
+            member = s_id == (s_names.index(code[pos]) if code[pos] in s_names else -2)
+        else:
+            if tag_sets is None:
+                raw = [tuple(t) if isinstance(t, (list, np.ndarray)) else t for t in scores["key_industries"].tolist()]
+                tag_of, uniques = pd.factorize(pd.Series(raw, dtype=object), use_na_sentinel=False)
+                tag_sets = [set(_tags(u)) for u in uniques]
+            member = np.array([code[pos] in t for t in tag_sets], dtype=bool)[tag_of]
+        inside = np.bincount(atom_id, member.astype(np.int64), minlength=k)
+        partial = (inside > 0) & (inside < atom_n)
+        x_in, x_out = int(inside[partial].sum()), int((atom_n - inside)[partial].sum())
+        if not partial.any() or 0 < x_in < m or 0 < x_out < m:
+            splitters[int(pos)] = member
+    d_total = np.bincount(d_id, minlength=nd)
+    by_division = {}
+    for pos, member in splitters.items():
+        d_in = np.bincount(d_id[member], minlength=nd)
+        present = d_in > 0
+        by_division[pos] = sorted(d_names[present]) if (d_in[present] == d_total[present]).all() else None
+    if edges is None:
+        edges = dc.partition_table(cells)
+    frame = pd.concat([
+        cells[["kind", "code", "parent_code", "n"]].assign(suppressed=hidden),
+        pd.DataFrame({"kind": dc.COUNTY_DIVISION, "code": np.array(atom_code, dtype=object),
+                      "parent_code": c_names[a_c], "n": atom_n, "suppressed": True}),
+    ], ignore_index=True)  # fmt: skip
+    first_partition = int(edges["partition"].max()) + 1 if len(edges) else 0
+    # the atoms' two partitions (as _atom_edges): their county's and their prefecture ×
+    # division cell's, looked up once per county and per prefecture × division
+    cell_key = pd.Index(kind + sep + code)
+    county_cell = cell_key.get_indexer(["county" + sep + c for c in c_names.tolist()])[a_c]
+    pd_of, pd_keys = pd.factorize(a_pd)
+    pd_cell = cell_key.get_indexer(
+        [f"prefecture_division{sep}{p_names[x // nd]}{sep}{d_names[x % nd]}" for x in pd_keys.tolist()]
+    )[pd_of]
+    rows = len(cells) + np.arange(k)
+    atom_frames = []
+    for name, parent in (("county>county_division", county_cell), ("prefecture_division>county_division", pd_cell)):
+        found = parent >= 0
+        atom_frames.append(pd.DataFrame({"name": name, "parent": parent[found], "child": rows[found]}))
+    atom_edges = pd.concat(atom_frames, ignore_index=True)
+    name_id = (atom_edges["name"].to_numpy(object) != "county>county_division").astype(np.int64)
+    atom_edges["partition"] = (
+        first_partition + pd.factorize(name_id * (len(cells) + 1) + atom_edges["parent"].to_numpy(np.int64))[0]
+    )
+    edges = pd.concat([edges, atom_edges[["partition", "name", "parent", "child"]]], ignore_index=True)
+    all_hidden = np.concatenate([hidden, np.ones(k, dtype=bool)])
+    all_n = np.concatenate([n_cells, atom_n])
+    finest = np.concatenate([np.zeros(len(cells), dtype=bool), np.ones(k, dtype=bool)])
+    # parts of the atoms each splitting cell cuts, and its equation (as build_system)
+    part_kind: list[str] = []
+    part_code: list[str] = []
+    part_parent: list[str] = []
+    part_n: list[int] = []
+    e_part: list[np.ndarray] = []
+    e_name: list[str] = []
+    e_count: list[int] = []
+    e_parent: list[int] = []
+    e_child: list[np.ndarray] = []
+    next_row, next_part = len(frame), int(edges["partition"].max()) + 1 if len(edges) else 0
+    splitting: dict[int, list[int]] = {}
+    cell_row = pd.Series(np.arange(len(cells)), index=cell_key)
+
+    def equation(name: str, parent: int, children: np.ndarray) -> None:
+        nonlocal next_part
+        e_name.append(name)
+        e_parent.append(parent)
+        e_child.append(np.asarray(children, dtype=np.int64))
+        e_count.append(len(children))
+        e_part.append(next_part)
+        next_part += 1
+
+    for pos, member in splitters.items():
+        divisions = by_division[pos]
+        if divisions is not None:
+            rows_d = cell_row.reindex([f"division{sep}{d}" for d in divisions]).dropna()
+            equation(f"{kind[pos]}>divisions", pos, rows_d.to_numpy(np.int64))
+            splitting[pos] = []
+            continue
+        ids, inside = _first_counts(atom_id[member])
+        whole = inside == atom_n[ids]
+        children = list(len(cells) + ids[whole])
+        parts = []
+        label = f"{kind[pos]}:{code[pos]}{sep}"
+        for a, x in zip(ids[~whole].tolist(), inside[~whole].tolist(), strict=True):
+            in_row, out_row = next_row, next_row + 1
+            next_row += 2
+            part_kind += [PART, PART]
+            part_code += [label + atom_code[a], "~" + label + atom_code[a]]
+            part_parent += [atom_code[a], atom_code[a]]
+            part_n += [x, int(atom_n[a]) - x]
+            equation("atom>part", len(cells) + a, np.array([in_row, out_row]))
+            finest[len(cells) + a] = False
+            children.append(in_row)
+            parts += [in_row, out_row]
+        equation(f"{kind[pos]}>atoms", pos, np.array(children, dtype=np.int64))
+        splitting[pos] = parts
+    if part_kind:
+        parts_frame = pd.DataFrame(
+            {"kind": part_kind, "code": part_code, "parent_code": part_parent, "n": part_n, "suppressed": True}
+        )
+        frame = pd.concat([frame, parts_frame], ignore_index=True)
+        all_hidden = np.concatenate([all_hidden, np.ones(len(parts_frame), dtype=bool)])
+        all_n = np.concatenate([all_n, np.asarray(part_n, dtype=np.int64)])
+        finest = np.concatenate([finest, np.ones(len(parts_frame), dtype=bool)])
+    if e_name:
+        counts = np.asarray(e_count)
+        extra = pd.DataFrame({
+            "partition": np.repeat(np.asarray(e_part, dtype=np.int64), counts),
+            "name": np.repeat(np.asarray(e_name, dtype=object), counts),
+            "parent": np.repeat(np.asarray(e_parent, dtype=np.int64), counts),
+            "child": np.concatenate(e_child),
+        })  # fmt: skip
+        edges = pd.concat([edges, extra], ignore_index=True)
     return System(
         frame=frame, hidden=all_hidden, n=all_n, edges=edges, finest=finest, splitting=splitting, cells_count=len(cells)
     )
@@ -450,10 +614,10 @@ class _Dense:
 
 class _Cholesky(_Dense):
     """The same row space from a pivoted Cholesky factor of the Gram matrix A Aᵀ (LAPACK
-    ``dpstrf``, about a tenth of the cost of its eigendecomposition): the pivoted rows
-    A_r are a basis of the equations and L L ᵀ = A_r A_rᵀ, so Q = A_rᵀ L⁻ᵀ is an orthonormal
-    basis — only its rows for the unknowns asked for are formed (a triangular solve each),
-    P v = A_rᵀ L⁻ᵀ L⁻¹ A_r v otherwise."""
+    ``dpstrf``, about a tenth of the cost of its eigendecomposition): the pivoted rows A_r
+    are a basis of the equations and L Lᵀ = A_r A_rᵀ, so Q = A_rᵀ L⁻ᵀ is an orthonormal
+    basis. L⁻¹ is formed once (``dtrtri``); the rows of Q asked for are then the sparse
+    columns of A_r times it (two or three non-zeros each), P v = A_rᵀ L⁻ᵀ L⁻¹ A_r v."""
 
     def __init__(self, sub: sparse.csr_matrix):
         self.size = sub.shape[1]
@@ -461,22 +625,16 @@ class _Cholesky(_Dense):
         top = float(gram.diagonal().max()) if len(gram) else 0.0
         factor, piv, rank, _ = lapack.dpstrf(gram, tol=_RANK_TOL * max(top, 1.0), lower=1)
         self.a = sub[piv[:rank] - 1].tocsc()
-        self.lower = np.tril(factor[:rank, :rank])
+        self.inverse = lapack.dtrtri(np.tril(factor[:rank, :rank]), lower=1)[0] if rank else np.zeros((0, 0))
 
     def rows(self, positions: np.ndarray) -> np.ndarray:
-        if not len(self.lower):
-            return np.zeros((len(positions), 0))
-        return linalg.solve_triangular(self.lower, self.a[:, positions].toarray(), lower=True).T
+        return np.asarray(self.a[:, positions].T @ self.inverse.T)
 
     def coefficients(self, v: np.ndarray) -> np.ndarray:
-        if not len(self.lower):
-            return np.zeros((0,) + v.shape[1:])
-        return linalg.solve_triangular(self.lower, self.a @ v, lower=True)
+        return self.inverse @ (self.a @ v)
 
     def project(self, v: np.ndarray) -> np.ndarray:
-        if not len(self.lower):
-            return np.zeros_like(v)
-        return self.a.T @ linalg.solve_triangular(self.lower, self.coefficients(v), lower=True, trans="T")
+        return self.a.T @ (self.inverse.T @ self.coefficients(v))
 
 
 def _equations(system: System) -> sparse.csc_matrix:
@@ -499,6 +657,24 @@ def _unknowns_system(system: System) -> tuple[sparse.csr_matrix, np.ndarray]:
     variables = np.flatnonzero(system.hidden & (system.n > 0))
     matrix = _equations(system)[:, variables].tocsr()
     return matrix[np.flatnonzero(np.diff(matrix.indptr) > 0)], variables
+
+
+def _blocks(incidence: sparse.csr_matrix) -> tuple[int, np.ndarray]:
+    """Connected blocks of unknowns (sharing an equation), numbered as
+    ``connected_components`` numbers them on the unknowns' graph Aᵀ A (in order of each
+    block's first unknown): from the bipartite graph of unknowns and equations instead —
+    Aᵀ A has an entry per pair of unknowns in one equation, millions for a key industry
+    over thousands of atoms."""
+    rows, cols = incidence.shape
+    coo = incidence.tocoo()
+    graph = sparse.csr_matrix(
+        (np.ones(coo.nnz, dtype=np.int8), (coo.col, cols + coo.row)), shape=(cols + rows, cols + rows)
+    )
+    _, label = csgraph.connected_components(graph, directed=False)
+    # unknowns first: the labels of the unknowns' blocks come in order of their first unknown
+    first = label[:cols]
+    used, block = np.unique(first, return_inverse=True)
+    return len(used), block.ravel()
 
 
 def small_group_leaks(
@@ -524,7 +700,10 @@ def small_group_leaks(
     if matrix.shape[0] == 0 or matrix.shape[1] == 0:
         return []
     incidence = (matrix != 0).astype(np.int8)
-    n_blocks, block = csgraph.connected_components((incidence.T @ incidence).tocsr(), directed=False)
+    if reference:
+        n_blocks, block = csgraph.connected_components((incidence.T @ incidence).tocsr(), directed=False)
+    else:
+        n_blocks, block = _blocks(incidence)
     used = np.asarray(incidence.sum(axis=0)).ravel() > 0
     finest = system.finest[variables] & used & (system.n[variables] < m)
     real = (variables < system.cells_count) & used
