@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+from scipy import linalg, sparse
 from scipy.linalg import lapack
 from scipy.sparse import csgraph
 
@@ -453,19 +453,37 @@ _PROBE_TOL = 1e-7
 
 
 def _sorted_matches(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`apps.indices.overlap._matches` (index pairs (i, j) with a[i] + b[j] ≈ 0) with
-    the queries in sorted order: the binary searches then walk the sorted table in order
-    instead of jumping about it (3–5x faster on the pair tables of 400,000 sums)."""
+    """Index pairs (i, j) with a[i] + b[j] ≈ 0, as :func:`apps.indices.overlap._matches`
+    finds them (every pair within the tolerance, perhaps a few more, which the callers'
+    checks drop): ``b`` sorted, and a long ``a`` sorted too, so that the binary searches
+    walk the table in order instead of jumping about it. With ``a`` the same array as ``b``
+    (pairs of pairs), each unordered pair is searched from its larger member only (of two
+    sums near −x each other, one is ≥ −tolerance / 2), in either order, and i = j
+    possible: callers drop those and duplicates."""
     if not len(a) or not len(b):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     order_b = np.argsort(b)
     sb = b[order_b]
-    order_a = order_b if a is b else np.argsort(a)
-    queries = -a[order_a][::-1]  # ascending
+    if a is b:
+        start = np.searchsorted(sb, -_PROBE_TOL / 2, side="left")
+        order_a = order_b[start:][::-1]
+    elif len(a) > 4 * len(b) and len(b) < 100_000:
+        order_a = np.arange(len(a))  # a small table stays in cache: no need to sort the queries
+    else:
+        order_a = np.argsort(a)[::-1]
+    queries = -a[order_a]
     lo = np.searchsorted(sb, queries - _PROBE_TOL, side="left")
-    hi = np.searchsorted(sb, queries + _PROBE_TOL, side="right")
+    # the end of each range by stepping on from its start (ranges hold 0 or 1 sums almost
+    # always): one binary search instead of two
+    hi = lo.copy()
+    active = np.flatnonzero(hi < len(sb))
+    while len(active):
+        inside = sb[hi[active]] <= queries[active] + _PROBE_TOL
+        active = active[inside]
+        hi[active] += 1
+        active = active[hi[active] < len(sb)]
     count = hi - lo
-    i = np.repeat(order_a[::-1], count)
+    i = np.repeat(order_a, count)
     offsets = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
     j = order_b[np.repeat(lo, count) + offsets]
     return i, j
@@ -533,7 +551,7 @@ def _fast_candidate_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, lim
         first = np.ascontiguousarray(zs[:, 0])
         if size == 2:
             a, b = _sorted_matches(first, first)
-            keep = (a < b) & (ns[a] + ns[b] <= limit)
+            keep = (a != b) & (ns[a] + ns[b] <= limit)
             a, b = a[keep], b[keep]
             keep = np.all(np.abs(zs[a] + zs[b]) < _PROBE_TOL, axis=1)
             members = np.column_stack([a[keep], b[keep]])
@@ -550,7 +568,7 @@ def _fast_candidate_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, lim
                 members = np.column_stack([i[a[keep]], j[a[keep]], c[keep]])
             else:
                 a, b = _sorted_matches(pair_first, pair_first)
-                keep = a < b
+                keep = a != b
                 a, b = a[keep], b[keep]
                 quad = np.column_stack([i[a], j[a], i[b], j[b]])
                 quad.sort(axis=1)
@@ -616,8 +634,10 @@ class _Cholesky(_Dense):
     """The same row space from a pivoted Cholesky factor of the Gram matrix A Aᵀ (LAPACK
     ``dpstrf``, about a tenth of the cost of its eigendecomposition): the pivoted rows A_r
     are a basis of the equations and L Lᵀ = A_r A_rᵀ, so Q = A_rᵀ L⁻ᵀ is an orthonormal
-    basis. L⁻¹ is formed once (``dtrtri``); the rows of Q asked for are then the sparse
-    columns of A_r times it (two or three non-zeros each), P v = A_rᵀ L⁻ᵀ L⁻¹ A_r v."""
+    basis, of which only the rows asked for are formed: for many unknowns (a first search)
+    from L⁻¹, formed once (``dtrtri``), times the sparse columns of A_r (two or three
+    non-zeros each); for a few (a later round's hidden cells) by a triangular solve.
+    P v = A_rᵀ L⁻ᵀ L⁻¹ A_r v."""
 
     def __init__(self, sub: sparse.csr_matrix):
         self.size = sub.shape[1]
@@ -625,16 +645,34 @@ class _Cholesky(_Dense):
         top = float(gram.diagonal().max()) if len(gram) else 0.0
         factor, piv, rank, _ = lapack.dpstrf(gram, tol=_RANK_TOL * max(top, 1.0), lower=1)
         self.a = sub[piv[:rank] - 1].tocsc()
-        self.inverse = lapack.dtrtri(np.tril(factor[:rank, :rank]), lower=1)[0] if rank else np.zeros((0, 0))
+        self.lower = np.tril(factor[:rank, :rank])
+        self.inverse: np.ndarray | None = None
 
     def rows(self, positions: np.ndarray) -> np.ndarray:
+        rank = len(self.lower)
+        if not rank:
+            return np.zeros((len(positions), 0))
+        if self.inverse is None and 3 * len(positions) < rank:
+            rhs = self.a[:, positions].toarray()
+            return linalg.solve_triangular(self.lower, rhs, lower=True, check_finite=False).T
+        if self.inverse is None:
+            self.inverse = lapack.dtrtri(self.lower, lower=1)[0]
         return np.asarray(self.a[:, positions].T @ self.inverse.T)
 
     def coefficients(self, v: np.ndarray) -> np.ndarray:
-        return self.inverse @ (self.a @ v)
+        if not len(self.lower):
+            return np.zeros((0,) + v.shape[1:])
+        if self.inverse is not None:
+            return self.inverse @ (self.a @ v)
+        return linalg.solve_triangular(self.lower, self.a @ v, lower=True, check_finite=False)
 
     def project(self, v: np.ndarray) -> np.ndarray:
-        return self.a.T @ (self.inverse.T @ self.coefficients(v))
+        if not len(self.lower):
+            return np.zeros_like(v)
+        c = self.coefficients(v)
+        if self.inverse is not None:
+            return self.a.T @ (self.inverse.T @ c)
+        return self.a.T @ linalg.solve_triangular(self.lower, c, lower=True, trans="T", check_finite=False)
 
 
 def _equations(system: System) -> sparse.csc_matrix:
@@ -710,33 +748,38 @@ def small_group_leaks(
     rows_of = matrix.tocoo()
     eq_block = np.full(matrix.shape[0], -1)
     eq_block[rows_of.row] = block[rows_of.col]
-    if reference:
-        csc = matrix.tocsc()
-    else:
-        # the matrix permuted once so that each block is a contiguous rectangle (rows and
-        # columns in their order within a block: the same sub-matrix as cut from the whole)
-        col_order = np.argsort(block, kind="stable")
-        row_order = np.argsort(eq_block, kind="stable")
-        ordered = matrix[row_order][:, col_order].tocsr()
-        col_start = np.searchsorted(block[col_order], np.arange(n_blocks + 1))
-        row_start = np.searchsorted(eq_block[row_order], np.arange(n_blocks + 1))
     rng = np.random.default_rng(seed)
     leaks: list[Leak] = []
     blocks = np.unique(block[finest | real])
     if changed is not None:
         blocks = np.intersect1d(blocks, block[changed[variables]])
+    # the reference cuts each block from the whole matrix in CSC; the fast path, for many
+    # blocks (a first search), permutes the matrix once so that each is a contiguous
+    # rectangle, and for a few (a later round) takes their rows, then their columns — the
+    # same sub-matrix (rows and columns in their order) each way
+    permuted = not reference and len(blocks) > 8
+    if reference:
+        csc = matrix.tocsc()
+    elif permuted:
+        col_order = np.argsort(block, kind="stable")
+        row_order = np.argsort(eq_block, kind="stable")
+        ordered = matrix[row_order][:, col_order].tocsr()
+        col_start = np.searchsorted(block[col_order], np.arange(n_blocks + 1))
+        row_start = np.searchsorted(eq_block[row_order], np.arange(n_blocks + 1))
     for b in blocks:
-        if reference:
-            cols = np.flatnonzero(block == b)
-        else:
+        if permuted:
             cols = col_order[col_start[b] : col_start[b + 1]]
+        else:
+            cols = np.flatnonzero(block == b)
         if len(cols) > max_unknowns:
             system.skipped.append(f"block of {len(cols)} unknowns")
             continue
         if reference:
             sub = csc[:, cols].tocsr()[np.flatnonzero(eq_block == b), :]
-        else:
+        elif permuted:
             sub = ordered[row_start[b] : row_start[b + 1], col_start[b] : col_start[b + 1]]
+        else:
+            sub = matrix[np.flatnonzero(eq_block == b)][:, cols]
         space = (_Dense if reference else _Cholesky)(sub)
         own = np.flatnonzero(real[cols])
         if len(own):
