@@ -28,14 +28,19 @@ children), atom = its two parts, and key industry / size = its whole atoms + its
 A group of at most ``min_cell_size`` − 1 filings is a set of at most that many atoms or
 parts; its total is derivable iff its indicator lies in the row space of the equations
 over the unknowns. Per connected block of equations the row space gets an orthonormal
-basis (eigenvectors of the small Gram matrix), and sets of 1 … 4 unknowns are searched
-with random probes of the orthogonal complement (:func:`_candidate_sets`: a member of a
-set S has leverage ≥ 1/|S|) and confirmed by their exact residual. The same solve finds
+basis (:class:`_Cholesky`: a pivoted Cholesky factor of the equations' Gram matrix, only
+the basis rows of the unknowns needed formed), and sets of 1 … 4 unknowns are searched
+with random probes of the orthogonal complement (:func:`_fast_candidate_sets`: a member of
+a set S has leverage ≥ 1/|S|; probe sums matched after sorting) and confirmed by their
+exact residual. The same solve finds
 hidden cells the equations determine (the intersection audit, with every prefecture's
 atoms and the key-industry / size equations).
 
-Kept cheap: the system is built once per run (every prefecture's atoms; the atoms'
-partitions from their codes) and later rounds solve only the blocks a newly hidden cell
+Kept cheap (issue 13; ``reference=True`` of :func:`build_system` and
+:func:`small_group_leaks` is the plain path the tests compare with): the system is built
+once per run from integer codes (every prefecture's atoms; the atoms' partitions by county
+and prefecture × division), its equations kept as one matrix over all rows of which a round
+takes the unknowns' columns, and later rounds solve only the blocks a newly hidden cell
 touches, without searching again: hiding a cell only takes knowledge away, so a set
 derivable in a later round was derivable when its block was first searched — that search
 lists the derivable sets of every size 1 … 4 (not only the smallest), and later rounds
