@@ -28,14 +28,19 @@ children), atom = its two parts, and key industry / size = its whole atoms + its
 A group of at most ``min_cell_size`` − 1 filings is a set of at most that many atoms or
 parts; its total is derivable iff its indicator lies in the row space of the equations
 over the unknowns. Per connected block of equations the row space gets an orthonormal
-basis (eigenvectors of the small Gram matrix), and sets of 1 … 4 unknowns are searched
-with random probes of the orthogonal complement (:func:`_candidate_sets`: a member of a
-set S has leverage ≥ 1/|S|) and confirmed by their exact residual. The same solve finds
+basis (:class:`_Cholesky`: a pivoted Cholesky factor of the equations' Gram matrix, only
+the basis rows of the unknowns needed formed), and sets of 1 … 4 unknowns are searched
+with random probes of the orthogonal complement (:func:`_fast_candidate_sets`: a member of
+a set S has leverage ≥ 1/|S|; probe sums matched after sorting) and confirmed by their
+exact residual. The same solve finds
 hidden cells the equations determine (the intersection audit, with every prefecture's
 atoms and the key-industry / size equations).
 
-Kept cheap: the system is built once per run (every prefecture's atoms; the atoms'
-partitions from their codes) and later rounds solve only the blocks a newly hidden cell
+Kept cheap (issue 13; ``reference=True`` of :func:`build_system` and
+:func:`small_group_leaks` is the plain path the tests compare with): the system is built
+once per run from integer codes (every prefecture's atoms; the atoms' partitions by county
+and prefecture × division), its equations kept as one matrix over all rows of which a round
+takes the unknowns' columns, and later rounds solve only the blocks a newly hidden cell
 touches, without searching again: hiding a cell only takes knowledge away, so a set
 derivable in a later round was derivable when its block was first searched — that search
 lists the derivable sets of every size 1 … 4 (not only the smallest), and later rounds
@@ -60,7 +65,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+from scipy import linalg, sparse
+from scipy.linalg import lapack
 from scipy.sparse import csgraph
 
 from . import disclosure as dc
@@ -92,6 +98,9 @@ class System:
     # (every size), and the derivable sets that search and the later checks found
     searched: np.ndarray | None = None
     derivable: set[tuple[int, ...]] = field(default_factory=set)
+    # the partition equations over every row (+1 child, −1 parent; one row per partition),
+    # built on the first round: a round takes the columns of its unknowns
+    equations: sparse.csc_matrix | None = None
 
 
 def _tags(value) -> tuple:
@@ -177,10 +186,15 @@ def _atom_edges(cells: pd.DataFrame, codes: pd.Index, first_row: int, first_part
 
 
 def build_system(
-    cells: pd.DataFrame, scores: pd.DataFrame, hidden: np.ndarray, m: int, edges: pd.DataFrame | None = None
+    cells: pd.DataFrame, scores: pd.DataFrame, hidden: np.ndarray, m: int, edges: pd.DataFrame | None = None,
+    *, reference: bool = False,
 ) -> System:
     """The unknowns and equations of the module docstring for ``cells`` with ``hidden``
-    (``edges``: :func:`apps.indices.disclosure.partition_table` of ``cells``, if at hand)."""
+    (``edges``: :func:`apps.indices.disclosure.partition_table` of ``cells``, if at hand).
+    ``reference``: built from the atoms' code strings (the plain path, kept for tests that
+    :func:`_fast_build_system` builds the same)."""
+    if not reference:
+        return _fast_build_system(cells, scores, hidden, m, edges)
     kind = cells["kind"].astype(str).to_numpy(object)
     code = cells["code"].astype(str).to_numpy(object)
     atom = _atom_codes(scores)
@@ -281,7 +295,203 @@ def build_system(
     )
 
 
+def _first_counts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct ``ids`` and their counts in ``value_counts`` order (most frequent first,
+    ties in order of first appearance)."""
+    first, distinct = pd.factorize(ids)
+    counts = np.bincount(first, minlength=len(distinct))
+    order = np.argsort(-counts, kind="stable")
+    return np.asarray(distinct)[order], counts[order]
+
+
+def _fast_build_system(
+    cells: pd.DataFrame, scores: pd.DataFrame, hidden: np.ndarray, m: int, edges: pd.DataFrame | None
+) -> System:
+    """:func:`build_system` from integer codes: prefecture, division and county factorized
+    once, atoms as integer keys (their code strings formed once per atom, not per filing;
+    their partitions found by county and prefecture × division, not by splitting codes),
+    splitting cells' members and whole divisions counted with ``bincount``. Rows, codes and
+    partitions come out as the reference builds them (atoms in ``value_counts`` order)."""
+    sep = dc.SEPARATOR
+    kind = cells["kind"].astype(str).to_numpy(object)
+    code = cells["code"].astype(str).to_numpy(object)
+    p_id, p_names = pd.factorize(scores["prefecture"].astype(str).to_numpy(object))
+    d_id, d_names = pd.factorize(scores["division"].astype(str).to_numpy(object))
+    c_id, c_names = pd.factorize(scores["county"].astype(str).to_numpy(object))
+    nd, nc = len(d_names), len(c_names)
+    key = (p_id.astype(np.int64) * nd + d_id) * nc + c_id
+    atom_key, atom_n = _first_counts(key)
+    k = len(atom_key)
+    atom_id = pd.Index(atom_key).get_indexer(key)  # per filing: its atom's position
+    a_pd, a_c = np.divmod(atom_key, nc)
+    a_p, a_d = np.divmod(a_pd, nd)
+    p_names, d_names, c_names = (np.asarray(x, dtype=object) for x in (p_names, d_names, c_names))
+    atom_code = [f"{p}{sep}{d}{sep}{c}" for p, d, c in zip(p_names[a_p], d_names[a_d], c_names[a_c], strict=True)]
+    # splitting cells (as _splitters), from integer codes
+    n_cells = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(np.int64)
+    splitters: dict[int, np.ndarray] = {}
+    s_id = s_names = tag_sets = tag_of = None
+    for pos in np.flatnonzero(np.isin(kind, SPLITTING_KINDS) & (n_cells > 0)):
+        if kind[pos] == "size":
+            if s_id is None:
+                s_id, s_names = pd.factorize(scores["size_class"].astype(str).to_numpy(object))
+                s_names = list(s_names)
+            member = s_id == (s_names.index(code[pos]) if code[pos] in s_names else -2)
+        else:
+            if tag_sets is None:
+                raw = [tuple(t) if isinstance(t, (list, np.ndarray)) else t for t in scores["key_industries"].tolist()]
+                tag_of, uniques = pd.factorize(pd.Series(raw, dtype=object), use_na_sentinel=False)
+                tag_sets = [set(_tags(u)) for u in uniques]
+            member = np.array([code[pos] in t for t in tag_sets], dtype=bool)[tag_of]
+        inside = np.bincount(atom_id, member.astype(np.int64), minlength=k)
+        partial = (inside > 0) & (inside < atom_n)
+        x_in, x_out = int(inside[partial].sum()), int((atom_n - inside)[partial].sum())
+        if not partial.any() or 0 < x_in < m or 0 < x_out < m:
+            splitters[int(pos)] = member
+    d_total = np.bincount(d_id, minlength=nd)
+    by_division = {}
+    for pos, member in splitters.items():
+        d_in = np.bincount(d_id[member], minlength=nd)
+        present = d_in > 0
+        by_division[pos] = sorted(d_names[present]) if (d_in[present] == d_total[present]).all() else None
+    if edges is None:
+        edges = dc.partition_table(cells)
+    frame = pd.concat([
+        cells[["kind", "code", "parent_code", "n"]].assign(suppressed=hidden),
+        pd.DataFrame({"kind": dc.COUNTY_DIVISION, "code": np.array(atom_code, dtype=object),
+                      "parent_code": c_names[a_c], "n": atom_n, "suppressed": True}),
+    ], ignore_index=True)  # fmt: skip
+    first_partition = int(edges["partition"].max()) + 1 if len(edges) else 0
+    # the atoms' two partitions (as _atom_edges): their county's and their prefecture ×
+    # division cell's, looked up once per county and per prefecture × division
+    cell_key = pd.Index(kind + sep + code)
+    county_cell = cell_key.get_indexer(["county" + sep + c for c in c_names.tolist()])[a_c]
+    pd_of, pd_keys = pd.factorize(a_pd)
+    pd_cell = cell_key.get_indexer(
+        [f"prefecture_division{sep}{p_names[x // nd]}{sep}{d_names[x % nd]}" for x in pd_keys.tolist()]
+    )[pd_of]
+    rows = len(cells) + np.arange(k)
+    atom_frames = []
+    for name, parent in (("county>county_division", county_cell), ("prefecture_division>county_division", pd_cell)):
+        found = parent >= 0
+        atom_frames.append(pd.DataFrame({"name": name, "parent": parent[found], "child": rows[found]}))
+    atom_edges = pd.concat(atom_frames, ignore_index=True)
+    name_id = (atom_edges["name"].to_numpy(object) != "county>county_division").astype(np.int64)
+    atom_edges["partition"] = (
+        first_partition + pd.factorize(name_id * (len(cells) + 1) + atom_edges["parent"].to_numpy(np.int64))[0]
+    )
+    edges = pd.concat([edges, atom_edges[["partition", "name", "parent", "child"]]], ignore_index=True)
+    all_hidden = np.concatenate([hidden, np.ones(k, dtype=bool)])
+    all_n = np.concatenate([n_cells, atom_n])
+    finest = np.concatenate([np.zeros(len(cells), dtype=bool), np.ones(k, dtype=bool)])
+    # parts of the atoms each splitting cell cuts, and its equation (as build_system)
+    part_kind: list[str] = []
+    part_code: list[str] = []
+    part_parent: list[str] = []
+    part_n: list[int] = []
+    e_part: list[np.ndarray] = []
+    e_name: list[str] = []
+    e_count: list[int] = []
+    e_parent: list[int] = []
+    e_child: list[np.ndarray] = []
+    next_row, next_part = len(frame), int(edges["partition"].max()) + 1 if len(edges) else 0
+    splitting: dict[int, list[int]] = {}
+    cell_row = pd.Series(np.arange(len(cells)), index=cell_key)
+
+    def equation(name: str, parent: int, children: np.ndarray) -> None:
+        nonlocal next_part
+        e_name.append(name)
+        e_parent.append(parent)
+        e_child.append(np.asarray(children, dtype=np.int64))
+        e_count.append(len(children))
+        e_part.append(next_part)
+        next_part += 1
+
+    for pos, member in splitters.items():
+        divisions = by_division[pos]
+        if divisions is not None:
+            rows_d = cell_row.reindex([f"division{sep}{d}" for d in divisions]).dropna()
+            equation(f"{kind[pos]}>divisions", pos, rows_d.to_numpy(np.int64))
+            splitting[pos] = []
+            continue
+        ids, inside = _first_counts(atom_id[member])
+        whole = inside == atom_n[ids]
+        children = list(len(cells) + ids[whole])
+        parts = []
+        label = f"{kind[pos]}:{code[pos]}{sep}"
+        for a, x in zip(ids[~whole].tolist(), inside[~whole].tolist(), strict=True):
+            in_row, out_row = next_row, next_row + 1
+            next_row += 2
+            part_kind += [PART, PART]
+            part_code += [label + atom_code[a], "~" + label + atom_code[a]]
+            part_parent += [atom_code[a], atom_code[a]]
+            part_n += [x, int(atom_n[a]) - x]
+            equation("atom>part", len(cells) + a, np.array([in_row, out_row]))
+            finest[len(cells) + a] = False
+            children.append(in_row)
+            parts += [in_row, out_row]
+        equation(f"{kind[pos]}>atoms", pos, np.array(children, dtype=np.int64))
+        splitting[pos] = parts
+    if part_kind:
+        parts_frame = pd.DataFrame(
+            {"kind": part_kind, "code": part_code, "parent_code": part_parent, "n": part_n, "suppressed": True}
+        )
+        frame = pd.concat([frame, parts_frame], ignore_index=True)
+        all_hidden = np.concatenate([all_hidden, np.ones(len(parts_frame), dtype=bool)])
+        all_n = np.concatenate([all_n, np.asarray(part_n, dtype=np.int64)])
+        finest = np.concatenate([finest, np.ones(len(parts_frame), dtype=bool)])
+    if e_name:
+        counts = np.asarray(e_count)
+        extra = pd.DataFrame({
+            "partition": np.repeat(np.asarray(e_part, dtype=np.int64), counts),
+            "name": np.repeat(np.asarray(e_name, dtype=object), counts),
+            "parent": np.repeat(np.asarray(e_parent, dtype=np.int64), counts),
+            "child": np.concatenate(e_child),
+        })  # fmt: skip
+        edges = pd.concat([edges, extra], ignore_index=True)
+    return System(
+        frame=frame, hidden=all_hidden, n=all_n, edges=edges, finest=finest, splitting=splitting, cells_count=len(cells)
+    )
+
+
 _PROBE_TOL = 1e-7
+
+
+def _sorted_matches(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j) with a[i] + b[j] ≈ 0, as :func:`apps.indices.overlap._matches`
+    finds them (every pair within the tolerance, perhaps a few more, which the callers'
+    checks drop): ``b`` sorted, and a long ``a`` sorted too, so that the binary searches
+    walk the table in order instead of jumping about it. With ``a`` the same array as ``b``
+    (pairs of pairs), each unordered pair is searched from its larger member only (of two
+    sums near −x each other, one is ≥ −tolerance / 2), in either order, and i = j
+    possible: callers drop those and duplicates."""
+    if not len(a) or not len(b):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order_b = np.argsort(b)
+    sb = b[order_b]
+    if a is b:
+        start = np.searchsorted(sb, -_PROBE_TOL / 2, side="left")
+        order_a = order_b[start:][::-1]
+    elif len(a) > 4 * len(b) and len(b) < 100_000:
+        order_a = np.arange(len(a))  # a small table stays in cache: no need to sort the queries
+    else:
+        order_a = np.argsort(a)[::-1]
+    queries = -a[order_a]
+    lo = np.searchsorted(sb, queries - _PROBE_TOL, side="left")
+    # the end of each range by stepping on from its start (ranges hold 0 or 1 sums almost
+    # always): one binary search instead of two
+    hi = lo.copy()
+    active = np.flatnonzero(hi < len(sb))
+    while len(active):
+        inside = sb[hi[active]] <= queries[active] + _PROBE_TOL
+        active = active[inside]
+        hi[active] += 1
+        active = active[hi[active] < len(sb)]
+    count = hi - lo
+    i = np.repeat(order_a, count)
+    offsets = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    j = order_b[np.repeat(lo, count) + offsets]
+    return i, j
 
 
 def _candidate_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int) -> dict[int, list[tuple[int, ...]]]:
@@ -329,8 +539,58 @@ def _candidate_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: i
     return hits
 
 
+def _fast_candidate_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int) -> dict[int, list[tuple[int, ...]]]:
+    """:func:`_candidate_sets` (the same sets) without its quadratic steps and Python loops:
+    pairs matched on sorted probe sums instead of tested all against all, the pair tables
+    built on the first probe only (the second checks the matches), and the matches
+    checked as arrays."""
+    hits: dict[int, list[tuple[int, ...]]] = {}
+    ok = np.all(np.abs(z) < _PROBE_TOL, axis=1) & (leverage >= 1 - 1e-6) & (n <= limit)
+    if ok.any():
+        hits[1] = [(int(k),) for k in np.flatnonzero(ok)]
+    for size in range(2, min(4, limit) + 1):
+        pool = np.flatnonzero((leverage >= 1.0 / size - 1e-9) & (n >= 1) & (n <= limit - (size - 1)))
+        if len(pool) < size:
+            continue
+        zs, ns = z[pool], n[pool]
+        first = np.ascontiguousarray(zs[:, 0])
+        if size == 2:
+            a, b = _sorted_matches(first, first)
+            keep = (a != b) & (ns[a] + ns[b] <= limit)
+            a, b = a[keep], b[keep]
+            keep = np.all(np.abs(zs[a] + zs[b]) < _PROBE_TOL, axis=1)
+            members = np.column_stack([a[keep], b[keep]])
+        else:
+            i, j = np.triu_indices(len(pool), k=1)
+            keep = ns[i] + ns[j] <= limit - (size - 2)
+            i, j = i[keep], j[keep]
+            pair_first = first[i] + first[j]
+            if size == 3:
+                a, c = _sorted_matches(pair_first, first)
+                keep = (c != i[a]) & (c != j[a]) & (ns[i[a]] + ns[j[a]] + ns[c] <= limit)
+                a, c = a[keep], c[keep]
+                keep = np.all(np.abs((zs[i[a]] + zs[j[a]]) + zs[c]) < _PROBE_TOL, axis=1)
+                members = np.column_stack([i[a[keep]], j[a[keep]], c[keep]])
+            else:
+                a, b = _sorted_matches(pair_first, pair_first)
+                keep = a != b
+                a, b = a[keep], b[keep]
+                quad = np.column_stack([i[a], j[a], i[b], j[b]])
+                quad.sort(axis=1)
+                keep = np.all(quad[:, 1:] != quad[:, :-1], axis=1) & (ns[quad].sum(axis=1) <= limit)
+                a, b, quad = a[keep], b[keep], quad[keep]
+                keep = np.all(np.abs((zs[i[a]] + zs[j[a]]) + (zs[i[b]] + zs[j[b]])) < _PROBE_TOL, axis=1)
+                members = quad[keep]
+        if len(members):
+            members = np.unique(np.sort(pool[members], axis=1), axis=0)
+            hits[size] = _by_filings(map(tuple, members.tolist()), n)
+    return hits
+
+
 def _by_filings(sets: Iterable[tuple[int, ...]], n: np.ndarray) -> list[tuple[int, ...]]:
-    return sorted(sets, key=lambda s: int(n[list(s)].sum()))
+    """By filings, then by rows (not in a set's iteration order: the fast and the reference
+    search list the same sets in the same order)."""
+    return sorted(sets, key=lambda s: (int(n[list(s)].sum()), s))
 
 
 @dataclass
@@ -355,8 +615,114 @@ def _row_space(sub: sparse.csr_matrix) -> np.ndarray:
     return vectors[:, keep]
 
 
+class _Dense:
+    """A block's row space as an orthonormal basis q (unknowns × rank, :func:`_row_space`):
+    the reference path."""
+
+    def __init__(self, sub: sparse.csr_matrix):
+        self.size = sub.shape[1]
+        self.q = _row_space(sub)
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """Rows of an orthonormal basis for these unknowns (their leverages are the rows' norms)."""
+        return self.q[positions]
+
+    def project(self, v: np.ndarray) -> np.ndarray:
+        """P v (P the projection on the row space)."""
+        return self.q @ (self.q.T @ v)
+
+    def coefficients(self, v: np.ndarray) -> np.ndarray:
+        return self.q.T @ v
+
+
+class _Cholesky(_Dense):
+    """The same row space from a pivoted Cholesky factor of the Gram matrix A Aᵀ (LAPACK
+    ``dpstrf``, about a tenth of the cost of its eigendecomposition): the pivoted rows A_r
+    are a basis of the equations and L Lᵀ = A_r A_rᵀ, so Q = A_rᵀ L⁻ᵀ is an orthonormal
+    basis, of which only the rows asked for are formed: for many unknowns (a first search)
+    from L⁻¹, formed once (``dtrtri``), times the sparse columns of A_r (two or three
+    non-zeros each); for a few (a later round's hidden cells) by a triangular solve.
+    P v = A_rᵀ L⁻ᵀ L⁻¹ A_r v."""
+
+    def __init__(self, sub: sparse.csr_matrix):
+        self.size = sub.shape[1]
+        gram = (sub @ sub.T).toarray()
+        top = float(gram.diagonal().max()) if len(gram) else 0.0
+        factor, piv, rank, _ = lapack.dpstrf(gram, tol=_RANK_TOL * max(top, 1.0), lower=1)
+        self.a = sub[piv[:rank] - 1].tocsc()
+        self.lower = np.tril(factor[:rank, :rank])
+        self.inverse: np.ndarray | None = None
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        rank = len(self.lower)
+        if not rank:
+            return np.zeros((len(positions), 0))
+        if self.inverse is None and 3 * len(positions) < rank:
+            rhs = self.a[:, positions].toarray()
+            return linalg.solve_triangular(self.lower, rhs, lower=True, check_finite=False).T
+        if self.inverse is None:
+            self.inverse = lapack.dtrtri(self.lower, lower=1)[0]
+        return np.asarray(self.a[:, positions].T @ self.inverse.T)
+
+    def coefficients(self, v: np.ndarray) -> np.ndarray:
+        if not len(self.lower):
+            return np.zeros((0,) + v.shape[1:])
+        if self.inverse is not None:
+            return self.inverse @ (self.a @ v)
+        return linalg.solve_triangular(self.lower, self.a @ v, lower=True, check_finite=False)
+
+    def project(self, v: np.ndarray) -> np.ndarray:
+        if not len(self.lower):
+            return np.zeros_like(v)
+        c = self.coefficients(v)
+        if self.inverse is not None:
+            return self.a.T @ (self.inverse.T @ c)
+        return self.a.T @ linalg.solve_triangular(self.lower, c, lower=True, trans="T", check_finite=False)
+
+
+def _equations(system: System) -> sparse.csc_matrix:
+    """The partition equations over every row of the system (built once: the edges do not
+    change between rounds, only which rows are unknown)."""
+    if system.equations is None:
+        edges = system.edges
+        parents = dc._partition_parents(edges) if len(edges) else np.zeros(0, np.int64)
+        part = edges["partition"].to_numpy(np.int64)
+        rows = np.concatenate([part, np.arange(len(parents))])
+        cols = np.concatenate([edges["child"].to_numpy(np.int64), parents])
+        vals = np.concatenate([np.ones(len(part)), -np.ones(len(parents))])
+        system.equations = sparse.csc_matrix((vals, (rows, cols)), shape=(len(parents), len(system.hidden)))
+    return system.equations
+
+
+def _unknowns_system(system: System) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """:func:`apps.indices.disclosure._linear_system` of the system's hidden rows, from the
+    matrix kept over all rows: the columns of the unknowns, the equations that hold one."""
+    variables = np.flatnonzero(system.hidden & (system.n > 0))
+    matrix = _equations(system)[:, variables].tocsr()
+    return matrix[np.flatnonzero(np.diff(matrix.indptr) > 0)], variables
+
+
+def _blocks(incidence: sparse.csr_matrix) -> tuple[int, np.ndarray]:
+    """Connected blocks of unknowns (sharing an equation), numbered as
+    ``connected_components`` numbers them on the unknowns' graph Aᵀ A (in order of each
+    block's first unknown): from the bipartite graph of unknowns and equations instead —
+    Aᵀ A has an entry per pair of unknowns in one equation, millions for a key industry
+    over thousands of atoms."""
+    rows, cols = incidence.shape
+    coo = incidence.tocoo()
+    graph = sparse.csr_matrix(
+        (np.ones(coo.nnz, dtype=np.int8), (coo.col, cols + coo.row)), shape=(cols + rows, cols + rows)
+    )
+    _, label = csgraph.connected_components(graph, directed=False)
+    # unknowns first: the labels of the unknowns' blocks come in order of their first unknown
+    first = label[:cols]
+    used, block = np.unique(first, return_inverse=True)
+    return len(used), block.ravel()
+
+
 def small_group_leaks(
-    system: System, m: int, *, changed: np.ndarray | None = None, max_unknowns: int = 6000, seed: int = 0
+    system: System, m: int, *, changed: np.ndarray | None = None, max_unknowns: int = 6000, seed: int = 0,
+    reference: bool = False,
 ) -> list[Leak]:
     """Groups of 1 … ``m`` − 1 filings (unions of at most ``m`` − 1 atoms or parts) whose
     total follows from the published cells (see the module docstring), and hidden cells of
@@ -365,17 +731,25 @@ def small_group_leaks(
     prefecture and the key-industry / size equations too). ``changed`` (bool
     per system row): solve only the blocks holding one of these unknowns — a block without
     a newly hidden cell has the same equations as in the round before. Blocks above
-    ``max_unknowns`` unknowns are skipped (listed in ``system.skipped``)."""
-    matrix, variables = dc._linear_system(system.hidden, system.n, system.edges)
+    ``max_unknowns`` unknowns are skipped (listed in ``system.skipped``). ``reference``:
+    the plain path (the equations rebuilt from the edges, blocks cut from the whole matrix,
+    candidate sets matched as :mod:`apps.indices.overlap` matches them), kept for tests
+    that the fast one finds the same."""
+    if reference:
+        matrix, variables = dc._linear_system(system.hidden, system.n, system.edges)
+    else:
+        matrix, variables = _unknowns_system(system)
     matrix = dc._drop_absorbing_equations(matrix)
     if matrix.shape[0] == 0 or matrix.shape[1] == 0:
         return []
     incidence = (matrix != 0).astype(np.int8)
-    n_blocks, block = csgraph.connected_components((incidence.T @ incidence).tocsr(), directed=False)
+    if reference:
+        n_blocks, block = csgraph.connected_components((incidence.T @ incidence).tocsr(), directed=False)
+    else:
+        n_blocks, block = _blocks(incidence)
     used = np.asarray(incidence.sum(axis=0)).ravel() > 0
     finest = system.finest[variables] & used & (system.n[variables] < m)
     real = (variables < system.cells_count) & used
-    csc = matrix.tocsc()
     rows_of = matrix.tocoo()
     eq_block = np.full(matrix.shape[0], -1)
     eq_block[rows_of.row] = block[rows_of.col]
@@ -384,17 +758,38 @@ def small_group_leaks(
     blocks = np.unique(block[finest | real])
     if changed is not None:
         blocks = np.intersect1d(blocks, block[changed[variables]])
+    # the reference cuts each block from the whole matrix in CSC; the fast path, for many
+    # blocks (a first search), permutes the matrix once so that each is a contiguous
+    # rectangle, and for a few (a later round) takes their rows, then their columns — the
+    # same sub-matrix (rows and columns in their order) each way
+    permuted = not reference and len(blocks) > 8
+    if reference:
+        csc = matrix.tocsc()
+    elif permuted:
+        col_order = np.argsort(block, kind="stable")
+        row_order = np.argsort(eq_block, kind="stable")
+        ordered = matrix[row_order][:, col_order].tocsr()
+        col_start = np.searchsorted(block[col_order], np.arange(n_blocks + 1))
+        row_start = np.searchsorted(eq_block[row_order], np.arange(n_blocks + 1))
     for b in blocks:
-        cols = np.flatnonzero(block == b)
+        if permuted:
+            cols = col_order[col_start[b] : col_start[b + 1]]
+        else:
+            cols = np.flatnonzero(block == b)
         if len(cols) > max_unknowns:
             system.skipped.append(f"block of {len(cols)} unknowns")
             continue
-        eqs = np.flatnonzero(eq_block == b)
-        sub = csc[:, cols].tocsr()[eqs, :]
-        q = _row_space(sub)
+        if reference:
+            sub = csc[:, cols].tocsr()[np.flatnonzero(eq_block == b), :]
+        elif permuted:
+            sub = ordered[row_start[b] : row_start[b + 1], col_start[b] : col_start[b + 1]]
+        else:
+            sub = matrix[np.flatnonzero(eq_block == b)][:, cols]
+        space = (_Dense if reference else _Cholesky)(sub)
         own = np.flatnonzero(real[cols])
         if len(own):
-            determined = np.einsum("ij,ij->i", q[own], q[own]) > 1 - _LEVERAGE_TOL
+            q_own = space.rows(own)
+            determined = np.einsum("ij,ij->i", q_own, q_own) > 1 - _LEVERAGE_TOL
             leaks += [
                 Leak(rows=(int(variables[cols[i]]),), n=int(system.n[variables[cols[i]]]), cell=True)
                 for i in own[determined]
@@ -414,17 +809,17 @@ def small_group_leaks(
             known = sorted(r for r in system.derivable if set(r) <= members)
             system.derivable -= set(known)
             still = [tuple(position[r] for r in rows) for rows in known]
-            still = [s for s in still if _derivable(q, local[list(s)])]
+            still = [s for s in still if _derivable(space, local[list(s)])]
             smallest = min((len(s) for s in still), default=0)
             leaks_here = [s for s in still if len(s) == smallest]
             if smallest > 1:  # ordered as _candidate_sets orders them
                 leaks_here = _by_filings(leaks_here, system.n[local_rows])
         else:
-            ql = q[local]
+            ql = space.rows(local)
             leverage = np.einsum("ij,ij->i", ql, ql)
-            z = (g - q @ (q.T @ g))[local]
-            hits = _candidate_sets(z, system.n[local_rows], leverage, m - 1)
-            still = [s for size in sorted(hits) for s in hits[size] if _derivable(q, local[list(s)])]
+            z = g[local] - ql @ space.coefficients(g)
+            hits = (_candidate_sets if reference else _fast_candidate_sets)(z, system.n[local_rows], leverage, m - 1)
+            still = [s for size in sorted(hits) for s in hits[size] if _derivable(space, local[list(s)])]
             # the groups of the smallest size with probe hits (what the leaks are); every
             # size's derivable sets remembered for the later rounds
             smallest = min(hits, default=0)
@@ -439,12 +834,12 @@ def small_group_leaks(
     return leaks
 
 
-def _derivable(q: np.ndarray, positions: np.ndarray) -> bool:
+def _derivable(space: _Dense, positions: np.ndarray) -> bool:
     """Whether the indicator of ``positions`` (columns of a block) lies in the row space
     ``q`` spans: its exact residual."""
-    indicator = np.zeros(len(q))
+    indicator = np.zeros(space.size)
     indicator[positions] = 1.0
-    rest = indicator - q @ (q.T @ indicator)
+    rest = indicator - space.project(indicator)
     return bool(np.linalg.norm(rest) < _RESIDUAL_TOL * np.sqrt(len(positions)))
 
 
