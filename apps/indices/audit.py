@@ -489,13 +489,16 @@ def pinned_levels(
     (least count ≥ :func:`level_threshold`), and how many (cell, level) pairs were audited.
     Only a level whose true count reaches the threshold can be pinned (the true counts are
     a solution), so only those pairs are solved; with ``among``, only those cells'.
-    Leaves that a trade with their siblings frees (:func:`_leaf_swaps`) need no programme."""
+    Leaves that a trade with their siblings frees (:func:`_leaf_swaps`), and cells of two
+    partitions that a trade around a rectangle frees (:func:`_rectangle_swaps`), need no
+    programme."""
     threshold = level_threshold(n)
     cand = unknown & (n > 0)
     if among is not None:
         cand &= among
     cells_, levels = np.nonzero(cand[:, None] & (counts >= threshold[:, None]))
     swapped = _leaf_swaps(unknown & (n > 0), counts, n, threshold, edges, cells_, levels)
+    swapped |= _rectangle_swaps(unknown & (n > 0), counts, threshold, edges, cells_, levels, swapped)
     targets = list(zip(cells_[~swapped].tolist(), levels[~swapped].tolist(), strict=True))
     low, stats = level_lower_bounds(unknown & (n > 0), n_known, counts, n, edges, targets, threshold)
     stats["swaps"] = int(swapped.sum())
@@ -532,6 +535,63 @@ def _leaf_swaps(
     c, k = cells_[ok], levels[ok]
     others = room[partition_of[c], k] - (n[c] - counts[c, k])
     safe[ok] = others >= counts[c, k] - threshold[c] + 1
+    return safe
+
+
+def _rectangle_swaps(
+    unknown: np.ndarray, counts: np.ndarray, threshold: np.ndarray, edges: pd.DataFrame,
+    cells_: np.ndarray, levels: np.ndarray, done: np.ndarray,
+) -> np.ndarray:
+    """Targets shown safe by a trade around a rectangle, for cells that are a child of
+    exactly two partitions and the parent of none (a prefecture × division cell: its
+    prefecture's row and its province × division's column). c = (A, i) gives δ firms of
+    level k and takes δ of level j; d = (A, i') in c's row the reverse; e = (B, i') in d's
+    column gives k, takes j; f = (B, i) in e's row and c's column takes k, gives j. Each
+    row and column keeps its per-level totals, every cell its n; whole counts within
+    0 … n when d and f hold δ firms at level j and e δ at level k (all four unknown).
+    δ = true − threshold + 1. Returns a mask over the targets."""
+    safe = np.zeros(len(cells_), dtype=bool)
+    if edges.empty or not len(cells_):
+        return safe
+    child = edges["child"].to_numpy(np.int64)
+    part = edges["partition"].to_numpy(np.int64)
+    name = edges["name"].astype(str).to_numpy(object)
+    as_child = np.bincount(child, minlength=len(unknown))
+    as_parent = np.bincount(_partition_parents(edges), minlength=len(unknown))
+    two = (as_child == 2) & (as_parent == 0)
+    rows = np.flatnonzero(two[child] & unknown[child])
+    if not len(rows):
+        return safe
+    # each such cell's two partitions, in order of the partitions' names (row, column)
+    by = rows[np.lexsort((name[rows].astype(str), child[rows]))]
+    first, second = {}, {}
+    for r in by.tolist():
+        (second if child[r] in first else first)[int(child[r])] = int(part[r])
+    at, row_members, column_members = {}, {}, {}
+    for c, p1 in first.items():
+        p2 = second[c]
+        at[(p1, p2)] = c
+        row_members.setdefault(p1, []).append(c)
+        column_members.setdefault(p2, []).append(c)
+    for t in np.flatnonzero(~done & two[cells_]).tolist():
+        c, k = int(cells_[t]), int(levels[t])
+        delta = counts[c, k] - threshold[c] + 1
+        found = False
+        for d in row_members[first[c]]:
+            if d == c or found:
+                continue
+            for f in column_members[second[c]]:
+                if f == c:
+                    continue
+                e = at.get((first[f], second[d]))
+                if e is None or counts[e, k] < delta:
+                    continue
+                j = (counts[d] >= delta) & (counts[f] >= delta)
+                j[k] = False
+                if j.any():
+                    found = True
+                    break
+        safe[t] = found
     return safe
 
 
