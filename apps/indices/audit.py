@@ -323,3 +323,349 @@ def protection_audit(cells: pd.DataFrame, *, p: float = 0.10, max_cells: int = 0
         ]  # fmt: skip
     summary["seconds"] = round(time.perf_counter() - started, 3)
     return summary
+
+
+# --- level counts: the interval audit of hidden level distributions ----------------------------------
+#
+# Level counts add up along the partitions like n. A cell whose level distribution the
+# public does not see (a suppressed cell, or a published one in the run's level_hidden
+# list) has five unknown counts x_{c,k} with 0 ≤ x_{c,k} ≤ n_c, and Σ_k x_{c,k} = n_c when
+# its n is published; every partition and level gives Σ hidden children − hidden parent =
+# published parent − published children. The audit bounds x_{c,k} from below: a cell is
+# *pinned* when for some level k every integer solution has x_{c,k} ≥ max(n_c − LEVEL_EXCEPTIONS, 1)
+# — the rule for published distributions ("all, or all but one, in one level"), now for
+# what the public derives.
+
+N_LEVELS = 5
+_BATCHES = 6
+
+
+def level_counts(cells: pd.DataFrame) -> np.ndarray:
+    """Each cell's count of filers per level 1–5 (from level_shares × n; zeros without)."""
+    n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(float)
+    out = np.zeros((len(cells), N_LEVELS))
+    if "level_shares" not in cells.columns:
+        return out.astype(np.int64)
+    for i, shares in enumerate(cells["level_shares"].tolist()):
+        if isinstance(shares, (list, tuple, np.ndarray)) and len(shares) == N_LEVELS:
+            out[i] = shares
+    return np.rint(out * n[:, None]).astype(np.int64)
+
+
+def level_threshold(n: np.ndarray) -> np.ndarray:
+    """The least level count that pins a cell of n filers: all but LEVEL_EXCEPTIONS, and
+    at least one (a bound of 0 tells nothing)."""
+    from .disclosure import LEVEL_EXCEPTIONS
+
+    return np.maximum(np.asarray(n, dtype=np.int64) - LEVEL_EXCEPTIONS, 1)
+
+
+def _level_system(unknown: np.ndarray, n_known: np.ndarray, counts: np.ndarray, n: np.ndarray, edges: pd.DataFrame):
+    """The equations over the unknown level counts: per level the partition equations of
+    :func:`_system` (column = position of the cell among the unknown × 5 + level − 1), and
+    Σ_k x_{c,k} = n_c for the unknown cells whose n is published. Returns the matrix, its
+    right-hand side, the unknown cells and the column of each cell's level 1 (−1 if none)."""
+    variables = np.flatnonzero(unknown)
+    column = np.full(len(unknown), -1, dtype=np.int64)
+    column[variables] = np.arange(len(variables)) * N_LEVELS
+    blocks, rhs = [], []
+    for k in range(N_LEVELS):
+        matrix, known, _, _ = _system(unknown, counts[:, k].astype(float), edges)
+        coo = matrix.tocoo()
+        blocks.append((coo.row, coo.col * N_LEVELS + k, coo.data, matrix.shape[0]))
+        rhs.append(known)
+    sums = np.flatnonzero(n_known[variables])
+    rows, cols, vals, offset = [], [], [], 0
+    for r, c, v, m in blocks:
+        rows.append(r + offset)
+        cols.append(c)
+        vals.append(v)
+        offset += m
+    rows.append(offset + np.repeat(np.arange(len(sums)), N_LEVELS))
+    cols.append((sums[:, None] * N_LEVELS + np.arange(N_LEVELS)).ravel())
+    vals.append(np.ones(len(sums) * N_LEVELS))
+    rhs.append(n[variables[sums]].astype(float))
+    shape = (offset + len(sums), len(variables) * N_LEVELS)
+    matrix = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
+    return matrix, np.concatenate(rhs), variables, column
+
+
+def level_lower_bounds(
+    unknown: np.ndarray, n_known: np.ndarray, counts: np.ndarray, n: np.ndarray, edges: pd.DataFrame,
+    targets: list[tuple[int, int]], threshold: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict]:
+    """The attacker's least value of x_{c,k} over the *integer* solutions of the level
+    system (:func:`_level_system`, boxes 0 ≤ x ≤ n), for each target (cell, level 0–4),
+    per equation block. The block's LP (HiGHS) answers when its optimum is an integer
+    point (then it is the integer optimum too), otherwise the integer programme
+    (scipy.optimize.milp) does. With ``threshold`` (per cell), first one LP per block
+    minimising the sum of its targets: a target its integer optimum puts below the
+    threshold is safe, and its value there (an attainable count, not the least) is
+    returned instead. Returns the bounds and counts of LPs/MILPs solved."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    stats = {"lps": 0, "milps": 0, "largest_block": 0}
+    low = np.zeros(len(targets))
+    if not targets:
+        return low, stats
+    matrix, rhs, variables, column = _level_system(unknown, n_known, counts, n, edges)
+    upper = np.repeat(n[variables].astype(float), N_LEVELS)
+    incidence = (matrix != 0).astype(np.int8)
+    _, block = csgraph.connected_components((incidence.T @ incidence).tocsr(), directed=False)
+    eq_block = np.full(matrix.shape[0], -1)
+    coo = matrix.tocoo()
+    eq_block[coo.row] = block[coo.col]
+    csc = matrix.tocsc()
+    j_all = np.array([column[c] + k for c, k in targets], dtype=np.int64)
+    safe: set[int] = set()
+    if threshold is not None:
+        # One LP over every block with a target: minimise the sum of the targets (the
+        # blocks are independent, so this is each block's own LP at once). In a block
+        # whose part of the optimum is whole, a target below its threshold is safe; its
+        # value there (attainable, not the least) is returned.
+        # Repeated for the targets left (fewer compete for the same room) while it frees some.
+        need = np.array([threshold[c] for c, _ in targets], dtype=float)
+        open_ = np.ones(len(targets), dtype=bool)
+        for _ in range(_BATCHES):
+            mine = np.flatnonzero(open_)
+            cols = np.flatnonzero(np.isin(block, np.unique(block[j_all[mine]])))
+            eqs = np.flatnonzero(np.isin(eq_block, np.unique(block[j_all[mine]])))
+            if not len(eqs):
+                break
+            c = np.zeros(len(cols))
+            c[np.searchsorted(cols, j_all[mine])] = 1.0
+            box = np.column_stack([np.zeros(len(cols)), upper[cols]])
+            stats["lps"] += 1
+            lp = linprog(c, A_eq=csc[:, cols].tocsr()[eqs, :], b_eq=rhs[eqs], bounds=box, method="highs")
+            if lp.status != 0:
+                break
+            fractional = np.abs(lp.x - np.rint(lp.x)) > 1e-6
+            bad_blocks = np.unique(block[cols[fractional]])
+            x = np.rint(lp.x[np.searchsorted(cols, j_all[mine])])
+            ok = (x < need[mine]) & ~np.isin(block[j_all[mine]], bad_blocks)
+            if not ok.any():
+                break
+            low[mine[ok]] = x[ok]
+            open_[mine[ok]] = False
+            if not open_.any():
+                break
+        safe = set(np.flatnonzero(~open_).tolist())
+    cache: dict[int, tuple] = {}
+    for i in np.argsort(block[j_all], kind="stable").tolist():
+        j = int(j_all[i])
+        b = int(block[j])
+        if b not in cache:
+            in_block = np.flatnonzero(block == b)
+            eqs = np.flatnonzero(eq_block == b)
+            sub = csc[:, in_block].tocsr()[eqs, :]
+            cache = {b: (in_block, eqs, sub, safe)}
+            stats["largest_block"] = max(stats["largest_block"], len(in_block))
+        in_block, eqs, sub, safe = cache[b]
+        if i in safe:
+            continue
+        if not len(eqs):  # no equation: the box alone
+            low[i] = 0.0
+            continue
+        c = np.zeros(len(in_block))
+        c[int(np.searchsorted(in_block, j))] = 1.0
+        box = np.column_stack([np.zeros(len(in_block)), upper[in_block]])
+        stats["lps"] += 1
+        lp = linprog(c, A_eq=sub, b_eq=rhs[eqs], bounds=box, method="highs")
+        if lp.status == 0 and np.allclose(lp.x, np.rint(lp.x), atol=1e-6):
+            low[i] = round(lp.fun)
+            continue
+        stats["milps"] += 1
+        ip = milp(c, constraints=LinearConstraint(sub, rhs[eqs], rhs[eqs]), integrality=np.ones(len(in_block)),
+                  bounds=Bounds(box[:, 0], box[:, 1]))
+        low[i] = round(ip.fun) if ip.status == 0 else 0.0
+    return low, stats
+
+
+def pinned_levels(
+    unknown: np.ndarray, n_known: np.ndarray, counts: np.ndarray, n: np.ndarray, edges: pd.DataFrame,
+    among: np.ndarray | None = None,
+) -> tuple[list[tuple[int, int, int]], int, dict]:
+    """The (cell, level 0–4, least count) of every unknown distribution the public pins
+    (least count ≥ :func:`level_threshold`), and how many (cell, level) pairs were audited.
+    Only a level whose true count reaches the threshold can be pinned (the true counts are
+    a solution), so only those pairs are solved; with ``among``, only those cells'.
+    Leaves that a trade with their siblings frees (:func:`_leaf_swaps`), and cells of two
+    partitions that a trade around a rectangle frees (:func:`_rectangle_swaps`), need no
+    programme."""
+    threshold = level_threshold(n)
+    cand = unknown & (n > 0)
+    if among is not None:
+        cand &= among
+    cells_, levels = np.nonzero(cand[:, None] & (counts >= threshold[:, None]))
+    swapped = _leaf_swaps(unknown & (n > 0), counts, n, threshold, edges, cells_, levels)
+    swapped |= _rectangle_swaps(unknown & (n > 0), counts, threshold, edges, cells_, levels, swapped)
+    targets = list(zip(cells_[~swapped].tolist(), levels[~swapped].tolist(), strict=True))
+    low, stats = level_lower_bounds(unknown & (n > 0), n_known, counts, n, edges, targets, threshold)
+    stats["swaps"] = int(swapped.sum())
+    pinned = [(c, k, int(lo)) for (c, k), lo in zip(targets, low, strict=True) if lo >= threshold[c] - 1e-9]
+    return pinned, len(cells_), stats
+
+
+def _leaf_swaps(
+    unknown: np.ndarray, counts: np.ndarray, n: np.ndarray, threshold: np.ndarray, edges: pd.DataFrame,
+    cells_: np.ndarray, levels: np.ndarray,
+) -> np.ndarray:
+    """Targets shown safe without a programme: a *leaf* c (a child of one partition and
+    the parent of none, e.g. a county) trades firms with the other unknown leaves d of its
+    partition — c gives δ firms of level k and takes δ firms of other levels from them.
+    Every equation holds (the partition's per level, each cell's Σ_k = n), the counts stay
+    whole and within 0 … n, so the trade is an integer solution with x_{c,k} = true − δ;
+    δ = true − threshold + 1 takes it below the threshold. Possible when the other leaves
+    hold at least δ firms outside level k. Returns a mask over the targets."""
+    safe = np.zeros(len(cells_), dtype=bool)
+    if edges.empty or not len(cells_):
+        return safe
+    child = edges["child"].to_numpy(np.int64)
+    part = edges["partition"].to_numpy(np.int64)
+    as_child = np.bincount(child, minlength=len(n))
+    as_parent = np.bincount(_partition_parents(edges), minlength=len(n))
+    leaf = (as_child == 1) & (as_parent == 0)
+    partition_of = np.full(len(n), -1, dtype=np.int64)
+    partition_of[child] = part
+    rows = np.flatnonzero(leaf[child] & unknown[child])
+    outside = n[child[rows], None] - counts[child[rows]]  # firms outside each level, per unknown leaf
+    room = np.zeros((int(part.max()) + 1, N_LEVELS), dtype=np.int64)
+    np.add.at(room, part[rows], outside)
+    ok = leaf[cells_]
+    c, k = cells_[ok], levels[ok]
+    others = room[partition_of[c], k] - (n[c] - counts[c, k])
+    safe[ok] = others >= counts[c, k] - threshold[c] + 1
+    return safe
+
+
+def _rectangle_swaps(
+    unknown: np.ndarray, counts: np.ndarray, threshold: np.ndarray, edges: pd.DataFrame,
+    cells_: np.ndarray, levels: np.ndarray, done: np.ndarray,
+) -> np.ndarray:
+    """Targets shown safe by a trade around a rectangle, for cells that are a child of
+    exactly two partitions and the parent of none (a prefecture × division cell: its
+    prefecture's row and its province × division's column). c = (A, i) gives δ firms of
+    level k and takes δ of level j; d = (A, i') in c's row the reverse; e = (B, i') in d's
+    column gives k, takes j; f = (B, i) in e's row and c's column takes k, gives j. Each
+    row and column keeps its per-level totals, every cell its n; whole counts within
+    0 … n when d and f hold δ firms at level j and e δ at level k (all four unknown).
+    δ = true − threshold + 1. Returns a mask over the targets."""
+    safe = np.zeros(len(cells_), dtype=bool)
+    if edges.empty or not len(cells_):
+        return safe
+    child = edges["child"].to_numpy(np.int64)
+    part = edges["partition"].to_numpy(np.int64)
+    name = edges["name"].astype(str).to_numpy(object)
+    as_child = np.bincount(child, minlength=len(unknown))
+    as_parent = np.bincount(_partition_parents(edges), minlength=len(unknown))
+    two = (as_child == 2) & (as_parent == 0)
+    rows = np.flatnonzero(two[child] & unknown[child])
+    if not len(rows):
+        return safe
+    # each such cell's two partitions, in order of the partitions' names (row, column)
+    by = rows[np.lexsort((name[rows].astype(str), child[rows]))]
+    first, second = {}, {}
+    for r in by.tolist():
+        (second if child[r] in first else first)[int(child[r])] = int(part[r])
+    at, row_members, column_members = {}, {}, {}
+    for c, p1 in first.items():
+        p2 = second[c]
+        at[(p1, p2)] = c
+        row_members.setdefault(p1, []).append(c)
+        column_members.setdefault(p2, []).append(c)
+    for t in np.flatnonzero(~done & two[cells_]).tolist():
+        c, k = int(cells_[t]), int(levels[t])
+        delta = counts[c, k] - threshold[c] + 1
+        found = False
+        for d in row_members[first[c]]:
+            if d == c or found:
+                continue
+            for f in column_members[second[c]]:
+                if f == c:
+                    continue
+                e = at.get((first[f], second[d]))
+                if e is None or counts[e, k] < delta:
+                    continue
+                j = (counts[d] >= delta) & (counts[f] >= delta)
+                j[k] = False
+                if j.any():
+                    found = True
+                    break
+        safe[t] = found
+    return safe
+
+
+def protect_levels(
+    cells: pd.DataFrame, hidden: np.ndarray, level_hidden: np.ndarray, order: np.ndarray, edges: pd.DataFrame,
+    *, weight: np.ndarray | None = None, linear: bool = True,
+) -> tuple[np.ndarray, dict]:
+    """Hide more level distributions until the public pins none (:func:`pinned_levels`):
+    for each pinned cell, the published distribution of least
+    :func:`apps.indices.disclosure.complement_cost` among the members of its partitions,
+    preferring those with at least LEVEL_EXCEPTIONS + 1 filers outside the pinned level
+    (they give the attacker room); failing any, :func:`apps.indices.disclosure._repair_linear`'s
+    choice one step further along hidden cells; then the partitions' complements
+    (:func:`apps.indices.disclosure.protect`, as :func:`apps.indices.disclosure.level_disclosure`
+    does), and again. Returns the distributions added (bool mask over published cells) and
+    the summary recorded on the run (audit.protection.level_intervals)."""
+    from .disclosure import LEVEL_EXCEPTIONS, _repair_linear, complement_cost, protect
+
+    started = time.perf_counter()
+    n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(np.int64)
+    counts = level_counts(cells)
+    unknown = (hidden | level_hidden) & (n > 0)
+    added = np.zeros(len(hidden), dtype=bool)
+    audited = lps = milps = largest = rounds = 0
+    pinned: list = []
+    member_part = member_cell = None
+    # Hiding more only widens the attacker's room (every earlier solution, with the new
+    # unknowns at their true counts, still solves the system): after the first round only
+    # the cells still pinned and the newly hidden distributions are audited again.
+    among = None
+    swaps = 0
+    for rounds in range(1, _MAX_ROUNDS + 1):  # noqa: B007 (reported in the summary)
+        pinned, pairs, stats = pinned_levels(unknown, ~hidden, counts, n, edges, among)
+        audited += pairs
+        lps, milps, swaps = lps + stats["lps"], milps + stats["milps"], swaps + stats["swaps"]
+        largest = max(largest, stats["largest_block"])
+        if not pinned or edges.empty:
+            break
+        if member_part is None:
+            parents = _partition_parents(edges)
+            member_part = np.concatenate([edges["partition"].to_numpy(np.int64), np.arange(len(parents))])
+            member_cell = np.concatenate([edges["child"].to_numpy(np.int64), parents])
+        cost = complement_cost(unknown, n, order, edges, weight)
+        new, stuck = set(), []
+        for c, k, _ in pinned:
+            parts = member_part[member_cell == c]
+            cand = member_cell[np.isin(member_part, parts)]
+            cand = np.unique(cand[~unknown[cand] & (n[cand] > 0)])
+            if not len(cand):
+                stuck.append(c)
+                continue
+            roomy = cand[n[cand] - counts[cand, k] > LEVEL_EXCEPTIONS]
+            pool = roomy if len(roomy) else cand
+            new.add(int(pool[np.lexsort((order[pool], cost[pool]))[0]]))
+        if stuck:
+            new.update(_repair_linear(unknown, n, order, edges, np.array(sorted(set(stuck))), weight).tolist())
+        if not new:
+            break
+        step = np.zeros(len(hidden), dtype=bool)
+        step[list(new)] = True
+        step |= protect(unknown | step, n, order, edges, linear=linear, weight=weight)
+        step &= ~unknown
+        added |= step
+        unknown |= step
+        among = step.copy()
+        among[[c for c, _, _ in pinned]] = True
+    kind = cells["kind"].astype(str).to_numpy(object)
+    code = cells["code"].astype(str).to_numpy(object)
+    summary = {
+        "audited": int(audited), "widened": int(added.sum()), "rounds": rounds, "swaps": swaps, "lps": lps,
+        "milps": milps,
+        "largest_block": largest,
+        "left": [{"kind": str(kind[c]), "code": str(code[c]), "n": int(n[c]), "level": k + 1, "low": lo}
+                   for c, k, lo in pinned[:50]],
+        "seconds": round(time.perf_counter() - started, 3),
+    }  # fmt: skip
+    return added, summary

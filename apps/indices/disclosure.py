@@ -659,17 +659,26 @@ def one_level_cells(cells: pd.DataFrame) -> np.ndarray:
 
 def level_disclosure(
     cells: pd.DataFrame, hidden: np.ndarray, n: np.ndarray, order: np.ndarray, edges: pd.DataFrame,
-    *, linear: bool = True, weight: np.ndarray | None = None,
+    *, linear: bool = True, weight: np.ndarray | None = None, report: dict | None = None,
 ) -> np.ndarray:
     """Published cells whose level distribution the public must not see: those of
     :func:`one_level_cells`, and complements along the partitions so that the level
     counts of none of them are a difference of published ones (level counts add up like
-    n, so the same :func:`protect` applies). Returns a bool mask (published cells only)."""
+    n, so the same :func:`protect` applies). With ``linear``, then the interval audit of
+    the level counts (:func:`apps.indices.audit.protect_levels`): more distributions until
+    the published counts pin no hidden one to all, or all but one, in one level; its
+    summary goes into ``report``. Returns a bool mask (published cells only)."""
     own = one_level_cells(cells) & ~hidden & (n > 0)
-    if not own.any():
-        return own
     unsafe = hidden | own
-    unsafe |= protect(unsafe, n, order, edges, linear=linear, weight=weight)
+    if own.any():
+        unsafe |= protect(unsafe, n, order, edges, linear=linear, weight=weight)
+    if linear:
+        from .audit import protect_levels
+
+        more, summary = protect_levels(cells, hidden, unsafe & ~hidden, order, edges, weight=weight, linear=linear)
+        unsafe |= more
+        if report is not None:
+            report.update(summary)
     return unsafe & ~hidden
 
 
@@ -969,8 +978,12 @@ def apply_disclosure_control(
                 repaired += [f"{k}{SEPARATOR}{c}" for k, c in zip(kinds[extra], codes[extra], strict=True)]
             cells.attrs["protection"]["intersections"] = repaired
             _protect_small_groups(cells, scores, params, hidden, order, weight, edges, hide)
-    levels_hidden = level_disclosure(cells, hidden, n, order, edges, linear=linear_audit, weight=weight)
+    level_report: dict = {}
+    levels_hidden = level_disclosure(cells, hidden, n, order, edges, linear=linear_audit, weight=weight,
+                                     report=level_report)
     kind, code, _ = _codes(cells)
+    if level_report:
+        cells.attrs.setdefault("protection", {})["level_intervals"] = level_report
     cells.attrs.setdefault("protection", {})["level_hidden"] = [
         f"{k}{SEPARATOR}{c}" for k, c in zip(kind[levels_hidden], code[levels_hidden], strict=True)
     ]

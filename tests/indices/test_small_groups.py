@@ -279,11 +279,19 @@ def test_all_but_one_firm_in_one_level_shows_no_level_distribution_to_the_public
     assert cell(public, "province", "320000")["mean"] is not None
     # level counts add up like n: nation − 330000 would give them, so 330000's go too
     assert cell(public, "province", "330000")["level_shares"] is None
-    # two firms outside level 3 (10 of 12 in it): published
+    # two firms outside level 3 (10 of 12 in it): the province's own distribution is not
+    # flagged any more ...
     scores.loc[scores["enterprise_id"] == 2, "level"] = 2
     cells = compute_cells(scores, registry(scores), params, DIMS)
+    assert not dc.one_level_cells(cells)[(cells["kind"] == "province") & (cells["code"] == "320000")].any()
+    # ... but its division 39 (6 firms, all at level 3) is, with its complements; with them
+    # hidden, the published province and division counts still pin 320000|39: division
+    # 27 has 5 firms at level 3, so 320000|27 at most 5 of its 6, and 320000|39 at least
+    # 10 − 5 = 5 of 6 (docs/METHOD.md "等级家数的区间"). The interval audit hides more,
+    # the province's distribution among them.
+    assert cells.attrs["protection"]["level_intervals"]["widened"] > 0
     public = dc.public_view(cells, params, cells.attrs["protection"]["level_hidden"])
-    assert cell(public, "province", "320000")["level_shares"] is not None
+    assert cell(public, "province", "320000")["level_shares"] is None
 
 
 # --- 6. the rounds' remembered search against a fresh one ---------------------------------------------
