@@ -79,7 +79,7 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
         )
         raise ValidationError(
             _("不能发布：把该批次与该期次已发布的批次联立，公众可算出 %(count)s 组不是单元的企业（1 至 %(m)s 家）的"
-              "得分合计或差值（例如新批次的重点行业减去已发布批次的大类单元，或一家新企业与一家退出企业之差）。"
+              "得分合计或差值（例如新批次的重点行业减去已发布批次的县或大类单元，或不同单元的变化相减得出一家新企业与一家被替换企业的合计）。"
               "请等待下一次定期发布再发布。可推算的组（old 为已发布批次中的填报，new 为新批次中的填报，shared 为两批次"
               "相同的填报）：%(groups)s")
             % {"count": len(groups), "m": index_parameters(run).min_cell_size - 1, "groups": shown}
