@@ -69,7 +69,21 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
         )
     blockers = revision_blockers(run)
     stacked = [b for b in blockers if b.get("stacked")]
-    blockers = [b for b in blockers if not b.get("stacked")]
+    groups = [b for b in blockers if b.get("group")]
+    blockers = [b for b in blockers if not b.get("stacked") and not b.get("group")]
+    if groups and not blockers and not stacked:
+        shown = "；".join(
+            _("%(group)s（%(n)s 家，由 %(cells)s 得出）") % {"group": b["code"], "n": b["n"], "cells": "、".join(b["cells"][:6])}
+            if not b.get("unchecked") else _("%(note)s：过大，未能检查") % {"note": b["code"]}
+            for b in groups[:10]
+        )
+        raise ValidationError(
+            _("不能发布：把该批次与该期次已发布的批次联立，公众可算出 %(count)s 组不是单元的企业（1 至 %(m)s 家）的"
+              "得分合计或差值（例如新批次的重点行业减去已发布批次的县或大类单元，或不同单元的变化相减得出一家新企业与一家被替换企业的合计）。"
+              "请等待下一次定期发布再发布。可推算的组（old 为已发布批次中的填报，new 为新批次中的填报，shared 为两批次"
+              "相同的填报）：%(groups)s")
+            % {"count": len(groups), "m": index_parameters(run).min_cell_size - 1, "groups": shown}
+        )
     if stacked and not blockers:
         raise ValidationError(
             _("不能发布：该批次与该期次已发布的批次中，一方隐藏而另一方公开且未变的单元，会使另一方隐藏的 %(count)s 个单元"
@@ -184,6 +198,73 @@ def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[di
             out.append({"kind": cell["kind"], "code": cell["code"], "n_published": n_before, "n": cell["n"],
                         "changed": k})
     out += stacked_blockers(run, against, changed_by_cell)
+    out += group_blockers(run, against, changed_by_cell, {(b["kind"], b["code"]) for b in out})
+    return out
+
+
+def run_filings(run: IndexRun):
+    """The filings of ``run``: submission, composite and the codes each filing recorded,
+    with its key-industry tags as of the period (one COPY; see pipeline.period_key_industries)."""
+    import numpy as np
+    import pandas as pd
+
+    from .models import RegisterSnapshot, RunScore
+    from .pipeline import _code_width, period_key_industries, select_arrays, snapshot_frame
+
+    def text(field):
+        return ("text", _code_width(Submission, field))
+
+    data = select_arrays(
+        f"FROM {RunScore._meta.db_table} r JOIN {Submission._meta.db_table} s ON s.id = r.submission_id "
+        "WHERE r.run_id = %s",
+        [("submission", "r.submission_id", "bigint"), ("enterprise_id", "r.enterprise_id", "bigint"),
+         ("composite", "r.composite", "double precision")]
+        + [(name, f"s.{name}_code", text(f"{name}_code")) for name in ("province", "prefecture", "county", "division")]
+        + [("size_class", "s.size_class", text("size_class"))],
+        [run.pk], order_by="submission",
+    )
+    frame = pd.DataFrame(data)
+    frame["submission"] = frame["submission"].astype(np.int64)
+    snapshot = RegisterSnapshot.objects.filter(period_id=run.period_id).first()
+    ids = frame["enterprise_id"].astype(np.int64).tolist()
+    if snapshot is not None:
+        frame["key_industries"] = period_key_industries(snapshot_frame(snapshot), ids)
+    else:
+        frame["key_industries"] = _period_tags(run.period, ids)
+    return frame
+
+
+def group_blockers(run: IndexRun, against: IndexRun, changed: dict[tuple[str, str], frozenset],
+                   blocked: set[tuple[str, str]]) -> list[dict]:
+    """Groups that are not cells whose total (or signed difference, new − old) of 1 …
+    min_cell_size − 1 filings the two runs give away together
+    (:func:`apps.indices.revision_groups.two_run_groups`). A group that is exactly the
+    changed filings of a cell already blocking (the Δn rule) is not listed again. Each:
+    kind "group", code (the pieces with their signs), n (filings), changed, ``group`` True,
+    cells (the published cells that give it)."""
+    import pandas as pd
+
+    from .revision_groups import two_run_groups
+
+    if not changed:
+        fields = ["kind", "code", "suppressed"]
+        flags = [set(IndexCell.objects.filter(run=r).values_list(*fields)) for r in (against, run)]
+        if flags[0] == flags[1]:
+            return []  # the same filings, scores and hidden cells: nothing new to derive
+    fields = ["kind", "code", "parent_code", "n", "suppressed"]
+    frames = [pd.DataFrame(list(IndexCell.objects.filter(run=r).values_list(*fields)), columns=fields) for r in (against, run)]
+    skipped: list[str] = []
+    groups = two_run_groups(frames[0], frames[1], run_filings(against), run_filings(run),
+                            index_parameters(run).min_cell_size, skipped=skipped)
+    direct = {changed.get(key) for key in blocked}
+    out = []
+    for group in groups:
+        members = group.members
+        if members is not None and members in direct:
+            continue
+        out.append(group.record())
+    out += [{"kind": "group", "code": note, "n_published": 0, "n": 0, "changed": 0, "group": True, "cells": [],
+             "unchecked": True} for note in skipped]
     return out
 
 

@@ -1,0 +1,554 @@
+"""Small groups that two runs of one period give away together (issue 8, revisions).
+
+:func:`apps.indices.services.revision_blockers` refuses a re-run of a published period
+when a cell published in both runs has 1 … m − 1 differing filings, or when a hidden cell
+follows from the two runs' equations together (:func:`apps.indices.disclosure.across_runs_determined`).
+The single-run small-group check (:mod:`apps.indices.intersections`) makes sure no group
+of 1 … m − 1 filings is derivable from one run. Neither looks at **groups that are not
+cells, derived from both runs together**: a key industry of the re-run minus a division
+cell of the published run, the union of two hidden counties across runs, or signed
+combinations such as (new filer − replaced filer) across two different cells.
+
+:func:`two_run_groups` finds them. Its unknowns are *pieces*: the filings of one
+county × division intersection (atom) with one signature (size class and key-industry tags,
+where those cells enter) that are the **same filings with the same scores in both runs**
+(one unknown shared by both runs), and per run the **changed** filings' pieces (old
+values in the published run, new ones in the candidate). Its equations are each run's
+published cells. A group is leaked when a combination with coefficients in {−1, 0, +1}
+over at most four pieces, touching 1 … m − 1 distinct filings, lies in the row space of
+the equations (indicator sums and differences such as new − old). Two systems are solved:
+
+1. **Changes only.** For a cell published in both runs (or absent from one: its total
+   there is 0), the difference of its two totals is Σ old changed pieces − Σ new changed
+   pieces in it: one equation over the changed pieces alone. Pieces here are the changed
+   filings grouped by status and by the cells (published in both) they belong to. The
+   system is small (the changed filings only) and covers every cell kind, key industries
+   and size classes included: the Δn rule and its nested "change set minus change set"
+   extension are its single-equation and two-equation cases.
+2. **Structure.** Both runs' partition equations (parent = Σ children, published cells
+   known, hidden cells unknown), with each run's counties and prefecture × division cells
+   = Σ the pieces of their atoms (shared pieces + that run's changed pieces), and the key
+   industries and size classes that can make a small group with region cells (a side of
+   the atoms they split has fewer than m filings in either run, as
+   :mod:`apps.indices.intersections` admits them) or whose hidden flag differs between the
+   runs. Connected blocks of these equations are solved only where the two runs differ: a
+   block holding a changed piece or a cell hidden in one run and published in the other;
+   the rest is each run's own check. A group derivable from one run's equations alone is
+   that run's own check's business and is not reported.
+
+Per block the row space gets an orthonormal basis (eigenvectors of the small Gram matrix);
+signed sets of 1 … 4 pieces are searched with two random probes of its orthogonal
+complement (a member of a derivable set S has leverage ≥ 1/|S|; meet in the middle over
+sorted probe sums) and confirmed by their exact residual. Blocks above ``max_unknowns``
+unknowns are not solved and are reported (they block publication: the check could not
+be made). Not covered (docs/METHOD.md 五 局限): equations of key industries and size
+classes published in both runs enter system 1 but not system 2 (a combination needing
+both their difference and the shared filings' structure is not searched); sets of more
+than four pieces (when m > 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from . import disclosure as dc
+
+SHARED, OLD, NEW = "shared", "old", "new"
+SPLITTING_KINDS = ("key_industry", "size")
+MAX_MEMBERS = 4
+_RANK_TOL = 1e-9
+_RESIDUAL_TOL = 1e-7
+_PROBE_TOL = 1e-7
+
+
+@dataclass
+class Group:
+    """A derivable group: its pieces with coefficients ±1, distinct filings, the published
+    cells whose equations give it ("published:kind:code" / "candidate:kind:code")."""
+
+    pieces: tuple[tuple[int, str], ...]  # (coefficient, label)
+    filings: int
+    cells: tuple[str, ...]
+    key: tuple = ()
+    members: frozenset | None = None  # the filings, when every piece is a changed one
+
+    def label(self) -> str:
+        return " ".join(f"{'+' if c > 0 else '−'}{name}" for c, name in self.pieces)
+
+    def record(self) -> dict:
+        return {"kind": "group", "code": self.label(), "n_published": 0, "n": self.filings, "changed": self.filings,
+                "group": True, "cells": list(self.cells)}
+
+
+# --- filings ----------------------------------------------------------------------------------------
+
+
+def _tags(value) -> tuple:
+    if isinstance(value, str):
+        return tuple(t for t in value.split(",") if t) if value else ()
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return tuple(sorted(str(t) for t in value))
+    return ()
+
+
+def filings_of(published: pd.DataFrame, candidate: pd.DataFrame) -> pd.DataFrame:
+    """Both runs' filings, each as shared (in both with the same composite: one row), old
+    (the published run's row of a filing that is gone or re-scored) or new (the
+    candidate's row of a filing that is new or re-scored). Columns: submission, status,
+    province, prefecture, county, division, size_class, tags."""
+    a = published.drop_duplicates("submission").set_index("submission")
+    b = candidate.drop_duplicates("submission").set_index("submission")
+    common = a.index.intersection(b.index)
+    same = common[a.loc[common, "composite"].to_numpy(float) == b.loc[common, "composite"].to_numpy(float)]
+    cols = ["province", "prefecture", "county", "division", "size_class", "key_industries"]
+    parts = [
+        a.loc[same, cols].assign(status=SHARED),
+        a.loc[a.index.difference(same), cols].assign(status=OLD),
+        b.loc[b.index.difference(same), cols].assign(status=NEW),
+    ]
+    frame = pd.concat(parts).rename_axis("submission").reset_index()
+    for c in cols[:-1]:
+        frame[c] = frame[c].astype(str)
+    frame["tags"] = [_tags(t) for t in frame.pop("key_industries").tolist()]
+    return frame
+
+
+def _cell_keys(row) -> list[tuple[str, str]]:
+    keys = [
+        ("nation", "CN"), ("province", row.province), ("prefecture", row.prefecture), ("county", row.county),
+        ("division", row.division), ("size", row.size_class),
+        ("province_division", f"{row.province}{dc.SEPARATOR}{row.division}"),
+        ("prefecture_division", f"{row.prefecture}{dc.SEPARATOR}{row.division}"),
+    ]
+    return keys + [("key_industry", t) for t in row.tags]
+
+
+def _flags(cells: pd.DataFrame) -> dict[tuple[str, str], bool]:
+    """(kind, code) → whether the public knows the cell's total (published, or n = 0)."""
+    n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy()
+    known = ~cells["suppressed"].astype(bool).to_numpy() | (n == 0)
+    return dict(zip(zip(cells["kind"].astype(str), cells["code"].astype(str), strict=True), known.tolist(), strict=True))
+
+
+# --- linear algebra ---------------------------------------------------------------------------------
+
+
+def _row_space(sub: sparse.spmatrix) -> np.ndarray:
+    """Orthonormal basis (columns, unknowns × rank) of the row space of ``sub``."""
+    m, k = sub.shape
+    if m <= k:
+        values, vectors = np.linalg.eigh((sub @ sub.T).toarray())
+        keep = values > _RANK_TOL * max(values[-1], 1.0)
+        return np.asarray(sub.T @ vectors[:, keep]) / np.sqrt(values[keep])
+    values, vectors = np.linalg.eigh((sub.T @ sub).toarray())
+    keep = values > _RANK_TOL * max(values[-1], 1.0)
+    return vectors[:, keep]
+
+
+def _residual_ok(q: np.ndarray, vector: np.ndarray) -> bool:
+    rest = vector - q @ (q.T @ vector)
+    return bool(np.linalg.norm(rest) < _RESIDUAL_TOL * max(1.0, np.linalg.norm(vector)))
+
+
+def _matches(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j) with a[i] + b[j] ≈ 0 (sorted search on one probe)."""
+    if not len(a) or not len(b):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order = np.argsort(b, kind="stable")
+    sb = b[order]
+    lo = np.searchsorted(sb, -a - _PROBE_TOL, side="left")
+    hi = np.searchsorted(sb, -a + _PROBE_TOL, side="right")
+    count = hi - lo
+    i = np.repeat(np.arange(len(a)), count)
+    offsets = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    return i, order[np.repeat(lo, count) + offsets]
+
+
+def signed_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int, max_pool: int = 2500):
+    """Signed sets of 1 … 4 unknowns (coefficients ±1, the first +1; together ≤ ``limit``
+    filings by ``n``) whose probe sums vanish: candidates, to be confirmed exactly. A
+    member j of a derivable set S has leverage ≥ 1/|S| (v_j = e_jᵀ P v ≤ √h_j · √|S|)."""
+    out: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+    ok = np.all(np.abs(z) < _PROBE_TOL, axis=1) & (leverage >= 1 - 1e-6) & (n >= 1) & (n <= limit)
+    out += [((int(k),), (1,)) for k in np.flatnonzero(ok)]
+    for size in range(2, min(MAX_MEMBERS, limit) + 1):
+        pool = np.flatnonzero((leverage >= 1.0 / size - 1e-9) & (n >= 1) & (n <= limit - (size - 1)))
+        if len(pool) < size or len(pool) > max_pool:
+            continue
+        zs, ns = z[pool], n[pool]
+        if size == 2:
+            for sign in (1, -1):
+                i, j = _matches(zs[:, 0], sign * zs[:, 0])
+                keep = (i < j) & (ns[i] + ns[j] <= limit)
+                for a, b in zip(i[keep], j[keep], strict=True):
+                    if np.all(np.abs(zs[a] + sign * zs[b]) < _PROBE_TOL):
+                        out.append(((int(pool[a]), int(pool[b])), (1, sign)))
+            continue
+        i, j = np.triu_indices(len(pool), k=1)
+        keep = ns[i] + ns[j] <= limit - (size - 2)
+        i, j = i[keep], j[keep]
+        # pairs with both signs of the second member (the first +1)
+        pi = np.concatenate([i, i])
+        pj = np.concatenate([j, j])
+        ps = np.concatenate([np.ones(len(i), np.int64), -np.ones(len(i), np.int64)])
+        pz = zs[pi] + ps[:, None] * zs[pj]
+        pn = ns[pi] + ns[pj]
+        if size == 3:
+            singles = np.concatenate([zs, -zs])
+            sign_k = np.concatenate([np.ones(len(zs), np.int64), -np.ones(len(zs), np.int64)])
+            k_of = np.concatenate([np.arange(len(zs)), np.arange(len(zs))])
+            a, b = _matches(pz[:, 0], singles[:, 0])
+            for x, y in zip(a, b, strict=True):
+                k = k_of[y]
+                if k in (pi[x], pj[x]) or pn[x] + ns[k] > limit:
+                    continue
+                if np.all(np.abs(pz[x] + singles[y]) < _PROBE_TOL):
+                    members = (pi[x], pj[x], k)
+                    signs = (1, ps[x], sign_k[y])
+                    out.append(_canonical(pool, members, signs))
+        else:
+            both = np.concatenate([pz, -pz])
+            sign_b = np.concatenate([np.ones(len(pz), np.int64), -np.ones(len(pz), np.int64)])
+            b_of = np.concatenate([np.arange(len(pz)), np.arange(len(pz))])
+            a, b = _matches(pz[:, 0], both[:, 0])
+            for x, y in zip(a, b, strict=True):
+                w = b_of[y]
+                if w <= x:
+                    continue
+                members = (pi[x], pj[x], pi[w], pj[w])
+                if len(set(members)) < 4 or pn[x] + pn[w] > limit:
+                    continue
+                if np.all(np.abs(pz[x] + both[y]) < _PROBE_TOL):
+                    signs = (1, ps[x], sign_b[y], sign_b[y] * ps[w])
+                    out.append(_canonical(pool, members, signs))
+    return list(dict.fromkeys(out))
+
+
+def _canonical(pool, members, signs):
+    pairs = sorted((int(pool[m]), int(s)) for m, s in zip(members, signs, strict=True))
+    flip = pairs[0][1]
+    return tuple(p for p, _ in pairs), tuple(s * flip for _, s in pairs)
+
+
+# --- the two systems --------------------------------------------------------------------------------
+
+
+@dataclass
+class _System:
+    matrix: sparse.csr_matrix  # equations × unknowns
+    n: np.ndarray  # per unknown: filings (0 for a hidden cell)
+    finest: np.ndarray  # per unknown: a piece
+    label: list[str]  # per unknown
+    filings: list  # per unknown: frozenset of changed submissions, or None (shared: n distinct filings)
+    changed: np.ndarray  # per unknown: a changed piece (old / new)
+    differs: np.ndarray  # per unknown: a cell whose hidden flag differs between the runs
+    eq_run: np.ndarray  # per equation: 0 published run, 1 candidate, 2 both (a difference)
+    eq_cells: list  # per equation: the published cells it states
+
+
+def _distinct(system: _System, cols: Iterable[int]) -> int:
+    shared, changed = 0, set()
+    for c in cols:
+        if system.filings[c] is None:
+            shared += int(system.n[c])
+        else:
+            changed |= system.filings[c]
+    return shared + len(changed)
+
+
+def _search(system: _System, m: int, blocks_of: np.ndarray, wanted: np.ndarray, max_unknowns: int, seed: int,
+            skipped: list[str]) -> list[Group]:
+    """Signed small groups in the blocks ``wanted`` (block ids) of ``system``."""
+    matrix = system.matrix
+    csc = matrix.tocsc()
+    coo = matrix.tocoo()
+    eq_block = np.full(matrix.shape[0], -1)
+    eq_block[coo.row] = blocks_of[coo.col]
+    rng = np.random.default_rng(seed)
+    found: list[Group] = []
+    for b in wanted:
+        cols = np.flatnonzero(blocks_of == b)
+        if len(cols) > max_unknowns:
+            skipped.append(f"block of {len(cols)} unknowns")
+            continue
+        eqs = np.flatnonzero(eq_block == b)
+        if not len(eqs):
+            continue
+        sub = csc[:, cols].tocsr()[eqs, :]
+        q = _row_space(sub)
+        if q.shape[1] == 0:
+            continue
+        local = np.flatnonzero(system.finest[cols] & (system.n[cols] >= 1) & (system.n[cols] < m))
+        if not len(local):
+            continue
+        g = rng.standard_normal((len(cols), 2))
+        z = (g - q @ (q.T @ g))[local]
+        leverage = np.einsum("ij,ij->i", q[local], q[local])
+        own_q: dict[int, np.ndarray] = {}
+        for members, signs in signed_sets(z, system.n[cols[local]], leverage, m - 1):
+            positions = local[list(members)]
+            vector = np.zeros(len(cols))
+            vector[positions] = signs
+            if not _residual_ok(q, vector):
+                continue
+            filings = _distinct(system, cols[positions])
+            if not 0 < filings < m:
+                continue
+            # derivable from one run's own equations: that run's check's business
+            if any(_own_derivable(sub, eqs, system, run, vector, own_q) for run in (0, 1)):
+                continue
+            coefficients = np.linalg.lstsq(sub.T.toarray(), vector, rcond=None)[0]
+            cells = sorted({c for e, w in zip(eqs, coefficients, strict=True) if abs(w) > 1e-9
+                            for c in system.eq_cells[e]})
+            pieces = tuple(sorted((int(s), system.label[cols[p]]) for p, s in zip(positions, signs, strict=True)))
+            key = tuple(sorted((system.label[cols[p]], int(s) * int(signs[0])) for p, s in zip(positions, signs, strict=True)))
+            chosen = cols[positions]
+            members = None
+            if all(system.filings[c] is not None for c in chosen):
+                members = frozenset().union(*(system.filings[c] for c in chosen))
+            found.append(Group(pieces=pieces, filings=filings, cells=tuple(cells[:12]), key=key, members=members))
+    return found
+
+
+def _own_derivable(sub, eqs, system: _System, run: int, vector: np.ndarray, cache: dict) -> bool:
+    """Whether ``vector`` follows from the equations of one run alone (``run`` 0 or 1)."""
+    if run not in cache:
+        rows = np.flatnonzero(system.eq_run[eqs] == run)
+        cache[run] = _row_space(sub[rows, :]) if len(rows) else np.zeros((sub.shape[1], 0))
+    q = cache[run]
+    return q.shape[1] > 0 and _residual_ok(q, vector)
+
+
+def _blocks(matrix: sparse.csr_matrix) -> np.ndarray:
+    incidence = (matrix != 0).astype(np.int8)
+    return csgraph.connected_components((incidence.T @ incidence).tocsr(), directed=False)[1]
+
+
+def _changes_system(filings: pd.DataFrame, published: pd.DataFrame, candidate: pd.DataFrame) -> _System | None:
+    """System 1: the changed pieces; one equation per cell whose total both runs publish."""
+    changed = filings[filings["status"] != SHARED]
+    if changed.empty:
+        return None
+    known_a, known_b = _flags(published), _flags(candidate)
+    keys_of = [_cell_keys(r) for r in changed.itertuples(index=False)]
+    both = [tuple(sorted(k for k in keys if known_a.get(k, True) and known_b.get(k, True))) for keys in keys_of]
+    status = changed["status"].to_numpy(object)
+    atoms = (changed["prefecture"] + dc.SEPARATOR + changed["division"] + dc.SEPARATOR + changed["county"]).to_numpy(object)
+    signature = pd.Series([(s, k) for s, k in zip(status, both, strict=True)], dtype=object)
+    piece, uniques = pd.factorize(signature)
+    subs = changed["submission"].to_numpy()
+    sets = [set() for _ in range(len(uniques))]
+    where: list[str] = ["" for _ in range(len(uniques))]
+    for p, s, a in zip(piece, subs, atoms, strict=True):
+        sets[p].add(int(s))
+        where[p] = a
+    cell_index: dict[tuple[str, str], int] = {}
+    rows, cols, vals = [], [], []
+    for p, (s, keys) in enumerate(uniques):
+        for key in keys:
+            e = cell_index.setdefault(key, len(cell_index))
+            rows.append(e)
+            cols.append(p)
+            vals.append(1.0 if s == OLD else -1.0)
+    matrix = sparse.csr_matrix((vals, (rows, cols)), shape=(len(cell_index), len(uniques)))
+    cells = [(f"both:{k}:{c}",) for k, c in cell_index]
+    n = np.array([len(x) for x in sets], dtype=np.int64)
+    return _System(
+        matrix=matrix, n=n, finest=np.ones(len(uniques), bool), label=[f"{s}:{where[p]}" for p, (s, _) in enumerate(uniques)],
+        filings=[frozenset(x) for x in sets], changed=np.ones(len(uniques), bool), differs=np.zeros(len(uniques), bool),
+        eq_run=np.full(len(cell_index), 2), eq_cells=cells,
+    )
+
+
+def _included_splitters(filings: pd.DataFrame, published: pd.DataFrame, candidate: pd.DataFrame, m: int) -> set:
+    """Key-industry and size cells that enter system 2: in either run, a side of the atoms
+    they split has 1 … m − 1 filings, or they split no atom; or their hidden flag differs."""
+    known_a, known_b = _flags(published), _flags(candidate)
+    out = set()
+    atom = (filings["prefecture"] + dc.SEPARATOR + filings["division"] + dc.SEPARATOR + filings["county"]).to_numpy(object)
+    tags = filings["tags"].tolist()
+    sizes = filings["size_class"].to_numpy(object)
+    status = filings["status"].to_numpy(object)
+    for run, cells, known in ((OLD, published, known_a), (NEW, candidate, known_b)):
+        in_run = (status == SHARED) | (status == run)
+        atom_id, _ = pd.factorize(atom[in_run])
+        total = np.bincount(atom_id)
+        run_tags = [t for t, keep in zip(tags, in_run, strict=True) if keep]
+        run_sizes = sizes[in_run]
+        kinds = cells["kind"].astype(str).to_numpy(object)
+        codes = cells["code"].astype(str).to_numpy(object)
+        n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy()
+        for pos in np.flatnonzero(np.isin(kinds, SPLITTING_KINDS) & (n > 0)):
+            key = (kinds[pos], codes[pos])
+            if key in out:
+                continue
+            other = known_b if run == OLD else known_a
+            if known.get(key, True) != other.get(key, True):
+                out.add(key)
+                continue
+            if kinds[pos] == "size":
+                member = run_sizes == codes[pos]
+            else:
+                member = np.array([codes[pos] in t for t in run_tags], dtype=bool)
+            inside = np.bincount(atom_id, member.astype(np.int64), minlength=len(total))
+            partial = (inside > 0) & (inside < total)
+            x_in, x_out = int(inside[partial].sum()), int((total - inside)[partial].sum())
+            if not partial.any() or 0 < x_in < m or 0 < x_out < m:
+                out.add(key)
+    return out
+
+
+def _structure_system(filings: pd.DataFrame, published: pd.DataFrame, candidate: pd.DataFrame, m: int) -> _System:
+    """System 2: both runs' partitions; counties and prefecture × division cells = Σ the
+    pieces of their atoms; the admitted key industries and size classes = Σ their pieces."""
+    splitters = _included_splitters(filings, published, candidate, m)
+    key_tags = {c for k, c in splitters if k == "key_industry"}
+    use_size = any(k == "size" for k, _ in splitters)
+    atom = (filings["prefecture"] + dc.SEPARATOR + filings["division"] + dc.SEPARATOR + filings["county"]).to_numpy(object)
+    tags = [tuple(t for t in ts if t in key_tags) for ts in filings["tags"].tolist()]
+    sizes = filings["size_class"].to_numpy(object) if use_size else np.full(len(filings), "", dtype=object)
+    status = filings["status"].to_numpy(object)
+    subs = filings["submission"].to_numpy()
+    signature = pd.Series(list(zip(status, atom, sizes, tags, strict=True)), dtype=object)
+    piece, uniques = pd.factorize(signature)
+    n_piece = np.bincount(piece, minlength=len(uniques))
+    changed_sets: dict[int, set] = {}
+    for p, s, st in zip(piece, subs, status, strict=True):
+        if st != SHARED:
+            changed_sets.setdefault(int(p), set()).add(int(s))
+    frames = [published.reset_index(drop=True), candidate.reset_index(drop=True)]
+    offsets = [0, len(frames[0]), len(frames[0]) + len(frames[1])]
+    n_cells = offsets[2]
+    known_ab = [_flags(f) for f in frames]
+    # nodes: the two runs' cells, then the pieces
+    hidden_cells, n_cells_arr, labels, differs = [], [], [], []
+    for r, f in enumerate(frames):
+        n = pd.to_numeric(f["n"], errors="coerce").fillna(0).to_numpy(np.int64)
+        hidden = f["suppressed"].astype(bool).to_numpy() & (n > 0)
+        hidden_cells.append(hidden)
+        n_cells_arr.append(n)
+        keys = list(zip(f["kind"].astype(str), f["code"].astype(str), strict=True))
+        labels += [f"{('published', 'candidate')[r]}:{k}:{c}" for k, c in keys]
+        other = known_ab[1 - r]
+        differs.append(np.array([other.get(k, True) == h for k, h in zip(keys, hidden.tolist(), strict=True)]))
+    unknown = np.concatenate([*hidden_cells, np.ones(len(uniques), bool)])
+    node_label = labels + [f"{s}:{a}" + (f"[{z}]" if z else "") + (f"[{','.join(t)}]" if t else "")
+                           for s, a, z, t in uniques]
+    # equations: (run, parent node, children nodes)
+    eq_parent: list[np.ndarray] = []
+    eq_child: list[np.ndarray] = []
+    eq_id: list[np.ndarray] = []
+    eq_run: list[int] = []
+    next_eq = 0
+    for r, f in enumerate(frames):
+        edges = dc.partition_table(f)
+        if len(edges):
+            part = edges["partition"].to_numpy(np.int64)
+            ids, inverse = np.unique(part, return_inverse=True)
+            eq_child.append(offsets[r] + edges["child"].to_numpy(np.int64))
+            eq_parent.append(offsets[r] + edges["parent"].to_numpy(np.int64))
+            eq_id.append(next_eq + inverse)
+            eq_run += [r] * len(ids)
+            next_eq += len(ids)
+        key = pd.Index([f"{k}#{c}" for k, c in zip(f["kind"].astype(str), f["code"].astype(str), strict=True)], dtype=object)
+        run_status = OLD if r == 0 else NEW
+        in_run = np.array([u[0] in (SHARED, run_status) for u in uniques], dtype=bool)
+        pieces = np.flatnonzero(in_run)
+        if not len(pieces):
+            continue
+        p_atom = [uniques[p][1].split(dc.SEPARATOR) for p in pieces]
+        county = key.get_indexer([f"county#{a[2]}" for a in p_atom])
+        pdiv = key.get_indexer([f"prefecture_division#{a[0]}{dc.SEPARATOR}{a[1]}" for a in p_atom])
+        for parent in (county, pdiv):
+            ok = parent >= 0
+            ids, inverse = np.unique(parent[ok], return_inverse=True)
+            eq_parent.append(offsets[r] + parent[ok])
+            eq_child.append(n_cells + pieces[ok])
+            eq_id.append(next_eq + inverse)
+            eq_run += [r] * len(ids)
+            next_eq += len(ids)
+        for kind, code in sorted(splitters):
+            pos = key.get_indexer([f"{kind}#{code}"])[0]
+            if pos < 0:
+                continue
+            if kind == "size":
+                member = np.array([uniques[p][2] == code for p in pieces], dtype=bool)
+            else:
+                member = np.array([code in uniques[p][3] for p in pieces], dtype=bool)
+            if not member.any():
+                continue
+            eq_parent.append(np.full(int(member.sum()), offsets[r] + pos))
+            eq_child.append(n_cells + pieces[member])
+            eq_id.append(np.full(int(member.sum()), next_eq))
+            eq_run.append(r)
+            next_eq += 1
+    parent = np.concatenate(eq_parent)
+    child = np.concatenate(eq_child)
+    eq = np.concatenate(eq_id)
+    column = np.full(len(unknown), -1, dtype=np.int64)
+    variables = np.flatnonzero(unknown)
+    column[variables] = np.arange(len(variables))
+    rows = np.concatenate([eq[unknown[child]], eq[unknown[parent]]])
+    cols = np.concatenate([column[child[unknown[child]]], column[parent[unknown[parent]]]])
+    vals = np.concatenate([np.ones(int(unknown[child].sum())), -np.ones(int(unknown[parent].sum()))])
+    # a parent appears once per child edge: keep one entry per (equation, parent)
+    frame = pd.DataFrame({"r": rows, "c": cols, "v": vals}).drop_duplicates()
+    matrix = sparse.csr_matrix((frame["v"], (frame["r"], frame["c"])), shape=(next_eq, len(variables)))
+    # the published cells each equation states (for the record)
+    known_nodes = ~unknown
+    eq_cells: list[list[str]] = [[] for _ in range(next_eq)]
+    for e, node in {(int(e), int(p)) for e, p in zip(eq, parent, strict=True) if known_nodes[p] and p < n_cells} | \
+            {(int(e), int(c)) for e, c in zip(eq, child, strict=True) if known_nodes[c] and c < n_cells}:
+        eq_cells[e].append(node_label[node])
+    n_all = np.concatenate([np.zeros(n_cells, np.int64), n_piece])
+    is_piece = np.concatenate([np.zeros(n_cells, bool), np.ones(len(uniques), bool)])
+    changed_piece = np.concatenate([np.zeros(n_cells, bool), np.array([u[0] != SHARED for u in uniques], bool)])
+    filings_of_node = [None] * n_cells + [frozenset(changed_sets[p]) if p in changed_sets else None
+                                         for p in range(len(uniques))]
+    differs_all = np.concatenate([*differs, np.zeros(len(uniques), bool)])
+    return _System(
+        matrix=matrix, n=n_all[variables], finest=is_piece[variables], label=[node_label[v] for v in variables],
+        filings=[filings_of_node[v] for v in variables], changed=changed_piece[variables],
+        differs=differs_all[variables], eq_run=np.array(eq_run), eq_cells=eq_cells,
+    )
+
+
+def two_run_groups(
+    published: pd.DataFrame, candidate: pd.DataFrame, published_scores: pd.DataFrame, candidate_scores: pd.DataFrame,
+    m: int = 5, *, max_unknowns: int = 6000, seed: int = 0, skipped: list[str] | None = None,
+) -> list[Group]:
+    """Groups of 1 … ``m`` − 1 filings (signed combinations of at most four pieces) the two
+    runs give away together (module docstring). ``published`` / ``candidate``: each run's
+    cells (kind, code, parent_code, n, suppressed); ``*_scores``: each run's filings
+    (submission, composite, province, prefecture, county, division, size_class,
+    key_industries). ``skipped`` collects blocks too large to solve."""
+    skipped = [] if skipped is None else skipped
+    filings = filings_of(published_scores, candidate_scores)
+    if (filings["status"] == SHARED).all():
+        # the same filings with the same scores: the runs differ only in hidden flags
+        if _flags(published) == _flags(candidate):
+            return []
+    found: list[Group] = []
+    changes = _changes_system(filings, published, candidate)
+    if changes is not None and changes.matrix.shape[0]:
+        blocks = _blocks(changes.matrix)
+        found += _search(changes, m, blocks, np.unique(blocks), max_unknowns, seed, skipped)
+    structure = _structure_system(filings, published, candidate, m)
+    if structure.matrix.shape[1]:
+        used = np.asarray((structure.matrix != 0).sum(axis=0)).ravel() > 0
+        blocks = _blocks(structure.matrix)
+        wanted = np.unique(blocks[(structure.changed | structure.differs) & used])
+        found += _search(structure, m, blocks, wanted, max_unknowns, seed, skipped)
+    out: dict[tuple, Group] = {}
+    for group in sorted(found, key=lambda g: (g.filings, len(g.pieces))):
+        out.setdefault(group.key, group)
+    return list(out.values())
+
+
+__all__ = ("Group", "filings_of", "signed_sets", "two_run_groups")
