@@ -209,6 +209,20 @@ def _by_block(targets: np.ndarray, hidden: np.ndarray, total: np.ndarray, edges:
     return targets[np.argsort(block[column[targets]], kind="stable")]
 
 
+def _open_partners(parts, member_cell, member_part, hidden: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """The published, non-empty cells that share one of the partitions ``parts`` (the
+    candidates for one more complement)."""
+    cand = member_cell[np.isin(member_part, parts)]
+    return np.unique(cand[~hidden[cand] & (n[cand] > 0)])
+
+
+def _cheapest(cand: np.ndarray, roomy: np.ndarray, order: np.ndarray, cost: np.ndarray) -> int:
+    """The candidate to hide: among the ``roomy`` ones (those that protect enough), or all
+    if none is, the one of least complement cost, then first in code order."""
+    pool = cand[roomy] if roomy.any() else cand
+    return int(pool[np.lexsort((order[pool], cost[pool]))[0]])
+
+
 def protect_intervals(
     cells: pd.DataFrame, hidden: np.ndarray, reason: np.ndarray, order: np.ndarray, edges: pd.DataFrame,
     *, p: float, weight: np.ndarray | None = None, max_cells: int = 0, linear: bool = True,
@@ -259,14 +273,11 @@ def protect_intervals(
         new = set()
         for target in left:
             parts = member_part[member_cell == target]
-            cand = member_cell[np.isin(member_part, parts)]
-            cand = np.unique(cand[~current[cand] & (n[cand] > 0)])
+            cand = _open_partners(parts, member_cell, member_part, current, n)
             if not len(cand):
                 continue
             need = p * total[target]
-            roomy = cand[(total[cand] >= need) & (upper[cand] - total[cand] >= need)]
-            pool = roomy if len(roomy) else cand
-            new.add(int(pool[np.lexsort((order[pool], cost[pool]))[0]]))
+            new.add(_cheapest(cand, (total[cand] >= need) & (upper[cand] - total[cand] >= need), order, cost))
         if not new:
             break
         step = np.zeros(len(hidden), dtype=bool)
@@ -638,14 +649,11 @@ def protect_levels(
         new, stuck = set(), []
         for c, k, _ in pinned:
             parts = member_part[member_cell == c]
-            cand = member_cell[np.isin(member_part, parts)]
-            cand = np.unique(cand[~unknown[cand] & (n[cand] > 0)])
+            cand = _open_partners(parts, member_cell, member_part, unknown, n)
             if not len(cand):
                 stuck.append(c)
                 continue
-            roomy = cand[n[cand] - counts[cand, k] > LEVEL_EXCEPTIONS]
-            pool = roomy if len(roomy) else cand
-            new.add(int(pool[np.lexsort((order[pool], cost[pool]))[0]]))
+            new.add(_cheapest(cand, n[cand] - counts[cand, k] > LEVEL_EXCEPTIONS, order, cost))
         if stuck:
             new.update(_repair_linear(unknown, n, order, edges, np.array(sorted(set(stuck))), weight).tolist())
         if not new:

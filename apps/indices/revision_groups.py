@@ -58,11 +58,12 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from . import disclosure as dc
+from .intersections import _row_space
+from .overlap import _matches
 
 SHARED, OLD, NEW = "shared", "old", "new"
 SPLITTING_KINDS = ("key_industry", "size")
 MAX_MEMBERS = 4
-_RANK_TOL = 1e-9
 _RESIDUAL_TOL = 1e-7
 _PROBE_TOL = 1e-7
 
@@ -139,35 +140,9 @@ def _flags(cells: pd.DataFrame) -> dict[tuple[str, str], bool]:
 # --- linear algebra ---------------------------------------------------------------------------------
 
 
-def _row_space(sub: sparse.spmatrix) -> np.ndarray:
-    """Orthonormal basis (columns, unknowns × rank) of the row space of ``sub``."""
-    m, k = sub.shape
-    if m <= k:
-        values, vectors = np.linalg.eigh((sub @ sub.T).toarray())
-        keep = values > _RANK_TOL * max(values[-1], 1.0)
-        return np.asarray(sub.T @ vectors[:, keep]) / np.sqrt(values[keep])
-    values, vectors = np.linalg.eigh((sub.T @ sub).toarray())
-    keep = values > _RANK_TOL * max(values[-1], 1.0)
-    return vectors[:, keep]
-
-
 def _residual_ok(q: np.ndarray, vector: np.ndarray) -> bool:
     rest = vector - q @ (q.T @ vector)
     return bool(np.linalg.norm(rest) < _RESIDUAL_TOL * max(1.0, np.linalg.norm(vector)))
-
-
-def _matches(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i, j) with a[i] + b[j] ≈ 0 (sorted search on one probe)."""
-    if not len(a) or not len(b):
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    order = np.argsort(b, kind="stable")
-    sb = b[order]
-    lo = np.searchsorted(sb, -a - _PROBE_TOL, side="left")
-    hi = np.searchsorted(sb, -a + _PROBE_TOL, side="right")
-    count = hi - lo
-    i = np.repeat(np.arange(len(a)), count)
-    offsets = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    return i, order[np.repeat(lo, count) + offsets]
 
 
 def signed_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int, max_pool: int = 2500):
