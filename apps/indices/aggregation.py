@@ -174,6 +174,9 @@ class IndexParameters:
                          "heuristic": the one-step-ahead rule (disclosure.complete_suppression)
     milp_max_cells/_seconds  a block with more cells, or without a solution in this time,
                          is left to the heuristic (recorded on the run)
+    revision_max_unknowns  the two-run check of a re-run (apps.indices.revision_groups)
+                         solves blocks of at most this many unknowns; a larger block is
+                         recorded as not checked and blocks publication
     audit_dimensions     also audit each dimension's sum the same way (one pass per
                          dimension). Off by default: at 200,000 filings it cost 2–22 s
                          per dimension under load (docs/PERFORMANCE.md), far over the
@@ -197,6 +200,7 @@ class IndexParameters:
     complement_method: str = "milp"
     milp_max_cells: int = 50_000
     milp_seconds: float = 20.0
+    revision_max_unknowns: int = 6000
     audit_dimensions: bool = False
 
     def __post_init__(self) -> None:
@@ -210,6 +214,8 @@ class IndexParameters:
             raise ValueError("performance thresholds must satisfy leader ≥ strong ≥ moderate")
         if self.complement_method not in ("milp", "heuristic"):
             raise ValueError(f"complement_method must be milp or heuristic, not {self.complement_method!r}")
+        if self.revision_max_unknowns < 1:
+            raise ValueError("revision_max_unknowns must be at least 1")
         if self.base_national_mean is not None and not self.base_national_mean > 0:
             raise ValueError("base_national_mean must be positive (or None)")
 

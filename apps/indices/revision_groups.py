@@ -83,8 +83,35 @@ class Group:
         return " ".join(f"{'+' if c > 0 else '−'}{name}" for c, name in self.pieces)
 
     def record(self) -> dict:
+        """The run's audit record: ``code`` the label, ``pieces`` the same in fields
+        (:func:`piece_fields`), ``cells`` the published cells ("run:kind:code")."""
         return {"kind": "group", "code": self.label(), "n_published": 0, "n": self.filings, "changed": self.filings,
-                "group": True, "cells": list(self.cells)}
+                "group": True, "cells": list(self.cells),
+                "pieces": [{"sign": c, **piece_fields(name)} for c, name in self.pieces]}
+
+
+def piece_fields(label: str) -> dict:
+    """A piece's label ("new:320100|27|320102[medium][biomedicine]", as :func:`_system`
+    writes it) in fields: status (shared / old / new), prefecture, division, county, and
+    size and key-industry tags when the piece is split by them."""
+    status, _, rest = label.partition(":")
+    atom, _, split = rest.partition("[")
+    prefecture, division, county = (atom.split(dc.SEPARATOR) + ["", "", ""])[:3]
+    brackets = [b.rstrip("]") for b in ("[" + split).split("[")[1:]] if split else []
+    from apps.reference.size import SizeClass
+
+    sizes = set(SizeClass.values)
+    size = next((b for b in brackets if b in sizes), "")
+    tags = next((b.split(",") for b in brackets if b not in sizes), [])
+    return {"status": status, "prefecture": prefecture, "division": division, "county": county, "size": size,
+            "tags": tags}
+
+
+def cell_fields(label: str) -> tuple[str, str, str]:
+    """A cell of a group's record ("published:county:320102", "candidate:…", "both:…") as
+    (run, kind, code)."""
+    run, kind, code = label.split(":", 2)
+    return run, kind, code
 
 
 # --- filings ----------------------------------------------------------------------------------------
@@ -238,7 +265,7 @@ def _distinct(system: _System, cols: Iterable[int]) -> int:
 
 
 def _search(system: _System, m: int, blocks_of: np.ndarray, wanted: np.ndarray, max_unknowns: int, seed: int,
-            skipped: list[str]) -> list[Group]:
+            skipped: list[int]) -> list[Group]:
     """Signed small groups in the blocks ``wanted`` (block ids) of ``system``."""
     matrix = system.matrix
     csc = matrix.tocsc()
@@ -250,7 +277,7 @@ def _search(system: _System, m: int, blocks_of: np.ndarray, wanted: np.ndarray, 
     for b in wanted:
         cols = np.flatnonzero(blocks_of == b)
         if len(cols) > max_unknowns:
-            skipped.append(f"block of {len(cols)} unknowns")
+            skipped.append(len(cols))
             continue
         eqs = np.flatnonzero(eq_block == b)
         if not len(eqs):
@@ -506,13 +533,13 @@ def _structure_system(filings: pd.DataFrame, published: pd.DataFrame, candidate:
 
 def two_run_groups(
     published: pd.DataFrame, candidate: pd.DataFrame, published_scores: pd.DataFrame, candidate_scores: pd.DataFrame,
-    m: int = 5, *, max_unknowns: int = 6000, seed: int = 0, skipped: list[str] | None = None,
+    m: int = 5, *, max_unknowns: int = 6000, seed: int = 0, skipped: list[int] | None = None,
 ) -> list[Group]:
     """Groups of 1 … ``m`` − 1 filings (signed combinations of at most four pieces) the two
     runs give away together (module docstring). ``published`` / ``candidate``: each run's
     cells (kind, code, parent_code, n, suppressed); ``*_scores``: each run's filings
     (submission, composite, province, prefecture, county, division, size_class,
-    key_industries). ``skipped`` collects blocks too large to solve."""
+    key_industries). ``skipped`` collects the sizes (unknowns) of blocks too large to solve."""
     skipped = [] if skipped is None else skipped
     filings = filings_of(published_scores, candidate_scores)
     if (filings["status"] == SHARED).all():
@@ -536,4 +563,4 @@ def two_run_groups(
     return list(out.values())
 
 
-__all__ = ("Group", "filings_of", "signed_sets", "two_run_groups")
+__all__ = ("Group", "cell_fields", "filings_of", "piece_fields", "signed_sets", "two_run_groups")

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.accounts.scoping import recorded_user
 from apps.enterprises.models import Enterprise
@@ -67,21 +68,16 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
         raise ValidationError(
             _("该批次按基期 %(used)s 计算，而当前基期为 %(base)s：请重新计算后再发布。") % {"used": used, "base": base.period.code}
         )
-    blockers = revision_blockers(run)
+    blockers = recorded_revision_blockers(run)
     stacked = [b for b in blockers if b.get("stacked")]
     groups = [b for b in blockers if b.get("group")]
     blockers = [b for b in blockers if not b.get("stacked") and not b.get("group")]
     if groups and not blockers and not stacked:
-        shown = "；".join(
-            _("%(group)s（%(n)s 家，由 %(cells)s 得出）") % {"group": b["code"], "n": b["n"], "cells": "、".join(b["cells"][:6])}
-            if not b.get("unchecked") else _("%(note)s：过大，未能检查") % {"note": b["code"]}
-            for b in groups[:10]
-        )
+        shown = "；".join(groups_in_words(groups[:10])) + (_("；等") if len(groups) > 10 else "")
         raise ValidationError(
-            _("不能发布：把该批次与该期次已发布的批次联立，公众可算出 %(count)s 组不是单元的企业（1 至 %(m)s 家）的"
-              "得分合计或差值（例如新批次的重点行业减去已发布批次的县或大类单元，或不同单元的变化相减得出一家新企业与一家被替换企业的合计）。"
-              "请等待下一次定期发布再发布。可推算的组（old 为已发布批次中的填报，new 为新批次中的填报，shared 为两批次"
-              "相同的填报）：%(groups)s")
+            _("不能发布：把该批次与该期次已发布的批次联立，公众可算出 %(count)s 组不是统计单元的企业（每组 1 至 %(m)s 家）的"
+              "得分合计或差值（例如新批次的重点行业减去已发布批次的县，或不同单元的变化相减得出一家新企业与一家退出企业的合计）。"
+              "请等待下一次定期发布再发布。可推算的组：%(groups)s")
             % {"count": len(groups), "m": index_parameters(run).min_cell_size - 1, "groups": shown}
         )
     if stacked and not blockers:
@@ -165,6 +161,22 @@ def _period_tags(period: Period, enterprise_ids: list[int]) -> list[tuple[str, .
     for ent, key in through.objects.filter(enterprise_id__in=enterprise_ids).values_list("enterprise_id", "keyindustry_id"):
         found.setdefault(ent, []).append(key)
     return [tuple(sorted(found.get(e, []))) for e in enterprise_ids]
+
+
+def recorded_revision_blockers(run: IndexRun) -> list[dict]:
+    """:func:`revision_blockers` of ``run`` against the period's published run, taken from
+    the check the join recorded on the run (``audit["revision"]``) when that check was made
+    against the run published now; otherwise (another run published since, or no record)
+    checked again. A run's cells and scores never change after it succeeded, so the record
+    stays true while the published run is the same (the check costs about 11 s at 200,000
+    filings: a publish request should not repeat it)."""
+    recorded = (run.audit or {}).get("revision")
+    # locked: a publish of another run of the period waits, then this one checks against it
+    current = IndexRun.objects.select_for_update().filter(period_id=run.period_id, is_published=True) \
+        .exclude(pk=run.pk).values_list("pk", flat=True).first()
+    if recorded is not None and recorded.get("against") == current and "blocking_cells" in recorded:
+        return list(recorded["blocking_cells"])
+    return revision_blockers(run)
 
 
 def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[dict]:
@@ -253,9 +265,10 @@ def group_blockers(run: IndexRun, against: IndexRun, changed: dict[tuple[str, st
             return []  # the same filings, scores and hidden cells: nothing new to derive
     fields = ["kind", "code", "parent_code", "n", "suppressed"]
     frames = [pd.DataFrame(list(IndexCell.objects.filter(run=r).values_list(*fields)), columns=fields) for r in (against, run)]
-    skipped: list[str] = []
-    groups = two_run_groups(frames[0], frames[1], run_filings(against), run_filings(run),
-                            index_parameters(run).min_cell_size, skipped=skipped)
+    skipped: list[int] = []
+    params = index_parameters(run)
+    groups = two_run_groups(frames[0], frames[1], run_filings(against), run_filings(run), params.min_cell_size,
+                            max_unknowns=params.revision_max_unknowns, skipped=skipped)
     direct = {changed.get(key) for key in blocked}
     out = []
     for group in groups:
@@ -263,8 +276,76 @@ def group_blockers(run: IndexRun, against: IndexRun, changed: dict[tuple[str, st
         if members is not None and members in direct:
             continue
         out.append(group.record())
-    out += [{"kind": "group", "code": note, "n_published": 0, "n": 0, "changed": 0, "group": True, "cells": [],
-             "unchecked": True} for note in skipped]
+    # fail closed: a block too large to solve is recorded and blocks publication
+    out += [{"kind": "group", "code": f"block of {size} unknowns", "n_published": 0, "n": 0, "changed": 0,
+             "group": True, "cells": [], "unchecked": True, "unknowns": size} for size in skipped]
+    return out
+
+
+_PIECE_STATUS = {"new": gettext_lazy("新增或重新评分后的"), "old": gettext_lazy("已退出或重新评分前的"),
+                 "shared": gettext_lazy("两批次相同的")}
+_CELL_RUN = {"both": gettext_lazy("两批次中%(cells)s的变化"), "published": gettext_lazy("已发布批次的%(cells)s"),
+             "candidate": gettext_lazy("新批次的%(cells)s")}
+
+
+def groups_in_words(records: list[dict]) -> list[str]:
+    """The group blockers of :func:`group_blockers` in words staff can check: each piece as
+    "新增或重新评分后的 南京市玄武区 · 医药制造业 填报", joined by 加 / 减, with the
+    number of filings and the published cells the public combines to get it. Names are
+    looked up once per kind for all the records."""
+    from .readers import _names as cell_names
+    from .revision_groups import cell_fields
+
+    pieces = [p for r in records for p in r.get("pieces", ())]
+    cells = [cell_fields(c) for r in records for c in r.get("cells", ())]
+    regions = {p[k] for p in pieces for k in ("prefecture", "county") if p[k]}
+    names: dict[str, dict[str, str]] = {
+        "region": cell_names(CellKind.COUNTY, sorted(regions)) if regions else {},
+        CellKind.DIVISION: cell_names(CellKind.DIVISION, sorted({p["division"] for p in pieces})) if pieces else {},
+        CellKind.KEY_INDUSTRY: cell_names(CellKind.KEY_INDUSTRY, sorted({t for p in pieces for t in p["tags"]})),
+        CellKind.SIZE: cell_names(CellKind.SIZE, sorted({p["size"] for p in pieces if p["size"]})),
+    }
+    for kind in {k for _run, k, _code in cells} - set(names):
+        names[kind] = cell_names(kind, sorted({c for _run, k, c in cells if k == kind}))
+    for kind in (CellKind.DIVISION, CellKind.KEY_INDUSTRY, CellKind.SIZE):  # cells of these kinds too
+        missing = sorted({c for _run, k, c in cells if k == kind} - set(names[kind]))
+        if missing:
+            names[kind] |= cell_names(kind, missing)
+    kinds = dict(CellKind.choices)
+
+    def piece(p: dict) -> str:
+        where = names["region"].get(p["prefecture"], p["prefecture"]) + names["region"].get(p["county"], p["county"])
+        parts = [where, names[CellKind.DIVISION].get(p["division"], p["division"])]
+        parts += [names[CellKind.SIZE].get(p["size"], p["size"])] if p["size"] else []
+        parts += [names[CellKind.KEY_INDUSTRY].get(t, t) for t in p["tags"]]
+        return _("%(status)s %(where)s 填报") % {"status": _PIECE_STATUS.get(p["status"], p["status"]),
+                                                  "where": " · ".join(parts)}
+
+    def cell(kind: str, code: str) -> str:
+        if kind == CellKind.NATION:
+            return str(kinds[kind])
+        return _("%(kind)s“%(name)s”") % {"kind": kinds.get(kind, kind), "name": names.get(kind, {}).get(code, code)}
+
+    def sources(labels: list[str]) -> str:
+        by_run: dict[str, list[str]] = {}
+        for run, kind, code in map(cell_fields, labels[:6]):
+            by_run.setdefault(run, []).append(cell(kind, code))
+        more = _("等") if len(labels) > 6 else ""
+        return "；".join(_CELL_RUN.get(run, run) % {"cells": "、".join(shown) + more} for run, shown in by_run.items())
+
+    out = []
+    for r in records:
+        if r.get("unchecked"):
+            out.append(_("一组含 %(n)s 个未知量的方程过大，未能检查") % {"n": r.get("unknowns", "?")})
+            continue
+        parts = r.get("pieces", [])
+        flip = -1 if parts and all(p["sign"] < 0 for p in parts) else 1  # −(a + b) gives a + b away too
+        terms = ""
+        for i, p in enumerate(sorted(parts, key=lambda p: -p["sign"] * flip)):
+            joiner = "" if i == 0 else (_(" 加 ") if p["sign"] * flip > 0 else _(" 减 "))
+            terms += joiner + piece(p)
+        out.append(_("%(terms)s（共 %(n)s 家，由%(cells)s推算）") % {"terms": terms or r["code"], "n": r["n"],
+                                                                    "cells": sources(r["cells"])})
     return out
 
 

@@ -40,3 +40,39 @@ def test_enterprise_report_and_authority_ranking(page, live_server, transactiona
         ranks = page.get_by_test_id("ranking-table").locator('td[data-key="rank"]')
         expect(ranks.first).to_have_text(re.compile(r"^\d+ / \d+（\d+–\d+）$"))
         screenshot(page, f"ranking-intervals-{width}")
+
+
+def test_ministry_is_told_which_group_of_filings_blocks_a_revision(page, live_server, transactional_db, screenshot):
+    """A re-run whose changes, set against the published run, give away the total of two
+    filings that form no cell (tests/indices/test_revisions.py): staff confirm the publish
+    and are refused in words, with the group and the cells it follows from; the published
+    run stays."""
+    from apps.accounts.models import Role
+    from apps.filings.models import SubmissionStatus
+    from apps.indices.models import IndexRun
+    from apps.indices.services import index_mark_stale, index_run_publish
+    from tests.factories import UserFactory
+    from tests.indices.test_index_runs import inline_run
+    from tests.indices.test_revisions import replacement_population
+
+    period, _, first, file = replacement_population()
+    published = index_run_publish(run=inline_run(period), user=None)
+    first[16].status = SubmissionStatus.RETURNED
+    first[16].save(update_fields=["status"])
+    for i in range(21, 31):
+        index_mark_stale(submission=file(i))
+    rerun = inline_run(period)
+    UserFactory(role=Role.MINISTRY, is_staff=True, username="ministry", first_name="部委工作人员")
+    _login(page, live_server, "ministry")
+    for width in (1400, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{live_server.url}/index-runs/{rerun.pk}/publish/")
+        page.get_by_test_id("confirm").check()
+        page.get_by_role("button", name="确认发布").click()
+        error = page.get_by_test_id("error")
+        expect(error).to_contain_text("不能发布：把该批次与该期次已发布的批次联立")
+        expect(error).to_contain_text("2 家")
+        expect(error).to_contain_text("新增或重新评分后的 南京市玄武区 · 医药制造业 填报 加 已退出或重新评分前的 南京市秦淮区 · 医药制造业 填报（共 2 家，由两批次中县级“玄武区”、县级“秦淮区”")
+        screenshot(page, f"revision-group-refused-{width}")
+    assert IndexRun.objects.get(pk=published.pk).is_published
+    assert not IndexRun.objects.get(pk=rerun.pk).is_published

@@ -143,3 +143,154 @@ def test_two_patterns_that_are_each_safe_give_a_hidden_county_away_together():
     # (P′ − c3′ − (c1 + the five late filers' total))
     rescored = across_runs_determined(published, candidate, {**changed, ("county", "c3"): frozenset({99})})
     assert rescored.to_dict("records") == [{"kind": "county", "code": "c2", "n": 3, "run": "candidate"}]
+
+
+# --- two runs together: a group of filings that is no cell ---------------------------------------
+
+
+def replacement_population():
+    """docs/METHOD.md "两次发布联立：不是单元的企业组", example 2, in the database. Division
+    27 has a class tagged 生物医药 (2710) and one that is not (2720). County 320102: filers
+    1–5 tagged and 6–10 untagged; county 320104: 11–15 untagged and 16 tagged; 西湖区
+    (330106, division 39): 31–36. Enterprises 21–25 (320102: 21–24 tagged, 25 untagged)
+    and 26–30 (320104, untagged) are registered but file only after the first publication."""
+    import datetime
+
+    import numpy as np
+
+    from apps.filings.models import Period
+    from apps.filings.packing import compiled_for
+    from apps.filings.synthetic import synthetic_answers
+    from apps.frameworks import scoring
+    from tests.factories import EnterpriseFactory, county, industry, key_industry
+    from tests.filings.builders import published_framework
+
+    framework = published_framework()
+    period = Period.objects.create(code="2026", name="2026年度", framework=framework,
+                                   opens_on=datetime.date(2026, 1, 1), closes_on=datetime.date(2026, 12, 31))
+    biomedicine = key_industry("biomedicine", "生物医药")
+    tagged_class, plain_class = industry("2710", "化学药品原料药制造"), industry("2720", "化学药品制剂制造")
+    biomedicine.industries.add(tagged_class)
+    xuanwu, qinhuai = county(("320102", "玄武区"), ("320100", "南京市")), county(("320104", "秦淮区"), ("320100", "南京市"))
+    xihu = county(("330106", "西湖区"), ("330100", "杭州市"))
+
+    def enterprise(i, region, cls):
+        e = EnterpriseFactory(region=region, industry=cls, name=f"联立测试企业{i:02d}")
+        if cls == tagged_class:
+            e.key_industries.add(biomedicine)
+        return e
+
+    people = {i: enterprise(i, xuanwu, tagged_class if i <= 5 else plain_class) for i in range(1, 11)}
+    people |= {i: enterprise(i, qinhuai, plain_class) for i in range(11, 16)}
+    people[16] = enterprise(16, qinhuai, tagged_class)
+    people |= {i: enterprise(i, xuanwu, tagged_class if i <= 24 else plain_class) for i in range(21, 26)}
+    people |= {i: enterprise(i, qinhuai, plain_class) for i in range(26, 31)}
+    people |= {i: enterprise(i, xihu, industry("39")) for i in range(31, 37)}
+    compiled = compiled_for(framework)
+    rng = np.random.default_rng(8)
+    answers = synthetic_answers(compiled, rng.uniform(0.5, 4.5, len(people)), rng)
+    answers[:, compiled.module_index >= 0] = np.nan
+    packed = {i: scoring.pack_answers(row) for i, row in zip(people, answers, strict=True)}
+
+    def file(i):
+        e = people[i]
+        return Submission.objects.create(
+            enterprise=e, period=period, framework=framework, status=SubmissionStatus.ACCEPTED,
+            province_code=e.province_code, prefecture_code=e.prefecture_code, county_code=e.county_code,
+            division_code=e.division_code, industry_code=e.industry_id, size_class=e.size_class,
+            answer_vector=packed[i],
+        )
+
+    first = {i: file(i) for i in [*range(1, 17), *range(31, 37)]}
+    return period, people, first, file
+
+
+def test_a_group_that_is_no_cell_blocks_a_real_publish():
+    """Every cell the re-run and the published run share changes by 0 or at least five
+    filings, and no hidden cell follows from the two runs: the Δn rule and the stacked
+    equations pass. But (玄武区′ − 玄武区) − (生物医药′ − 生物医药) is the late filer 25
+    plus the returned filer 16: the publish is refused with that group, and the published
+    run stays."""
+    period, people, first, file = replacement_population()
+    published = index_run_publish(run=inline_run(period), user=None)
+    returned = first[16]
+    returned.status = SubmissionStatus.RETURNED
+    returned.save(update_fields=["status"])
+    for i in range(21, 31):
+        index_mark_stale(submission=file(i))
+    rerun = inline_run(period)
+
+    def total(run, kind, code):
+        cell = IndexCell.objects.get(run=run, kind=kind, code=code)
+        assert not cell.suppressed, (kind, code)  # public in both runs
+        return cell.n * cell.mean
+
+    moved = (total(rerun, "county", "320102") - total(published, "county", "320102")
+             - (total(rerun, "key_industry", "biomedicine") - total(published, "key_industry", "biomedicine")))
+    late = RunScore.objects.get(run=rerun, enterprise_id=people[25].pk).composite
+    gone = RunScore.objects.get(run=published, enterprise_id=people[16].pk).composite
+    assert moved == pytest.approx(late + gone, abs=1e-6)
+    blockers = revision_blockers(rerun)
+    # nothing but groups: no shared cell changed by 1–4 filings, no stacked cell
+    assert blockers and all(b.get("group") for b in blockers), blockers
+    assert any(b["n"] == 2 and {"both:county:320102", "both:key_industry:biomedicine"} <= set(b["cells"])
+               for b in blockers), blockers
+    with pytest.raises(ValidationError, match="把该批次与该期次已发布的批次联立") as refused:
+        index_run_publish(run=rerun, user=None)
+    # in words staff can check: the two pieces with their places and the cells used
+    assert ("新增或重新评分后的 南京市玄武区 · 医药制造业 填报 加 已退出或重新评分前的 南京市秦淮区 · 医药制造业 填报（共 2 家，"
+            "由两批次中县级“玄武区”、县级“秦淮区”") in " ".join(refused.value.messages)
+    published.refresh_from_db()
+    rerun.refresh_from_db()
+    assert published.is_published and not rerun.is_published
+
+
+def test_a_revision_too_large_to_check_is_recorded_and_not_published():
+    """Fail closed: a block of the two-run equations with more unknowns than the run's
+    ``revision_max_unknowns`` is not solved; the run records it as not checked, and the
+    publish is refused saying so."""
+    period, _, first, file = replacement_population()
+    published = index_run_publish(run=inline_run(period), user=None)
+    first[16].status = SubmissionStatus.RETURNED
+    first[16].save(update_fields=["status"])
+    for i in range(21, 31):
+        index_mark_stale(submission=file(i))
+    rerun = inline_run(period, revision_max_unknowns=1)
+    recorded = rerun.audit["revision"]["blocking_cells"]
+    assert recorded and all(b["unchecked"] and b["unknowns"] > 1 for b in recorded), recorded
+    with pytest.raises(ValidationError, match="未能检查"):
+        index_run_publish(run=rerun, user=None)
+    published.refresh_from_db()
+    assert published.is_published
+
+
+# --- the publish takes the check recorded at the join -----------------------------------------------
+
+
+def test_publishing_takes_the_revision_check_recorded_at_the_join(django_assert_max_num_queries):
+    """The join checked the re-run against the published run and recorded it; the publish
+    request reuses that record (a handful of queries) instead of checking again (at
+    200,000 filings the check takes about 11 s)."""
+    _, p2026 = build()
+    published = index_run_publish(run=inline_run(p2026), user=None)
+    rerun = inline_run(p2026)
+    assert rerun.audit["revision"] == {"against": published.pk, "blocking_cells": []}
+    with django_assert_max_num_queries(12):
+        index_run_publish(run=rerun, user=None)
+    rerun.refresh_from_db()
+    assert rerun.is_published
+
+
+def test_a_check_recorded_against_an_older_publication_is_made_again():
+    """Two runs computed before anything was published record "nothing to check". One is
+    published; the other differs from it by a late filer: its record no longer speaks for
+    the period, so the publish checks again and refuses."""
+    _, p2026 = build()
+    before = inline_run(p2026)
+    late = accept_late_filing(p2026)
+    after = inline_run(p2026)
+    assert before.audit["revision"] == after.audit["revision"] == {"against": None, "blocking_cells": []}
+    index_run_publish(run=after, user=None)
+    with pytest.raises(ValidationError, match="不能发布"):
+        index_run_publish(run=before, user=None)
+    assert ("county", late.county_code) in {(b["kind"], b["code"]) for b in revision_blockers(before)}
