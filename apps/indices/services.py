@@ -71,7 +71,21 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
     blockers = recorded_revision_blockers(run)
     stacked = [b for b in blockers if b.get("stacked")]
     groups = [b for b in blockers if b.get("group")]
-    blockers = [b for b in blockers if not b.get("stacked") and not b.get("group")]
+    levels = [b for b in blockers if b.get("levels")]
+    blockers = [b for b in blockers if not b.get("stacked") and not b.get("group") and not b.get("levels")]
+    if levels and not blockers and not stacked and not groups:
+        names = _cell_display_names(levels[:20])
+        shown = "、".join(
+            _("%(cell)s（%(side)s的 %(changed)s 家中至少 %(least)s 家为第 %(level)s 级）")
+            % {"cell": names[(b["kind"], b["code"])], "side": _LEVEL_SIDE[b["side"]], "changed": b["side_size"],
+               "least": b["least"], "level": b["level"]}
+            for b in levels[:20]
+        )
+        raise ValidationError(
+            _("不能发布：%(count)s 个单元两次公开的等级分布相减，可知新增（或退出）的企业全部或除一家外处于同一等级，"
+              "即可推知这些企业各自的等级。请等待下一次定期发布（更多填报审核通过后）再发布。受影响单元：%(cells)s")
+            % {"count": len(levels), "cells": shown}
+        )
     if groups and not blockers and not stacked:
         shown = "；".join(groups_in_words(groups[:10])) + (_("；等") if len(groups) > 10 else "")
         raise ValidationError(
@@ -211,6 +225,61 @@ def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[di
                         "changed": k})
     out += stacked_blockers(run, against, changed_by_cell)
     out += group_blockers(run, against, changed_by_cell, {(b["kind"], b["code"]) for b in out})
+    out += level_blockers(run, against, changed_by_cell, {(b["kind"], b["code"]) for b in out})
+    return out
+
+
+def level_blockers(run: IndexRun, against: IndexRun, changed: dict[tuple[str, str], frozenset],
+                   blocked: set[tuple[str, str]]) -> list[dict]:
+    """Cells whose level distribution (filers per level 1–5) the public sees in both runs,
+    where the difference of the two distributions tells the levels of the filings that
+    differ: the new side (new filers, and re-scored ones after) has at least its number
+    minus LEVEL_EXCEPTIONS in one level by the difference alone (max(Δ_k, 0) is a lower
+    bound of its count at level k), or the old side (withdrawn filers, re-scored ones
+    before) likewise by −Δ — the single-run rule of "all, or all but one, in one level"
+    (disclosure.one_level_cells) applied to the group that two publications set apart.
+    Cells already blocking are skipped. Each: kind, code, n_published, n, changed, ``levels``
+    True, side ("new" / "old") and level (1–5). One cell at a time: sums of several cells'
+    differences are not searched (docs/METHOD.md)."""
+    import numpy as np
+    import pandas as pd
+
+    from .audit import level_counts
+    from .disclosure import LEVEL_EXCEPTIONS, SEPARATOR, one_level_cells
+    from .models import RunScore
+
+    candidates = {key for key, ids in changed.items() if ids and key not in blocked}
+    if not candidates:
+        return []
+    fields = ["kind", "code", "n", "suppressed", "level_shares"]
+    shown = []
+    for r in (against, run):
+        frame = pd.DataFrame(list(IndexCell.objects.filter(run=r, suppressed=False).values_list(*fields)), columns=fields)
+        hidden = set(((r.audit or {}).get("protection") or {}).get("level_hidden") or ())
+        keys = list(zip(frame["kind"], frame["code"], strict=True))
+        visible = ~one_level_cells(frame) & ~np.array([f"{k}{SEPARATOR}{c}" in hidden for k, c in keys], dtype=bool)
+        visible &= np.array([bool(s) for s in frame["level_shares"].tolist()], dtype=bool)
+        levels = level_counts(frame)
+        shown.append({key: (int(n), levels[i]) for i, (key, n) in enumerate(zip(keys, frame["n"], strict=True))
+                      if visible[i] and key in candidates})
+    both = sorted(set(shown[0]) & set(shown[1]))
+    if not both:
+        return []
+    differing = sorted(set().union(*(changed[key] for key in both)))
+    present = [set(RunScore.objects.filter(run=r, submission_id__in=differing).values_list("submission_id", flat=True))
+               for r in (against, run)]
+    out = []
+    for key in both:
+        (n_old, before), (n_new, after) = shown[0][key], shown[1][key]
+        delta = after - before
+        ids = changed[key]
+        for side, size, bound in (("new", len(ids & present[1]), np.maximum(delta, 0)),
+                                  ("old", len(ids & present[0]), np.maximum(-delta, 0))):
+            if size and bound.max() >= max(size - LEVEL_EXCEPTIONS, 1):
+                out.append({"kind": key[0], "code": key[1], "n_published": n_old, "n": n_new, "changed": len(ids),
+                            "levels": True, "side": side, "side_size": size, "least": int(bound.max()),
+                            "level": int(bound.argmax()) + 1})
+                break
     return out
 
 
@@ -282,6 +351,24 @@ def group_blockers(run: IndexRun, against: IndexRun, changed: dict[tuple[str, st
     return out
 
 
+_LEVEL_SIDE = {"new": gettext_lazy("新增或重新评分后"), "old": gettext_lazy("退出或重新评分前")}
+
+
+def _cell_display_names(records: list[dict]) -> dict[tuple[str, str], str]:
+    """(kind, code) → "县级“玄武区”" for blocker records (names looked up once per kind)."""
+    from .readers import _names as cell_names
+
+    kinds = dict(CellKind.choices)
+    out = {}
+    for kind in {r["kind"] for r in records}:
+        codes = sorted({r["code"] for r in records if r["kind"] == kind})
+        names = cell_names(kind, codes)
+        for code in codes:
+            out[(kind, code)] = str(kinds.get(kind, kind)) if kind == CellKind.NATION else \
+                _("%(kind)s“%(name)s”") % {"kind": kinds.get(kind, kind), "name": names.get(code, code)}
+    return out
+
+
 _PIECE_STATUS = {"new": gettext_lazy("新增或重新评分后的"), "old": gettext_lazy("已退出或重新评分前的"),
                  "shared": gettext_lazy("两批次相同的")}
 _CELL_RUN = {"both": gettext_lazy("两批次中%(cells)s的变化"), "published": gettext_lazy("已发布批次的%(cells)s"),
@@ -330,8 +417,10 @@ def groups_in_words(records: list[dict]) -> list[str]:
         by_run: dict[str, list[str]] = {}
         for run, kind, code in map(cell_fields, labels[:6]):
             by_run.setdefault(run, []).append(cell(kind, code))
-        more = _("等") if len(labels) > 6 else ""
-        return "；".join(_CELL_RUN.get(run, run) % {"cells": "、".join(shown) + more} for run, shown in by_run.items())
+        if len(labels) > 6:  # "等" once, after the last cell shown
+            last = list(by_run)[-1]
+            by_run[last][-1] += _("等")
+        return "；".join(_CELL_RUN.get(run, run) % {"cells": "、".join(shown)} for run, shown in by_run.items())
 
     out = []
     for r in records:

@@ -294,3 +294,68 @@ def test_a_check_recorded_against_an_older_publication_is_made_again():
     with pytest.raises(ValidationError, match="不能发布"):
         index_run_publish(run=before, user=None)
     assert ("county", late.county_code) in {(b["kind"], b["code"]) for b in revision_blockers(before)}
+
+
+# --- two runs' level distributions -------------------------------------------------------------------
+
+
+def late_filers_in_binjiang(period, templates):
+    """One new enterprise of 滨江区 (330108, division 39) per template filing, each
+    accepted with that filing's answers (so with its level)."""
+    from tests.factories import EnterpriseFactory, county, industry
+
+    binjiang = county(("330108", "滨江区"), ("330100", "杭州市"))
+    made = []
+    for i, template in enumerate(templates):
+        e = EnterpriseFactory(region=binjiang, industry=industry("39"), name=f"滨江晚报企业{i}")
+        made.append(Submission.objects.create(
+            enterprise=e, period=period, framework=period.framework, status=SubmissionStatus.ACCEPTED,
+            province_code=e.province_code, prefecture_code=e.prefecture_code, county_code=e.county_code,
+            division_code=e.division_code, industry_code=e.industry_id, size_class=e.size_class,
+            answer_vector=template.answer_vector,
+        ))
+    return made
+
+
+def test_five_late_filers_of_one_level_are_not_told_by_the_two_level_distributions():
+    """Five late filers, all of one level, in one county: every cell they enter changes by
+    five filings (the Δn rule lets it through), but the difference of the two published
+    level distributions is five filers at that level — each late filer's level. Refused,
+    with the cells and the level; five late filers of different levels are published."""
+    _, p2026 = build()
+    published = index_run_publish(run=inline_run(p2026), user=None)
+    scores = {s.submission_id: s.level for s in RunScore.objects.filter(run=published)}
+    template = Submission.objects.get(pk=next(iter(scores)))
+    level = scores[template.pk]
+    late_filers_in_binjiang(p2026, [template] * 5)
+    rerun = inline_run(p2026)
+    blockers = revision_blockers(rerun)
+    assert blockers and all(b.get("levels") for b in blockers), blockers
+    county = next(b for b in blockers if (b["kind"], b["code"]) == ("county", "330108"))
+    assert county == {"kind": "county", "code": "330108", "n_published": county["n_published"],
+                      "n": county["n_published"] + 5, "changed": 5, "levels": True, "side": "new", "side_size": 5,
+                      "least": 5, "level": level}
+    # what the public computes: the two published distributions differ by five at that level
+    old = IndexCell.objects.get(run=published, kind="county", code="330108")
+    new = IndexCell.objects.get(run=rerun, kind="county", code="330108")
+    moved = [round(b * new.n - a * old.n) for a, b in zip(old.level_shares, new.level_shares, strict=True)]
+    assert moved == [5 if k == level else 0 for k in range(1, 6)]
+    with pytest.raises(ValidationError, match="等级分布相减") as refused:
+        index_run_publish(run=rerun, user=None)
+    assert f"县级“滨江区”（新增或重新评分后的 5 家中至少 5 家为第 {level} 级）" in " ".join(refused.value.messages)
+
+
+def test_five_late_filers_of_different_levels_are_published():
+    _, p2026 = build()
+    published = index_run_publish(run=inline_run(p2026), user=None)
+    by_level: dict[int, list[int]] = {}
+    for s in RunScore.objects.filter(run=published).order_by("submission_id"):
+        by_level.setdefault(s.level, []).append(s.submission_id)
+    # no level more than twice among the five
+    picks = [ids[i] for i in range(2) for ids in by_level.values() if len(ids) > i][:5]
+    levels = [lv for p in picks for lv, ids in by_level.items() if p in ids]
+    assert len(picks) == 5 and max(levels.count(lv) for lv in levels) <= 2, levels
+    late_filers_in_binjiang(p2026, list(Submission.objects.filter(pk__in=picks)))
+    rerun = inline_run(p2026)
+    assert revision_blockers(rerun) == []
+    assert index_run_publish(run=rerun, user=None).is_published
