@@ -22,7 +22,9 @@ How it is checked (:func:`small_group_leaks`). The finest pieces the region cell
 made of are the county × division intersections (*atoms*, ``county_division`` pseudo-cells
 of :func:`apps.indices.disclosure.with_county_divisions`, with their true numbers of
 filings): every region cell is a union of them. A key-industry or size cell that splits an
-atom (some of its filings in the cell, some not) splits it into two *parts*. Unknowns are
+atom (some of its filings in the cell, some not) splits it into two *parts*; an atom that
+two or more such cells split is cut by their combinations instead (:func:`_combinations`:
+a firm with two tags is a piece of its own). Unknowns are
 the hidden cells, the atoms and the parts; equations are the partitions (parent = Σ
 children), atom = its two parts, and key industry / size = its whole atoms + its parts.
 A group of at most ``min_cell_size`` − 1 filings is a set of at most that many atoms or
@@ -132,6 +134,7 @@ def _splitters(cells: pd.DataFrame, scores: pd.DataFrame, atom: pd.Series, m: in
     atom_id, _ = pd.factorize(atom)
     size = np.bincount(atom_id)
     out: dict[int, np.ndarray] = {}
+    candidates: dict[int, np.ndarray] = {}
     tag_sets = tag_of = None
     for pos in np.flatnonzero(np.isin(kind, SPLITTING_KINDS) & (n > 0)):
         if kind[pos] == "size":
@@ -148,7 +151,29 @@ def _splitters(cells: pd.DataFrame, scores: pd.DataFrame, atom: pd.Series, m: in
         x_in, x_out = int(inside[partial].sum()), int((size - inside)[partial].sum())
         if not partial.any() or 0 < x_in < m or 0 < x_out < m:
             out[int(pos)] = member
-    return out
+        candidates[int(pos)] = member
+    for pos in _admitted_by_combination(atom_id, size, candidates, kind, m) - set(out):
+        out[pos] = candidates[pos]
+    return dict(sorted(out.items()))
+
+
+def _admitted_by_combination(atom_of: np.ndarray, atom_n: np.ndarray, candidates: dict[int, np.ndarray],
+                             kind: np.ndarray, m: int) -> set[int]:
+    """Key-industry cells that the one-cell rule of :func:`_splitters` leaves out but that
+    cut an atom together with another key industry where a combination of tags holds
+    0 < x < ``m`` of the atom's filings (firms with two tags, say): each side of each cell
+    can be large while "in both" is one firm (:func:`_combinations`)."""
+    keys = [pos for pos in candidates if kind[pos] == "key_industry"]
+    if len(keys) < 2:
+        return set()
+    multi = _multi_split(atom_of, atom_n, candidates, keys)
+    admitted: set[int] = set()
+    for a, cells_ in multi.items():
+        rows = np.flatnonzero(atom_of == a)
+        _, counts = np.unique(np.column_stack([candidates[pos][rows] for pos in cells_]), axis=0, return_counts=True)
+        if (counts < m).any():
+            admitted.update(cells_)
+    return admitted
 
 
 def _whole_divisions(scores: pd.DataFrame, member: np.ndarray) -> list[str] | None:
@@ -226,6 +251,31 @@ def build_system(
     next_row, next_part = len(frame), int(edges["partition"].max()) + 1 if len(edges) else 0
     splitting: dict[int, list[int]] = {}
     cell_row = pd.Series(np.arange(len(cells)), index=pd.Index(kind + dc.SEPARATOR + code))
+    # atoms cut by two or more cells: pieces by combination first (_combinations)
+    atom_of = counts.index.get_indexer(atom)
+    members = {pos: np.asarray(member, dtype=bool) for pos, member in splitters.items()}
+    active = [pos for pos in splitters if by_division[pos] is None]
+    multi = _multi_split(atom_of, atom_n, members, active)
+    pieces_of: dict[int, list[int]] = {}
+    if multi:
+        labels = {pos: f"{kind[pos]}:{code[pos]}" for pos in active}
+        by_atom: dict[int, list[int]] = {}
+        combos = _combinations(atom_of, members, multi, labels)
+        extra_frames.append(pd.DataFrame({
+            "kind": PART, "code": [f"{label}{dc.SEPARATOR}{counts.index[a]}" for a, _, label, _ in combos],
+            "parent_code": [counts.index[a] for a, _, _, _ in combos], "n": [c for _, _, _, c in combos],
+            "suppressed": True,
+        }))  # fmt: skip
+        for a, ins, _, _ in combos:
+            by_atom.setdefault(a, []).append(next_row)
+            for pos in ins:
+                pieces_of.setdefault(pos, []).append(next_row)
+            next_row += 1
+        for a, rows_a in by_atom.items():
+            extra_edges.append(pd.DataFrame({"partition": next_part, "name": "atom>part", "parent": len(cells) + a,
+                                             "child": rows_a}))
+            next_part += 1
+            finest[len(cells) + a] = False
     for pos, member in splitters.items():
         divisions = by_division[pos]
         if divisions is not None:
@@ -256,6 +306,8 @@ def build_system(
         for a_code, a_row, x in zip(
             inside.index[~whole], rows_of[~whole].astype(np.int64), inside.to_numpy()[~whole], strict=True
         ):
+            if a_row - len(cells) in multi:
+                continue
             total = int(counts[a_code])
             in_row, out_row = next_row, next_row + 1
             next_row += 2
@@ -270,6 +322,7 @@ def build_system(
             finest[a_row] = False
             children.append(in_row)
             parts += [in_row, out_row]
+        children += pieces_of.get(pos, [])
         extra_edges.append(
             pd.DataFrame(
                 {
@@ -281,7 +334,7 @@ def build_system(
             )
         )
         next_part += 1
-        splitting[pos] = parts
+        splitting[pos] = parts + pieces_of.get(pos, [])
     if extra_frames:
         parts_frame = pd.concat(extra_frames, ignore_index=True)
         frame = pd.concat([frame, parts_frame], ignore_index=True)
@@ -302,6 +355,42 @@ def _first_counts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     counts = np.bincount(first, minlength=len(distinct))
     order = np.argsort(-counts, kind="stable")
     return np.asarray(distinct)[order], counts[order]
+
+
+def _multi_split(atom_of: np.ndarray, atom_n: np.ndarray, splitters: dict[int, np.ndarray], active: list[int]
+                 ) -> dict[int, list[int]]:
+    """Atoms (positions) that two or more of the ``active`` splitting cells cut (some of
+    the atom's filings in the cell, some not), with those cells in ``active``'s order."""
+    cut: dict[int, list[int]] = {}
+    for pos in active:
+        inside = np.bincount(atom_of[splitters[pos]], minlength=len(atom_n))
+        for a in np.flatnonzero((inside > 0) & (inside < atom_n)).tolist():
+            cut.setdefault(a, []).append(pos)
+    return {a: cells for a, cells in cut.items() if len(cells) > 1}
+
+
+def _combinations(atom_of: np.ndarray, splitters: dict[int, np.ndarray], multi: dict[int, list[int]], labels: dict[int, str]
+                  ) -> list[tuple[int, tuple[int, ...], str, int]]:
+    """The pieces of the atoms in ``multi`` (:func:`_multi_split`): one per combination of
+    the cells cutting the atom that its filings actually have — (atom, the cells the piece
+    is in, its label, filings), atoms ascending, combinations sorted. Two key industries
+    cutting one atom make up to four pieces (in both, in one only, in the other only, in
+    neither): with a pair of halves per cell instead, "in both" — a firm with both tags —
+    is no union of unknowns, and key industry A + key industry B − the atom (its county,
+    say) gave it away unseen. Label: the cells the piece is in, then "~" and those it is
+    not in, joined by "&"."""
+    out = []
+    for a in sorted(multi):
+        cells_ = multi[a]
+        rows = np.flatnonzero(atom_of == a)
+        inside = np.column_stack([splitters[pos][rows] for pos in cells_])
+        combos, counts = np.unique(inside, axis=0, return_counts=True)
+        for combo, count in sorted(zip(map(tuple, combos.tolist()), counts.tolist(), strict=True), reverse=True):
+            ins = tuple(pos for pos, flag in zip(cells_, combo, strict=True) if flag)
+            outs = [pos for pos, flag in zip(cells_, combo, strict=True) if not flag]
+            label = "&".join(sorted(labels[pos] for pos in ins) + sorted("~" + labels[pos] for pos in outs))
+            out.append((a, ins, label, int(count)))
+    return out
 
 
 def _fast_build_system(
@@ -330,6 +419,7 @@ def _fast_build_system(
     # splitting cells (as _splitters), from integer codes
     n_cells = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(np.int64)
     splitters: dict[int, np.ndarray] = {}
+    candidates: dict[int, np.ndarray] = {}
     s_id = s_names = tag_sets = tag_of = None
     for pos in np.flatnonzero(np.isin(kind, SPLITTING_KINDS) & (n_cells > 0)):
         if kind[pos] == "size":
@@ -348,6 +438,10 @@ def _fast_build_system(
         x_in, x_out = int(inside[partial].sum()), int((atom_n - inside)[partial].sum())
         if not partial.any() or 0 < x_in < m or 0 < x_out < m:
             splitters[int(pos)] = member
+        candidates[int(pos)] = member
+    for pos in _admitted_by_combination(atom_id, atom_n, candidates, kind, m) - set(splitters):
+        splitters[pos] = candidates[pos]
+    splitters = dict(sorted(splitters.items()))
     d_total = np.bincount(d_id, minlength=nd)
     by_division = {}
     for pos, member in splitters.items():
@@ -407,6 +501,25 @@ def _fast_build_system(
         e_part.append(next_part)
         next_part += 1
 
+    # atoms cut by two or more cells: pieces by combination first (_combinations)
+    active = [pos for pos in splitters if by_division[pos] is None]
+    multi = _multi_split(atom_id, atom_n, splitters, active)
+    pieces_of: dict[int, list[int]] = {}
+    if multi:
+        labels = {pos: f"{kind[pos]}:{code[pos]}" for pos in active}
+        by_atom: dict[int, list[int]] = {}
+        for a, ins, label, count in _combinations(atom_id, splitters, multi, labels):
+            part_kind.append(PART)
+            part_code.append(f"{label}{sep}{atom_code[a]}")
+            part_parent.append(atom_code[a])
+            part_n.append(count)
+            by_atom.setdefault(a, []).append(next_row)
+            for pos in ins:
+                pieces_of.setdefault(pos, []).append(next_row)
+            next_row += 1
+        for a, rows_a in by_atom.items():
+            equation("atom>part", len(cells) + a, np.array(rows_a))
+            finest[len(cells) + a] = False
     for pos, member in splitters.items():
         divisions = by_division[pos]
         if divisions is not None:
@@ -420,6 +533,8 @@ def _fast_build_system(
         parts = []
         label = f"{kind[pos]}:{code[pos]}{sep}"
         for a, x in zip(ids[~whole].tolist(), inside[~whole].tolist(), strict=True):
+            if a in multi:
+                continue
             in_row, out_row = next_row, next_row + 1
             next_row += 2
             part_kind += [PART, PART]
@@ -430,8 +545,9 @@ def _fast_build_system(
             finest[len(cells) + a] = False
             children.append(in_row)
             parts += [in_row, out_row]
+        children += pieces_of.get(pos, [])
         equation(f"{kind[pos]}>atoms", pos, np.array(children, dtype=np.int64))
-        splitting[pos] = parts
+        splitting[pos] = parts + pieces_of.get(pos, [])
     if part_kind:
         parts_frame = pd.DataFrame(
             {"kind": part_kind, "code": part_code, "parent_code": part_parent, "n": part_n, "suppressed": True}

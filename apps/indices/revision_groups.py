@@ -58,7 +58,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from . import disclosure as dc
-from .intersections import _row_space
+from .intersections import _admitted_by_combination, _row_space
 from .overlap import _matches
 
 SHARED, OLD, NEW = "shared", "old", "new"
@@ -396,23 +396,29 @@ def _included_splitters(filings: pd.DataFrame, published: pd.DataFrame, candidat
         kinds = cells["kind"].astype(str).to_numpy(object)
         codes = cells["code"].astype(str).to_numpy(object)
         n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy()
+        key_members: dict[int, np.ndarray] = {}
         for pos in np.flatnonzero(np.isin(kinds, SPLITTING_KINDS) & (n > 0)):
             key = (kinds[pos], codes[pos])
+            if kinds[pos] == "size":
+                member = run_sizes == codes[pos]
+            else:
+                member = np.array([codes[pos] in t for t in run_tags], dtype=bool)
+                key_members[int(pos)] = member
             if key in out:
                 continue
             other = known_b if run == OLD else known_a
             if known.get(key, True) != other.get(key, True):
                 out.add(key)
                 continue
-            if kinds[pos] == "size":
-                member = run_sizes == codes[pos]
-            else:
-                member = np.array([codes[pos] in t for t in run_tags], dtype=bool)
             inside = np.bincount(atom_id, member.astype(np.int64), minlength=len(total))
             partial = (inside > 0) & (inside < total)
             x_in, x_out = int(inside[partial].sum()), int((total - inside)[partial].sum())
             if not partial.any() or 0 < x_in < m or 0 < x_out < m:
                 out.add(key)
+        # two key industries cutting one atom where a combination of tags is small (a firm
+        # with both tags): as the single-run check admits them
+        for pos in _admitted_by_combination(atom_id, total, key_members, kinds, m):
+            out.add((kinds[pos], codes[pos]))
     return out
 
 
