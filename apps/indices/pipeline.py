@@ -1000,13 +1000,10 @@ def finalize_run(*, run_id: int) -> IndexRun:
         locked.status, locked.progress, locked.finished_at = RunStatus.SUCCEEDED, 100, timezone.now()
         locked.timings["wall"] = round((locked.finished_at - locked.started_at).total_seconds(), 3)
         locked.save()
-    from .services import revision_blockers
+    from .services import revision_record
 
     checked = time.perf_counter()
-    blockers = revision_blockers(locked)
-    published = IndexRun.objects.filter(period_id=locked.period_id, is_published=True).exclude(pk=locked.pk).first()
-    locked.audit = {**locked.audit, "revision": {"against": published.pk if published else None,
-                                                 "blocking_cells": blockers}}
+    locked.audit = {**locked.audit, "revision": revision_record(locked)}
     # after the run succeeded (not in "wall"): the revision rule's check against the published run
     locked.timings["revision_check"] = round(time.perf_counter() - checked, 3)
     locked.save(update_fields=["audit", "timings"])

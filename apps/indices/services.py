@@ -101,13 +101,16 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
             % {"count": len(stacked), "cells": "、".join(f"{b['kind']}:{b['code']}" for b in stacked[:20])}
         )
     if blockers:
+        names = _cell_display_names(blockers[:20])
         shown = "、".join(
-            f"{b['kind']}:{b['code']}（{b['n_published']}→{b['n']}，{b.get('changed', abs(b['n'] - b['n_published']))}）"
+            names[(b["kind"], b["code"])] + "（"
+            + (_("对照此前发布的计算编号 %(id)s：") % {"id": b["against"]} if b.get("against") else "")
+            + f"{b['n_published']}→{b['n']}，{b.get('changed', abs(b['n'] - b['n_published']))}）"
             for b in blockers[:20]
         )
         more = len(blockers) - 20
         raise ValidationError(
-            _("不能发布：与该期次已发布的批次相比，%(count)s 个单元只有 1 至 %(m)s 家企业的填报不同（新增、退出、替换或得分改变），"
+            _("不能发布：与该期次已发布（含此前发布过）的批次相比，%(count)s 个单元只有 1 至 %(m)s 家企业的填报不同（新增、退出、替换或得分改变），"
               "两次发布相减即可得到这几家企业的得分合计或差值。请等待下一次定期发布（更多填报审核通过后）再发布。"
               "受影响单元（企业数变化，不同的填报数）：%(cells)s%(more)s")
             % {"count": len(blockers), "m": index_parameters(run).min_cell_size - 1, "cells": shown,
@@ -178,32 +181,66 @@ def _period_tags(period: Period, enterprise_ids: list[int]) -> list[tuple[str, .
 
 
 def recorded_revision_blockers(run: IndexRun) -> list[dict]:
-    """:func:`revision_blockers` of ``run`` against the period's published run, taken from
-    the check the join recorded on the run (``audit["revision"]``) when that check was made
-    against the run published now; otherwise (another run published since, or no record)
-    checked again. A run's cells and scores never change after it succeeded, so the record
+    """:func:`revision_blockers` of ``run``, taken from the check the join recorded on the
+    run (``audit["revision"]``, :func:`revision_record`) when that check was made against
+    the runs published so far (the current one and the earlier ones); otherwise (another
+    run published since, or no record) checked again. A run's cells and scores never change after it succeeded, so the record
     stays true while the published run is the same (the check costs about 11 s at 200,000
     filings: a publish request should not repeat it)."""
     recorded = (run.audit or {}).get("revision")
     # locked: a publish of another run of the period waits, then this one checks against it
-    current = IndexRun.objects.select_for_update().filter(period_id=run.period_id, is_published=True) \
-        .exclude(pk=run.pk).values_list("pk", flat=True).first()
-    if recorded is not None and recorded.get("against") == current and "blocking_cells" in recorded:
+    IndexRun.objects.select_for_update().filter(period_id=run.period_id, is_published=True).exclude(pk=run.pk).first()
+    current, earlier = earlier_publications(run)
+    if (recorded is not None and "blocking_cells" in recorded
+            and recorded.get("against") == (current.pk if current else None)
+            and sorted(recorded.get("also_against", [])) == sorted(r.pk for r in earlier)):
         return list(recorded["blocking_cells"])
     return revision_blockers(run)
 
 
+def revision_record(run: IndexRun) -> dict:
+    """What the join records on ``run`` (``audit["revision"]``): the runs checked against
+    (the one published now, and those published before it) and the blockers found."""
+    current, earlier = earlier_publications(run)
+    return {"against": current.pk if current else None, "also_against": [r.pk for r in earlier],
+            "blocking_cells": revision_blockers(run)}
+
+
+def earlier_publications(run: IndexRun) -> tuple[IndexRun | None, list[IndexRun]]:
+    """The run published now for ``run``'s period, and the other runs of the period that
+    were ever published (``published_at`` set), newest first — the public has seen them
+    all, and may have kept them. Neither includes ``run`` itself."""
+    others = list(IndexRun.objects.filter(period_id=run.period_id, published_at__isnull=False)
+                  .exclude(pk=run.pk).order_by("-published_at"))
+    current = next((r for r in others if r.is_published), None)
+    return current, [r for r in others if r is not current]
+
+
 def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[dict]:
-    """Cells that would let the public difference ``run`` against the run currently
-    published for its period (``against``, by default that run): published in both, with
-    1 … min_cell_size − 1 filings that differ between the two — new, gone or re-scored.
-    The difference of the two sums is then the total of those few filings (a newly
-    accepted filer's exact score when Δn = 1) or, when one filer replaced another (Δn = 0),
-    the difference of their two scores. Empty when nothing else is published for the
-    period. Each blocker: kind, code, n_published, n, changed (filings that differ)."""
-    if against is None:
-        against = IndexRun.objects.filter(period_id=run.period_id, is_published=True).exclude(pk=run.pk).first()
-    if against is None or against.pk == run.pk:
+    """Cells and groups that would let the public difference ``run`` against a run of
+    its period the public has seen: by default the run published now and every run of the
+    period published before it (:func:`earlier_publications`; a blocker found against an
+    earlier one carries ``against``, its id), or only ``against`` when given. See
+    :func:`blockers_against`. Empty when nothing of the period was ever published."""
+    if against is not None:
+        return blockers_against(run, against)
+    current, earlier = earlier_publications(run)
+    out = blockers_against(run, current) if current is not None else []
+    for older in earlier:
+        out += [{**b, "against": older.pk} for b in blockers_against(run, older)]
+    return out
+
+
+def blockers_against(run: IndexRun, against: IndexRun) -> list[dict]:
+    """Cells that would let the public difference ``run`` against ``against``: published
+    in both, with 1 … min_cell_size − 1 filings that differ between the two — new, gone
+    or re-scored. The difference of the two sums is then the total of those few filings (a
+    newly accepted filer's exact score when Δn = 1) or, when one filer replaced another
+    (Δn = 0), the difference of their two scores; then the cells the two runs determine
+    together (:func:`stacked_blockers`), the groups that are no cell
+    (:func:`group_blockers`) and the level distributions (:func:`level_blockers`). Each
+    blocker: kind, code, n_published, n, changed (filings that differ)."""
+    if against.pk == run.pk:
         return []
     m = index_parameters(run).min_cell_size
     changed_by_cell = changed_sets(run, against)

@@ -57,7 +57,7 @@ def test_a_rerun_one_filing_apart_is_not_published_and_staff_see_why(client):
     assert {(b["kind"], b["code"]) for b in rerun.audit["revision"]["blocking_cells"]} == keys
     with pytest.raises(ValidationError, match="不能发布") as refused:
         index_run_publish(run=rerun, user=None)
-    assert "county:330108（" in " ".join(refused.value.messages)
+    assert "县级“滨江区”（" in " ".join(refused.value.messages)
     published.refresh_from_db()
     assert published.is_published
     # the public: "being updated", no cell marked; insiders keep the marks
@@ -274,7 +274,7 @@ def test_publishing_takes_the_revision_check_recorded_at_the_join(django_assert_
     _, p2026 = build()
     published = index_run_publish(run=inline_run(p2026), user=None)
     rerun = inline_run(p2026)
-    assert rerun.audit["revision"] == {"against": published.pk, "blocking_cells": []}
+    assert rerun.audit["revision"] == {"against": published.pk, "also_against": [], "blocking_cells": []}
     with django_assert_max_num_queries(12):
         index_run_publish(run=rerun, user=None)
     rerun.refresh_from_db()
@@ -289,7 +289,8 @@ def test_a_check_recorded_against_an_older_publication_is_made_again():
     before = inline_run(p2026)
     late = accept_late_filing(p2026)
     after = inline_run(p2026)
-    assert before.audit["revision"] == after.audit["revision"] == {"against": None, "blocking_cells": []}
+    assert before.audit["revision"] == after.audit["revision"] == {"against": None, "also_against": [],
+                                                                   "blocking_cells": []}
     index_run_publish(run=after, user=None)
     with pytest.raises(ValidationError, match="不能发布"):
         index_run_publish(run=before, user=None)
@@ -359,3 +360,42 @@ def test_five_late_filers_of_different_levels_are_published():
     rerun = inline_run(p2026)
     assert revision_blockers(rerun) == []
     assert index_run_publish(run=rerun, user=None).is_published
+
+
+# --- every publication the public has seen ---------------------------------------------------------
+
+
+def test_a_rerun_is_checked_against_every_earlier_publication_of_the_period():
+    """A (published) → B = A + five late filers of different levels (published: five
+    differ) → C = A + one other late filer (the five returned). C differs from B by six
+    filings, so the check against the run published now lets it through; but the public
+    kept A, and C − A is the one new filer's score. C is checked against A too, and
+    refused."""
+    _, p2026 = build()
+    first = index_run_publish(run=inline_run(p2026), user=None)
+    by_level: dict[int, list[int]] = {}
+    for s in RunScore.objects.filter(run=first).order_by("submission_id"):
+        by_level.setdefault(s.level, []).append(s.submission_id)
+    picks = [ids[i] for i in range(2) for ids in by_level.values() if len(ids) > i][:5]
+    templates = list(Submission.objects.filter(pk__in=picks).order_by("pk"))
+    five = late_filers_in_binjiang(p2026, templates)
+    second = index_run_publish(run=inline_run(p2026), user=None)
+    Submission.objects.filter(pk__in=[s.pk for s in five]).update(status=SubmissionStatus.RETURNED)
+    late = late_filers_in_binjiang(p2026, templates[:1])[0]  # the level of one of the five
+    third = inline_run(p2026)
+    # against B alone: nothing blocks …
+    assert revision_blockers(third, against=second) == []
+    # … against A: the county differs by one filer, C − A is its score
+    old = IndexCell.objects.get(run=first, kind="county", code="330108")
+    new = IndexCell.objects.get(run=third, kind="county", code="330108")
+    score = RunScore.objects.get(run=third, submission_id=late.pk).composite
+    assert new.n * new.mean - old.n * old.mean == pytest.approx(score, abs=1e-6)
+    blockers = {(b["kind"], b["code"]): b for b in revision_blockers(third)}
+    assert blockers[("county", "330108")] == {"kind": "county", "code": "330108", "n_published": old.n, "n": new.n,
+                                              "changed": 1, "against": first.pk}
+    assert third.audit["revision"]["also_against"] == [first.pk]
+    with pytest.raises(ValidationError, match="不能发布") as refused:
+        index_run_publish(run=third, user=None)
+    assert f"县级“滨江区”（对照此前发布的计算编号 {first.pk}：{old.n}→{new.n}，1）" in " ".join(refused.value.messages)
+    second.refresh_from_db()
+    assert second.is_published
