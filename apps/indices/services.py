@@ -68,7 +68,9 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
         raise ValidationError(
             _("该批次按基期 %(used)s 计算，而当前基期为 %(base)s：请重新计算后再发布。") % {"used": used, "base": base.period.code}
         )
-    blockers = recorded_revision_blockers(run)
+    # a run published before (a rollback) tells the public nothing it has not seen: every
+    # combination of it with the other publications was public already
+    blockers = [] if run.published_at is not None else recorded_revision_blockers(run)
     stacked = [b for b in blockers if b.get("stacked")]
     groups = [b for b in blockers if b.get("group")]
     levels = [b for b in blockers if b.get("levels")]

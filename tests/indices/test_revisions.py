@@ -9,7 +9,7 @@ from django.urls import reverse
 from apps.filings.models import Submission, SubmissionStatus
 from apps.indices.models import IndexCell, RunScore
 from apps.indices.readers import PUBLIC, Reader, cells_for
-from apps.indices.services import index_mark_stale, index_run_publish, revision_blockers
+from apps.indices.services import blockers_against, index_mark_stale, index_run_publish, revision_blockers
 from tests.factories import authority_user, prefecture
 from tests.indices.population import build
 from tests.indices.test_index_runs import inline_run
@@ -399,3 +399,24 @@ def test_a_rerun_is_checked_against_every_earlier_publication_of_the_period():
     assert f"县级“滨江区”（对照此前发布的计算编号 {first.pk}：{old.n}→{new.n}，1）" in " ".join(refused.value.messages)
     second.refresh_from_db()
     assert second.is_published
+
+
+def test_rolling_back_to_a_run_the_public_has_seen_is_not_refused():
+    """A run published before tells the public nothing new when it is published again:
+    the rollback is not checked. Here A (minimum cell size 5) and B (the period re-run
+    with minimum cell size 1 after one filer of 滨江区 was replaced by another with the same
+    answers, so that B's own check lets it through) differ by two filings; rolling back
+    from B to A is allowed."""
+    from apps.indices.services import index_run_rollback
+
+    _, p2026 = build()
+    first = index_run_publish(run=inline_run(p2026), user=None)
+    gone = Submission.objects.filter(period=p2026, county_code="330108").order_by("pk").first()
+    Submission.objects.filter(pk=gone.pk).update(status=SubmissionStatus.RETURNED)
+    accept_late_filing(p2026)  # with the answers of the first filing of the county: gone's
+    second = index_run_publish(run=inline_run(p2026, min_cell_size=1), user=None)
+    assert second.is_published
+    assert {(b["kind"], b["code"]) for b in blockers_against(first, second)} >= {("county", "330108")}
+    assert index_run_rollback(period=p2026, user=None).pk == first.pk
+    first.refresh_from_db()
+    assert first.is_published
