@@ -163,9 +163,9 @@ def test_authority_uploads_paper_filings_and_watches_the_import_job(page, live_s
     page.get_by_label("只写入正确的行：跳过并报告错误行").check()
     page.get_by_role("button", name="上传并导入").click()
     # the worker imports the file; the page polls until the job is finished
-    expect(page.get_by_test_id("transfer-job")).to_have_attribute("data-status", "succeeded", timeout=60_000)
-    expect(page.get_by_test_id("transfer-summary")).to_contain_text("部分导入")
-    expect(page.get_by_test_id("transfer-errors")).to_contain_text("R1：请选择0–5级中的一级。")
+    expect(page.get_by_test_id("file-job")).to_have_attribute("data-status", "succeeded", timeout=60_000)
+    expect(page.get_by_test_id("job-message")).to_contain_text("部分导入")
+    expect(page.get_by_test_id("job-errors")).to_contain_text("R1：请选择0–5级中的一级。")
     assert Submission.objects.filter(status=SubmissionStatus.SUBMITTED).count() == 2
     page.set_viewport_size({"width": 1400, "height": 900})
     screenshot(page, "transfer-job-1400")
