@@ -215,7 +215,47 @@ def earlier_publications(run: IndexRun) -> tuple[IndexRun | None, list[IndexRun]
     others = list(IndexRun.objects.filter(period_id=run.period_id, published_at__isnull=False)
                   .exclude(pk=run.pk).order_by("-published_at"))
     current = next((r for r in others if r.is_published), None)
-    return current, [r for r in others if r is not current]
+    # a run the public saw with the same content as one kept (a nightly re-run of an
+    # unchanged period, say) adds nothing to check against: each check costs seconds
+    seen = {content_digest(current)} if current is not None else set()
+    earlier = []
+    for r in others:
+        if r is current:
+            continue
+        digest = content_digest(r)
+        if digest not in seen:
+            seen.add(digest)
+            earlier.append(r)
+    return current, earlier
+
+
+def content_digest(run: IndexRun) -> str:
+    """What the public can learn from ``run``, as a digest: its filings and their scores,
+    the hidden flag of every cell and the cells whose level distribution is withheld. Two
+    runs with the same digest publish the same numbers (the cells follow from these and
+    the run's parameters, which decide the hidden flags). Computed once, by two grouped
+    queries, and kept in the run's provenance."""
+    import hashlib
+
+    from django.db import connection
+
+    from .models import RunScore
+
+    known = (run.provenance or {}).get("content_digest")
+    if known:
+        return known
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT md5(string_agg(submission_id::text || ':' || composite::text, ',' ORDER BY submission_id)) "
+                       f"FROM {RunScore._meta.db_table} WHERE run_id = %s", [run.pk])
+        scores = cursor.fetchone()[0] or ""
+        cursor.execute(f"SELECT md5(string_agg(kind || ':' || code || ':' || suppressed::text, ',' ORDER BY kind, code)) "
+                       f"FROM {IndexCell._meta.db_table} WHERE run_id = %s", [run.pk])
+        cells = cursor.fetchone()[0] or ""
+    levels = ",".join(sorted(((run.audit or {}).get("protection") or {}).get("level_hidden") or ()))
+    digest = hashlib.sha256(f"{scores}|{cells}|{levels}".encode()).hexdigest()[:32]
+    IndexRun.objects.filter(pk=run.pk).update(provenance={**(run.provenance or {}), "content_digest": digest})
+    run.provenance = {**(run.provenance or {}), "content_digest": digest}
+    return digest
 
 
 def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[dict]:

@@ -168,7 +168,7 @@ def test_a_replacement_across_two_different_cells_is_not_published():
 # --- 3. the property on random populations ------------------------------------------------------------
 
 
-def _revision(seed: int):
+def _revision(seed: int, retag=None):
     """A random population's run and a re-run: one or two groups of 5–8 late filers of one
     profile each (every cell they touch changes by at least 5 when they stay together),
     every other seed one of them moved to another filer's county and division, and every
@@ -176,6 +176,8 @@ def _revision(seed: int):
     stability rule (the re-run's hidden cells differ more)."""
     rng = np.random.default_rng(seed)
     scores, registry, _ = random_population(seed, int(rng.integers(120, 260)))
+    if retag is not None:  # the same key-industry tags in the filings and the register
+        scores, registry = retag(scores), retag(registry)
     params = IndexParameters()
     first = compute_cells(scores, registry, params, DIMS)
     start = int(registry["enterprise_id"].max()) + 1
@@ -226,3 +228,33 @@ def test_no_small_group_follows_from_two_runs_when_the_rerun_is_publishable(seed
         publishable += 1
         assert attack == [], (seed, attack[:3])
     assert publishable >= 5 and caught >= 1, (publishable, caught)
+
+
+def electronics_is_a_division(frame: pd.DataFrame) -> pd.DataFrame:
+    """Tag "electronics" exactly on the filings of the population's first division (in
+    sorted order): a key industry that is a union of whole divisions."""
+    division = sorted(frame["division"].astype(str).unique())[0]
+    out = frame.copy()
+    out["key_industries"] = [tuple(sorted({*[t for t in tags if t != "electronics"], *(["electronics"] if d == division else [])}))
+                             for tags, d in zip(out["key_industries"], out["division"].astype(str), strict=True)]
+    return out
+
+
+def test_a_key_industry_of_whole_divisions_as_their_sum_finds_the_same_groups():
+    """The structure system writes a key industry that is a union of whole divisions as
+    "= Σ those division cells" (at 200,000 filings its sum over every atom of the country
+    made one block of 62,720 unknowns, too large to solve). The same groups come out as
+    with the sum over its pieces, on random populations where "electronics" is one whole
+    division; on some of them that key industry enters the system."""
+    from apps.indices.revision_groups import _included_splitters, filings_of
+
+    entered = found = 0
+    for seed in range(40, 52):
+        first, first_cells, second, second_cells = _revision(seed, retag=electronics_is_a_division)
+        a, b = (f.assign(submission=f["enterprise_id"]) for f in (first, second))
+        fast = two_run_groups(first_cells, second_cells, a, b, M)
+        plain = two_run_groups(first_cells, second_cells, a, b, M, reference=True)
+        assert sorted((g.key, g.filings) for g in fast) == sorted((g.key, g.filings) for g in plain), seed
+        entered += ("key_industry", "electronics") in _included_splitters(filings_of(a, b), first_cells, second_cells, M)
+        found += bool(fast)
+    assert entered >= 3 and found >= 1, (entered, found)

@@ -420,3 +420,25 @@ def test_rolling_back_to_a_run_the_public_has_seen_is_not_refused():
     assert index_run_rollback(period=p2026, user=None).pk == first.pk
     first.refresh_from_db()
     assert first.is_published
+
+
+def test_earlier_publications_with_the_same_content_are_checked_once():
+    """Runs the public saw with the same content (a re-run of an unchanged period) are one
+    publication for the check: their digests are equal, the second is not checked again.
+    A run with other content (a late filer) has another digest."""
+    from apps.indices.services import content_digest, earlier_publications
+
+    _, p2026 = build()
+    first = index_run_publish(run=inline_run(p2026), user=None)
+    second = index_run_publish(run=inline_run(p2026), user=None)
+    third = index_run_publish(run=inline_run(p2026), user=None)
+    assert content_digest(first) == content_digest(second) == content_digest(third)
+    accept_late_filing(p2026)
+    rerun = inline_run(p2026)
+    assert content_digest(rerun) != content_digest(third)
+    current, earlier = earlier_publications(rerun)
+    assert current.pk == third.pk and earlier == []
+    assert rerun.audit["revision"]["also_against"] == []
+    # the digest is kept on the run
+    first.refresh_from_db()
+    assert first.provenance["content_digest"] == content_digest(third)
