@@ -233,26 +233,27 @@ def content_digest(run: IndexRun) -> str:
     """What the public can learn from ``run``, as a digest: its filings and their scores,
     the hidden flag of every cell and the cells whose level distribution is withheld. Two
     runs with the same digest publish the same numbers (the cells follow from these and
-    the run's parameters, which decide the hidden flags). Computed once, by two grouped
-    queries, and kept in the run's provenance."""
+    the run's parameters, which decide the hidden flags). Computed once (the scores as
+    arrays, :func:`apps.indices.pipeline.read_scores`; any database) and kept in the run's
+    provenance."""
     import hashlib
 
-    from django.db import connection
+    import numpy as np
 
-    from .models import RunScore
+    from .pipeline import read_scores
 
     known = (run.provenance or {}).get("content_digest")
     if known:
         return known
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT md5(string_agg(submission_id::text || ':' || composite::text, ',' ORDER BY submission_id)) "
-                       f"FROM {RunScore._meta.db_table} WHERE run_id = %s", [run.pk])
-        scores = cursor.fetchone()[0] or ""
-        cursor.execute(f"SELECT md5(string_agg(kind || ':' || code || ':' || suppressed::text, ',' ORDER BY kind, code)) "
-                       f"FROM {IndexCell._meta.db_table} WHERE run_id = %s", [run.pk])
-        cells = cursor.fetchone()[0] or ""
-    levels = ",".join(sorted(((run.audit or {}).get("protection") or {}).get("level_hidden") or ()))
-    digest = hashlib.sha256(f"{scores}|{cells}|{levels}".encode()).hexdigest()[:32]
+    data = read_scores(run.pk)
+    hasher = hashlib.sha256()
+    hasher.update(np.ascontiguousarray(data["enterprise_id"], dtype="<i8").tobytes())
+    hasher.update(np.ascontiguousarray(data["composite"], dtype="<f8").tobytes())
+    for kind, code, suppressed in IndexCell.objects.filter(run=run).order_by("kind", "code").values_list(
+            "kind", "code", "suppressed"):
+        hasher.update(f"{kind}:{code}:{int(suppressed)},".encode())
+    hasher.update(("|" + ",".join(sorted(((run.audit or {}).get("protection") or {}).get("level_hidden") or ()))).encode())
+    digest = hasher.hexdigest()[:32]
     IndexRun.objects.filter(pk=run.pk).update(provenance={**(run.provenance or {}), "content_digest": digest})
     run.provenance = {**(run.provenance or {}), "content_digest": digest}
     return digest
