@@ -70,7 +70,24 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
         )
     # a run published before (a rollback) tells the public nothing it has not seen: every
     # combination of it with the other publications was public already
-    blockers = [] if run.published_at is not None else recorded_revision_blockers(run)
+    blockers = [] if run.published_at is not None else recorded_revision_blockers(run, lock=True)
+    refusal = revision_refusal(run, blockers)
+    if refusal:
+        raise ValidationError(refusal)
+    IndexRun.objects.filter(period=run.period, is_published=True).update(is_published=False)
+    run.is_published, run.published_at, run.published_by = True, timezone.now(), recorded_user(user)
+    run.save(update_fields=["is_published", "published_at", "published_by"])
+    if base is None:  # the first publication fixes the base, recorded with who published
+        IndexBase.objects.create(period=run.period, chosen_by=recorded_user(user), note=_("首次发布时确定"))
+    transaction.on_commit(lambda: run_published.send(sender=IndexRun, run_id=run.pk))
+    return run
+
+
+def revision_refusal(run: IndexRun, blockers: list[dict]) -> str | None:
+    """What staff read when ``blockers`` (:func:`revision_blockers`) stop ``run``'s
+    publication, in words, the most direct reason first (cells a few filings apart, cells
+    the two runs determine together, groups that are no cell, level distributions); None
+    when nothing blocks. The publish refuses with it; the run page shows it beforehand."""
     stacked = [b for b in blockers if b.get("stacked")]
     groups = [b for b in blockers if b.get("group")]
     levels = [b for b in blockers if b.get("levels")]
@@ -83,24 +100,24 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
                "least": b["least"], "level": b["level"]}
             for b in levels[:20]
         )
-        raise ValidationError(
+        return (
             _("不能发布：%(count)s 个单元两次公开的等级分布相减，可知新增（或退出）的企业全部或除一家外处于同一等级，"
               "即可推知这些企业各自的等级。请等待下一次定期发布（更多填报审核通过后）再发布。受影响单元：%(cells)s")
             % {"count": len(levels), "cells": shown}
         )
     if groups and not blockers and not stacked:
         shown = "；".join(groups_in_words(groups[:10])) + (_("；等") if len(groups) > 10 else "")
-        raise ValidationError(
+        return (
             _("不能发布：把该批次与该期次已发布的批次联立，公众可算出 %(count)s 组不是统计单元的企业（每组 1 至 %(m)s 家）的"
               "得分合计或差值（例如新批次的重点行业减去已发布批次的县，或不同单元的变化相减得出一家新企业与一家退出企业的合计）。"
               "请等待下一次定期发布再发布。可推算的组：%(groups)s")
             % {"count": len(groups), "m": index_parameters(run).min_cell_size - 1, "groups": shown}
         )
     if stacked and not blockers:
-        raise ValidationError(
+        return (
             _("不能发布：该批次与该期次已发布的批次中，一方隐藏而另一方公开且未变的单元，会使另一方隐藏的 %(count)s 个单元"
               "可由两次发布的合计联立推算。请等待下一次定期发布再发布。受影响单元：%(cells)s")
-            % {"count": len(stacked), "cells": "、".join(f"{b['kind']}:{b['code']}" for b in stacked[:20])}
+            % {"count": len(stacked), "cells": "、".join(_cell_display_names(stacked[:20]).values())}
         )
     if blockers:
         names = _cell_display_names(blockers[:20])
@@ -111,20 +128,14 @@ def index_run_publish(*, run: IndexRun, user) -> IndexRun:
             for b in blockers[:20]
         )
         more = len(blockers) - 20
-        raise ValidationError(
+        return (
             _("不能发布：与该期次已发布（含此前发布过）的批次相比，%(count)s 个单元只有 1 至 %(m)s 家企业的填报不同（新增、退出、替换或得分改变），"
               "两次发布相减即可得到这几家企业的得分合计或差值。请等待下一次定期发布（更多填报审核通过后）再发布。"
               "受影响单元（企业数变化，不同的填报数）：%(cells)s%(more)s")
             % {"count": len(blockers), "m": index_parameters(run).min_cell_size - 1, "cells": shown,
                "more": _("等") if more > 0 else ""}
         )
-    IndexRun.objects.filter(period=run.period, is_published=True).update(is_published=False)
-    run.is_published, run.published_at, run.published_by = True, timezone.now(), recorded_user(user)
-    run.save(update_fields=["is_published", "published_at", "published_by"])
-    if base is None:  # the first publication fixes the base, recorded with who published
-        IndexBase.objects.create(period=run.period, chosen_by=recorded_user(user), note=_("首次发布时确定"))
-    transaction.on_commit(lambda: run_published.send(sender=IndexRun, run_id=run.pk))
-    return run
+    return None
 
 
 # --- revisions without differencing -----------------------------------------------------------------
@@ -182,22 +193,29 @@ def _period_tags(period: Period, enterprise_ids: list[int]) -> list[tuple[str, .
     return [tuple(sorted(found.get(e, []))) for e in enterprise_ids]
 
 
-def recorded_revision_blockers(run: IndexRun) -> list[dict]:
+def recorded_revision_blockers(run: IndexRun, *, lock: bool = False) -> list[dict]:
     """:func:`revision_blockers` of ``run``, taken from the check the join recorded on the
     run (``audit["revision"]``, :func:`revision_record`) when that check was made against
     the runs published so far (the current one and the earlier ones); otherwise (another
     run published since, or no record) checked again. A run's cells and scores never change after it succeeded, so the record
     stays true while the published run is the same (the check costs about 11 s at 200,000
     filings: a publish request should not repeat it)."""
+    if lock:  # a publish of another run of the period waits, then this one checks against it
+        IndexRun.objects.select_for_update().filter(period_id=run.period_id, is_published=True).exclude(pk=run.pk).first()
+    recorded = still_recorded_blockers(run)
+    return recorded if recorded is not None else revision_blockers(run)
+
+
+def still_recorded_blockers(run: IndexRun) -> list[dict] | None:
+    """The blockers the join recorded on ``run``, while they still hold (the runs published
+    since are the ones it was checked against); None when the check must be made again."""
     recorded = (run.audit or {}).get("revision")
-    # locked: a publish of another run of the period waits, then this one checks against it
-    IndexRun.objects.select_for_update().filter(period_id=run.period_id, is_published=True).exclude(pk=run.pk).first()
     current, earlier = earlier_publications(run)
     if (recorded is not None and "blocking_cells" in recorded
             and recorded.get("against") == (current.pk if current else None)
             and sorted(recorded.get("also_against", [])) == sorted(r.pk for r in earlier)):
         return list(recorded["blocking_cells"])
-    return revision_blockers(run)
+    return None
 
 
 def revision_record(run: IndexRun) -> dict:

@@ -21,7 +21,15 @@ from apps.frameworks.models import Framework
 
 from .models import IndexRun, RunStatus
 from .preview import run_preview
-from .services import index_run_publish, index_run_rollback, index_run_start, previously_published_run, published_run
+from .services import (
+    index_run_publish,
+    index_run_rollback,
+    index_run_start,
+    previously_published_run,
+    published_run,
+    revision_refusal,
+    still_recorded_blockers,
+)
 
 RECENT_RUNS = 20
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
@@ -80,11 +88,20 @@ def run_detail(request, pk: int):
     _require(can_run_indices(request.user))
     run = _run_or_404(pk)
     current = published_run(run.period)
-    preview = None
+    preview = refusal = None
+    revision_state = ""
     if run.status == RunStatus.SUCCEEDED and not run.is_published:
         preview = run_preview(run=run, against=current, user=request.user)
+        # the revision check recorded at the join, while it holds (checking again here
+        # would take seconds at national scale: the publish does it when it must)
+        blockers = None if run.published_at else still_recorded_blockers(run)
+        refusal = revision_refusal(run, blockers) if blockers else None
+        if run.published_at:
+            revision_state = "republish"  # the public has seen it: no check (index_run_publish)
+        else:
+            revision_state = "unknown" if blockers is None else ("blocked" if refusal else "clear")
     return render(request, "indices/run_detail.html", {
-        "run": run, "current": current, "preview": preview,
+        "run": run, "current": current, "preview": preview, "revision_state": revision_state, "refusal": refusal,
         "previous": previously_published_run(run.period) if run.is_published else None,
         "can_publish": can_publish_indices(request.user),
         "protection_pct": f"{100 * float((run.audit.get('protection') or {}).get('p') or 0):g}",

@@ -66,6 +66,13 @@ def test_ministry_is_told_which_group_of_filings_blocks_a_revision(page, live_se
     _login(page, live_server, "ministry")
     for width in (1400, 390):
         page.set_viewport_size({"width": width, "height": 900})
+        # the run page says so beforehand, and offers no publish link
+        page.goto(f"{live_server.url}/index-runs/{rerun.pk}/")
+        check = page.get_by_test_id("revision-check")
+        expect(check).to_have_attribute("data-state", "blocked")
+        expect(check).to_contain_text("不能发布：把该批次与该期次已发布的批次联立")
+        expect(page.get_by_test_id("publish-link")).to_have_count(0)
+        screenshot(page, f"revision-check-on-run-page-{width}")
         page.goto(f"{live_server.url}/index-runs/{rerun.pk}/publish/")
         page.get_by_test_id("confirm").check()
         page.get_by_role("button", name="确认发布").click()

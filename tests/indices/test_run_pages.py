@@ -172,3 +172,38 @@ def test_the_run_page_shows_the_protection_audit(client):
     assert 'data-testid="protection-audit"' in html
     assert f"审核 {audit['audited']} 个主隐藏单元" in html and "±10%" in html
     assert f"增加隐藏 {audit['widened']} 个单元，仍未达标 0 个" in html
+
+
+def test_the_run_page_says_beforehand_whether_the_revision_check_lets_it_be_published(client):
+    """Staff see the recorded revision check on the run page: a re-run one filer apart is
+    refused there in the words the publish would use, with no publish link; a re-run
+    without changes passes; a run computed before another was published is checked
+    again at the publish; a run published before needs no check."""
+    from tests.indices.test_revisions import accept_late_filing
+
+    _, p2026 = build()
+    c = client_for(client, ministry_user())
+
+    def revision_check(run):
+        html = c.get(reverse("indices:run", args=[run.pk])).content.decode()
+        start = html.index('data-testid="revision-check"')
+        return html[start - 80 : html.index("</", start)], 'data-testid="publish-link"' in html
+
+    first = pipeline.run_inline(run_id=index_run_start(period=p2026, user=None, enqueue=False).pk)
+    index_run_publish(run=first, user=None)
+    same = pipeline.run_inline(run_id=index_run_start(period=p2026, user=None, enqueue=False).pk)
+    text, link = revision_check(same)
+    assert 'data-state="clear"' in text and "修订检查通过" in text and link
+    accept_late_filing(p2026)
+    apart = pipeline.run_inline(run_id=index_run_start(period=p2026, user=None, enqueue=False).pk)
+    text, link = revision_check(apart)
+    assert 'data-state="blocked"' in text and "不能发布" in text and "县级“滨江区”（" in text and not link
+    # another run published since "same" was computed: its record no longer speaks for it
+    index_run_publish(run=same, user=None)
+    other = pipeline.run_inline(run_id=index_run_start(period=p2026, user=None, enqueue=False).pk)
+    index_run_publish(run=first, user=None)  # a rollback: first again, then other is stale
+    text, link = revision_check(same)
+    assert 'data-state="republish"' in text and link
+    assert other.audit["revision"]["against"] == same.pk
+    text, link = revision_check(other)
+    assert 'data-state="unknown"' in text and link
