@@ -683,7 +683,9 @@ def _add_rank_intervals(
     n = cells["n"].to_numpy(float)[idx]
     registered = cells["registered"].to_numpy(float)[idx]
     std = pd.to_numeric(cells["std"], errors="coerce").to_numpy(float)[idx]
-    fpc = np.where(registered > n, np.sqrt((registered - n) / np.maximum(registered - 1, 1)),
+    # (a register smaller than the filers — enterprises registered after the period's
+    # snapshot — has no correction; clipped so that the branch np.where discards warns not)
+    fpc = np.where(registered > n, np.sqrt(np.maximum(registered - n, 0) / np.maximum(registered - 1, 1)),
                    np.where(registered == n, 0.0, 1.0))
     se = np.nan_to_num(std / np.sqrt(n) * fpc, nan=0.0)
     group = pd.factorize(group[idx])[0]
