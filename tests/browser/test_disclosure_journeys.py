@@ -48,20 +48,11 @@ def test_ministry_is_told_which_group_of_filings_blocks_a_revision(page, live_se
     and are refused in words, with the group and the cells it follows from; the published
     run stays."""
     from apps.accounts.models import Role
-    from apps.filings.models import SubmissionStatus
     from apps.indices.models import IndexRun
-    from apps.indices.services import index_mark_stale, index_run_publish
     from tests.factories import UserFactory
-    from tests.indices.test_index_runs import inline_run
-    from tests.indices.test_revisions import replacement_population
+    from tests.indices.test_revisions import replacement_revision
 
-    period, _, first, file = replacement_population()
-    published = index_run_publish(run=inline_run(period), user=None)
-    first[16].status = SubmissionStatus.RETURNED
-    first[16].save(update_fields=["status"])
-    for i in range(21, 31):
-        index_mark_stale(submission=file(i))
-    rerun = inline_run(period)
+    published, rerun, _ = replacement_revision()
     UserFactory(role=Role.MINISTRY, is_staff=True, username="ministry", first_name="部委工作人员")
     _login(page, live_server, "ministry")
     for width in (1400, 390):

@@ -205,20 +205,26 @@ def replacement_population():
     return period, people, first, file
 
 
+def replacement_revision(**params):
+    """The population above with its first run published, filer 16 returned and filers
+    21–30 accepted, and the re-run (``params``: its parameters). Returns (published run,
+    re-run, the enterprises by number)."""
+    period, people, first, file = replacement_population()
+    published = index_run_publish(run=inline_run(period), user=None)
+    first[16].status = SubmissionStatus.RETURNED
+    first[16].save(update_fields=["status"])
+    for i in range(21, 31):
+        index_mark_stale(submission=file(i))
+    return published, inline_run(period, **params), people
+
+
 def test_a_group_that_is_no_cell_blocks_a_real_publish():
     """Every cell the re-run and the published run share changes by 0 or at least five
     filings, and no hidden cell follows from the two runs: the Δn rule and the stacked
     equations pass. But (玄武区′ − 玄武区) − (生物医药′ − 生物医药) is the late filer 25
     plus the returned filer 16: the publish is refused with that group, and the published
     run stays."""
-    period, people, first, file = replacement_population()
-    published = index_run_publish(run=inline_run(period), user=None)
-    returned = first[16]
-    returned.status = SubmissionStatus.RETURNED
-    returned.save(update_fields=["status"])
-    for i in range(21, 31):
-        index_mark_stale(submission=file(i))
-    rerun = inline_run(period)
+    published, rerun, people = replacement_revision()
 
     def total(run, kind, code):
         cell = IndexCell.objects.get(run=run, kind=kind, code=code)
@@ -249,13 +255,7 @@ def test_a_revision_too_large_to_check_is_recorded_and_not_published():
     """Fail closed: a block of the two-run equations with more unknowns than the run's
     ``revision_max_unknowns`` is not solved; the run records it as not checked, and the
     publish is refused saying so."""
-    period, _, first, file = replacement_population()
-    published = index_run_publish(run=inline_run(period), user=None)
-    first[16].status = SubmissionStatus.RETURNED
-    first[16].save(update_fields=["status"])
-    for i in range(21, 31):
-        index_mark_stale(submission=file(i))
-    rerun = inline_run(period, revision_max_unknowns=1)
+    published, rerun, _ = replacement_revision(revision_max_unknowns=1)
     recorded = rerun.audit["revision"]["blocking_cells"]
     assert recorded and all(b["unchecked"] and b["unknowns"] > 1 for b in recorded), recorded
     with pytest.raises(ValidationError, match="未能检查"):
