@@ -19,34 +19,24 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # bench/run.py's child run
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench")
 os.environ.setdefault("DJANGO_DEBUG", "false")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-PY = sys.executable
 
 
 def child_run(period: str, method: str) -> dict:
-    """A full inline run of ``period`` with ``complement_method`` in a fresh process."""
-    code = (
-        "import django, json, time; django.setup();"
-        "from apps.filings.models import Period; from apps.indices.services import index_run_start;"
-        "from apps.indices import pipeline;"
-        f"p = Period.objects.get(code='{period}'); t = time.perf_counter();"
-        f"run = index_run_start(period=p, user=None, enqueue=False, parameters={{'complement_method': '{method}'}});"
-        "run = pipeline.run_inline(run_id=run.pk);"
-        "print(json.dumps({'run': run.pk, 'seconds': time.perf_counter() - t, 'status': run.status, 'cells': run.cells,"
-        " 'suppressed_cells': run.suppressed_cells, 'timings': run.timings,"
-        " 'complements': run.audit.get('complements', {}), 'protection': run.audit.get('protection', {})}))"
-    )
-    out = subprocess.run([PY, "-c", code], cwd=ROOT, check=True, text=True, capture_output=True, env=os.environ.copy())
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """A full inline run of ``period`` with ``complement_method`` in a fresh process
+    (bench/run.py's child run, with the run's audit)."""
+    from run import child_inline_run
+
+    return child_inline_run(period, {"complement_method": method}, audit=True)
 
 
 def main() -> None:

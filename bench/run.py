@@ -55,17 +55,23 @@ def ensure_database() -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def child_inline_run(period: str) -> dict:
-    """A full run in a fresh child process; returns its timings and peak RSS."""
+def child_inline_run(period: str, parameters: dict | None = None, audit: bool = False) -> dict:
+    """A full run in a fresh child process (``parameters``: the run's, e.g. another
+    complement method); returns its timings and peak RSS, and with ``audit`` its hidden
+    cells, complements and protection record (bench/complements.py)."""
     code = (
         "import django, json, resource, time; django.setup();"
         "from apps.filings.models import Period; from apps.indices.services import index_run_start;"
         "from apps.indices import pipeline;"
         f"p = Period.objects.get(code='{period}'); t = time.perf_counter();"
-        "run = index_run_start(period=p, user=None, enqueue=False); run = pipeline.run_inline(run_id=run.pk);"
-        "print(json.dumps({'run': run.pk, 'seconds': time.perf_counter() - t, 'status': run.status, 'cells': run.cells,"
+        f"run = index_run_start(period=p, user=None, enqueue=False, parameters=json.loads({json.dumps(json.dumps(parameters or {}))}));"
+        "run = pipeline.run_inline(run_id=run.pk);"
+        "out = {'run': run.pk, 'seconds': time.perf_counter() - t, 'status': run.status, 'cells': run.cells,"
         " 'submissions': run.submissions, 'timings': run.timings,"
-        " 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
+        " 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024};"
+        + ("out.update(suppressed_cells=run.suppressed_cells, complements=run.audit.get('complements', {}),"
+           " protection=run.audit.get('protection', {}));" if audit else "")
+        + "print(json.dumps(out))"
     )
     out = subprocess.run([PY, "-c", code], cwd=ROOT, check=True, text=True, capture_output=True, env=os.environ.copy())
     return json.loads(out.stdout.strip().splitlines()[-1])
