@@ -56,7 +56,11 @@ def index_run_start(*, period: Period, user, parameters: dict | None = None, enq
 @transaction.atomic
 def index_run_publish(*, run: IndexRun, user) -> IndexRun:
     """Switch what readers see for the run's period to ``run`` in one transaction; the
-    previously published run stays, for comparison and rollback (publish it again)."""
+    previously published run stays, for comparison and rollback (publish it again).
+    Refused (ValidationError, in :func:`revision_refusal`'s words) while the revision
+    check — recorded at the join, made again if other runs were published since — finds
+    that the public could difference ``run`` against a publication of the period; a run
+    published before is not checked again."""
     run = IndexRun.objects.select_for_update().get(pk=run.pk)
     if run.status != RunStatus.SUCCEEDED:
         raise ValidationError(_("只有计算成功的批次可以发布。"))
