@@ -216,6 +216,18 @@ def _open_partners(parts, member_cell, member_part, hidden: np.ndarray, n: np.nd
     return np.unique(cand[~hidden[cand] & (n[cand] > 0)])
 
 
+def _widen(hidden: np.ndarray, new: set[int], n: np.ndarray, order: np.ndarray, edges: pd.DataFrame, *,
+           linear: bool, weight: np.ndarray | None) -> np.ndarray:
+    """The cells one more round of an audit hides: ``new`` and the complements their
+    partitions then need (:func:`apps.indices.disclosure.protect`), those not hidden yet."""
+    from .disclosure import protect
+
+    step = np.zeros(len(hidden), dtype=bool)
+    step[list(new)] = True
+    step |= protect(hidden | step, n, order, edges, linear=linear, weight=weight)
+    return step & ~hidden
+
+
 def _cheapest(cand: np.ndarray, roomy: np.ndarray, order: np.ndarray, cost: np.ndarray) -> int:
     """The candidate to hide: among the ``roomy`` ones (those that protect enough), or all
     if none is, the one of least complement cost, then first in code order."""
@@ -232,7 +244,7 @@ def protect_intervals(
     the cells added (bool mask) and the audit summary recorded on the run: p, audited,
     widened (cells added), unprotected (left, if any: kind, code, n, low, high, value),
     rounds, largest block, LPs solved (blocks of one equation are bounded in closed form) and seconds."""
-    from .disclosure import complement_cost, protect
+    from .disclosure import complement_cost
 
     started = time.perf_counter()
     n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(np.int64)
@@ -280,10 +292,7 @@ def protect_intervals(
             new.add(_cheapest(cand, (total[cand] >= need) & (upper[cand] - total[cand] >= need), order, cost))
         if not new:
             break
-        step = np.zeros(len(hidden), dtype=bool)
-        step[list(new)] = True
-        step |= protect(current | step, n, order, edges, linear=linear, weight=weight)
-        step &= ~current
+        step = _widen(current, new, n, order, edges, linear=linear, weight=weight)
         added |= step
         current |= step
         pending = left
@@ -619,7 +628,7 @@ def protect_levels(
     (:func:`apps.indices.disclosure.protect`, as :func:`apps.indices.disclosure.level_disclosure`
     does), and again. Returns the distributions added (bool mask over published cells) and
     the summary recorded on the run (audit.protection.level_intervals)."""
-    from .disclosure import LEVEL_EXCEPTIONS, _repair_linear, complement_cost, protect
+    from .disclosure import LEVEL_EXCEPTIONS, _repair_linear, complement_cost
 
     started = time.perf_counter()
     n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy(np.int64)
@@ -658,10 +667,7 @@ def protect_levels(
             new.update(_repair_linear(unknown, n, order, edges, np.array(sorted(set(stuck))), weight).tolist())
         if not new:
             break
-        step = np.zeros(len(hidden), dtype=bool)
-        step[list(new)] = True
-        step |= protect(unknown | step, n, order, edges, linear=linear, weight=weight)
-        step &= ~unknown
+        step = _widen(unknown, new, n, order, edges, linear=linear, weight=weight)
         added |= step
         unknown |= step
         among = step.copy()

@@ -639,6 +639,17 @@ _WHOLE = 1.0 - 1e-9
 LEVEL_EXCEPTIONS = 1
 
 
+def levels_withheld(cells: pd.DataFrame, level_hidden: Collection[str] | None = None) -> np.ndarray:
+    """Cells whose level distribution the public does not see: those of
+    :func:`one_level_cells`, and those ``level_hidden`` names ("kind|code", the run's
+    complements of :func:`level_disclosure`, IndexRun.audit["protection"])."""
+    withheld = one_level_cells(cells)
+    if level_hidden:
+        keys = cells["kind"].astype(str) + SEPARATOR + cells["code"].astype(str)
+        withheld |= keys.isin(set(level_hidden)).to_numpy()
+    return withheld
+
+
 def one_level_cells(cells: pd.DataFrame) -> np.ndarray:
     """Published cells with filings whose level distribution puts all of them, or all but
     :data:`LEVEL_EXCEPTIONS` (one), in one level: showing it tells every member's level
@@ -1052,11 +1063,7 @@ def public_view(
     if "stale" in out.columns:
         out["stale"] = False
     if "level_shares" in out.columns:
-        no_levels = one_level_cells(cells)
-        if level_hidden:
-            keys = cells["kind"].astype(str) + SEPARATOR + cells["code"].astype(str)
-            no_levels |= keys.isin(set(level_hidden)).to_numpy()
-        out.loc[no_levels, "level_shares"] = None
+        out.loc[levels_withheld(cells, level_hidden), "level_shares"] = None
     n = pd.to_numeric(cells["n"], errors="coerce").to_numpy(float)
     for column, ok in order_statistic_mask(n, params.min_cell_size).items():
         if column in out.columns:

@@ -195,18 +195,23 @@ def _atom_edges(cells: pd.DataFrame, codes: pd.Index, first_row: int, first_part
     split = [c.rsplit(dc.SEPARATOR, 1) for c in codes.tolist()]
     county = key.get_indexer(["county" + dc.SEPARATOR + p[1] for p in split])
     pdiv = key.get_indexer(["prefecture_division" + dc.SEPARATOR + p[0] for p in split])
-    rows = first_row + np.arange(len(codes))
+    return _atom_partitions(county, pdiv, first_row + np.arange(len(codes)), len(cells), first_partition)
+
+
+def _atom_partitions(county: np.ndarray, pdiv: np.ndarray, rows: np.ndarray, n_cells: int, first_partition: int
+                     ) -> pd.DataFrame:
+    """Edges of the atoms ``rows`` into their county's partition (``county``: its cell's
+    position, −1 if absent) and their prefecture × division cell's (``pdiv``), numbered
+    from ``first_partition`` in order of first appearance of (name, parent), as a
+    factorized MultiIndex would number them, from integers (the MultiIndex's values cost
+    0.3 s at 200 k)."""
     frames = []
     for name, parent in (("county>county_division", county), ("prefecture_division>county_division", pdiv)):
         found = parent >= 0
         frames.append(pd.DataFrame({"name": name, "parent": parent[found], "child": rows[found]}))
     edges = pd.concat(frames, ignore_index=True)
-    # partitions numbered in order of first appearance of (name, parent), as a factorized
-    # MultiIndex would number them, from integers (the MultiIndex's values cost 0.3 s at 200 k)
     name_id = (edges["name"].to_numpy(object) != "county>county_division").astype(np.int64)
-    edges["partition"] = (
-        first_partition + pd.factorize(name_id * (len(cells) + 1) + edges["parent"].to_numpy(np.int64))[0]
-    )
+    edges["partition"] = first_partition + pd.factorize(name_id * (n_cells + 1) + edges["parent"].to_numpy(np.int64))[0]
     return edges[["partition", "name", "parent", "child"]]
 
 
@@ -464,17 +469,8 @@ def _fast_build_system(
     pd_cell = cell_key.get_indexer(
         [f"prefecture_division{sep}{p_names[x // nd]}{sep}{d_names[x % nd]}" for x in pd_keys.tolist()]
     )[pd_of]
-    rows = len(cells) + np.arange(k)
-    atom_frames = []
-    for name, parent in (("county>county_division", county_cell), ("prefecture_division>county_division", pd_cell)):
-        found = parent >= 0
-        atom_frames.append(pd.DataFrame({"name": name, "parent": parent[found], "child": rows[found]}))
-    atom_edges = pd.concat(atom_frames, ignore_index=True)
-    name_id = (atom_edges["name"].to_numpy(object) != "county>county_division").astype(np.int64)
-    atom_edges["partition"] = (
-        first_partition + pd.factorize(name_id * (len(cells) + 1) + atom_edges["parent"].to_numpy(np.int64))[0]
-    )
-    edges = pd.concat([edges, atom_edges[["partition", "name", "parent", "child"]]], ignore_index=True)
+    atom_edges = _atom_partitions(county_cell, pd_cell, len(cells) + np.arange(k), len(cells), first_partition)
+    edges = pd.concat([edges, atom_edges], ignore_index=True)
     all_hidden = np.concatenate([hidden, np.ones(k, dtype=bool)])
     all_n = np.concatenate([n_cells, atom_n])
     finest = np.concatenate([np.zeros(len(cells), dtype=bool), np.ones(k, dtype=bool)])

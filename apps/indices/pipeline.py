@@ -1000,9 +1000,12 @@ def finalize_run(*, run_id: int) -> IndexRun:
         locked.status, locked.progress, locked.finished_at = RunStatus.SUCCEEDED, 100, timezone.now()
         locked.timings["wall"] = round((locked.finished_at - locked.started_at).total_seconds(), 3)
         locked.save()
-    from .services import revision_record
+    from .services import content_digest, revision_record
 
     checked = time.perf_counter()
+    # the run's own digest now, while its scores are fresh: a later check against it (a
+    # page, a publish request) then only reads it (services.earlier_publications)
+    content_digest(locked)
     locked.audit = {**locked.audit, "revision": revision_record(locked)}
     # after the run succeeded (not in "wall"): the revision rule's check against the published run
     locked.timings["revision_check"] = round(time.perf_counter() - checked, 3)

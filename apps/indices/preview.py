@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from apps.core import formatting
 
 from .models import CellKind, IndexRun
-from .readers import Reader, cells_for
-from .readers import _names as cell_names  # display names of cell codes
+from .readers import Reader, cell_names, cells_for
 
 MAX_ROWS_PER_KIND = 20
 

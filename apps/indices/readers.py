@@ -288,7 +288,7 @@ def run_version(run: IndexRun | RunStamp) -> str:
     return f"{run.pk}.{published}.{stale}"
 
 
-def _names(kind: str, codes: list[str]) -> dict[str, str]:
+def cell_names(kind: str, codes: list[str]) -> dict[str, str]:
     """Display names of cell codes in the active language (one query at most)."""
     from django.utils.translation import get_language
 
@@ -343,7 +343,7 @@ def public_cells(run: IndexRun, kind: str, parent_code: str | None = None) -> li
     if found is not None:
         return found
     cells = cells_for(PUBLIC, run, kind, parent_code=parent_code)
-    names = _names(kind, [c["code"] for c in cells]) if cells else {}
+    names = cell_names(kind, [c["code"] for c in cells]) if cells else {}
     out = []
     for cell in cells:
         cell = {k: v for k, v in cell.items() if k not in ("confidential", "hidden")}

@@ -173,6 +173,12 @@ def _residual_ok(q: np.ndarray, vector: np.ndarray) -> bool:
     return bool(np.linalg.norm(rest) < _RESIDUAL_TOL * max(1.0, np.linalg.norm(vector)))
 
 
+def _both_signs(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of ``z`` and their negatives stacked, with each one's sign and row."""
+    k = len(z)
+    return np.concatenate([z, -z]), np.repeat(np.array([1, -1], np.int64), k), np.tile(np.arange(k), 2)
+
+
 def signed_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int, max_pool: int = 2500):
     """Signed sets of 1 … 4 unknowns (coefficients ±1, the first +1; together ≤ ``limit``
     filings by ``n``) whose probe sums vanish: candidates, to be confirmed exactly. A
@@ -203,9 +209,7 @@ def signed_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int, 
         pz = zs[pi] + ps[:, None] * zs[pj]
         pn = ns[pi] + ns[pj]
         if size == 3:
-            singles = np.concatenate([zs, -zs])
-            sign_k = np.concatenate([np.ones(len(zs), np.int64), -np.ones(len(zs), np.int64)])
-            k_of = np.concatenate([np.arange(len(zs)), np.arange(len(zs))])
+            singles, sign_k, k_of = _both_signs(zs)
             a, b = _matches(pz[:, 0], singles[:, 0])
             for x, y in zip(a, b, strict=True):
                 k = k_of[y]
@@ -216,9 +220,7 @@ def signed_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int, 
                     signs = (1, ps[x], sign_k[y])
                     out.append(_canonical(pool, members, signs))
         else:
-            both = np.concatenate([pz, -pz])
-            sign_b = np.concatenate([np.ones(len(pz), np.int64), -np.ones(len(pz), np.int64)])
-            b_of = np.concatenate([np.arange(len(pz)), np.arange(len(pz))])
+            both, sign_b, b_of = _both_signs(pz)
             a, b = _matches(pz[:, 0], both[:, 0])
             for x, y in zip(a, b, strict=True):
                 w = b_of[y]

@@ -201,20 +201,26 @@ def recorded_revision_blockers(run: IndexRun, *, lock: bool = False) -> list[dic
     """:func:`revision_blockers` of ``run``, taken from the check the join recorded on the
     run (``audit["revision"]``, :func:`revision_record`) when that check was made against
     the runs published so far (the current one and the earlier ones); otherwise (another
-    run published since, or no record) checked again. A run's cells and scores never change after it succeeded, so the record
-    stays true while the published run is the same (the check costs about 11 s at 200,000
-    filings: a publish request should not repeat it)."""
-    if lock:  # a publish of another run of the period waits, then this one checks against it
+    run published since, or no record) checked again. A run's cells and scores never
+    change after it succeeded, so the record stays true while those runs are the same (the
+    check takes 9 s at 200,000 filings and 17 s at 1,000,000: a publish request should not
+    repeat it). ``lock``: a publish of another run of the period waits, then this one
+    checks against it."""
+    if lock:
         IndexRun.objects.select_for_update().filter(period_id=run.period_id, is_published=True).exclude(pk=run.pk).first()
-    recorded = still_recorded_blockers(run)
-    return recorded if recorded is not None else revision_blockers(run)
+    current, earlier = earlier_publications(run)
+    recorded = _record_if_current(run, current, earlier)
+    return recorded if recorded is not None else _blockers_for(run, current, earlier)
 
 
 def still_recorded_blockers(run: IndexRun) -> list[dict] | None:
     """The blockers the join recorded on ``run``, while they still hold (the runs published
     since are the ones it was checked against); None when the check must be made again."""
+    return _record_if_current(run, *earlier_publications(run))
+
+
+def _record_if_current(run: IndexRun, current: IndexRun | None, earlier: list[IndexRun]) -> list[dict] | None:
     recorded = (run.audit or {}).get("revision")
-    current, earlier = earlier_publications(run)
     if (recorded is not None and "blocking_cells" in recorded
             and recorded.get("against") == (current.pk if current else None)
             and sorted(recorded.get("also_against", [])) == sorted(r.pk for r in earlier)):
@@ -227,7 +233,7 @@ def revision_record(run: IndexRun) -> dict:
     (the one published now, and those published before it) and the blockers found."""
     current, earlier = earlier_publications(run)
     return {"against": current.pk if current else None, "also_against": [r.pk for r in earlier],
-            "blocking_cells": revision_blockers(run)}
+            "blocking_cells": _blockers_for(run, current, earlier)}
 
 
 def earlier_publications(run: IndexRun) -> tuple[IndexRun | None, list[IndexRun]]:
@@ -289,7 +295,10 @@ def revision_blockers(run: IndexRun, against: IndexRun | None = None) -> list[di
     :func:`blockers_against`. Empty when nothing of the period was ever published."""
     if against is not None:
         return blockers_against(run, against)
-    current, earlier = earlier_publications(run)
+    return _blockers_for(run, *earlier_publications(run))
+
+
+def _blockers_for(run: IndexRun, current: IndexRun | None, earlier: list[IndexRun]) -> list[dict]:
     out = blockers_against(run, current) if current is not None else []
     for older in earlier:
         out += [{**b, "against": older.pk} for b in blockers_against(run, older)]
@@ -347,7 +356,7 @@ def level_blockers(run: IndexRun, against: IndexRun, changed: dict[tuple[str, st
     import pandas as pd
 
     from .audit import level_counts
-    from .disclosure import LEVEL_EXCEPTIONS, SEPARATOR, one_level_cells
+    from .disclosure import LEVEL_EXCEPTIONS, levels_withheld
     from .models import RunScore
 
     candidates = {key for key, ids in changed.items() if ids and key not in blocked}
@@ -357,9 +366,8 @@ def level_blockers(run: IndexRun, against: IndexRun, changed: dict[tuple[str, st
     shown = []
     for r in (against, run):
         frame = pd.DataFrame(list(IndexCell.objects.filter(run=r, suppressed=False).values_list(*fields)), columns=fields)
-        hidden = set(((r.audit or {}).get("protection") or {}).get("level_hidden") or ())
         keys = list(zip(frame["kind"], frame["code"], strict=True))
-        visible = ~one_level_cells(frame) & ~np.array([f"{k}{SEPARATOR}{c}" in hidden for k, c in keys], dtype=bool)
+        visible = ~levels_withheld(frame, ((r.audit or {}).get("protection") or {}).get("level_hidden"))
         visible &= np.array([bool(s) for s in frame["level_shares"].tolist()], dtype=bool)
         levels = level_counts(frame)
         shown.append({key: (int(n), levels[i]) for i, (key, n) in enumerate(zip(keys, frame["n"], strict=True))
@@ -458,7 +466,7 @@ _LEVEL_SIDE = {"new": gettext_lazy("新增或重新评分后"), "old": gettext_l
 
 def _cell_display_names(records: list[dict]) -> dict[tuple[str, str], str]:
     """(kind, code) → "县级“玄武区”" for blocker records (names looked up once per kind)."""
-    from .readers import _names as cell_names
+    from .readers import cell_names
 
     kinds = dict(CellKind.choices)
     out = {}
@@ -482,43 +490,32 @@ def groups_in_words(records: list[dict]) -> list[str]:
     "新增或重新评分后的 南京市玄武区 · 医药制造业 填报", joined by 加 / 减, with the
     number of filings and the published cells the public combines to get it. Names are
     looked up once per kind for all the records."""
-    from .readers import _names as cell_names
+    from .readers import cell_names
     from .revision_groups import cell_fields
 
     pieces = [p for r in records for p in r.get("pieces", ())]
-    cells = [cell_fields(c) for r in records for c in r.get("cells", ())]
-    regions = {p[k] for p in pieces for k in ("prefecture", "county") if p[k]}
-    names: dict[str, dict[str, str]] = {
-        "region": cell_names(CellKind.COUNTY, sorted(regions)) if regions else {},
-        CellKind.DIVISION: cell_names(CellKind.DIVISION, sorted({p["division"] for p in pieces})) if pieces else {},
-        CellKind.KEY_INDUSTRY: cell_names(CellKind.KEY_INDUSTRY, sorted({t for p in pieces for t in p["tags"]})),
-        CellKind.SIZE: cell_names(CellKind.SIZE, sorted({p["size"] for p in pieces if p["size"]})),
-    }
-    for kind in {k for _run, k, _code in cells} - set(names):
-        names[kind] = cell_names(kind, sorted({c for _run, k, c in cells if k == kind}))
-    for kind in (CellKind.DIVISION, CellKind.KEY_INDUSTRY, CellKind.SIZE):  # cells of these kinds too
-        missing = sorted({c for _run, k, c in cells if k == kind} - set(names[kind]))
-        if missing:
-            names[kind] |= cell_names(kind, missing)
-    kinds = dict(CellKind.choices)
+    # the cells each group follows from, named as the other blockers are
+    named = _cell_display_names([{"kind": k, "code": c} for r in records
+                                 for _run, k, c in map(cell_fields, r.get("cells", ()))])
+    # the pieces' places, divisions, sizes and tags
+    regions = sorted({p[k] for p in pieces for k in ("prefecture", "county") if p[k]})
+    region = cell_names(CellKind.COUNTY, regions) if regions else {}
+    division = cell_names(CellKind.DIVISION, sorted({p["division"] for p in pieces})) if pieces else {}
+    size = cell_names(CellKind.SIZE, sorted({p["size"] for p in pieces if p["size"]}))
+    tag = cell_names(CellKind.KEY_INDUSTRY, sorted({t for p in pieces for t in p["tags"]}))
 
     def piece(p: dict) -> str:
-        where = names["region"].get(p["prefecture"], p["prefecture"]) + names["region"].get(p["county"], p["county"])
-        parts = [where, names[CellKind.DIVISION].get(p["division"], p["division"])]
-        parts += [names[CellKind.SIZE].get(p["size"], p["size"])] if p["size"] else []
-        parts += [names[CellKind.KEY_INDUSTRY].get(t, t) for t in p["tags"]]
+        parts = [region.get(p["prefecture"], p["prefecture"]) + region.get(p["county"], p["county"]),
+                 division.get(p["division"], p["division"])]
+        parts += [size.get(p["size"], p["size"])] if p["size"] else []
+        parts += [tag.get(t, t) for t in p["tags"]]
         return _("%(status)s %(where)s 填报") % {"status": _PIECE_STATUS.get(p["status"], p["status"]),
                                                   "where": " · ".join(parts)}
-
-    def cell(kind: str, code: str) -> str:
-        if kind == CellKind.NATION:
-            return str(kinds[kind])
-        return _("%(kind)s“%(name)s”") % {"kind": kinds.get(kind, kind), "name": names.get(kind, {}).get(code, code)}
 
     def sources(labels: list[str]) -> str:
         by_run: dict[str, list[str]] = {}
         for run, kind, code in map(cell_fields, labels[:6]):
-            by_run.setdefault(run, []).append(cell(kind, code))
+            by_run.setdefault(run, []).append(named[(kind, code)])
         if len(labels) > 6:  # "等" once, after the last cell shown
             last = list(by_run)[-1]
             by_run[last][-1] += _("等")

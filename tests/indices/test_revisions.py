@@ -442,3 +442,21 @@ def test_earlier_publications_with_the_same_content_are_checked_once():
     # the digest is kept on the run
     first.refresh_from_db()
     assert first.provenance["content_digest"] == content_digest(third)
+
+
+def test_cells_two_runs_determine_together_are_named_in_the_refusal():
+    """The refusal for cells one run hides and the two runs determine together (stacked
+    blockers, disclosure.across_runs_determined — their own test is above) names them as
+    the other refusals do; a Δn blocker among them comes first."""
+    from apps.indices.services import revision_refusal
+
+    _, p2026 = build()
+    run = inline_run(p2026)
+    stacked = [{"kind": "county", "code": "330108", "n_published": 12, "n": 12, "changed": 0, "stacked": True},
+               {"kind": "nation", "code": "CN", "n_published": 54, "n": 54, "changed": 0, "stacked": True}]
+    text = revision_refusal(run, stacked)
+    assert text.startswith("不能发布：该批次与该期次已发布的批次中，一方隐藏而另一方公开且未变的单元")
+    assert "县级“滨江区”" in text and "全国" in text and "330108" not in text
+    direct = {"kind": "county", "code": "320102", "n_published": 10, "n": 11, "changed": 1}
+    assert "县级“玄武区”（10→11，1）" in revision_refusal(run, [*stacked, direct])
+    assert revision_refusal(run, []) is None
