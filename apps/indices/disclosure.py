@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -671,6 +672,7 @@ def one_level_cells(cells: pd.DataFrame) -> np.ndarray:
 def level_disclosure(
     cells: pd.DataFrame, hidden: np.ndarray, n: np.ndarray, order: np.ndarray, edges: pd.DataFrame,
     *, linear: bool = True, weight: np.ndarray | None = None, report: dict | None = None,
+    earlier: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Published cells whose level distribution the public must not see: those of
     :func:`one_level_cells`, and complements along the partitions so that the level
@@ -678,15 +680,24 @@ def level_disclosure(
     n, so the same :func:`protect` applies). With ``linear``, then the interval audit of
     the level counts (:func:`apps.indices.audit.protect_levels`): more distributions until
     the published counts pin no hidden one to all, or all but one, in one level; its
-    summary goes into ``report``. Returns a bool mask (published cells only)."""
+    summary goes into ``report``. Returns a bool mask (published cells only).
+
+    ``earlier`` = (hidden then, this function's answer then): the audit of a smaller
+    pattern of the same cells (:func:`apply_disclosure_control` runs it beside the later
+    steps). Its distributions stay withheld, and only the distributions that became
+    unknown since are audited: hiding more never makes a distribution the public could
+    not pin pinnable (every solution of the smaller system, the new unknowns at their true
+    counts, solves the larger one), nor a difference of published ones."""
     own = one_level_cells(cells) & ~hidden & (n > 0)
-    unsafe = hidden | own
-    if own.any():
+    unsafe = hidden | own | (earlier[1] if earlier is not None else False)
+    if own.any() or earlier is not None:
         unsafe |= protect(unsafe, n, order, edges, linear=linear, weight=weight)
     if linear:
         from .audit import protect_levels
 
-        more, summary = protect_levels(cells, hidden, unsafe & ~hidden, order, edges, weight=weight, linear=linear)
+        among = None if earlier is None else unsafe & ~(earlier[0] | earlier[1])
+        more, summary = protect_levels(cells, hidden, unsafe & ~hidden, order, edges, weight=weight, linear=linear,
+                                       among=among)
         unsafe |= more
         if report is not None:
             report.update(summary)
@@ -874,6 +885,26 @@ def _protect_small_groups(
     }
 
 
+# What the level-count audit reads of the cells (level_disclosure, audit.protect_levels).
+_LEVEL_AUDIT_COLUMNS = ("kind", "code", "n", "level_shares")
+
+
+def _level_reports(earlier: dict, later: dict) -> dict:
+    """One record of a level-count audit made in two parts (apply_disclosure_control): the
+    audit of the early pattern and the audit of what became unknown after it. Counts add
+    up; ``seconds`` is the early part's own time (it ran beside the other steps) plus the
+    later part's; ``left`` keeps both parts' pinned distributions."""
+    if not earlier:
+        return later
+    merged = {key: earlier.get(key, 0) + later.get(key, 0)
+              for key in ("audited", "widened", "rounds", "swaps", "lps", "milps")}
+    merged["largest_block"] = max(earlier.get("largest_block", 0), later.get("largest_block", 0))
+    merged["left"] = (earlier.get("left", []) + later.get("left", []))[:50]
+    merged["seconds"] = round(earlier.get("seconds", 0) + later.get("seconds", 0), 3)
+    merged["later"] = {key: later.get(key, 0) for key in ("audited", "widened", "rounds", "lps", "seconds")}
+    return merged
+
+
 def apply_disclosure_control(
     cells: pd.DataFrame,
     params: IndexParameters,
@@ -907,6 +938,17 @@ def apply_disclosure_control(
     report["protect_cells"], report["protect_contributors"] = int(added.sum()), int(n[added].sum())
     reason[added] = SECONDARY
     hidden |= added
+    # The level-count audit of the pattern as it stands now runs in a thread beside the
+    # steps below (most of it is HiGHS, which releases the GIL); at the end only the
+    # distributions those steps made unknown are audited (level_disclosure's ``earlier``).
+    # The thread gets its own copies: the steps below change ``cells`` and ``hidden``.
+    hidden_then, early_report = hidden.copy(), {}
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="level-audit")
+    early = pool.submit(
+        level_disclosure, cells[[c for c in _LEVEL_AUDIT_COLUMNS if c in cells.columns]].copy(), hidden_then, n,
+        order, edges, linear=linear_audit, weight=weight, report=early_report,
+    )
+    pool.shutdown(wait=False)  # the thread ends with its one job
     if linear_audit and params.protection_p > 0 and "mean" in cells.columns:
         from .audit import protect_intervals
 
@@ -991,10 +1033,10 @@ def apply_disclosure_control(
             _protect_small_groups(cells, scores, params, hidden, order, weight, edges, hide)
     level_report: dict = {}
     levels_hidden = level_disclosure(cells, hidden, n, order, edges, linear=linear_audit, weight=weight,
-                                     report=level_report)
+                                     report=level_report, earlier=(hidden_then, early.result()))
     kind, code, _ = _codes(cells)
     if level_report:
-        cells.attrs.setdefault("protection", {})["level_intervals"] = level_report
+        cells.attrs.setdefault("protection", {})["level_intervals"] = _level_reports(early_report, level_report)
     cells.attrs.setdefault("protection", {})["level_hidden"] = [
         f"{k}{SEPARATOR}{c}" for k, c in zip(kind[levels_hidden], code[levels_hidden], strict=True)
     ]
