@@ -3,8 +3,8 @@
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
-from django.db import models
-from django.db.models import Q
+from django.db import connection, models
+from django.db.models import Lookup, Q
 from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -36,7 +36,28 @@ def enterprise_search_q(value: str, prefix: str = "") -> Q:
     code = normalise_uscc(value)
     if uscc.is_valid(code):  # a valid code (with its check character) is no name
         return Q(**{f"{p}uscc": code})
-    return Q(**{f"{p}name__icontains": value.strip()})
+    value = value.strip()
+    if 0 < len(value) <= 2 and connection.vendor == "postgresql":
+        # one or two characters: pg_trgm has no trigram of them. The names holding those
+        # characters (the ``chars`` lookup, an index, migration enterprises.0008) and, for
+        # two, as a pair in that order (the substring test, on those names only)
+        return Q(**{f"{p}name__chars": value}) & Q(**{f"{p}name__icontains": value})
+    return Q(**{f"{p}name__icontains": value})
+
+
+class NameChars(Lookup):
+    """``name__chars="玄武"``: the name holds each of these characters (case-insensitive),
+    asked of the generated column ``name_chars`` beside the name (the characters of
+    UPPER(name), GIN-indexed; PostgreSQL only, migration enterprises.0008). Only
+    :func:`enterprise_search_q` uses it, for searches of one or two characters."""
+
+    lookup_name = "chars"
+
+    def as_sql(self, compiler, connection):
+        qn = connection.ops.quote_name
+        chars = list(dict.fromkeys(str(self.rhs).upper()))
+        # the column of the same row as the name: the name's table alias in this query
+        return f"{qn(self.lhs.alias)}.{qn('name_chars')} @> %s::text[]", [chars]
 
 
 class Enterprise(models.Model):
@@ -141,6 +162,9 @@ class Enterprise(models.Model):
             errors["industry"] = _("请选择行业大类或中类。")
         if errors:
             raise ValidationError(errors)
+
+
+Enterprise._meta.get_field("name").register_lookup(NameChars)
 
 
 # --- Bulk import jobs (apps.enterprises.imports / tasks / import_views) ---------------------

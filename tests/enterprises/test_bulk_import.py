@@ -307,6 +307,70 @@ def test_name_search_is_case_blind_and_served_by_the_trigram_index(ref, client):
             assert "Bitmap Index Scan on enterprise_name_trgm" in plan, plan
 
 
+def test_one_and_two_character_name_searches_find_what_a_substring_search_finds(ref, client):
+    """One or two characters (e.g. "玄武", "钢"): pg_trgm has no trigram of them, so on
+    PostgreSQL the names holding those characters come from an index of each name's
+    characters (the generated column name_chars, migration enterprises.0008, which
+    PostgreSQL keeps up to date on every write of the name), and a pair is then looked for
+    in those names only. The answers are those of name__icontains."""
+    from django.db import connection
+    from django.urls import reverse
+
+    from apps.enterprises.models import enterprise_search_q
+
+    user = authority_user(prefecture(NANJING))
+    steel = EnterpriseFactory(region=county(XUANWU), name="南京玄武钢材有限公司")
+    acme = EnterpriseFactory(region=county(XUANWU), name="南京Ab精密电子有限公司")
+    other = EnterpriseFactory(region=county(XUANWU), name="南京另一家机械有限公司")
+    outside = EnterpriseFactory(region=county(GUSU, SUZHOU), name="苏州玄武钢铁有限公司")
+    client.force_login(user)
+
+    def found(q):
+        return sorted(e.pk for e in client.get(reverse("enterprises:list"), {"q": q}).context["page"])
+
+    assert found("玄武") == [steel.pk]  # the one outside the jurisdiction is not listed
+    assert found("钢") == [steel.pk]
+    assert found("ab") == found("AB") == [acme.pk]  # any case
+    assert found("b精") == [acme.pk]  # a pair across a Latin letter and a Han character
+    assert found("南京") == sorted([steel.pk, acme.pk, other.pk])
+    assert found("武钢材") == [steel.pk]  # three characters: the trigram search, as before
+    assert found("钢玄") == [] and found("京南") == []  # a pair in this order only
+    for q in ("玄武", "钢", "ab", "南京", "有", "京南", "铁"):
+        assert set(Enterprise.objects.filter(enterprise_search_q(q)).values_list("pk", flat=True)) == set(
+            Enterprise.objects.filter(name__icontains=q).values_list("pk", flat=True)), q
+    # the filings list searches through the filing's enterprise (another table alias)
+    from apps.filings.models import Submission
+
+    assert set(Submission.objects.filter(enterprise_search_q("玄武", "enterprise")).values_list("pk", flat=True)) == set(
+        Submission.objects.filter(enterprise__name__icontains="玄武").values_list("pk", flat=True))
+    # a renamed enterprise is found by its new name only (the column follows the name)
+    steel.name = "南京紫金特钢有限公司"
+    steel.save()
+    assert found("玄武") == [] and found("紫金") == [steel.pk]
+    if connection.vendor == "postgresql":
+        assert "name_chars" in str(Enterprise.objects.filter(enterprise_search_q("玄武")).query)
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = Enterprise.objects.filter(enterprise_search_q("紫金")).explain()
+        assert "Bitmap Index Scan on enterprise_name_chars" in plan, plan
+    del outside
+
+
+def test_an_imported_name_is_found_by_two_characters(ref):
+    """The import writes names with COPY and UPDATE … FROM a staging table: PostgreSQL
+    computes the generated column there too."""
+    from apps.enterprises.models import enterprise_search_q
+
+    code = make_uscc()
+    report = enterprises_import(data=csv_bytes([row(code, name="常州龙城精工有限公司")]), filename="x.csv", user=SYSTEM)
+    assert report.applied
+    assert list(Enterprise.objects.filter(enterprise_search_q("龙城")).values_list("uscc", flat=True)) == [code]
+    report = enterprises_import(data=csv_bytes([row(code, name="常州天宁精工有限公司")]), filename="x.csv", user=SYSTEM)
+    assert report.applied and report.updated == 1
+    assert not Enterprise.objects.filter(enterprise_search_q("龙城")).exists()
+    assert list(Enterprise.objects.filter(enterprise_search_q("天宁")).values_list("uscc", flat=True)) == [code]
+
+
 def test_text_that_copy_would_read_as_control_characters_is_stored_as_typed(ref):
     # The rows go to PostgreSQL as COPY text built a column at a time: tab, newline,
     # backslash and a literal \N must be escaped, not read as field ends or NULL.
