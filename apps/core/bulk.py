@@ -88,7 +88,7 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence] | Map
     batch: list[Sequence] = []
     with connection.cursor() as cursor:
         for row in rows:
-            batch.append(row)
+            batch.append(_python_scalars(row))
             if len(batch) >= 5000:
                 cursor.executemany(sql, batch)
                 count += len(batch)
@@ -112,6 +112,16 @@ def fetch_rows(sql: str, params: Sequence = (), *, chunk: int = 20000):
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(chunk):
             yield rows
+
+
+def _python_scalars(row: Sequence) -> tuple:
+    """``row`` with numpy scalars as Python ones, for executemany off PostgreSQL: sqlite3
+    binds any object with the buffer protocol as a BLOB, numpy scalars included —
+    np.int64(7) would go in as 8 raw bytes, which an INTEGER PRIMARY KEY refuses ("datatype
+    mismatch") and any other column keeps as a blob equal to no integer. Column-wise rows
+    come from numpy arrays (the enterprise import's history ids: every import that wrote
+    failed on SQLite, the database of ``make run``)."""
+    return tuple(v.item() if isinstance(v, np.generic) else v for v in row)
 
 
 def update_rows(table: str, key: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
@@ -138,7 +148,7 @@ def update_rows(table: str, key: str, columns: Sequence[str], rows: Iterable[Seq
     assignments = ", ".join(f"{q(c)} = %s" for c in columns)
     with connection.cursor() as cursor:
         cursor.executemany(f"UPDATE {q(table)} SET {assignments} WHERE {q(key)} = %s",  # noqa: S608
-                           [(*row[1:], row[0]) for row in rows])
+                           [_python_scalars((*row[1:], row[0])) for row in rows])
     return len(rows)
 
 
