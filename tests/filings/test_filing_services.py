@@ -383,3 +383,25 @@ def test_filing_cannot_start_outside_the_period_or_on_an_unpublished_framework(c
     period.framework.save()
     with pytest.raises(ValidationError, match="尚未发布"):
         services.submission_start(enterprise=filer.enterprise, period=period, user=filer)
+
+
+def test_a_worker_process_compiles_the_frameworks_in_use_when_it_starts(period):
+    """portal.celery connects warm_compiled_frameworks to worker_process_init: the
+    published framework of a period is compiled into the process's cache before any index
+    run chunk asks for it, and asking again returns that same compiled form."""
+    from apps.filings import packing
+
+    packing._compiled_published.cache_clear()
+    assert packing.warm_compiled_frameworks() == 1
+    assert packing._compiled_published.cache_info().currsize == 1
+    warmed = packing._compiled_published(period.framework.pk, period.framework.published_at)
+    assert packing.compiled_for(period.framework) is warmed
+    assert packing._compiled_published.cache_info().misses == 1  # compiled once, at the warm-up
+
+
+def test_the_celery_app_warms_each_worker_process():
+    from celery.signals import worker_process_init
+
+    from portal import celery
+
+    assert celery._warm_worker_process in [ref() for _, ref in worker_process_init.receivers]
