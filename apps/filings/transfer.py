@@ -889,7 +889,7 @@ class SubmissionImportReport(FileImportReport):
     accepted: int = 0
 
     def summary(self) -> str:
-        counts = _("新增 %(created)d 份，更新 %(updated)d 份，未改动 %(unchanged)d 份，跳过错误行 %(skipped)d 行。") % {
+        counts = _("新增 %(created)d 份，更新 %(updated)d 份，未变化 %(unchanged)d 份，跳过错误行 %(skipped)d 行。") % {
             "created": self.created, "updated": self.updated, "unchanged": self.unchanged, "skipped": self.skipped}
         if self.accepted:
             counts += _("其中 %(n)d 份已同时审核通过。") % {"n": self.accepted}
