@@ -145,7 +145,7 @@ INT_FIELDS = [f.name for f in IndexCell._meta.concrete_fields if f.get_internal_
 # The columns public readers need of a run and its period/framework (fewer columns: a
 # cheaper query on every public request).
 _PUBLIC_RUN_FIELDS = (
-    "id", "is_published", "published_at", "stale_since", "submissions", "cells", "suppressed_cells",
+    "id", "finished_at", "is_published", "published_at", "stale_since", "submissions", "cells", "suppressed_cells",
     "parameters", "audit", "period__code", "period__name", "period__name_en", "period__opens_on", "period__closes_on",
     "framework__code", "framework__version",
 )  # fmt: skip
@@ -222,7 +222,7 @@ def published_runs_brief() -> list[IndexRun]:
     published (one small query); the run objects themselves are kept per process under
     those runs' versions (a second query when they change)."""
     stamps = [RunStamp(*row) for row in IndexRun.objects.filter(is_published=True).order_by()
-              .values_list("pk", "published_at", "stale_since")]  # fmt: skip
+              .values_list("pk", "finished_at", "published_at", "stale_since")]  # fmt: skip
     versions = sorted(run_version(stamp) for stamp in stamps)
     key = "public-runs:" + ",".join(versions)
     runs = public_memo.peek(key)
@@ -243,12 +243,13 @@ class RunStamp:
     """What identifies a published run's public values, without loading the run."""
 
     pk: int
+    finished_at: object
     published_at: object
     stale_since: object
 
 
 def published_stamp_of(period_code: str) -> RunStamp | None:
-    """(id, published_at, stale_since) of the published run of a period, or None: the one
+    """(id, finished_at, published_at, stale_since) of the published run of a period, or None: the one
     query of a request answered from the cache. One small query, written as SQL: building it
     with the ORM cost more CPU than the rest of a cached open-data API request (issue 13)."""
     from django.db import connection
@@ -258,13 +259,13 @@ def published_stamp_of(period_code: str) -> RunStamp | None:
     run, period = IndexRun._meta, Period._meta
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT r.{run.pk.column}, r.published_at, r.stale_since FROM {run.db_table} r "
+            f"SELECT r.{run.pk.column}, r.finished_at, r.published_at, r.stale_since FROM {run.db_table} r "
             f"JOIN {period.db_table} p ON p.{period.pk.column} = r.period_id "
             "WHERE p.code = %s AND r.is_published LIMIT 1",
             [period_code],
         )
         row = cursor.fetchone()
-    return RunStamp(row[0], _aware(row[1]), _aware(row[2])) if row else None
+    return RunStamp(row[0], _aware(row[1]), _aware(row[2]), _aware(row[3])) if row else None
 
 
 def _aware(value):
@@ -281,11 +282,19 @@ def _aware(value):
 
 
 def run_version(run: IndexRun | RunStamp) -> str:
-    """What identifies the values readers see from ``run``: its id, when it was published and
-    when it went stale (cells flagged after late acceptances). Part of every cache key and ETag."""
+    """What identifies the values readers see from ``run``: its id, when its cells were
+    written (it finished), when it was published and when it went stale (cells flagged after
+    late acceptances). Part of every cache key and ETag.
+
+    The id alone does not identify a run: SQLite hands out an id again after the row is
+    deleted or its transaction rolled back, and a database restored from a backup hands out
+    the ids created after that backup again, while the django cache (Redis) and the
+    per-process memo still hold values under them. An unpublished run (previewed by ministry
+    staff) has no publication time to tell it apart; the time its cells were written does."""
+    finished = f"{run.finished_at.timestamp():.6f}" if run.finished_at else "0"
     published = f"{run.published_at.timestamp():.6f}" if run.published_at else "0"
     stale = f"{run.stale_since.timestamp():.6f}" if run.stale_since else "0"
-    return f"{run.pk}.{published}.{stale}"
+    return f"{run.pk}.{finished}.{published}.{stale}"
 
 
 def cell_names(kind: str, codes: list[str]) -> dict[str, str]:

@@ -7,7 +7,7 @@ its reason, never a value). No log-in; throttled per client address (scope ``pub
 rate ``PUBLIC_API_THROTTLE_RATE``, default 120/min) with a Chinese 429 message.
 
 Caching: a published run never changes its numbers, so a response is identified by the
-run's id, publication time and staleness time (:func:`run_version`) and the language. It is
+run's id, finishing, publication and staleness times (:func:`run_version`) and the language. It is
 built once and kept in the django cache under that version (publishing another run makes
 new keys, nothing is purged); responses carry ``ETag``/``Last-Modified`` and
 ``Cache-Control: public, max-age=300``, and ``If-None-Match``/``If-Modified-Since`` get a

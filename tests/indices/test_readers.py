@@ -4,6 +4,7 @@ public view for the public, enterprises and cells outside a reader's jurisdictio
 
 import codecs
 import csv
+import datetime
 import io
 import re
 
@@ -13,7 +14,7 @@ from django.urls import reverse
 
 from apps.accounts.models import Role
 from apps.filings.models import Submission
-from apps.indices.models import IndexCell
+from apps.indices.models import IndexCell, IndexRun
 from apps.indices.readers import PUBLIC, Reader, cells_for, public_memo
 from apps.reference.models import Region
 from tests.factories import UserFactory, authority_user, county, enterprise_user, prefecture, province
@@ -168,3 +169,18 @@ def test_level_distributions_the_run_withholds_are_withheld_on_every_public_read
     assert public[one]["mean"] is not None
     ministry = {c["code"]: c for c in cells_for(Reader.of(world["users"]["ministry"]), run, "prefecture")}
     assert ministry[one]["level_shares"] == [0.0, 0.0, 1.0, 0.0, 0.0] and ministry[other]["level_shares"]
+
+
+def test_a_run_under_an_id_used_before_reads_its_own_cells(world):
+    """SQLite hands out an id again after a rolled-back transaction or a delete (and a database
+    restored from a backup, the ids created after it): the cached cells of the run that had
+    the id before are not the new run's, although nobody cleared the caches in between."""
+    IndexRun.objects.filter(pk=world["run"].pk).update(is_published=False, published_at=None)  # a run being previewed
+    run = IndexRun.objects.get(pk=world["run"].pk)
+    ministry = Reader.of(world["users"]["ministry"])
+    old = cells_for(ministry, run, "nation")[0]["n"]
+    # another run under the same id: other cells, written (finished) at another time
+    IndexCell.objects.filter(run=run, kind="nation").update(n=old + 1)
+    IndexRun.objects.filter(pk=run.pk).update(finished_at=run.finished_at + datetime.timedelta(seconds=1))
+    run = IndexRun.objects.get(pk=run.pk)
+    assert cells_for(ministry, run, "nation")[0]["n"] == old + 1
