@@ -44,6 +44,9 @@ class IndexRun(models.Model):
     stale_since = models.DateTimeField(
         _("数据过时时间"), null=True, blank=True, help_text=_("发布后又有填报审核通过：部分单元数据已过时，待重新计算")
     )
+    # when cells were last flagged stale (stale_since is the first time): part of the run's
+    # version (readers.run_version), so every new flag reaches readers past their caches
+    stale_marked_at = models.DateTimeField(_("最近标记过时时间"), null=True, blank=True, editable=False)
     # Provenance (issue 8): what produced the numbers. code_version holds the git commit
     # (or the release tag of PORTAL_CODE_VERSION outside git); ``provenance`` the library
     # and framework versions and the register edition; the two runs the join read.

@@ -145,7 +145,7 @@ INT_FIELDS = [f.name for f in IndexCell._meta.concrete_fields if f.get_internal_
 # The columns public readers need of a run and its period/framework (fewer columns: a
 # cheaper query on every public request).
 _PUBLIC_RUN_FIELDS = (
-    "id", "finished_at", "is_published", "published_at", "stale_since", "submissions", "cells", "suppressed_cells",
+    "id", "finished_at", "is_published", "published_at", "stale_since", "stale_marked_at", "submissions", "cells", "suppressed_cells",
     "parameters", "audit", "period__code", "period__name", "period__name_en", "period__opens_on", "period__closes_on",
     "framework__code", "framework__version",
 )  # fmt: skip
@@ -222,7 +222,7 @@ def published_runs_brief() -> list[IndexRun]:
     published (one small query); the run objects themselves are kept per process under
     those runs' versions (a second query when they change)."""
     stamps = [RunStamp(*row) for row in IndexRun.objects.filter(is_published=True).order_by()
-              .values_list("pk", "finished_at", "published_at", "stale_since")]  # fmt: skip
+              .values_list("pk", "finished_at", "published_at", "stale_marked_at")]  # fmt: skip
     versions = sorted(run_version(stamp) for stamp in stamps)
     key = "public-runs:" + ",".join(versions)
     runs = public_memo.peek(key)
@@ -245,11 +245,11 @@ class RunStamp:
     pk: int
     finished_at: object
     published_at: object
-    stale_since: object
+    stale_marked_at: object
 
 
 def published_stamp_of(period_code: str) -> RunStamp | None:
-    """(id, finished_at, published_at, stale_since) of the published run of a period, or None: the one
+    """(id, finished_at, published_at, stale_marked_at) of the published run of a period, or None: the one
     query of a request answered from the cache. One small query, written as SQL: building it
     with the ORM cost more CPU than the rest of a cached open-data API request (issue 13)."""
     from django.db import connection
@@ -259,7 +259,7 @@ def published_stamp_of(period_code: str) -> RunStamp | None:
     run, period = IndexRun._meta, Period._meta
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT r.{run.pk.column}, r.finished_at, r.published_at, r.stale_since FROM {run.db_table} r "
+            f"SELECT r.{run.pk.column}, r.finished_at, r.published_at, r.stale_marked_at FROM {run.db_table} r "
             f"JOIN {period.db_table} p ON p.{period.pk.column} = r.period_id "
             "WHERE p.code = %s AND r.is_published LIMIT 1",
             [period_code],
@@ -283,8 +283,8 @@ def _aware(value):
 
 def run_version(run: IndexRun | RunStamp) -> str:
     """What identifies the values readers see from ``run``: its id, when its cells were
-    written (it finished), when it was published and when it went stale (cells flagged after
-    late acceptances). Part of every cache key and ETag.
+    written (it finished), when it was published and when cells were last flagged stale
+    (after late acceptances; each new flag moves it). Part of every cache key and ETag.
 
     The id alone does not identify a run: SQLite hands out an id again after the row is
     deleted or its transaction rolled back, and a database restored from a backup hands out
@@ -293,7 +293,7 @@ def run_version(run: IndexRun | RunStamp) -> str:
     staff) has no publication time to tell it apart; the time its cells were written does."""
     finished = f"{run.finished_at.timestamp():.6f}" if run.finished_at else "0"
     published = f"{run.published_at.timestamp():.6f}" if run.published_at else "0"
-    stale = f"{run.stale_since.timestamp():.6f}" if run.stale_since else "0"
+    stale = f"{run.stale_marked_at.timestamp():.6f}" if run.stale_marked_at else "0"
     return f"{run.pk}.{finished}.{published}.{stale}"
 
 

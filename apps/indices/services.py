@@ -806,7 +806,11 @@ def index_mark_stale(*, submission: Submission) -> int:
     for kind, code in cell_keys_of(submission):
         condition |= Q(kind=kind, code=code)
     updated = IndexCell.objects.filter(condition, run=run, stale=False).update(stale=True)
-    IndexRun.objects.filter(pk=run.pk, stale_since__isnull=True).update(stale_since=timezone.now())
+    now = timezone.now()
+    # the run's version (readers.run_version) moves with every new flag and with stale_since
+    first = IndexRun.objects.filter(pk=run.pk, stale_since__isnull=True).update(stale_since=now, stale_marked_at=now)
+    if updated and not first:
+        IndexRun.objects.filter(pk=run.pk).update(stale_marked_at=now)
     return updated
 
 

@@ -184,3 +184,32 @@ def test_a_run_under_an_id_used_before_reads_its_own_cells(world):
     IndexRun.objects.filter(pk=run.pk).update(finished_at=run.finished_at + datetime.timedelta(seconds=1))
     run = IndexRun.objects.get(pk=run.pk)
     assert cells_for(ministry, run, "nation")[0]["n"] == old + 1
+
+
+def test_every_late_acceptance_reaches_readers_past_their_caches(world):
+    """The first late acceptance after a publication sets stale_since; a second one flags
+    other cells. Both must reach the insiders who see the flags (ministry staff here; the
+    public sees no cell's flag, only that the period is being updated) past the caches that
+    hold the cells read in between: the run's version moves with every new flag
+    (IndexRun.stale_marked_at)."""
+    from apps.indices.services import index_mark_stale
+
+    run = IndexRun.objects.get(pk=world["run"].pk)
+    assert run.is_published
+    first, second = world["submission"], (
+        Submission.objects.filter(period=world["p2026"]).exclude(province_code=world["submission"].province_code).first())
+    assert second is not None
+
+    def stale(county_code):
+        run_now = IndexRun.objects.get(pk=run.pk)
+        cells = {c["code"]: c for c in cells_for(Reader.of(world["users"]["ministry"]), run_now, "county")}
+        return cells[county_code]["stale"]
+
+    assert not stale(first.county_code) and not stale(second.county_code)  # cached now
+    assert index_mark_stale(submission=first) > 0
+    since = IndexRun.objects.get(pk=run.pk).stale_since
+    assert stale(first.county_code) and not stale(second.county_code)
+    assert index_mark_stale(submission=second) > 0
+    assert stale(second.county_code)  # not the cached flags of the first acceptance
+    assert IndexRun.objects.get(pk=run.pk).stale_since == since  # still when it first went stale
+    assert index_mark_stale(submission=second) == 0  # nothing new: the version stays
