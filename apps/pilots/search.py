@@ -19,6 +19,8 @@ from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVect
 from django.db import connection
 from django.db.models import Func, Q
 
+from apps.core.lookups import json_list_has
+
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[0-9A-Za-z]+")
 
@@ -75,7 +77,7 @@ def filter_cases(qs, params):
     if params.get("industry"):
         qs = qs.filter(key_industry_id=params["industry"])
     if params.get("element") in Element.values:
-        qs = qs.filter(elements__contains=[params["element"]])
+        qs = qs.filter(json_list_has("elements", params["element"]))
     if params.get("province"):
         qs = qs.filter(province_code=params["province"])
     return qs

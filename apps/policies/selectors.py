@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from apps.accounts.policy_rules import policies_visible_q, regions_covered_q, sees_full_cell
+from apps.core.lookups import json_list_has
 from apps.indices.readers import Reader
 
 from .models import Policy, ProgressStatus, ProgressView, Target, TargetProgress
@@ -137,11 +138,7 @@ def policy_search(qs, params):
     if params.get("industry"):
         qs = qs.filter(key_industries__code=params["industry"])
     if params.get("dimension"):
-        code = params["dimension"].strip()
-        if connection.vendor == "postgresql":
-            qs = qs.filter(dimensions__contains=[code])
-        else:
-            qs = qs.filter(dimensions__icontains=f'"{code}"')
+        qs = qs.filter(json_list_has("dimensions", params["dimension"].strip()))
     year = str(params.get("year") or "")
     if year.isascii() and year.isdigit() and len(year) == 4:  # a year, not a number too large for a date
         qs = qs.filter(issued_on__year=int(year))

@@ -13,6 +13,8 @@ from tests.filings.builders import open_period
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql",
+                    reason="concurrent writers need PostgreSQL: SQLite locks the whole database (make run only)")
 def test_simultaneous_starts_make_one_submission():
     period = open_period()
     rounds = []
