@@ -12,7 +12,7 @@ from apps.frameworks import scoring
 from apps.frameworks.compiled import compile_framework
 from apps.frameworks.models import Framework, FrameworkStatus
 
-from .models import EventAction, Submission, SubmissionEvent, SubmissionScore, SubmissionStatus
+from .models import EventAction, Period, Submission, SubmissionEvent, SubmissionScore, SubmissionStatus
 
 
 @lru_cache(maxsize=16)
@@ -38,16 +38,12 @@ def warm_compiled_frameworks(limit: int = 4) -> int:
     from django.db import DatabaseError
 
     try:
-        frameworks = list(
-            Framework.objects.filter(status=FrameworkStatus.PUBLISHED, periods__isnull=False)
-            .distinct().order_by("-periods__opens_on")[: limit * 4]
-        )
-        seen: set[int] = set()
-        for framework in frameworks:
-            if framework.pk not in seen and len(seen) < limit:
-                seen.add(framework.pk)
-                compiled_for(framework)
-        return len(seen)
+        periods = (Period.objects.filter(framework__status=FrameworkStatus.PUBLISHED)
+                   .select_related("framework").order_by("-opens_on")[:limit])
+        frameworks = {p.framework_id: p.framework for p in periods}  # periods may share one
+        for framework in frameworks.values():
+            compiled_for(framework)
+        return len(frameworks)
     except DatabaseError:  # not migrated yet (a first start): nothing to warm
         logging.getLogger(__name__).info("framework warm-up skipped: the database is not ready")
         return 0

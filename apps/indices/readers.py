@@ -297,6 +297,13 @@ def run_version(run: IndexRun | RunStamp) -> str:
     return f"{run.pk}.{finished}.{published}.{stale}"
 
 
+def run_changed_at(run: IndexRun | RunStamp):
+    """When what readers see of ``run`` last changed (the Last-Modified of its responses):
+    its publication, or a later stale flag (the run then reports ``stale_since``). None for
+    a run never published nor flagged."""
+    return max((t for t in (run.published_at, run.stale_marked_at) if t), default=None)
+
+
 def cell_names(kind: str, codes: list[str]) -> dict[str, str]:
     """Display names of cell codes in the active language (one query at most)."""
     from django.utils.translation import get_language

@@ -50,6 +50,7 @@ from apps.indices.readers import (
     published_run_of,
     published_runs_brief,
     published_stamp_of,
+    run_changed_at,
     run_version,
 )
 
@@ -294,7 +295,7 @@ class PeriodList(PublicView):
     def get(self, request):
         runs = published_runs_brief()
         version = ",".join(run_version(r) for r in runs) or "none"
-        modified = max((r.published_at for r in runs if r.published_at), default=None)
+        modified = max((t for t in map(run_changed_at, runs) if t), default=None)
         host = request.get_host()
 
         def build():
@@ -353,7 +354,7 @@ class CellList(PublicView):
             rows = paginator.paginate_queryset(records, request, view=self)
             return _json(paginator.get_paginated_response(rows).data)
 
-        return self.respond(key=key, version=run_version(stamp), modified=stamp.published_at, build=build,
+        return self.respond(key=key, version=run_version(stamp), modified=run_changed_at(stamp), build=build,
                             content_type="application/json")
 
 
@@ -383,7 +384,7 @@ class CellDetail(PublicView):
             return _json(cell_record(found))
 
         return self.respond(key=f"cell:{period}:{kind}:{code}", version=run_version(stamp),
-                            modified=stamp.published_at, build=build, content_type="application/json")
+                            modified=run_changed_at(stamp), build=build, content_type="application/json")
 
 
 def all_public_records(run: IndexRun) -> list[dict]:
@@ -432,7 +433,7 @@ class BulkCSV(PublicView):
     )  # fmt: skip
     def get(self, request, period: str):
         stamp = self.published(period)
-        return self.respond(key=f"bulk-csv:{period}", version=run_version(stamp), modified=stamp.published_at,
+        return self.respond(key=f"bulk-csv:{period}", version=run_version(stamp), modified=run_changed_at(stamp),
                             build=lambda: bulk_csv(self.published_run(period, stamp)),
                             content_type="text/csv; charset=utf-8", filename=f"qmd-index-{period}-run{stamp.pk}.csv")
 
@@ -448,7 +449,7 @@ class BulkJSON(PublicView):
     )  # fmt: skip
     def get(self, request, period: str):
         stamp = self.published(period)
-        return self.respond(key=f"bulk-json:{period}", version=run_version(stamp), modified=stamp.published_at,
+        return self.respond(key=f"bulk-json:{period}", version=run_version(stamp), modified=run_changed_at(stamp),
                             build=lambda: bulk_json(self.published_run(period, stamp)), content_type="application/json",
                             filename=f"qmd-index-{period}-run{stamp.pk}.json")
 

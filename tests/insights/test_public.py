@@ -196,6 +196,38 @@ def test_conditional_requests_get_304(client, published):
     assert english["ETag"] != first["ETag"]
 
 
+def test_a_run_that_goes_stale_is_modified_for_if_modified_since(client, published):
+    """A late acceptance after the publication sets the run's stale_since, which the periods
+    list reports: a client asking If-Modified-Since the publication gets the new body, not a
+    304 (Last-Modified is readers.run_changed_at: the publication or a later stale flag)."""
+    import datetime
+
+    from apps.indices.models import IndexRun
+    from apps.indices.services import index_mark_stale
+
+    _, run = published
+    hour_ago = run.published_at - datetime.timedelta(hours=1)  # Last-Modified counts whole seconds
+    IndexRun.objects.filter(is_published=True).update(published_at=hour_ago)
+    url = f"{API}/periods/"
+    before = client.get(url)
+    stale_then = {p["code"]: p["run"]["stale_since"] for p in before.json()}
+    assert stale_then["2026"] is None
+    assert index_mark_stale(submission=Submission.objects.filter(period=run.period).first()) > 0
+    after = client.get(url, HTTP_IF_MODIFIED_SINCE=before["Last-Modified"])
+    assert after.status_code == 200 and after["Last-Modified"] != before["Last-Modified"]
+    assert {p["code"]: p["run"]["stale_since"] for p in after.json()}["2026"] is not None
+    assert client.get(url, HTTP_IF_MODIFIED_SINCE=after["Last-Modified"]).status_code == 304
+    # the period's cell endpoints: their Last-Modified moved with the flag too
+    for path in ("/periods/2026/cells/?kind=province", "/periods/2026/cells.csv", "/periods/2026/cells/nation/CN/"):
+        assert client.get(API + path, HTTP_IF_MODIFIED_SINCE=http_date_of(hour_ago)).status_code == 200
+
+
+def http_date_of(moment):
+    from django.utils.http import http_date
+
+    return http_date(int(moment.timestamp()))
+
+
 def test_responses_are_cached_by_run(client, published, django_assert_num_queries):
     url = f"{API}/periods/2026/cells/?kind=province"
     with django_assert_num_queries(4):  # which run is published, the run, its province cells, their names
