@@ -432,6 +432,25 @@ _DETERMINED_SIZE = 20_000
 _DENSE_BLOCK = 50_000
 
 
+def unknown_blocks(incidence: sparse.csr_matrix) -> tuple[int, np.ndarray]:
+    """Connected blocks of unknowns (sharing an equation), numbered as
+    ``connected_components`` numbers them on the unknowns' graph Aᵀ A (in order of each
+    block's first unknown): from the bipartite graph of unknowns and equations instead —
+    Aᵀ A has an entry per pair of unknowns in one equation, millions for a key industry
+    over thousands of atoms, and a product of billions (an out-of-memory error) for a
+    re-run whose every filing changed, where the nation cell holds every piece."""
+    rows, cols = incidence.shape
+    coo = incidence.tocoo()
+    graph = sparse.csr_matrix(
+        (np.ones(coo.nnz, dtype=np.int8), (coo.col, cols + coo.row)), shape=(cols + rows, cols + rows)
+    )
+    _, label = csgraph.connected_components(graph, directed=False)
+    # unknowns first: the labels of the unknowns' blocks come in order of their first unknown
+    first = label[:cols]
+    used, block = np.unique(first, return_inverse=True)
+    return len(used), block.ravel()
+
+
 def _determined_columns(matrix: sparse.csr_matrix) -> np.ndarray:
     """The columns j of ``matrix`` whose unit vector e_j lies in its row space (the
     unknowns the equations determine), per connected block of equations."""
@@ -439,9 +458,7 @@ def _determined_columns(matrix: sparse.csr_matrix) -> np.ndarray:
     if matrix.shape[1] == 0 or matrix.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
     # Blocks: variables connected through shared equations.
-    incidence = (matrix != 0).astype(np.int8)
-    adjacency = (incidence.T @ incidence).tocsr()
-    n_blocks, block = csgraph.connected_components(adjacency, directed=False)
+    n_blocks, block = unknown_blocks((matrix != 0).astype(np.int8))
     determined = []
     equation_block = np.full(matrix.shape[0], -1)
     coo = matrix.tocoo()

@@ -814,24 +814,6 @@ def _unknowns_system(system: System) -> tuple[sparse.csr_matrix, np.ndarray]:
     return matrix[np.flatnonzero(np.diff(matrix.indptr) > 0)], variables
 
 
-def _blocks(incidence: sparse.csr_matrix) -> tuple[int, np.ndarray]:
-    """Connected blocks of unknowns (sharing an equation), numbered as
-    ``connected_components`` numbers them on the unknowns' graph Aᵀ A (in order of each
-    block's first unknown): from the bipartite graph of unknowns and equations instead —
-    Aᵀ A has an entry per pair of unknowns in one equation, millions for a key industry
-    over thousands of atoms."""
-    rows, cols = incidence.shape
-    coo = incidence.tocoo()
-    graph = sparse.csr_matrix(
-        (np.ones(coo.nnz, dtype=np.int8), (coo.col, cols + coo.row)), shape=(cols + rows, cols + rows)
-    )
-    _, label = csgraph.connected_components(graph, directed=False)
-    # unknowns first: the labels of the unknowns' blocks come in order of their first unknown
-    first = label[:cols]
-    used, block = np.unique(first, return_inverse=True)
-    return len(used), block.ravel()
-
-
 def small_group_leaks(
     system: System, m: int, *, changed: np.ndarray | None = None, max_unknowns: int = 6000, seed: int = 0,
     reference: bool = False,
@@ -858,7 +840,7 @@ def small_group_leaks(
     if reference:
         n_blocks, block = csgraph.connected_components((incidence.T @ incidence).tocsr(), directed=False)
     else:
-        n_blocks, block = _blocks(incidence)
+        n_blocks, block = dc.unknown_blocks(incidence)
     used = np.asarray(incidence.sum(axis=0)).ravel() > 0
     finest = system.finest[variables] & used & (system.n[variables] < m)
     real = (variables < system.cells_count) & used

@@ -55,7 +55,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.sparse import csgraph
 from scipy.sparse.linalg import lsqr
 
 from . import disclosure as dc
@@ -345,8 +344,7 @@ def _own_derivable(sub, eqs, system: _System, run: int, vector: np.ndarray, cach
 
 
 def _blocks(matrix: sparse.csr_matrix) -> np.ndarray:
-    incidence = (matrix != 0).astype(np.int8)
-    return csgraph.connected_components((incidence.T @ incidence).tocsr(), directed=False)[1]
+    return dc.unknown_blocks((matrix != 0).astype(np.int8))[1]
 
 
 def _changes_system(filings: pd.DataFrame, published: pd.DataFrame, candidate: pd.DataFrame) -> _System | None:

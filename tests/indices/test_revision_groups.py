@@ -258,3 +258,30 @@ def test_a_key_industry_of_whole_divisions_as_their_sum_finds_the_same_groups():
         entered += ("key_industry", "electronics") in _included_splitters(filings_of(a, b), first_cells, second_cells, M)
         found += bool(fast)
     assert entered >= 3 and found >= 1, (entered, found)
+
+
+def test_a_rerun_that_rescored_every_filing_is_checked_without_a_table_of_every_pair():
+    """A re-run after a scoring correction changes every filing's score. The changed pieces
+    (60,000 here: one per county × division, old and new) all sit in the nation cell's
+    equation; their blocks were found from the table of every pair of pieces sharing an
+    equation (Aᵀ A, 3.6 billion entries here, 43 GB; 170,000 filings of the benchmark asked 52 GB)
+    and the join's check died of it after the run had succeeded. The blocks come from the
+    graph of pieces and equations now; a block too large to solve is reported, not solved."""
+    counties, divisions = 300, 100
+    county = np.repeat(np.arange(counties), divisions)
+    division = np.tile(np.arange(divisions), counties)
+    first = pd.DataFrame({
+        "enterprise_id": np.arange(len(county)), "province": "110000",
+        "prefecture": [f"11{c // 100 + 1:02d}00" for c in county],
+        "county": [f"11{c // 100 + 1:02d}{c % 100 + 1:02d}" for c in county],
+        "division": [f"D{d:03d}" for d in division], "size_class": "S", "key_industries": [()] * len(county),
+        "composite": np.linspace(20, 90, len(county)),
+    })
+    second = first.assign(composite=first["composite"] + 0.5)
+    cells = cells_of(first)
+    skipped: list[int] = []
+    found = two_run_groups(cells, cells, first.assign(submission=first["enterprise_id"]),
+                           second.assign(submission=second["enterprise_id"]), M, skipped=skipped)
+    assert found == []
+    # every piece hangs on the nation cell: one block, too large to solve, reported
+    assert skipped and max(skipped) >= 2 * len(first)

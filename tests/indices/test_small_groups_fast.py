@@ -14,7 +14,7 @@ from scipy.sparse import csgraph
 from apps.indices import disclosure as dc
 from apps.indices.aggregation import IndexParameters, compute_cells
 from apps.indices.audit import PRIMARY
-from apps.indices.intersections import _blocks, build_system, group_members, small_group_leaks
+from apps.indices.intersections import build_system, group_members, small_group_leaks
 from tests.indices.test_disclosure import DIMS as RANDOM_DIMS
 from tests.indices.test_disclosure import random_population
 
@@ -82,7 +82,7 @@ def test_the_blocks_are_numbered_as_connected_components_of_the_unknowns_graph_n
     system = build_system(cells, scores, final.copy(), IndexParameters().min_cell_size)
     matrix, _ = dc._linear_system(system.hidden, system.n, system.edges)
     incidence = (dc._drop_absorbing_equations(matrix) != 0).astype(np.int8)
-    count, block = _blocks(incidence)
+    count, block = dc.unknown_blocks(incidence)
     expected_count, expected = csgraph.connected_components((incidence.T @ incidence).tocsr(), directed=False)
     assert count == expected_count
     assert np.array_equal(block, expected)
