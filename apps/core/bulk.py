@@ -192,44 +192,41 @@ def _field_dtype(spec) -> tuple[str, object]:
 
 _SEND = {"bigint": "int8send", "integer": "int4send", "smallint": "int2send", "double precision": "float8send",
          "real": "float4send", "boolean": "boolsend"}
+_CAST = {"bigint": "bigint", "integer": "integer", "smallint": "smallint", "double precision": "float8",
+         "real": "float4", "boolean": "boolean"}
 
 
 def copy_out_arrays(sql: str, fields: Sequence[tuple[str, object]], params: Sequence = (),
                     order_by: str | None = None) -> dict[str, np.ndarray]:
     """Read the rows of ``sql`` (a SELECT of exactly ``fields``, in order) as one numpy array
-    per field: one binary COPY of a single row that holds each column as one ``bytea`` —
-    PostgreSQL concatenates each field's binary representation (``int8send``,
-    ``float8send``, the padded text, the raw bytea) over all rows, so the client receives a
-    handful of large messages instead of one message per row, and numpy reads each column
-    with ``frombuffer``. (psycopg hands out a binary COPY of a million rows one row at a
-    time: 1–2 µs of Python per row before any parsing.)
+    per field, with one binary COPY and no Python loop over rows, in one of two layouts:
+
+    - **Rows** (when a field is text): an ordinary binary COPY of the rows. Every field has
+      a fixed width, so the stream after its header is one numpy structured array (a count,
+      then a length and a value per field) read with ``frombuffer``. psycopg hands the rows
+      over one message each (about 1 µs of Python a row).
+    - **Columns** (numbers and bytes only): one row that holds each column as one ``bytea``
+      — PostgreSQL concatenates each field's binary representation (``int8send``,
+      ``float8send``, the raw bytea) over all rows with ``string_agg``, so the client gets a
+      handful of large messages; each column must stay under PostgreSQL's 1 GB a value.
+
+    Which is cheaper was measured (issue 13, docs/PERFORMANCE.md): the aggregate costs the
+    server a few function calls per field and row, which a padded text field multiplies
+    (the 200 k run's chunk reads, six code columns: 0.83 s columns, 0.43 s rows; the
+    register 0.58 / 0.38 s), while for a few numbers per row the per-row messages cost more
+    (the scores: 0.08 s columns, 0.12 s rows).
 
     Every selected value must have the fixed width its spec gives (coalesce NULLs in the
     SQL, pad text with :func:`fixed_text`); otherwise ``ValueError`` — never a silently
-    shifted column. The aggregates see the rows in one order, so the columns stay aligned;
-    ``order_by`` names a field to sort the rows by (stable), as SQL's ORDER BY would.
-    Each column of one call must stay under PostgreSQL's 1 GB per value (3 M packed
-    answer rows of 77 indicators; a chunk of a national run is far smaller). PostgreSQL only."""
+    shifted column. ``order_by`` names a field to sort the rows by (stable), as SQL's ORDER
+    BY would. PostgreSQL only."""
     import psycopg
-
-    aliases = [f"c{i}" for i in range(len(fields))]
-    aggregates, checks = [], []
-    for alias, (_, spec) in zip(aliases, fields, strict=True):
-        width = _field_dtype(spec)[1]
-        if isinstance(spec, str):
-            aggregates.append(f"coalesce(string_agg({_SEND[spec]}(q.{alias}), ''::bytea), ''::bytea)")
-        else:  # text (padded by the caller) or bytea: its bytes; a NULL or another length is counted
-            value = f"q.{alias}" if spec[0] != "text" else f"convert_to(q.{alias}, 'UTF8')"
-            aggregates.append(f"coalesce(string_agg({value}, ''::bytea), ''::bytea)")
-            checks.append(f"count(*) FILTER (WHERE octet_length({value}) IS DISTINCT FROM {width})")
-    statement = (
-        f"SELECT count(*), {', '.join(checks) + ', ' if checks else ''}{', '.join(aggregates)} "
-        f"FROM ({sql}) AS q({', '.join(aliases)})"
-    )
     from django.db import transaction
 
+    rows = any(isinstance(spec, tuple) and spec[0] == "text" for _, spec in fields)
+    statement, checks = (_rows_statement if rows else _columns_statement)(sql, fields)
     with transaction.atomic(), connection.cursor() as cursor:
-        # JIT compiling the aggregate costs ~0.3 s a query and gains nothing on one pass
+        # JIT compiling the query costs ~0.3 s and gains nothing on one pass
         cursor.execute("SET LOCAL jit = off")
         raw = cursor.cursor
         # COPY takes no bound parameters: render them client-side, quoted by psycopg
@@ -242,31 +239,89 @@ def copy_out_arrays(sql: str, fields: Sequence[tuple[str, object]], params: Sequ
     data = memoryview(buffer)
     if len(data) < 21 or bytes(data[:11]) != COPY_SIGNATURE:
         raise ValueError("not a binary COPY stream")
-    pos = 19 + int.from_bytes(data[15:19], "big")
-    if int.from_bytes(data[pos : pos + 2], "big") != 1 + len(checks) + len(fields):
+    start = 19 + int.from_bytes(data[15:19], "big")
+    out = _parse_rows(data, start, fields) if rows else _parse_columns(data, start, fields, checks)
+    if order_by is not None and len(out[order_by]):
+        order = np.argsort(out[order_by], kind="stable")
+        out = {k: v[order] for k, v in out.items()}
+    return out  # copies: the buffer is freed with this frame
+
+
+def _rows_statement(sql: str, fields) -> tuple[str, int]:
+    """The rows layout: each field cast to the type whose binary form its spec reads (a
+    number of another type would come with another width and be refused, not misread)."""
+    aliases = [f"c{i}" for i in range(len(fields))]
+    select = ", ".join(
+        f"q.{alias}::{_CAST[spec] if isinstance(spec, str) else 'text' if spec[0] == 'text' else 'bytea'}"
+        for alias, (_, spec) in zip(aliases, fields, strict=True)
+    )
+    return f"SELECT {select} FROM ({sql}) AS q({', '.join(aliases)})", 0
+
+
+def _parse_rows(data: memoryview, start: int, fields) -> dict[str, np.ndarray]:
+    widths = [_field_dtype(spec) for _, spec in fields]
+    dtype = np.dtype([("_count", ">i2")] + [
+        item for i, ((name, _), (dt, _w)) in enumerate(zip(fields, widths, strict=True))
+        for item in ((f"_len{i}", ">i4"), (name, dt))
+    ])
+    body = len(data) - start - 2  # the stream ends with an int16 -1
+    refused = ValueError("values are NULL or not of the fixed width their column needs")
+    if body < 0 or body % dtype.itemsize or int.from_bytes(data[-2:], "big", signed=True) != -1:
+        raise refused
+    table = np.frombuffer(data[start : start + body], dtype=dtype)
+    # a NULL has length -1 and a value of another width shifts every later row: either way
+    # some count or length below is not what the layout says
+    if len(table) and ((table["_count"] != len(fields)).any()
+                       or any((table[f"_len{i}"] != w).any() for i, (_, w) in enumerate(widths))):
+        raise refused
+    out = {}
+    for name, _ in fields:
+        column = table[name]
+        out[name] = column.astype(column.dtype.newbyteorder("=")) if column.dtype.byteorder == ">" else column.copy()
+    return out
+
+
+def _columns_statement(sql: str, fields) -> tuple[str, int]:
+    """The columns layout: one row of the count, a count of odd-width values per bytes
+    field and one ``bytea`` per field (numbers cast to the type their spec reads, as in
+    the rows layout)."""
+    aliases = [f"c{i}" for i in range(len(fields))]
+    aggregates, checks = [], []
+    for alias, (_, spec) in zip(aliases, fields, strict=True):
+        if isinstance(spec, str):
+            aggregates.append(f"coalesce(string_agg({_SEND[spec]}(q.{alias}::{_CAST[spec]}), ''::bytea), ''::bytea)")
+        else:  # bytea: its bytes; a NULL or another length is counted
+            aggregates.append(f"coalesce(string_agg(q.{alias}, ''::bytea), ''::bytea)")
+            checks.append(f"count(*) FILTER (WHERE octet_length(q.{alias}) IS DISTINCT FROM {_field_dtype(spec)[1]})")
+    statement = (
+        f"SELECT count(*), {', '.join(checks) + ', ' if checks else ''}{', '.join(aggregates)} "
+        f"FROM ({sql}) AS q({', '.join(aliases)})"
+    )
+    return statement, len(checks)
+
+
+def _parse_columns(data: memoryview, pos: int, fields, checks: int) -> dict[str, np.ndarray]:
+    if int.from_bytes(data[pos : pos + 2], "big") != 1 + checks + len(fields):
         raise ValueError("binary COPY row has an unexpected number of fields")
     pos += 2
     values = []
-    for _ in range(1 + len(checks) + len(fields)):
+    for _ in range(1 + checks + len(fields)):
         length = int.from_bytes(data[pos : pos + 4], "big", signed=True)
         pos += 4
         values.append(data[pos : pos + length])
         pos += length
     n = int.from_bytes(values[0], "big")
-    bad = [int.from_bytes(v, "big") for v in values[1 : 1 + len(checks)]]
+    bad = [int.from_bytes(v, "big") for v in values[1 : 1 + checks]]
     if any(bad):
         raise ValueError(f"{sum(bad)} values are NULL or not of the fixed width their column needs")
     out = {}
-    for (name, spec), blob in zip(fields, values[1 + len(checks) :], strict=True):
+    for (name, spec), blob in zip(fields, values[1 + checks :], strict=True):
         dtype, width = _field_dtype(spec)
         if len(blob) != n * width:
             raise ValueError(f"binary COPY field {name} is not {width} bytes in every row (NULL or another length)")
         column = np.frombuffer(blob, dtype=dtype, count=n)
         out[name] = column.astype(column.dtype.newbyteorder("=")) if column.dtype.byteorder == ">" else column.copy()
-    if order_by is not None and n:
-        order = np.argsort(out[order_by], kind="stable")
-        out = {k: v[order] for k, v in out.items()}
-    return out  # copies: the buffer is freed with this frame
+    return out
 
 
 def decode_codes(values: np.ndarray) -> np.ndarray:

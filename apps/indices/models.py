@@ -204,7 +204,7 @@ class RunChunk(models.Model):
     # stopped reporting.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # The chunk's per-county and per-division sums and counts of indicator scores
-    # (np.savez_compressed, see apps.indices.pipeline); the join adds them up.
+    # (an .npz, see apps.indices.pipeline.pack_indicator_sums); the join adds them up.
     indicator_sums = models.BinaryField(null=True)
     # What the join needs of the chunk's filings: their scores, recorded
     # codes, revenue, key-industry tags and 未统计 counts (np.savez, see

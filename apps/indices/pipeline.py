@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
+from scipy import sparse
 
 from apps.core import bulk
 from apps.core.bulk import copy_rows, fetch_rows
@@ -323,26 +324,28 @@ INDICATOR_DECIMALS = 2
 
 def _group_sums(keys, S: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Codes (sorted), sums (k × m float64) and counts (k × m int32) of the non-NaN
-    entries of ``S`` (n × m) per value of ``keys`` (n codes). Vectorised: a sort by code
-    and np.add.reduceat over the runs of equal codes."""
+    entries of ``S`` (n × m) per value of ``keys`` (n codes). Vectorised: the k × n sparse
+    matrix of which filing has which code times S (and times S's non-NaN flags) — no sort
+    of the n × m scores (2.7 × faster than sorting and np.add.reduceat, issue 13)."""
     m = S.shape[1]
     if not len(keys):
         return np.array([], dtype="U1"), np.zeros((0, m)), np.zeros((0, m), dtype=np.int32)
     ids, uniques = pd.factorize(pd.Series(keys, dtype=object).fillna("").astype(str), sort=True)
-    order = np.argsort(ids, kind="stable")
     present = ~np.isnan(S)
-    starts = np.flatnonzero(np.r_[True, np.diff(ids[order]) != 0])
-    sums = np.add.reduceat(np.where(present, S, 0.0)[order], starts, axis=0) if m else np.zeros((len(uniques), 0))
-    counts = np.add.reduceat(present[order].astype(np.int32), starts, axis=0) if m else np.zeros((len(uniques), 0), np.int32)
-    return np.asarray(uniques, dtype=str), sums.astype(np.float64), counts.astype(np.int32)
+    member = sparse.csr_matrix((np.ones(len(ids)), (ids, np.arange(len(ids)))), shape=(len(uniques), len(ids)))
+    sums = np.asarray(member @ np.where(present, S, 0.0), dtype=np.float64)
+    counts = np.asarray(member @ present.astype(np.float64)).astype(np.int32)
+    return np.asarray(uniques, dtype=str), sums, counts
 
 
 def pack_indicator_sums(indicator_codes, S: np.ndarray, counties, divisions) -> bytes:
-    """The chunk's partial sums as one compressed .npz (see RunChunk.indicator_sums)."""
+    """The chunk's partial sums as one .npz (see RunChunk.indicator_sums). Not compressed
+    here: the database stores the column with lz4 (migration indices.0013), and zlib cost
+    the chunk more than the sums themselves."""
     c_codes, c_sums, c_counts = _group_sums(counties, S)
     d_codes, d_sums, d_counts = _group_sums(divisions, S)
     buffer = io.BytesIO()
-    np.savez_compressed(
+    np.savez(
         buffer, indicators=np.asarray(list(indicator_codes), dtype=str),
         county_codes=c_codes, county_sums=c_sums, county_counts=c_counts,
         division_codes=d_codes, division_sums=d_sums, division_counts=d_counts,

@@ -41,6 +41,37 @@ def test_a_null_or_a_value_of_another_width_is_refused(value):
                              [("id", "bigint"), ("blob", ("bytes", 2))])
 
 
+@pytest.mark.parametrize("value", [
+    bulk.fixed_text("CASE WHEN g = 7 THEN 'é' ELSE 'a' END", 2),  # two bytes where one is padded to two
+    # one byte more in one row and one less in another: the stream's length is right
+    "CASE g WHEN 3 THEN 'abc' WHEN 7 THEN 'a' ELSE 'ab' END",
+])
+def test_rows_with_text_of_another_width_are_refused(value):
+    # a field of text reads the rows layout; a wider value would shift every later row
+    with pytest.raises(ValueError, match="not of the fixed width"):
+        bulk.copy_out_arrays(f"SELECT g::bigint, {value} FROM generate_series(1, 10) AS g",
+                             [("id", "bigint"), ("code", ("text", 2))])
+
+
+def test_a_null_beside_text_is_refused():
+    with pytest.raises(ValueError, match="not of the fixed width"):
+        bulk.copy_out_arrays(
+            "SELECT g::bigint, " + bulk.fixed_text("'a'", 1)
+            + ", CASE WHEN g = 5 THEN NULL ELSE '\\x0000'::bytea END FROM generate_series(1, 10) AS g",
+            [("id", "bigint"), ("code", ("text", 1)), ("blob", ("bytes", 2))])
+
+
+def test_both_layouts_read_the_same_numbers():
+    numbers = [("id", "bigint"), ("x", "double precision"), ("small", "smallint"), ("blob", ("bytes", 4))]
+    sql = "SELECT g, g / 3.0, (g % 7), int4send(g * 11), {} FROM generate_series(1, 3000) AS g ORDER BY g DESC"
+    columns = bulk.copy_out_arrays(sql.format("1").replace(", 1 FROM", " FROM"), numbers)
+    rows = bulk.copy_out_arrays(sql.format(bulk.fixed_text("g::text", 4)), [*numbers, ("code", ("text", 4))])
+    assert columns["id"].tolist() == list(range(3000, 0, -1))
+    for name, _ in numbers:
+        assert np.array_equal(columns[name], rows[name]), name
+    assert bulk.decode_codes(rows["code"])[:2].tolist() == ["3000", "2999"]
+
+
 def test_arrays_written_with_binary_copy_read_back_equal():
     with connection.cursor() as cursor:
         cursor.execute("CREATE TEMP TABLE bulk_arrays (id bigint, part integer, value double precision, "
