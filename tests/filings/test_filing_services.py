@@ -6,10 +6,11 @@ import zipfile
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
 from django.urls import reverse
 
 from apps.filings import services
-from apps.filings.models import EventAction, Submission, SubmissionStatus
+from apps.filings.models import EventAction, Period, Submission, SubmissionStatus
 from apps.filings.packing import submission_score
 from tests.factories import (
     GUSU,
@@ -397,6 +398,24 @@ def test_a_worker_process_compiles_the_frameworks_in_use_when_it_starts(period):
     warmed = packing._compiled_published(period.framework.pk, period.framework.published_at)
     assert packing.compiled_for(period.framework) is warmed
     assert packing._compiled_published.cache_info().misses == 1  # compiled once, at the warm-up
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="renames a table inside the test's transaction")
+def test_a_worker_starting_before_the_database_is_migrated_warms_nothing(period):
+    """A worker may start before `migrate` has created the tables (a first deployment): the
+    warm-up then compiles nothing and the process starts."""
+    from apps.filings import packing
+
+    packing._compiled_published.cache_clear()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {Period._meta.db_table} RENAME TO not_migrated_yet")
+        with transaction.atomic():
+            assert packing.warm_compiled_frameworks() == 0
+            transaction.set_rollback(True)  # the failed query aborted this savepoint
+        transaction.set_rollback(True)
+    assert packing._compiled_published.cache_info().currsize == 0
+    assert packing.warm_compiled_frameworks() == 1  # the table is back
 
 
 def test_the_celery_app_warms_each_worker_process():

@@ -56,3 +56,19 @@ def test_the_run_records_both_parts_of_the_level_audit():
     assert audit["later"]["audited"] == 0 and audit["left"] == []
     assert audit["audited"] > 0 and audit["rounds"] >= 2  # the early part's rounds and the later one
     assert public_pins(cells) == []
+
+
+def test_an_error_in_the_early_level_audit_fails_the_computation(monkeypatch):
+    """The early part runs in a thread: an error there must reach the join (which then
+    marks the run failed), never leave distributions published unaudited."""
+    scores, registry_, _ = random_population(2, 180)
+    real = dc.level_disclosure
+
+    def failing(cells, hidden, n, order, edges, *, earlier=None, **kwargs):
+        if earlier is None:  # the early part, in its thread
+            raise RuntimeError("level audit failed")
+        return real(cells, hidden, n, order, edges, earlier=earlier, **kwargs)
+
+    monkeypatch.setattr(dc, "level_disclosure", failing)
+    with pytest.raises(RuntimeError, match="level audit failed"):
+        compute_cells(scores, registry_, IndexParameters(), DIMS)
