@@ -94,12 +94,14 @@ class RunScore(models.Model):
     # run's scores with the run (on_delete is carried out by the ORM, not the database). The
     # constraint's per-row check at commit cost as much as the COPY itself (170,000 rows:
     # 2.6 s COPY + 3.2 s commit against 2.7 s without it, at load 9). Nor an index of its own:
-    # the unique index on (run, enterprise_id) serves every lookup by run.
+    # the unique index on (run, enterprise_id) serves every lookup by run. Nor one on
+    # enterprise_id alone: nothing reads an enterprise's scores across runs, and each index
+    # is written for every score of every run (migration 0015).
     run = models.ForeignKey(IndexRun, on_delete=models.CASCADE, related_name="scores", db_constraint=False,
                             db_index=False)
     chunk = models.PositiveIntegerField()
     submission_id = models.BigIntegerField()
-    enterprise_id = models.BigIntegerField(db_index=True)
+    enterprise_id = models.BigIntegerField()
     composite = models.FloatField()
     level = models.PositiveSmallIntegerField()
     dimension_scores = models.BinaryField()  # float32, framework dimension order

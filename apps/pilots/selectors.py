@@ -40,7 +40,8 @@ def diagnosis_for(enterprise) -> Diagnosis | None:
     for sub in subs:
         run = published_run(sub.period)
         if run is not None:
-            row = RunScore.objects.filter(run=run, submission_id=sub.pk).first()
+            # by (run, enterprise): the run's unique index finds the row at once
+            row = RunScore.objects.filter(run=run, enterprise_id=sub.enterprise_id, submission_id=sub.pk).first()
             if row is not None:
                 return Diagnosis(sub, float(row.composite), int(row.level), "run")
         score = getattr(sub, "score", None)
