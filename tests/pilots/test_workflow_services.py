@@ -57,6 +57,24 @@ def test_application_draft_submit_withdraw_and_events(mailoutbox, django_capture
     assert all(e.actor_id == user.pk for e in ApplicationEvent.objects.filter(application=app))
 
 
+def test_an_application_records_the_score_of_the_published_run_when_there_is_one():
+    """Once the period's index run is published, an application records the filing's score
+    in that run (RunScore, found by run and enterprise), not the filing's own
+    SubmissionScore."""
+    from apps.indices.models import IndexRun, RunScore, RunStatus
+
+    call = make_call("application")
+    user = applicant(level=3, composite=66.0)
+    sub = user.enterprise.submissions.get()
+    run = IndexRun.objects.create(period=sub.period, framework=sub.framework, status=RunStatus.SUCCEEDED,
+                                  is_published=True, code_version="test")
+    RunScore.objects.create(run=run, chunk=0, submission_id=sub.pk, enterprise_id=sub.enterprise_id, composite=71.5,
+                            level=4, dimension_scores=b"")
+    app = submitted_application(call, user)
+    assert (app.diagnosis_score, app.diagnosis_level) == (71.5, 4)
+    assert selectors.diagnosis_for(user.enterprise).source == "run"
+
+
 def test_submit_and_withdraw_refused_after_the_deadline():
     call = make_call("application")
     user = applicant()
