@@ -269,15 +269,18 @@ def published_stamp_of(period_code: str) -> RunStamp | None:
 
 
 def _aware(value):
-    """A datetime read by plain SQL: SQLite (development) gives text, PostgreSQL datetimes."""
-    if isinstance(value, str):
-        import datetime
+    """A datetime read by plain SQL, aware: PostgreSQL gives aware datetimes; SQLite
+    (development) gives text or, with the converters Django registers, naive datetimes in
+    UTC. A naive one taken for local time put Last-Modified eight hours early in Beijing, so
+    that a client asking If-Modified-Since got 304 for hours after a change."""
+    import datetime
 
+    if isinstance(value, str):
         from django.utils.dateparse import parse_datetime
 
         value = parse_datetime(value)
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.UTC)
+    if isinstance(value, datetime.datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
     return value
 
 
