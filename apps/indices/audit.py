@@ -34,9 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.optimize import linprog
-from scipy.sparse import csgraph
 
-from .disclosure import DOMINANCE, SMALL_N, STABILITY, _partition_parents, partition_table
+from .disclosure import DOMINANCE, SMALL_N, STABILITY, _partition_parents, partition_table, unknown_blocks
 
 PRIMARY = (SMALL_N, DOMINANCE, STABILITY)
 SCORE_MAX = 100.0
@@ -112,7 +111,7 @@ def intervals(
     m = matrix.shape[0]
     if m:
         incidence = (matrix != 0).astype(np.int8)
-        _, block = csgraph.connected_components((incidence.T @ incidence).tocsr(), directed=False)
+        _, block = unknown_blocks(incidence)
         eq_block = np.full(m, -1)
         coo = matrix.tocoo()
         eq_block[coo.row] = block[coo.col]
@@ -205,7 +204,7 @@ def _by_block(targets: np.ndarray, hidden: np.ndarray, total: np.ndarray, edges:
     if not matrix.shape[0]:
         return targets
     incidence = (matrix != 0).astype(np.int8)
-    _, block = csgraph.connected_components((incidence.T @ incidence).tocsr(), directed=False)
+    _, block = unknown_blocks(incidence)
     return targets[np.argsort(block[column[targets]], kind="stable")]
 
 
@@ -433,7 +432,7 @@ def level_lower_bounds(
     matrix, rhs, variables, column = _level_system(unknown, n_known, counts, n, edges)
     upper = np.repeat(n[variables].astype(float), N_LEVELS)
     incidence = (matrix != 0).astype(np.int8)
-    _, block = csgraph.connected_components((incidence.T @ incidence).tocsr(), directed=False)
+    _, block = unknown_blocks(incidence)
     eq_block = np.full(matrix.shape[0], -1)
     coo = matrix.tocoo()
     eq_block[coo.row] = block[coo.col]

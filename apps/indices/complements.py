@@ -36,7 +36,6 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import csgraph
 
 METHODS = ("milp", "heuristic")
 # Added to a cell's cost per step of code order (÷ number of cells, so below 0.001 per
@@ -64,8 +63,9 @@ def blocks(part: np.ndarray, cell: np.ndarray, size: int) -> tuple[int, np.ndarr
     column = np.full(size, -1, dtype=np.int64)
     column[cells] = np.arange(len(cells))
     incidence = sparse.csr_matrix((np.ones(len(cell)), (part, column[cell])), shape=(int(part.max()) + 1, len(cells)))
-    adjacency = (incidence.T @ incidence).tocsr()
-    count, labels = csgraph.connected_components(adjacency, directed=False)
+    from .disclosure import unknown_blocks
+
+    count, labels = unknown_blocks(incidence)
     block[cells] = labels
     return count, block
 
