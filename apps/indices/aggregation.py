@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -588,7 +589,11 @@ def compute_statistics(
     data = _prepare(scores, dimension_codes, params, previous_scores)
     kinds = _cell_kinds(scores, registry)
     data["all_rows"] = kinds[0].score_rows  # the identity, shared by all but key industries
-    frames = [_statistics(k, data, dimension_codes, params) for k in kinds]
+    # The kinds' statistics are independent (each reads ``data`` and its own groups; none
+    # writes) and mostly numpy sorts and sums, which release the GIL: two threads take
+    # 0.25 s where one took 0.31 at 200 k (min of 8 alternating; the same frame).
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="statistics") as pool:
+        frames = list(pool.map(lambda k: _statistics(k, data, dimension_codes, params), kinds))
     return pd.concat(frames, ignore_index=True)
 
 
