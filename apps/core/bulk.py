@@ -224,7 +224,7 @@ def copy_out_arrays(sql: str, fields: Sequence[tuple[str, object]], params: Sequ
     from django.db import transaction
 
     rows = any(isinstance(spec, tuple) and spec[0] == "text" for _, spec in fields)
-    statement, checks = (_rows_statement if rows else _columns_statement)(sql, fields)
+    statement, checks = (_rows_statement(sql, fields), 0) if rows else _columns_statement(sql, fields)
     with transaction.atomic(), connection.cursor() as cursor:
         # JIT compiling the query costs ~0.3 s and gains nothing on one pass
         cursor.execute("SET LOCAL jit = off")
@@ -247,7 +247,7 @@ def copy_out_arrays(sql: str, fields: Sequence[tuple[str, object]], params: Sequ
     return out  # copies: the buffer is freed with this frame
 
 
-def _rows_statement(sql: str, fields) -> tuple[str, int]:
+def _rows_statement(sql: str, fields) -> str:
     """The rows layout: each field cast to the type whose binary form its spec reads (a
     number of another type would come with another width and be refused, not misread)."""
     aliases = [f"c{i}" for i in range(len(fields))]
@@ -255,7 +255,7 @@ def _rows_statement(sql: str, fields) -> tuple[str, int]:
         f"q.{alias}::{_CAST[spec] if isinstance(spec, str) else 'text' if spec[0] == 'text' else 'bytea'}"
         for alias, (_, spec) in zip(aliases, fields, strict=True)
     )
-    return f"SELECT {select} FROM ({sql}) AS q({', '.join(aliases)})", 0
+    return f"SELECT {select} FROM ({sql}) AS q({', '.join(aliases)})"
 
 
 def _parse_rows(data: memoryview, start: int, fields) -> dict[str, np.ndarray]:

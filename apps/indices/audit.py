@@ -110,8 +110,7 @@ def intervals(
     upper = SCORE_MAX * n[variables]
     m = matrix.shape[0]
     if m:
-        incidence = (matrix != 0).astype(np.int8)
-        _, block = unknown_blocks(incidence)
+        _, block = unknown_blocks(matrix)
         eq_block = np.full(m, -1)
         coo = matrix.tocoo()
         eq_block[coo.row] = block[coo.col]
@@ -203,8 +202,7 @@ def _by_block(targets: np.ndarray, hidden: np.ndarray, total: np.ndarray, edges:
     matrix, _, _, column = _system(hidden, total, edges)
     if not matrix.shape[0]:
         return targets
-    incidence = (matrix != 0).astype(np.int8)
-    _, block = unknown_blocks(incidence)
+    _, block = unknown_blocks(matrix)
     return targets[np.argsort(block[column[targets]], kind="stable")]
 
 
@@ -431,8 +429,7 @@ def level_lower_bounds(
         return low, stats
     matrix, rhs, variables, column = _level_system(unknown, n_known, counts, n, edges)
     upper = np.repeat(n[variables].astype(float), N_LEVELS)
-    incidence = (matrix != 0).astype(np.int8)
-    _, block = unknown_blocks(incidence)
+    _, block = unknown_blocks(matrix)
     eq_block = np.full(matrix.shape[0], -1)
     coo = matrix.tocoo()
     eq_block[coo.row] = block[coo.col]

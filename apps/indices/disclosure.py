@@ -432,17 +432,21 @@ _DETERMINED_SIZE = 20_000
 _DENSE_BLOCK = 50_000
 
 
-def unknown_blocks(incidence: sparse.csr_matrix) -> tuple[int, np.ndarray]:
-    """Connected blocks of unknowns (sharing an equation), numbered as
-    ``connected_components`` numbers them on the unknowns' graph Aᵀ A (in order of each
-    block's first unknown): from the bipartite graph of unknowns and equations instead —
-    Aᵀ A has an entry per pair of unknowns in one equation, millions for a key industry
-    over thousands of atoms, and a product of billions (an out-of-memory error) for a
-    re-run whose every filing changed, where the nation cell holds every piece."""
-    rows, cols = incidence.shape
-    coo = incidence.tocoo()
+def unknown_blocks(matrix: sparse.spmatrix) -> tuple[int, np.ndarray]:
+    """Connected blocks of the unknowns (columns) of ``matrix`` (equations × unknowns) that
+    share an equation (a non-zero in one row), numbered as ``connected_components`` numbers
+    them on the unknowns' graph Aᵀ A (in order of each block's first unknown): from the
+    bipartite graph of unknowns and equations instead — Aᵀ A has an entry per pair of
+    unknowns in one equation, millions for a key industry over thousands of atoms, and a
+    product of billions (an out-of-memory error) for a re-run whose every filing changed,
+    where the nation cell holds every piece. Every step that solves block by block finds
+    its blocks here."""
+    rows, cols = matrix.shape
+    coo = sparse.coo_matrix(matrix)
+    nonzero = coo.data != 0
     graph = sparse.csr_matrix(
-        (np.ones(coo.nnz, dtype=np.int8), (coo.col, cols + coo.row)), shape=(cols + rows, cols + rows)
+        (np.ones(int(nonzero.sum()), dtype=np.int8), (coo.col[nonzero], cols + coo.row[nonzero])),
+        shape=(cols + rows, cols + rows),
     )
     _, label = csgraph.connected_components(graph, directed=False)
     # unknowns first: the labels of the unknowns' blocks come in order of their first unknown
@@ -458,7 +462,7 @@ def _determined_columns(matrix: sparse.csr_matrix) -> np.ndarray:
     if matrix.shape[1] == 0 or matrix.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
     # Blocks: variables connected through shared equations.
-    n_blocks, block = unknown_blocks((matrix != 0).astype(np.int8))
+    n_blocks, block = unknown_blocks(matrix)
     determined = []
     equation_block = np.full(matrix.shape[0], -1)
     coo = matrix.tocoo()

@@ -16,6 +16,7 @@ jurisdiction, so only ministry staff see them unsuppressed.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 import pandas as pd
@@ -273,8 +274,6 @@ def _aware(value):
     (development) gives text or, with the converters Django registers, naive datetimes in
     UTC. A naive one taken for local time put Last-Modified eight hours early in Beijing, so
     that a client asking If-Modified-Since got 304 for hours after a change."""
-    import datetime
-
     if isinstance(value, str):
         from django.utils.dateparse import parse_datetime
 

@@ -344,7 +344,7 @@ def _own_derivable(sub, eqs, system: _System, run: int, vector: np.ndarray, cach
 
 
 def _blocks(matrix: sparse.csr_matrix) -> np.ndarray:
-    return dc.unknown_blocks((matrix != 0).astype(np.int8))[1]
+    return dc.unknown_blocks(matrix)[1]
 
 
 def _changes_system(filings: pd.DataFrame, published: pd.DataFrame, candidate: pd.DataFrame) -> _System | None:
