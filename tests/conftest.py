@@ -31,6 +31,11 @@ Fixtures
     see rows the test creates: the server runs in another thread on its own connection.
     Static files (``/static/...``, including ``vendor/``) are served by the live server from
     the finders, no ``collectstatic`` needed.
+``rows_kept_for_the_module(django_db_blocker, build, name)`` (tests/kept_rows.py)
+    Rows that many tests of a module read (a population with published index runs) are
+    written once per module and process, in a transaction rolled back after the module;
+    each test runs in a savepoint inside it and gets its own deep copy of what ``build``
+    returned. See its docstring for the two rules a module that uses it must keep.
 ``celery_worker`` (function; the process itself lives for the whole session)
     A real ``celery worker`` subprocess (solo pool) consuming the test queue, on the *same*
     test database pytest-django created and the same broker as the test process. It also
@@ -419,6 +424,34 @@ def _celery_worker_process(django_db_setup, tmp_path_factory):
         yield worker
     finally:
         worker.stop()
+
+
+# --- rows kept for a module (tests/kept_rows.py) ---------------------------------------------
+
+
+def _is_transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    names = request.fixturenames
+    return bool(
+        (marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+        or "transactional_db" in names or "live_server" in names or "celery_worker" in names
+    )
+
+
+@pytest.fixture(autouse=True)
+def _tests_beside_kept_rows(request):
+    """Fail a test that would run inside a module's kept rows without knowing it
+    (rows_kept_for_the_module's two rules)."""
+    from tests.kept_rows import kept_now
+
+    for name in kept_now:
+        if name not in request.fixturenames:
+            pytest.fail(f"{request.node.nodeid} runs while the rows of {name} are kept for its module: "
+                        f"ask for {name} (or a fixture built on it), or move the test to another module")
+        if _is_transactional(request):
+            pytest.fail(f"{request.node.nodeid} is transactional but runs inside the kept rows of {name}: "
+                        "move it to another module")
+    yield
 
 
 PARKED_QUEUE_SUFFIX = "-parked"

@@ -1,9 +1,11 @@
 """Shared by the tests that walk every URL of the portal: the URLconf walker, a form
 parser, and ``portal`` — a world with published index runs, a draft filing, an import and
-an export job, and a user of each role."""
+an export job, and a user of each role, written once per module (every test of a module
+that uses it must ask for it: tests/kept_rows.py)."""
 
 from __future__ import annotations
 
+import copy
 import re
 from html.parser import HTMLParser
 
@@ -18,6 +20,7 @@ from apps.filings.models import Period
 from apps.insights.models import ExportJob
 from tests.factories import EnterpriseFactory, UserFactory, authority_user, county, enterprise_user, prefecture
 from tests.insights.test_authority_pages import make_world
+from tests.kept_rows import rows_kept_for_the_module
 
 SKIP = {"accounts:logout", "set_language", "api-docs", "api-redoc", "api-schema"}
 
@@ -63,8 +66,8 @@ class Forms(HTMLParser):
                 self.forms[-1]["fields"].add(a["name"])
 
 
-@pytest.fixture
-def portal():
+def build_portal() -> dict:
+    """The world of ``portal``: ids to fill the URLconf's parameters and a user per role."""
     cache.clear()
     world = make_world()
     period: Period = world["p2026"]
@@ -85,8 +88,18 @@ def portal():
     users = {
         "anonymous": None, "enterprise": filer, "authority": authority_user(prefecture()), "ministry": ministry,
     }
-    yield {"ids": ids, "users": users}
-    cache.clear()
+    return {"ids": ids, "users": users}
+
+
+@pytest.fixture(scope="module")
+def portal_rows(django_db_setup, django_db_blocker):
+    """Written once per module (tests/kept_rows.py); what a test changes is rolled back after it."""
+    yield from rows_kept_for_the_module(django_db_blocker, build_portal, "portal_rows")
+
+
+@pytest.fixture
+def portal(portal_rows, db, fresh_caches):
+    return copy.deepcopy(portal_rows)
 
 
 def urls(ids):

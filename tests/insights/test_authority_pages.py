@@ -1,6 +1,10 @@
 """Authority pages (apps.insights.views): who may read which region, what the pages show,
-drill-down, and the number of queries per page."""
+drill-down, and the number of queries per page.
 
+The tests here read one world with both periods published, written once for the module;
+the tests that publish runs themselves (or need none) are in test_authority_pages_runs.py."""
+
+import copy
 import re
 
 import pytest
@@ -23,6 +27,7 @@ from tests.factories import (
 )
 from tests.indices.population import build
 from tests.indices.test_index_runs import inline_run
+from tests.kept_rows import rows_kept_for_the_module
 
 pytestmark = pytest.mark.django_db
 
@@ -62,9 +67,18 @@ def make_world():
     return {"p2025": p2025, "p2026": p2026, "run": run}
 
 
+@pytest.fixture(scope="module")
+def world_rows(django_db_setup, django_db_blocker):
+    """Written once for the module (tests/kept_rows.py): the tests here read the same two
+    published runs; what a test changes is rolled back after it."""
+    yield from rows_kept_for_the_module(django_db_blocker, make_world, "world_rows")
+
+
 @pytest.fixture
-def world():
-    return make_world()
+def world(world_rows, db, fresh_caches):
+    # fresh_caches: a test that changes a cell of the kept runs must not leave it in the
+    # per-process memo of run-versioned values for the next test (the run ids stay the same)
+    return copy.deepcopy(world_rows)
 
 
 @pytest.fixture
@@ -214,14 +228,6 @@ def test_dashboard_period_selector_and_stale_banner(client, users, world):
     cache.clear()
     html = text(client.get(url("dashboard")))
     assert "部分数据已过时：发布后又有填报审核通过，待重新计算" in html
-
-
-def test_empty_state_without_a_published_run(client):
-    client.force_login(UserFactory(role=Role.MINISTRY))
-    for name in ("dashboard", "rankings", "trends", "report"):
-        html = text(client.get(url(name)))
-        assert 'data-testid="empty-state"' in html and "尚未发布指数" in html, name
-    assert client.get(url("enterprises")).status_code == 200
 
 
 def test_xpcc_authority_reads_the_prefecture_it_oversees(client, world):
@@ -447,21 +453,6 @@ def test_kept_pages_are_kept_per_jurisdiction(client, users, world):
     assert "江苏省" in crumbs(jiangsu_nanjing) and "南京市" in crumbs(ministry_nanjing)
 
 
-def test_publishing_a_run_changes_the_kept_pages(client):
-    p2025, p2026 = build()
-    index_run_publish(run=inline_run(p2025), user=None)
-    client.force_login(authority_user(province()))
-    before = {page: text(client.get(url(page))) for page in ("dashboard", "trends")}
-    assert "发布的2025年度指数" in before["dashboard"]
-    assert [r["period_name"] for r in table_rows(before["trends"], "trend-table")] == ["2025年度"]
-    index_run_publish(run=inline_run(p2026), user=None)
-    dashboard = text(client.get(url("dashboard")))
-    assert "发布的2026年度指数" in dashboard
-    assert [r["period_name"] for r in table_rows(text(client.get(url("trends"))), "trend-table")] == ["2025年度", "2026年度"]
-    # the earlier period is still there, from its own kept page
-    assert "发布的2025年度指数" in text(client.get(url("dashboard", period="2025")))
-
-
 @pytest.mark.parametrize("who, params, cold, warm", [
     # session, user, unread notices (header), [the user's region: jurisdiction]: then, on the
     # first request of a run version, which runs are published, the runs, [the scope's region],
@@ -510,49 +501,6 @@ def test_ranking_queries_do_not_grow_with_the_rows(client, users, world, django_
     with django_assert_max_num_queries(len(few.captured_queries)):
         html = text(client.get(url("rankings", region="320100")))
     assert len(table_rows(html, "ranking-table")) == 6
-
-
-def test_key_industries_for_the_ministry_only(client, django_assert_num_queries):
-    from apps.enterprises.models import Enterprise
-    from tests.factories import key_industry
-
-    _p2025, p2026 = build()
-    tag = key_industry()
-    for e in Enterprise.objects.filter(division_code="39"):
-        e.key_industries.add(tag)
-    index_run_publish(run=inline_run(p2026), user=None)
-    client.force_login(UserFactory(role=Role.MINISTRY))
-    cache.clear()
-    # session, user, unread notices, which runs are published, the runs, key-industry cells,
-    # their names, the nation
-    with django_assert_num_queries(8):
-        html = text(client.get(url("rankings", tab="key")))
-    rows = table_rows(html, "ranking-table")
-    assert [(r["code"], r["name"]) for r in rows] == [("electronics", "电子制造")] and rows[0]["mean"] != "—"
-    assert "电子制造" in client.get(export_url("key_industries")).content.decode("utf-8-sig")
-    client.force_login(authority_user(province()))
-    html = text(client.get(url("rankings", tab="key")))
-    assert 'data-testid="key-note"' in html and 'data-testid="ranking-table"' not in html
-
-
-def test_run_status_shows_progress_of_an_active_run(client):
-    """The dashboard's progress banner (loaded by htmx after the page)."""
-    from apps.indices.models import IndexRun, RunStatus
-    from apps.indices.services import index_run_start
-    from tests.factories import UserFactory, enterprise_user
-    from tests.indices.population import build
-
-    _, p2026 = build(n=10)
-    run = index_run_start(period=p2026, user=None, enqueue=False)
-    IndexRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, progress=45)
-    client.force_login(UserFactory(role="ministry"))
-    resp = client.get("/insights/run-status/")
-    assert resp.status_code == 200 and "45%" in resp.text and run.period.name in resp.text and "hx-trigger" in resp.text
-    IndexRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED, progress=100)
-    resp = client.get("/insights/run-status/")
-    assert "45%" not in resp.text and "hx-trigger" not in resp.text  # polling stops
-    client.force_login(enterprise_user())
-    assert client.get("/insights/run-status/").status_code == 403
 
 
 # --- weakest indicators ----------------------------------------------------------------------------

@@ -1,6 +1,10 @@
 """Public pages (/open/) and the open-data API (/api/v1/public/): only published runs, only
-disclosure-safe values, cacheable, throttled, and a fixed number of queries."""
+disclosure-safe values, cacheable, throttled, and a fixed number of queries.
 
+Every test here reads one world with both periods published, written once for the module;
+the tests of what shows before a publication are in test_public_without_runs.py."""
+
+import copy
 import csv
 import io
 import json
@@ -23,6 +27,7 @@ from apps.insights.public_api import CELL_FIELDS, VALUES, PublicCellSerializer
 from tests.factories import EnterpriseFactory, county, industry, key_industry
 from tests.indices.population import build
 from tests.indices.test_index_runs import inline_run
+from tests.kept_rows import rows_kept_for_the_module
 
 pytestmark = pytest.mark.django_db
 
@@ -71,18 +76,24 @@ def _clear_cache(fresh_caches):
     """Every test here starts and ends with empty caches (tests/conftest.py fresh_caches)."""
 
 
-@pytest.fixture
-def periods():
-    return populate()
-
-
-@pytest.fixture
-def published(periods):
-    """Both periods published (2025 first, so 2026 has changes)."""
-    p2025, p2026 = periods
+def publish_both():
+    """The population with both periods published (2025 first, so 2026 has changes)."""
+    p2025, p2026 = populate()
     r2025 = index_run_publish(run=inline_run(p2025), user=None)
     r2026 = index_run_publish(run=inline_run(p2026), user=None)
     return r2025, r2026
+
+
+@pytest.fixture(scope="module")
+def published_rows(django_db_setup, django_db_blocker):
+    """Written once for the module (tests/conftest.py rows_kept_for_the_module): every test
+    here reads the same two published runs; what a test changes is rolled back after it."""
+    yield from rows_kept_for_the_module(django_db_blocker, publish_both, "published_rows")
+
+
+@pytest.fixture
+def published(published_rows, db):
+    return copy.deepcopy(published_rows)
 
 
 def api_cells(client, period, kind, **params):
@@ -124,36 +135,6 @@ def test_api_never_returns_a_suppressed_value(client, published):
 def test_records_have_the_documented_fields(client, published):
     record = api_cells(client, "2026", "nation")[0]
     assert list(record) == list(CELL_FIELDS) == list(PublicCellSerializer().fields)
-
-
-def test_unpublished_runs_never_leak_and_publishing_switches(client, periods):
-    p2025, p2026 = periods
-    inline_run(p2025)  # succeeded, never published
-    assert client.get(f"{API}/periods/2025/cells/").status_code == 404
-    first = index_run_publish(run=inline_run(p2026), user=None)
-    newer = inline_run(p2026)  # succeeded but not published
-    assert newer.pk > first.pk
-
-    listing = client.get(f"{API}/periods/").json()
-    assert [(p["code"], p["run"]["id"]) for p in listing] == [("2026", first.pk)]
-    cells = client.get(f"{API}/periods/2026/cells/?kind=province")
-    etag = cells["ETag"]
-    assert {c["run_id"] for c in cells.json()["results"]} == {first.pk}
-    assert client.get(f"{API}/periods/2026/cells/nation/CN/").json()["run_id"] == first.pk
-    body = client.get(f"{API}/periods/2026/cells.csv").content.decode("utf-8-sig")
-    assert {row["run_id"] for row in csv.DictReader(io.StringIO(body))} == {str(first.pk)}
-    page = client.get(reverse("open:provinces")).content.decode()
-    assert f"#{first.pk}" in page and f"#{newer.pk}" not in page
-
-    index_run_publish(run=newer, user=None)
-    switched = client.get(f"{API}/periods/2026/cells/?kind=province", HTTP_IF_NONE_MATCH=etag)
-    assert switched.status_code == 200 and switched["ETag"] != etag
-    assert {c["run_id"] for c in switched.json()["results"]} == {newer.pk}
-    assert client.get(f"{API}/periods/").json()[0]["run"]["id"] == newer.pk
-    body = client.get(f"{API}/periods/2026/cells.csv").content.decode("utf-8-sig")
-    assert {row["run_id"] for row in csv.DictReader(io.StringIO(body))} == {str(newer.pk)}
-    page = client.get(reverse("open:provinces")).content.decode()
-    assert f"#{newer.pk}" in page and f"#{first.pk}" not in page
 
 
 def test_unknown_period_kind_or_cell(client, published):
@@ -401,36 +382,7 @@ def test_period_selector_and_trends(client, published):
     assert client.get(reverse("open:trends") + "?province=999999").status_code == 404
 
 
-def test_pages_without_any_published_run(client, periods):
-    inline_run(periods[1])  # not published
-    for name in ("home", "provinces", "trends", "method"):
-        html = client.get(reverse(f"open:{name}")).content.decode()
-        assert "尚无已发布的指数数据" in html
-    assert client.get(f"{API}/periods/").json() == []
-
-
 def test_english_pages(client, published):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     html = client.get(reverse("open:provinces")).content.decode()
     assert '<html lang="en">' in html
-
-
-# --- the methodology page ----------------------------------------------------------------------
-
-
-def test_methodology_page_speaks_to_the_public(client):
-    html = client.get(reverse("open:method")).content.decode()
-    for anchor in ("measured", "scores", "levels", "indices", "not-published", "limits"):
-        assert f'id="{anchor}"' in html
-    assert "参与企业少于 5 家" in html and "统计法》第二十五条" in html and "未统计" in html
-    # no developer documentation on a public page
-    for developer in ("apps/", "SCORING_CODE_VERSION", "numpy", "IndexCell", "dominance_k", ".py"):
-        assert developer not in html, developer
-
-
-def test_methodology_page_in_english_has_no_chinese(client):
-    from django.conf import settings
-
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    html = client.get(reverse("open:method")).content.decode()
-    assert "What is measured" in html and "fewer than 5 enterprises" in html
