@@ -812,12 +812,15 @@ def compute_cells(
     """
     cells = compute_statistics(scores, registry, params, dimension_codes, previous_scores)
     cells = disclosure.apply_disclosure_control(cells, params, previous_cells, scores=scores)
+    # the disclosure steps' records (the run's audit), off the frame while the steps below
+    # take its columns: pandas deep-copies attrs into each
+    recorded, cells.attrs = cells.attrs, {}
     _add_ranks(cells, params)
     _add_previous(cells, previous_cells)
     _add_performance(cells, params)
     records = to_records_frame(cells)
     # the protection-interval audit's summary (recorded on the run by the join)
-    records.attrs["protection"] = cells.attrs.get("protection", {})
-    records.attrs["complements"] = cells.attrs.get("complements", {})
-    records.attrs["overlap"] = cells.attrs.get("overlap", [])
+    records.attrs["protection"] = recorded.get("protection", {})
+    records.attrs["complements"] = recorded.get("complements", {})
+    records.attrs["overlap"] = recorded.get("overlap", [])
     return records

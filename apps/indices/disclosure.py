@@ -632,7 +632,8 @@ def _previous_n(cells: pd.DataFrame, previous_cells: pd.DataFrame | None) -> np.
 # --- overlapping groups: the nation-level cells as unions of atoms ------------------------------
 
 
-def overlap_suppression(cells: pd.DataFrame, scores: pd.DataFrame, params: IndexParameters) -> np.ndarray:
+def overlap_suppression(cells: pd.DataFrame, scores: pd.DataFrame, params: IndexParameters,
+                        record: list | None = None) -> np.ndarray:
     """Nation-level cells to suppress because a combination of published overlapping cells
     (nation, divisions, size classes, key industries) gives away the sum of a group of
     1 … min_cell_size − 1 filings, or of a hidden nation-level cell (reason ``overlap``).
@@ -643,12 +644,13 @@ def overlap_suppression(cells: pd.DataFrame, scores: pd.DataFrame, params: Index
     division together, and any other linear combination. Repairs are cheapest first (key
     industries, which are in no partition, before divisions and sizes; then by n).
     Returns a bool mask over ``cells`` (the cells already suppressed stay as they are);
-    what each suppression protects is in ``cells.attrs["overlap"]``."""
+    what each suppression protects is appended to ``record``."""
     from .overlap import overlap_suppression_mask
 
     hidden = cells["suppressed"].astype(bool).to_numpy()
-    added, record = overlap_suppression_mask(cells, scores, hidden, params.min_cell_size)
-    cells.attrs["overlap"] = cells.attrs.get("overlap", []) + record
+    added, found = overlap_suppression_mask(cells, scores, hidden, params.min_cell_size)
+    if record is not None:
+        record += found
     return added
 
 
@@ -862,6 +864,7 @@ def intersection_repairs(
 def _protect_small_groups(
     cells: pd.DataFrame, scores: pd.DataFrame, params: IndexParameters, hidden: np.ndarray,
     order: np.ndarray, weight: np.ndarray | None, edges: pd.DataFrame, hide: Callable[[np.ndarray, str], None],
+    records: dict,
 ) -> None:
     """No group of 1 … min_cell_size − 1 filings may be derivable, cell or not
     (:mod:`apps.indices.intersections`: unions of hidden cells, county × division
@@ -870,7 +873,8 @@ def _protect_small_groups(
     prefecture's intersections determine (a key industry or size class for reason
     ``overlap``), then lets the nation-level overlap audit see the new pattern; ``hide``
     (apply_disclosure_control's) adds the partitions' complements. ``hidden`` is the live
-    mask ``hide`` updates. Recorded in ``audit.protection.small_groups``."""
+    mask ``hide`` updates. Recorded in ``records["protection"]["small_groups"]`` (the run's
+    ``audit.protection.small_groups``)."""
     from .intersections import small_group_repairs
 
     started = time.perf_counter()
@@ -894,14 +898,14 @@ def _protect_small_groups(
         # a nation-level cell hidden now may be what the overlap audit must protect (the
         # intersection audit is part of small_group_repairs' next round)
         if np.isin(kind[hidden & ~before], ("nation", "division", "size", "key_industry")).any():
-            overlapping = overlap_suppression(cells, scores, params)
+            overlapping = overlap_suppression(cells, scores, params, records["overlap"])
             if overlapping.any():
                 hide(overlapping, OVERLAP)
     groups = [r for r in record if not r.get("cell")]
     # hidden cells the intersections with the key-industry / size equations determined
     # (found in the same solve; each got one more complement)
-    cells.attrs["protection"]["intersections"] += [r["group"].replace(":", SEPARATOR, 1) for r in record if r.get("cell")]
-    cells.attrs["protection"]["small_groups"] = {
+    records["protection"]["intersections"] += [r["group"].replace(":", SEPARATOR, 1) for r in record if r.get("cell")]
+    records["protection"]["small_groups"] = {
         "groups": groups[:50], "found": len(groups), "seconds": round(time.perf_counter() - started, 3),
     }
 
@@ -945,6 +949,11 @@ def apply_disclosure_control(
     of overlapping groups (:func:`overlap_suppression`).
     """
     cells = cells.reset_index(drop=True).copy()
+    # What the steps record (the run's audit) is kept here and set as the frame's attrs at
+    # the end: pandas deep-copies a frame's attrs into every column taken from it, and the
+    # steps take hundreds (a quarter of a small population's computation went to copying).
+    records: dict = cells.attrs  # (a copy already: the frame's own, from .copy())
+    cells.attrs = {}
     n = cells["n"].to_numpy(np.int64)
     reason = primary_suppression(cells, params, previous_cells)
     hidden = (reason != "") & (reason != NO_DATA)
@@ -994,19 +1003,19 @@ def apply_disclosure_control(
             summary["dimensions"][dimension] = {
                 k: dim_summary[k] for k in ("audited", "widened", "unprotected", "lps", "seconds")
             }
-        cells.attrs["protection"] = summary
+        records["protection"] = summary
     # what the complements cost, recorded on the run (audit "complements"): cells and
     # contributors hidden beyond the primary rules (the interval rule's additions included)
     secondary = hidden & (reason == SECONDARY)
     report.update({"secondary_cells": int(secondary.sum()), "secondary_contributors": int(n[secondary].sum())})
-    cells.attrs["complements"] = report
+    records["complements"] = report
     cells["suppressed"] = hidden
     cells["suppression_reason"] = reason
     if scores is not None:
         # Overlaps, then the partitions again when a division or size class was hidden
         # (it needs complements like any cell), until neither adds anything. Each round
         # only hides cells, so this ends.
-        cells.attrs["overlap"] = []
+        records["overlap"] = []
 
         def hide(mask: np.ndarray, why: str) -> None:
             """Hide ``mask`` for ``why``, then the partitions' complements it needs."""
@@ -1020,12 +1029,12 @@ def apply_disclosure_control(
             cells["suppression_reason"] = reason
 
         for _ in range(_MAX_ROUNDS):
-            overlapping = overlap_suppression(cells, scores, params)
+            overlapping = overlap_suppression(cells, scores, params, records["overlap"])
             if not overlapping.any():
                 break
             hide(overlapping, OVERLAP)
         # recorded on the run with the interval audit (IndexRun.audit["protection"])
-        cells.attrs.setdefault("protection", {})["overlap"] = cells.attrs["overlap"]
+        records.setdefault("protection", {})["overlap"] = records["overlap"]
         if linear_audit and params.protection_p > 0 and "composite" in scores.columns:
             from .audit import PRIMARY
             from .overlap import overlap_intervals
@@ -1034,7 +1043,7 @@ def apply_disclosure_control(
             widened, summary = overlap_intervals(cells, scores, hidden, primary, params.protection_p)
             if widened.any():
                 hide(widened, SECONDARY)
-            cells.attrs["protection"]["overlap_intervals"] = summary
+            records["protection"]["overlap_intervals"] = summary
         if linear_audit:
             # Counties and prefecture × division cells are two partitions of one prefecture:
             # audited together through their intersections (county × division, unknowns
@@ -1050,15 +1059,15 @@ def apply_disclosure_control(
                 mask[extra] = True
                 hide(mask, SECONDARY)
                 repaired += [f"{k}{SEPARATOR}{c}" for k, c in zip(kinds[extra], codes[extra], strict=True)]
-            cells.attrs["protection"]["intersections"] = repaired
-            _protect_small_groups(cells, scores, params, hidden, order, weight, edges, hide)
+            records["protection"]["intersections"] = repaired
+            _protect_small_groups(cells, scores, params, hidden, order, weight, edges, hide, records)
     level_report: dict = {}
     levels_hidden = level_disclosure(cells, hidden, n, order, edges, linear=linear_audit, weight=weight,
                                      report=level_report, earlier=(hidden_then, early.result()))
     kind, code, _ = _codes(cells)
     if level_report:
-        cells.attrs.setdefault("protection", {})["level_intervals"] = _level_reports(early_report, level_report)
-    cells.attrs.setdefault("protection", {})["level_hidden"] = [
+        records.setdefault("protection", {})["level_intervals"] = _level_reports(early_report, level_report)
+    records.setdefault("protection", {})["level_hidden"] = [
         f"{k}{SEPARATOR}{c}" for k, c in zip(kind[levels_hidden], code[levels_hidden], strict=True)
     ]
 
@@ -1070,6 +1079,7 @@ def apply_disclosure_control(
         unsafe = hidden | ((panel_n > 0) & (panel_n < m)) | ((moved > 0) & (moved < m))
         unsafe |= protect(unsafe, panel_n, order, edges, linear=linear_audit, weight=weight)
         cells.loc[unsafe, "panel_change"] = np.nan
+    cells.attrs = records
     return cells
 
 
