@@ -97,8 +97,12 @@ def test_hostile_query_and_form_values_never_cause_a_server_error(client, portal
             parser = Forms()
             parser.feed(page.content.decode())
             forms = parser.forms
+        # every listed parameter at once, unless the page reads none of them (the request
+        # would then run as the plain one above: parameters_read)
+        listed = EVERY in read or not read.isdisjoint(PARAMS)
         for shape in SHAPES:
-            check(client.get(url + "?" + urlencode(dict.fromkeys(PARAMS, shape))), f"GET {url} all={shape!r}")
+            if listed:
+                check(client.get(url + "?" + urlencode(dict.fromkeys(PARAMS, shape))), f"GET {url} all={shape!r}")
             for form in forms:
                 action = form["action"] or url
                 if action.startswith("/i18n/") or action.startswith("/accounts/logout"):
