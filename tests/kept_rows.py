@@ -24,7 +24,7 @@ def rows_kept_for_the_module(django_db_blocker, build, name: str):
     The rows are written inside a transaction that stays open until the module's last test
     and is then rolled back (the pattern of Django's ``setUpTestData``; pytest-django's
     non-transactional ``db`` nests each test in a savepoint of it, so what a test writes is
-    undone after it as before). Two rules, enforced by ``_tests_besidekept_now``:
+    undone after it as before). Two rules, enforced by ``_tests_beside_kept_rows (tests/conftest.py)``:
 
     * every test of the module that runs while the rows exist must ask for the fixture
       (a test that expects an empty database would see them);

