@@ -36,7 +36,8 @@ the equations (indicator sums and differences such as new − old). Two systems 
    the rest is each run's own check. A group derivable from one run's equations alone is
    that run's own check's business and is not reported.
 
-Per block the row space gets an orthonormal basis (eigenvectors of the small Gram matrix);
+Per block the row space gets an orthonormal basis (a pivoted Cholesky factor of the Gram
+matrix, as the single-run check's :class:`apps.indices.intersections._Cholesky`);
 signed sets of 1 … 4 pieces are searched with two random probes of its orthogonal
 complement (a member of a derivable set S has leverage ≥ 1/|S|; meet in the middle over
 sorted probe sums) and confirmed by their exact residual. Blocks above ``max_unknowns``
@@ -58,7 +59,7 @@ from scipy import sparse
 from scipy.sparse.linalg import lsqr
 
 from . import disclosure as dc
-from .intersections import _admitted_by_combination, _row_space
+from .intersections import _admitted_by_combination, _Cholesky
 from .overlap import _matches
 
 SHARED, OLD, NEW = "shared", "old", "new"
@@ -161,14 +162,18 @@ def _flags(cells: pd.DataFrame) -> dict[tuple[str, str], bool]:
     """(kind, code) → whether the public knows the cell's total (published, or n = 0)."""
     n = pd.to_numeric(cells["n"], errors="coerce").fillna(0).to_numpy()
     known = ~cells["suppressed"].astype(bool).to_numpy() | (n == 0)
-    return dict(zip(zip(cells["kind"].astype(str), cells["code"].astype(str), strict=True), known.tolist(), strict=True))
+    keys = zip(cells["kind"].astype(str).tolist(), cells["code"].astype(str).tolist(), strict=True)
+    return dict(zip(keys, known.tolist(), strict=True))
 
 
 # --- linear algebra ---------------------------------------------------------------------------------
 
 
-def _residual_ok(q: np.ndarray, vector: np.ndarray) -> bool:
-    rest = vector - q @ (q.T @ vector)
+def _residual_ok(basis: _Cholesky, vector: np.ndarray) -> bool:
+    """Whether ``vector`` lies in the row space ``basis`` spans."""
+    if not len(basis.lower):
+        return False
+    rest = vector - basis.project(vector)
     return bool(np.linalg.norm(rest) < _RESIDUAL_TOL * max(1.0, np.linalg.norm(vector)))
 
 
@@ -181,7 +186,11 @@ def _both_signs(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def signed_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int, max_pool: int = 2500):
     """Signed sets of 1 … 4 unknowns (coefficients ±1, the first +1; together ≤ ``limit``
     filings by ``n``) whose probe sums vanish: candidates, to be confirmed exactly. A
-    member j of a derivable set S has leverage ≥ 1/|S| (v_j = e_jᵀ P v ≤ √h_j · √|S|)."""
+    member j of a derivable set S has leverage ≥ 1/|S| (v_j = e_jᵀ P v ≤ √h_j · √|S|).
+
+    The matches of the first probe are confirmed on every probe as arrays, not one by one:
+    a block of thousands of unknowns has tens of thousands of matches (2.4 s of the 200 k
+    revision check one at a time). The sets come in the order the matches do."""
     out: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
     ok = np.all(np.abs(z) < _PROBE_TOL, axis=1) & (leverage >= 1 - 1e-6) & (n >= 1) & (n <= limit)
     out += [((int(k),), (1,)) for k in np.flatnonzero(ok)]
@@ -194,9 +203,9 @@ def signed_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int, 
             for sign in (1, -1):
                 i, j = _matches(zs[:, 0], sign * zs[:, 0])
                 keep = (i < j) & (ns[i] + ns[j] <= limit)
-                for a, b in zip(i[keep], j[keep], strict=True):
-                    if np.all(np.abs(zs[a] + sign * zs[b]) < _PROBE_TOL):
-                        out.append(((int(pool[a]), int(pool[b])), (1, sign)))
+                i, j = i[keep], j[keep]
+                keep = _vanishes(zs[i] + sign * zs[j])
+                out += [((int(pool[a]), int(pool[b])), (1, sign)) for a, b in zip(i[keep], j[keep], strict=True)]
             continue
         i, j = np.triu_indices(len(pool), k=1)
         keep = ns[i] + ns[j] <= limit - (size - 2)
@@ -210,34 +219,44 @@ def signed_sets(z: np.ndarray, n: np.ndarray, leverage: np.ndarray, limit: int, 
         if size == 3:
             singles, sign_k, k_of = _both_signs(zs)
             a, b = _matches(pz[:, 0], singles[:, 0])
-            for x, y in zip(a, b, strict=True):
-                k = k_of[y]
-                if k in (pi[x], pj[x]) or pn[x] + ns[k] > limit:
-                    continue
-                if np.all(np.abs(pz[x] + singles[y]) < _PROBE_TOL):
-                    members = (pi[x], pj[x], k)
-                    signs = (1, ps[x], sign_k[y])
-                    out.append(_canonical(pool, members, signs))
+            k = k_of[b]
+            keep = (k != pi[a]) & (k != pj[a]) & (pn[a] + ns[k] <= limit)
+            a, b, k = a[keep], b[keep], k[keep]
+            keep = _vanishes(pz[a] + singles[b])
+            a, b, k = a[keep], b[keep], k[keep]
+            members = np.stack([pi[a], pj[a], k], axis=1)
+            signs = np.stack([np.ones(len(a), np.int64), ps[a], sign_k[b]], axis=1)
         else:
             both, sign_b, b_of = _both_signs(pz)
             a, b = _matches(pz[:, 0], both[:, 0])
-            for x, y in zip(a, b, strict=True):
-                w = b_of[y]
-                if w <= x:
-                    continue
-                members = (pi[x], pj[x], pi[w], pj[w])
-                if len(set(members)) < 4 or pn[x] + pn[w] > limit:
-                    continue
-                if np.all(np.abs(pz[x] + both[y]) < _PROBE_TOL):
-                    signs = (1, ps[x], sign_b[y], sign_b[y] * ps[w])
-                    out.append(_canonical(pool, members, signs))
+            w = b_of[b]
+            members = np.stack([pi[a], pj[a], pi[w], pj[w]], axis=1)
+            ordered = np.sort(members, axis=1)
+            keep = (w > a) & (np.diff(ordered, axis=1) != 0).all(axis=1) & (pn[a] + pn[w] <= limit)
+            a, b, w, members = a[keep], b[keep], w[keep], members[keep]
+            keep = _vanishes(pz[a] + both[b])
+            a, b, w, members = a[keep], b[keep], w[keep], members[keep]
+            signs = np.stack([np.ones(len(a), np.int64), ps[a], sign_b[b], sign_b[b] * ps[w]], axis=1)
+        out += _canonical(pool, members, signs)
     return list(dict.fromkeys(out))
 
 
-def _canonical(pool, members, signs):
-    pairs = sorted((int(pool[m]), int(s)) for m, s in zip(members, signs, strict=True))
-    flip = pairs[0][1]
-    return tuple(p for p, _ in pairs), tuple(s * flip for _, s in pairs)
+def _vanishes(sums: np.ndarray) -> np.ndarray:
+    """Per row of probe sums: whether every probe vanishes."""
+    return np.all(np.abs(sums) < _PROBE_TOL, axis=1) if len(sums) else np.zeros(0, bool)
+
+
+def _canonical(pool: np.ndarray, members: np.ndarray, signs: np.ndarray) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Each row's set (``members`` positions in ``pool``, with ``signs``) as (unknowns in
+    ascending order, signs with the first one +1)."""
+    if not len(members):
+        return []
+    unknowns = pool[members]
+    order = np.argsort(unknowns, axis=1, kind="stable")
+    unknowns = np.take_along_axis(unknowns, order, axis=1)
+    signs = np.take_along_axis(signs, order, axis=1)
+    signs = signs * signs[:, :1]
+    return list(zip(map(tuple, unknowns.tolist()), map(tuple, signs.tolist()), strict=True))
 
 
 # --- the two systems --------------------------------------------------------------------------------
@@ -285,16 +304,20 @@ def _search(system: _System, m: int, blocks_of: np.ndarray, wanted: np.ndarray, 
         if not len(eqs):
             continue
         sub = csc[:, cols].tocsr()[eqs, :]
-        q = _row_space(sub)
-        if q.shape[1] == 0:
+        # the row space from a pivoted Cholesky factor of the Gram matrix, as the single-run
+        # check takes it (intersections._Cholesky): an eigendecomposition of the largest
+        # block's Gram matrix (1,726 equations, rank 1,053) took 0.8 s at 200 k
+        basis = _Cholesky(sub)
+        if not len(basis.lower):
             continue
         local = np.flatnonzero(system.finest[cols] & (system.n[cols] >= 1) & (system.n[cols] < m))
         if not len(local):
             continue
         g = rng.standard_normal((len(cols), 2))
-        z = (g - q @ (q.T @ g))[local]
-        leverage = np.einsum("ij,ij->i", q[local], q[local])
-        own_q: dict[int, np.ndarray] = {}
+        z = (g - basis.project(g))[local]
+        rows = basis.rows(local)
+        leverage = np.einsum("ij,ij->i", rows, rows)
+        own_q: dict[int, _Cholesky | None] = {}
         # minimal groups only: a set holding a group already found (sizes come in
         # ascending order) adds nothing — the smaller group blocks publication on its own
         # (and, derivable both, so is the rest of the set); without this, every combination
@@ -308,7 +331,7 @@ def _search(system: _System, m: int, blocks_of: np.ndarray, wanted: np.ndarray, 
             positions = local[list(members)]
             vector = np.zeros(len(cols))
             vector[positions] = signs
-            if not _residual_ok(q, vector):
+            if not _residual_ok(basis, vector):
                 continue
             filings = _distinct(system, cols[positions])
             if not 0 < filings < m:
@@ -338,9 +361,9 @@ def _own_derivable(sub, eqs, system: _System, run: int, vector: np.ndarray, cach
     """Whether ``vector`` follows from the equations of one run alone (``run`` 0 or 1)."""
     if run not in cache:
         rows = np.flatnonzero(system.eq_run[eqs] == run)
-        cache[run] = _row_space(sub[rows, :]) if len(rows) else np.zeros((sub.shape[1], 0))
-    q = cache[run]
-    return q.shape[1] > 0 and _residual_ok(q, vector)
+        cache[run] = _Cholesky(sub[rows, :]) if len(rows) else None
+    basis = cache[run]
+    return basis is not None and _residual_ok(basis, vector)
 
 
 def _blocks(matrix: sparse.csr_matrix) -> np.ndarray:
@@ -443,6 +466,7 @@ def _structure_system(filings: pd.DataFrame, published: pd.DataFrame, candidate:
     subs = filings["submission"].to_numpy()
     signature = pd.Series(list(zip(status, atom, sizes, tags, strict=True)), dtype=object)
     piece, uniques = pd.factorize(signature)
+    uniques = uniques.tolist()  # a list: the loops below index it (a pandas Index costs 2 µs an item)
     n_piece = np.bincount(piece, minlength=len(uniques))
     changed_sets: dict[int, set] = {}
     for p, s, st in zip(piece, subs, status, strict=True):
@@ -453,13 +477,14 @@ def _structure_system(filings: pd.DataFrame, published: pd.DataFrame, candidate:
     n_cells = offsets[2]
     known_ab = [_flags(f) for f in frames]
     # nodes: the two runs' cells, then the pieces
-    hidden_cells, n_cells_arr, labels, differs = [], [], [], []
+    hidden_cells, n_cells_arr, labels, differs, frame_keys = [], [], [], [], []
     for r, f in enumerate(frames):
         n = pd.to_numeric(f["n"], errors="coerce").fillna(0).to_numpy(np.int64)
         hidden = f["suppressed"].astype(bool).to_numpy() & (n > 0)
         hidden_cells.append(hidden)
         n_cells_arr.append(n)
-        keys = list(zip(f["kind"].astype(str), f["code"].astype(str), strict=True))
+        keys = list(zip(f["kind"].astype(str).tolist(), f["code"].astype(str).tolist(), strict=True))
+        frame_keys.append(keys)
         labels += [f"{('published', 'candidate')[r]}:{k}:{c}" for k, c in keys]
         other = known_ab[1 - r]
         differs.append(np.array([other.get(k, True) == h for k, h in zip(keys, hidden.tolist(), strict=True)]))
@@ -482,13 +507,16 @@ def _structure_system(filings: pd.DataFrame, published: pd.DataFrame, candidate:
             eq_id.append(next_eq + inverse)
             eq_run += [r] * len(ids)
             next_eq += len(ids)
-        key = pd.Index([f"{k}#{c}" for k, c in zip(f["kind"].astype(str), f["code"].astype(str), strict=True)], dtype=object)
+        key = pd.Index([f"{k}#{c}" for k, c in frame_keys[r]], dtype=object)
         run_status = OLD if r == 0 else NEW
         in_run = np.array([u[0] in (SHARED, run_status) for u in uniques], dtype=bool)
         pieces = np.flatnonzero(in_run)
         if not len(pieces):
             continue
         p_atom = [uniques[p][1].split(dc.SEPARATOR) for p in pieces]
+        p_division = np.array([a[1] for a in p_atom], dtype=object)
+        p_size = np.array([uniques[p][2] for p in pieces], dtype=object)
+        p_tags = [uniques[p][3] for p in pieces]
         county = key.get_indexer([f"county#{a[2]}" for a in p_atom])
         pdiv = key.get_indexer([f"prefecture_division#{a[0]}{dc.SEPARATOR}{a[1]}" for a in p_atom])
         for parent in (county, pdiv):
@@ -504,9 +532,9 @@ def _structure_system(filings: pd.DataFrame, published: pd.DataFrame, candidate:
             if pos < 0:
                 continue
             if kind == "size":
-                member = np.array([uniques[p][2] == code for p in pieces], dtype=bool)
+                member = p_size == code
             else:
-                member = np.array([code in uniques[p][3] for p in pieces], dtype=bool)
+                member = np.array([code in t for t in p_tags], dtype=bool)
             if not member.any():
                 continue
             children = n_cells + pieces[member]
@@ -516,9 +544,8 @@ def _structure_system(filings: pd.DataFrame, published: pd.DataFrame, candidate:
                 # atoms), as the single-run check writes it, and keeps the blocks small — over
                 # every atom of the country, a key industry made one block of 62,720
                 # unknowns at 200,000 filings, too large to solve
-                divisions = np.array([uniques[p][1].split(dc.SEPARATOR)[1] for p in pieces], dtype=object)
-                inside = set(divisions[member].tolist())
-                if not (np.isin(divisions, list(inside)) & ~member).any():
+                inside = set(p_division[member].tolist())
+                if not (np.isin(p_division, list(inside)) & ~member).any():
                     cells_of = key.get_indexer([f"division#{d}" for d in sorted(inside)])
                     if (cells_of >= 0).all():
                         children = offsets[r] + cells_of
@@ -542,8 +569,10 @@ def _structure_system(filings: pd.DataFrame, published: pd.DataFrame, candidate:
     # the published cells each equation states (for the record)
     known_nodes = ~unknown
     eq_cells: list[list[str]] = [[] for _ in range(next_eq)]
-    for e, node in {(int(e), int(p)) for e, p in zip(eq, parent, strict=True) if known_nodes[p] and p < n_cells} | \
-            {(int(e), int(c)) for e, c in zip(eq, child, strict=True) if known_nodes[c] and c < n_cells}:
+    ends, nodes = np.concatenate([eq, eq]), np.concatenate([parent, child])
+    stated = (nodes < n_cells) & known_nodes[nodes]
+    for code in np.unique(ends[stated] * len(unknown) + nodes[stated]).tolist():
+        e, node = divmod(code, len(unknown))
         eq_cells[e].append(node_label[node])
     n_all = np.concatenate([np.zeros(n_cells, np.int64), n_piece])
     is_piece = np.concatenate([np.zeros(n_cells, bool), np.ones(len(uniques), bool)])
