@@ -256,7 +256,15 @@ def _canonical(pool: np.ndarray, members: np.ndarray, signs: np.ndarray) -> list
     unknowns = np.take_along_axis(unknowns, order, axis=1)
     signs = np.take_along_axis(signs, order, axis=1)
     signs = signs * signs[:, :1]
-    return list(zip(map(tuple, unknowns.tolist()), map(tuple, signs.tolist()), strict=True))
+    # the same set comes from several matches (each split into two pairs, each order): when
+    # every unknown of a block is derivable, millions of rows for tens of thousands of sets.
+    # The first of each, in the order of the matches, as dict.fromkeys would keep it.
+    rows = np.ascontiguousarray(np.concatenate([unknowns, signs], axis=1).astype(np.int64))
+    _, first = np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel(),
+                         return_index=True)
+    first.sort()
+    k = unknowns.shape[1]
+    return [(tuple(row[:k]), tuple(row[k:])) for row in rows[first].tolist()]
 
 
 # --- the two systems --------------------------------------------------------------------------------
