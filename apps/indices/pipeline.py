@@ -582,7 +582,7 @@ def score_chunk(*, chunk_id: int) -> bool:
 # --- the chunk's hand-over to the join ---------------------------------------------------------------
 # A chunk has read, for its filings, everything the join needs besides the scores: the codes
 # each filing recorded, its revenue, its key-industry tags as of the period and its 未统计
-# answers. It packs them with its scores (one .npz on its RunChunk, written in the same
+# answers (and the filings' ids, for the join's revision check). It packs them with its scores (one .npz on its RunChunk, written in the same
 # transaction as its RunScore rows), so that the join reads one blob per chunk instead of
 # reading the period's filings, scores and marked answers again row by row.
 
@@ -605,6 +605,7 @@ def _chunk_join_columns(run: IndexRun, filings: dict, register: pd.DataFrame, ta
     marked = marked_answers(np.asarray(filings["id"], dtype=np.int64))
     not_measured, kpi_asked = not_measured_counts(run.framework, ent_ids, membership, marked)
     columns = {
+        "submission": np.asarray(filings["id"], dtype=np.int64),  # for the join's revision check
         "enterprise_id": ent_ids, "composite": np.asarray(result.composite, dtype=float),
         "level": np.asarray(result.level, dtype=np.int64),
         # as written to RunScore (float32), so that the join sees what a read of the scores gives
@@ -682,7 +683,18 @@ def join_frame_from_chunks(run: IndexRun, dimension_codes: list[str]) -> pd.Data
         frame[code] = matrix[:, k]
     for name in (*JOIN_CODE_COLUMNS, "revenue", "key_industries", "not_measured", "kpi_asked"):
         frame[name] = column(name)
+    if all("submission" in p for p in parts):  # (a hand-over written before it carried them: none)
+        frame["submission"] = column("submission").astype(np.int64)
     return frame
+
+
+def run_filings_of_frame(frame: pd.DataFrame, submissions: pd.Series) -> pd.DataFrame:
+    """The run's filings as :func:`apps.indices.services.run_filings` reads them from the
+    database (submission, enterprise_id, composite, the recorded codes, key-industry tags;
+    by submission), from the join's frame and the submission ids the chunks handed over."""
+    columns = ["enterprise_id", "composite", *JOIN_CODE_COLUMNS, "key_industries"]
+    out = frame[columns].assign(submission=submissions.to_numpy(np.int64))
+    return out[["submission", *columns]].sort_values("submission", kind="stable").reset_index(drop=True)
 
 
 def join_frame_from_rows(run: IndexRun, dimension_codes: list[str], registry: pd.DataFrame) -> pd.DataFrame:
@@ -694,7 +706,9 @@ def join_frame_from_rows(run: IndexRun, dimension_codes: list[str], registry: pd
     from .services import not_measured_frame  # each filing's 未统计 answers (issue 8)
 
     frame = _score_frame(run, dimension_codes).merge(recorded_frame(run.period, registry), on="enterprise_id", how="left")
-    return frame.merge(not_measured_frame(run.period, run.framework, registry), on="enterprise_id", how="left")
+    frame = frame.merge(not_measured_frame(run.period, run.framework, registry), on="enterprise_id", how="left")
+    frame["submission"] = frame.pop("submission")  # last, as the hand-over gives it
+    return frame
 
 
 # --- join -----------------------------------------------------------------------------------------
@@ -728,25 +742,29 @@ def write_scores(run_id: int, chunk: int, submission_ids, enterprise_ids, compos
     )
 
 
-def read_scores(run_id: int, dimensions: int | None = None) -> dict[str, np.ndarray]:
+def read_scores(run_id: int, dimensions: int | None = None, submissions: bool = False) -> dict[str, np.ndarray]:
     """A run's scores as arrays (enterprise_id, composite, level and, with ``dimensions``,
-    the n × dimensions matrix), in a fixed order: by enterprise id (the unique index on
-    run, enterprise_id). Rows are inserted in the order the chunks finish, and sums in
-    another order differ in the last bits."""
+    the n × dimensions matrix; with ``submissions`` the filings' ids as "submission"), in a
+    fixed order: by enterprise id (the unique index on run, enterprise_id). Rows are
+    inserted in the order the chunks finish, and sums in another order differ in the last
+    bits."""
     fields = [("enterprise_id", "enterprise_id", "bigint"), ("composite", "composite", "double precision"),
               ("level", "level", "bigint" if connection.vendor != "postgresql" else "smallint")]
     if dimensions is not None:
         fields.append(("dimension_scores", "dimension_scores", ("float32le", dimensions)))
+    if submissions:
+        fields.append(("submission", "submission_id", "bigint"))
     return select_arrays(f"FROM {RunScore._meta.db_table} WHERE run_id = %s", fields, [run_id], order_by="enterprise_id")
 
 
 def _score_frame(run: IndexRun, dimension_codes: list[str]) -> pd.DataFrame:
-    scores = read_scores(run.pk, len(dimension_codes))
+    scores = read_scores(run.pk, len(dimension_codes), submissions=True)
     frame = pd.DataFrame({"enterprise_id": scores["enterprise_id"].astype(np.int64),
                           "composite": scores["composite"].astype(float), "level": scores["level"].astype(np.int64)})
     matrix = scores["dimension_scores"]
     for k, code in enumerate(dimension_codes):
         frame[code] = matrix[:, k]
+    frame["submission"] = scores["submission"].astype(np.int64)
     return frame
 
 
@@ -936,6 +954,7 @@ def finalize_run(*, run_id: int) -> IndexRun:
     frame = join_frame_from_chunks(run, dimension_codes)
     if frame is None:
         frame = join_frame_from_rows(run, dimension_codes, registry)
+    submissions = frame.pop("submission") if "submission" in frame else None
     previous = previous_published_run(run)
     previous_scores = previous_cells = None
     if previous is not None:
@@ -1009,7 +1028,10 @@ def finalize_run(*, run_id: int) -> IndexRun:
     # the run's own digest now, while its scores are fresh: a later check against it (a
     # page, a publish request) then only reads it (services.earlier_publications)
     content_digest(locked)
-    locked.audit = {**locked.audit, "revision": revision_record(locked)}
+    # the run's filings are in memory here: the check does not read them back (a first read
+    # of rows just written is the slow one)
+    filings = None if submissions is None else run_filings_of_frame(frame, submissions)
+    locked.audit = {**locked.audit, "revision": revision_record(locked, filings=filings)}
     # after the run succeeded (not in "wall"): the revision rule's check against the published run
     locked.timings["revision_check"] = round(time.perf_counter() - checked, 3)
     locked.save(update_fields=["audit", "timings"])

@@ -105,6 +105,30 @@ def test_a_chunk_scored_again_rewrites_its_hand_over(settings):
     )
 
 
+def test_the_join_checks_a_rerun_with_the_filings_it_holds(settings):
+    """The join checks a re-run against the published run with the filings in its memory
+    (each chunk hands over its filings' ids): they are the filings services.run_filings
+    reads from the database, and the record is the one a check that reads them makes."""
+    from apps.filings.models import SubmissionStatus
+    from apps.indices import services
+
+    settings.INDEX_RUN_CHUNKS = 3
+    period = population()
+    services.index_run_publish(run=pipeline.finalize_run(run_id=scored_run(period).pk), user=None)
+    # a filing withdrawn after the publication: the cells it was in change by one
+    gone = Submission.objects.filter(period=period, status=SubmissionStatus.ACCEPTED).order_by("pk").first()
+    Submission.objects.filter(pk=gone.pk).update(status=SubmissionStatus.RETURNED)
+    rerun = scored_run(period)
+    handed = pipeline.join_frame_from_chunks(rerun, dimension_codes(rerun))
+    held = pipeline.run_filings_of_frame(handed, handed.pop("submission"))
+    pd.testing.assert_frame_equal(held, services.run_filings(rerun), check_exact=True)
+    assert len(held) == 20 and gone.pk not in set(held["submission"])
+    done = pipeline.finalize_run(run_id=rerun.pk)
+    recorded = done.audit["revision"]["blocking_cells"]
+    assert recorded == services.revision_record(done)["blocking_cells"]
+    assert "nation" in {b["kind"] for b in recorded if b.get("changed") == 1}  # (its county is hidden here)
+
+
 def test_the_cells_json_text_is_what_json_dumps_writes():
     """The join writes the indicator means as JSON text built a matrix at a time (each
     distinct number formatted once): the same text as json.dumps of each cell's dict."""
