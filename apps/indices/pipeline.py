@@ -582,9 +582,10 @@ def score_chunk(*, chunk_id: int) -> bool:
 # --- the chunk's hand-over to the join ---------------------------------------------------------------
 # A chunk has read, for its filings, everything the join needs besides the scores: the codes
 # each filing recorded, its revenue, its key-industry tags as of the period and its 未统计
-# answers (and the filings' ids, for the join's revision check). It packs them with its scores (one .npz on its RunChunk, written in the same
-# transaction as its RunScore rows), so that the join reads one blob per chunk instead of
-# reading the period's filings, scores and marked answers again row by row.
+# answers (and the filings' ids, for the join's revision check). It packs them with its
+# scores (one .npz on its RunChunk, written in the same transaction as its RunScore rows), so
+# that the join reads one blob per chunk instead of reading the period's filings, scores and
+# marked answers again row by row.
 
 JOIN_CODE_COLUMNS = ("province", "prefecture", "county", "division", "size_class")
 
