@@ -698,6 +698,17 @@ def run_filings_of_frame(frame: pd.DataFrame, submissions: pd.Series) -> pd.Data
     return out[["submission", *columns]].sort_values("submission", kind="stable").reset_index(drop=True)
 
 
+def handed_filings(run: IndexRun) -> pd.DataFrame | None:
+    """``run``'s filings as :func:`run_filings_of_frame` gives them, from its chunks'
+    hand-overs (kept on the run's RunChunk rows); None when a chunk handed over no filing ids
+    (a run scored before they were handed over)."""
+    dimension_codes = list(run.framework.dimensions.order_by("order", "code").values_list("code", flat=True))
+    frame = join_frame_from_chunks(run, dimension_codes)
+    if frame is None or "submission" not in frame:
+        return None
+    return run_filings_of_frame(frame, frame["submission"])
+
+
 def join_frame_from_rows(run: IndexRun, dimension_codes: list[str], registry: pd.DataFrame) -> pd.DataFrame:
     """The join's frame read row-wise from the database: the run's scores (one row per
     scored filing, by enterprise id), with each filing's recorded codes, revenue and

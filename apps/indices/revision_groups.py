@@ -420,14 +420,15 @@ def _included_splitters(filings: pd.DataFrame, published: pd.DataFrame, candidat
     known_a, known_b = _flags(published), _flags(candidate)
     out = set()
     atom = (filings["prefecture"] + dc.SEPARATOR + filings["division"] + dc.SEPARATOR + filings["county"]).to_numpy(object)
-    tags = filings["tags"].tolist()
+    # each filing's set of tags as one of the few distinct sets: membership is asked per set
+    tag_set, tag_sets = pd.factorize(filings["tags"].to_numpy(object))
     sizes = filings["size_class"].to_numpy(object)
     status = filings["status"].to_numpy(object)
     for run, cells, known in ((OLD, published, known_a), (NEW, candidate, known_b)):
         in_run = (status == SHARED) | (status == run)
         atom_id, _ = pd.factorize(atom[in_run])
         total = np.bincount(atom_id)
-        run_tags = [t for t, keep in zip(tags, in_run, strict=True) if keep]
+        run_tag_set = tag_set[in_run]
         run_sizes = sizes[in_run]
         kinds = cells["kind"].astype(str).to_numpy(object)
         codes = cells["code"].astype(str).to_numpy(object)
@@ -438,7 +439,7 @@ def _included_splitters(filings: pd.DataFrame, published: pd.DataFrame, candidat
             if kinds[pos] == "size":
                 member = run_sizes == codes[pos]
             else:
-                member = np.array([codes[pos] in t for t in run_tags], dtype=bool)
+                member = np.array([codes[pos] in t for t in tag_sets], dtype=bool)[run_tag_set]
                 key_members[int(pos)] = member
             if key in out:
                 continue
@@ -468,7 +469,9 @@ def _structure_system(filings: pd.DataFrame, published: pd.DataFrame, candidate:
     key_tags = {c for k, c in splitters if k == "key_industry"}
     use_size = any(k == "size" for k, _ in splitters)
     atom = (filings["prefecture"] + dc.SEPARATOR + filings["division"] + dc.SEPARATOR + filings["county"]).to_numpy(object)
-    tags = [tuple(t for t in ts if t in key_tags) for ts in filings["tags"].tolist()]
+    # the admitted tags of each distinct set, then per filing (a Series: 1-d whatever the tuples)
+    tag_set, tag_sets = pd.factorize(filings["tags"].to_numpy(object))
+    tags = pd.Series([tuple(t for t in ts if t in key_tags) for ts in tag_sets], dtype=object).to_numpy()[tag_set]
     sizes = filings["size_class"].to_numpy(object) if use_size else np.full(len(filings), "", dtype=object)
     status = filings["status"].to_numpy(object)
     subs = filings["submission"].to_numpy()

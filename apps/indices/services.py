@@ -398,12 +398,19 @@ def level_blockers(run: IndexRun, against: IndexRun, changed: dict[tuple[str, st
 
 def run_filings(run: IndexRun):
     """The filings of ``run``: submission, composite and the codes each filing recorded,
-    with its key-industry tags as of the period (one COPY; see pipeline.period_key_industries)."""
+    with its key-industry tags as of the period. From the run's chunks' hand-overs when they
+    carry the filings' ids (pipeline.handed_filings: a few blobs instead of the rows, 3.4 s
+    for a 1,000,000-filing run), else one COPY of the rows (see
+    pipeline.period_key_industries)."""
     import numpy as np
     import pandas as pd
 
     from .models import RegisterSnapshot, RunScore
-    from .pipeline import _code_width, period_key_industries, select_arrays, snapshot_frame
+    from .pipeline import _code_width, handed_filings, period_key_industries, select_arrays, snapshot_frame
+
+    held = handed_filings(run)
+    if held is not None:
+        return held
 
     def text(field):
         return ("text", _code_width(Submission, field))

@@ -106,9 +106,10 @@ def test_a_chunk_scored_again_rewrites_its_hand_over(settings):
 
 
 def test_the_join_checks_a_rerun_with_the_filings_it_holds(settings):
-    """The join checks a re-run against the published run with the filings in its memory
-    (each chunk hands over its filings' ids): they are the filings services.run_filings
-    reads from the database, and the record is the one a check that reads them makes."""
+    """The join checks a re-run against the published run with the filings in its memory,
+    and a later check takes a run's filings from its chunks' hand-overs (each chunk hands
+    over its filings' ids): they are the filings read from the rows (a run whose chunks
+    handed none over), and the record is the one a check that reads the rows makes."""
     from apps.filings.models import SubmissionStatus
     from apps.indices import services
 
@@ -122,9 +123,13 @@ def test_the_join_checks_a_rerun_with_the_filings_it_holds(settings):
     handed = pipeline.join_frame_from_chunks(rerun, dimension_codes(rerun))
     held = pipeline.run_filings_of_frame(handed, handed.pop("submission"))
     pd.testing.assert_frame_equal(held, services.run_filings(rerun), check_exact=True)
-    assert len(held) == 20 and gone.pk not in set(held["submission"])
     done = pipeline.finalize_run(run_id=rerun.pk)
     recorded = done.audit["revision"]["blocking_cells"]
+    assert recorded == services.revision_record(done)["blocking_cells"]  # both runs from hand-overs
+    RunChunk.objects.filter(run__period=period).update(join_columns=None)  # now from the rows
+    read = services.run_filings(done)
+    pd.testing.assert_frame_equal(held, read, check_exact=True)
+    assert len(read) == 20 and gone.pk not in set(read["submission"])
     assert recorded == services.revision_record(done)["blocking_cells"]
     assert "nation" in {b["kind"] for b in recorded if b.get("changed") == 1}  # (its county is hidden here)
 
