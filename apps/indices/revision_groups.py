@@ -130,7 +130,7 @@ def filings_of(published: pd.DataFrame, candidate: pd.DataFrame) -> pd.DataFrame
     """Both runs' filings, each as shared (in both with the same composite: one row), old
     (the published run's row of a filing that is gone or re-scored) or new (the
     candidate's row of a filing that is new or re-scored). Columns: submission, status,
-    province, prefecture, county, division, size_class, tags."""
+    province, prefecture, county, division, size_class, tags, atom (:func:`_atoms`)."""
     a = published.drop_duplicates("submission").set_index("submission")
     b = candidate.drop_duplicates("submission").set_index("submission")
     common = a.index.intersection(b.index)
@@ -145,7 +145,26 @@ def filings_of(published: pd.DataFrame, candidate: pd.DataFrame) -> pd.DataFrame
     for c in cols[:-1]:
         frame[c] = frame[c].astype(str)
     frame["tags"] = [_tags(t) for t in frame.pop("key_industries").tolist()]
+    frame["atom"] = _atoms(frame)
     return frame
+
+
+def _atoms(frame: pd.DataFrame) -> np.ndarray:
+    """Each filing's county × division intersection as "prefecture|division|county", the
+    string built once per distinct intersection (concatenating the columns' strings took
+    ~0.5 s a time for the 1.7 million rows of a 1,000,000-filing check)."""
+    if frame.empty:
+        return np.zeros(0, dtype=object)
+    columns = ("prefecture", "division", "county")
+    ids = [pd.factorize(frame[c].to_numpy(object)) for c in columns]
+    combined = np.zeros(len(frame), dtype=np.int64)
+    for codes, uniques in ids:
+        combined = combined * len(uniques) + codes
+    atom_id, _ = pd.factorize(combined)
+    first = np.unique(atom_id, return_index=True)[1]
+    parts = [uniques[codes[first]] for codes, uniques in ids]
+    names = np.array([dc.SEPARATOR.join(p) for p in zip(*parts, strict=True)], dtype=object)
+    return names[atom_id]
 
 
 def _cell_keys(row) -> list[tuple[str, str]]:
@@ -387,7 +406,7 @@ def _changes_system(filings: pd.DataFrame, published: pd.DataFrame, candidate: p
     keys_of = [_cell_keys(r) for r in changed.itertuples(index=False)]
     both = [tuple(sorted(k for k in keys if known_a.get(k, True) and known_b.get(k, True))) for keys in keys_of]
     status = changed["status"].to_numpy(object)
-    atoms = (changed["prefecture"] + dc.SEPARATOR + changed["division"] + dc.SEPARATOR + changed["county"]).to_numpy(object)
+    atoms = changed["atom"].to_numpy(object)
     signature = pd.Series([(s, k) for s, k in zip(status, both, strict=True)], dtype=object)
     piece, uniques = pd.factorize(signature)
     subs = changed["submission"].to_numpy()
@@ -419,7 +438,7 @@ def _included_splitters(filings: pd.DataFrame, published: pd.DataFrame, candidat
     they split has 1 … m − 1 filings, or they split no atom; or their hidden flag differs."""
     known_a, known_b = _flags(published), _flags(candidate)
     out = set()
-    atom = (filings["prefecture"] + dc.SEPARATOR + filings["division"] + dc.SEPARATOR + filings["county"]).to_numpy(object)
+    atom = filings["atom"].to_numpy(object)
     # each filing's set of tags as one of the few distinct sets: membership is asked per set
     tag_set, tag_sets = pd.factorize(filings["tags"].to_numpy(object))
     sizes = filings["size_class"].to_numpy(object)
@@ -468,7 +487,7 @@ def _structure_system(filings: pd.DataFrame, published: pd.DataFrame, candidate:
     splitters = _included_splitters(filings, published, candidate, m)
     key_tags = {c for k, c in splitters if k == "key_industry"}
     use_size = any(k == "size" for k, _ in splitters)
-    atom = (filings["prefecture"] + dc.SEPARATOR + filings["division"] + dc.SEPARATOR + filings["county"]).to_numpy(object)
+    atom = filings["atom"].to_numpy(object)
     # the admitted tags of each distinct set, then per filing (a Series: 1-d whatever the tuples)
     tag_set, tag_sets = pd.factorize(filings["tags"].to_numpy(object))
     tags = pd.Series([tuple(t for t in ts if t in key_tags) for ts in tag_sets], dtype=object).to_numpy()[tag_set]
