@@ -203,7 +203,7 @@ def recorded_revision_blockers(run: IndexRun, *, lock: bool = False) -> list[dic
     the runs published so far (the current one and the earlier ones); otherwise (another
     run published since, or no record) checked again. A run's cells and scores never
     change after it succeeded, so the record stays true while those runs are the same (the
-    check takes about 5 s at 200,000 filings on two cores and 11 s at 1,000,000: a publish
+    check takes about 5 s at 200,000 filings on two cores and 7 s at 1,000,000: a publish
     request should not repeat it). ``lock``: a publish of another run of the period waits,
     then this one checks against it."""
     if lock:
