@@ -1288,9 +1288,10 @@ def known_changes(
     return known | {frozenset()}
 
 
-def _without_records(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` without its ``attrs`` (one shallow copy instead of a deep copy of them per
-    column taken)."""
+def without_records(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without its ``attrs`` — the records compute_cells hands over on its cells,
+    which the database's cells do not carry (one shallow copy, instead of pandas deep-copying
+    them into every column taken from the frame)."""
     if not frame.attrs:
         return frame
     out = frame.copy(deep=False)
@@ -1320,7 +1321,7 @@ def across_runs_determined(
     ``present``: the non-empty ones of each run)."""
     # cells straight from compute_cells carry its records as attrs, which pandas deep-copies
     # into every column taken here (the database's cells have none)
-    published, candidate = _without_records(published), _without_records(candidate)
+    published, candidate = without_records(published), without_records(candidate)
     found = []
     totals = known_changes(published, candidate, changed)
     # a total of 1 … m − 1 changed filings (two cells' change sets one inside the other)

@@ -660,12 +660,20 @@ def unpack_join_columns(blob: bytes) -> dict[str, np.ndarray]:
     return out
 
 
-def join_frame_from_chunks(run: IndexRun, dimension_codes: list[str]) -> pd.DataFrame | None:
-    """The join's frame (as :func:`join_frame_from_rows`) from the chunks' hand-overs, in
-    the same order (by enterprise id); None when a chunk has none (a chunk scored by an
-    earlier version) or the run has no chunk."""
+def _hand_overs(run: IndexRun) -> list[bytes] | None:
+    """The run's chunks' hand-over blobs, in chunk order; None when a chunk has none (a
+    chunk scored by an earlier version) or the run has no chunk."""
     blobs = list(RunChunk.objects.filter(run=run).order_by("index").values_list("join_columns", flat=True))
-    if not blobs or any(b is None for b in blobs):
+    return None if not blobs or any(b is None for b in blobs) else blobs
+
+
+def join_frame_from_chunks(run: IndexRun, dimension_codes: list[str],
+                           blobs: list[bytes] | None = None) -> pd.DataFrame | None:
+    """The join's frame (as :func:`join_frame_from_rows`) from the chunks' hand-overs
+    (``blobs`` when the caller has read them), in the same order (by enterprise id); None
+    when a chunk has none or the run has no chunk."""
+    blobs = _hand_overs(run) if blobs is None else blobs
+    if blobs is None:
         return None
     parts = [unpack_join_columns(b) for b in blobs]
     ids = np.concatenate([p["enterprise_id"] for p in parts]).astype(np.int64)
@@ -702,11 +710,17 @@ def handed_filings(run: IndexRun) -> pd.DataFrame | None:
     """``run``'s filings as :func:`run_filings_of_frame` gives them, from its chunks'
     hand-overs (kept on the run's RunChunk rows); None when a chunk handed over no filing ids
     (a run scored before they were handed over)."""
+    blobs = _hand_overs(run)
+    if blobs is None or not all(_carries_filing_ids(b) for b in blobs):
+        return None  # (seen from each .npz's directory: nothing is unpacked in vain)
     dimension_codes = list(run.framework.dimensions.order_by("order", "code").values_list("code", flat=True))
-    frame = join_frame_from_chunks(run, dimension_codes)
-    if frame is None or "submission" not in frame:
-        return None
-    return run_filings_of_frame(frame, frame["submission"])
+    frame = join_frame_from_chunks(run, dimension_codes, blobs)
+    return None if frame is None else run_filings_of_frame(frame, frame["submission"])
+
+
+def _carries_filing_ids(blob: bytes) -> bool:
+    with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as data:
+        return "submission" in data.files
 
 
 def join_frame_from_rows(run: IndexRun, dimension_codes: list[str], registry: pd.DataFrame) -> pd.DataFrame:

@@ -41,15 +41,6 @@ def filings(rows, start_id=1) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
-def stored(cells: pd.DataFrame) -> pd.DataFrame:
-    """A run's cells as the database gives them back to the revision check and to the next
-    run (previous_cells): without the records compute_cells hands over as ``attrs``, which
-    pandas would deep-copy into every column taken from the frame."""
-    out = cells.copy(deep=False)
-    out.attrs = {}
-    return out
-
-
 def random_population(seed: int, n: int):
     """A synthetic region tree (3–5 provinces, 2–4 prefectures each, 2–5 counties each),
     6 divisions, skewed sizes of regions and divisions, key-industry tags, revenue."""

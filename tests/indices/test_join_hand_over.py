@@ -134,6 +134,35 @@ def test_the_join_checks_a_rerun_with_the_filings_it_holds(settings):
     assert "nation" in {b["kind"] for b in recorded if b.get("changed") == 1}  # (its county is hidden here)
 
 
+def test_hand_overs_without_filing_ids_are_read_as_before(settings):
+    """A run scored before the chunks handed over their filings' ids: its filings come from
+    the rows, and its join still reads the hand-overs and checks with the rows."""
+    import io
+
+    import numpy as np
+
+    from apps.indices import services
+
+    settings.INDEX_RUN_CHUNKS = 2
+    period = population()
+    services.index_run_publish(run=pipeline.finalize_run(run_id=scored_run(period).pk), user=None)
+    run = scored_run(period)
+    held = services.run_filings(run)
+    for chunk in RunChunk.objects.filter(run=run):  # as an earlier version packed it
+        with np.load(io.BytesIO(bytes(chunk.join_columns)), allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files if key != "submission"}
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        RunChunk.objects.filter(pk=chunk.pk).update(join_columns=buffer.getvalue())
+    assert pipeline.handed_filings(run) is None
+    pd.testing.assert_frame_equal(services.run_filings(run), held, check_exact=True)
+    frame = pipeline.join_frame_from_chunks(run, dimension_codes(run))
+    assert frame is not None and "submission" not in frame
+    done = pipeline.finalize_run(run_id=run.pk)
+    assert done.status == RunStatus.SUCCEEDED
+    assert done.audit["revision"]["blocking_cells"] == services.revision_record(done)["blocking_cells"]
+
+
 def test_the_cells_json_text_is_what_json_dumps_writes():
     """The join writes the indicator means as JSON text built a matrix at a time (each
     distinct number formatted once): the same text as json.dumps of each cell's dict."""

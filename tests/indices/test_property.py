@@ -15,7 +15,7 @@ import pytest
 
 from apps.indices import disclosure as dc
 from apps.indices.aggregation import IndexParameters, compute_cells
-from tests.indices.test_disclosure import DIMS, random_population, stored
+from tests.indices.test_disclosure import DIMS, random_population
 
 
 def memberships(scores: pd.DataFrame) -> dict[tuple[str, str], set[int]]:
@@ -136,7 +136,7 @@ def _revision(seed: int, keep_pattern: bool):
     rng = np.random.default_rng(seed)
     scores, registry, _ = random_population(seed, int(rng.integers(120, 260)))
     params = IndexParameters()
-    first = stored(compute_cells(scores, registry, params, DIMS))
+    first = dc.without_records(compute_cells(scores, registry, params, DIMS))
     profile = scores.sample(1, random_state=seed).iloc[0]
     k = int(rng.integers(m, m + 5))
     start = int(registry["enterprise_id"].max()) + 1
@@ -145,7 +145,7 @@ def _revision(seed: int, keep_pattern: bool):
     late = late.assign(D1=late["composite"], D2=late["composite"])
     registry2 = pd.concat([registry, late[registry.columns]], ignore_index=True)
     scores2 = pd.concat([scores, late], ignore_index=True)
-    second = stored(compute_cells(scores2, registry2, params, DIMS, previous_cells=first if keep_pattern else None))
+    second = dc.without_records(compute_cells(scores2, registry2, params, DIMS, previous_cells=first if keep_pattern else None))
     return scores, first, scores2, second
 
 

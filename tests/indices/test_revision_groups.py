@@ -12,7 +12,7 @@ from apps.indices import disclosure as dc
 from apps.indices.aggregation import IndexParameters, compute_cells
 from apps.indices.revision_groups import two_run_groups
 from tests.indices.revision_attack import cell_keys, derivable_groups
-from tests.indices.test_disclosure import DIMS, random_population, stored
+from tests.indices.test_disclosure import DIMS, random_population
 
 M = 5
 PARENTS = {"nation": "", "province": "CN", "division": "CN", "size": "CN", "key_industry": "CN"}
@@ -179,7 +179,7 @@ def _revision(seed: int, retag=None):
     if retag is not None:  # the same key-industry tags in the filings and the register
         scores, registry = retag(scores), retag(registry)
     params = IndexParameters()
-    first = stored(compute_cells(scores, registry, params, DIMS))
+    first = dc.without_records(compute_cells(scores, registry, params, DIMS))
     start = int(registry["enterprise_id"].max()) + 1
     kind = seed % 4
     profiles = scores.sample(2, random_state=seed)
@@ -203,7 +203,7 @@ def _revision(seed: int, retag=None):
         second_scores = second_scores.drop(index=int(rng.integers(0, len(second_scores))))
     registry2 = pd.concat([registry, late[registry.columns]], ignore_index=True)
     second_scores = pd.concat([second_scores, late], ignore_index=True)
-    second = stored(compute_cells(second_scores, registry2, params, DIMS, previous_cells=first if seed % 2 else None))
+    second = dc.without_records(compute_cells(second_scores, registry2, params, DIMS, previous_cells=first if seed % 2 else None))
     return scores, first, second_scores, second
 
 
